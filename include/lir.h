@@ -1,0 +1,129 @@
+/* lir.h — the public C API of lir, a local LLM inference runtime.
+ *
+ * This is the only public header. Everything under src/ is internal.
+ * Conventions:
+ *   - Functions return enum lir_status (0 = ok, negative = error). On error a message
+ *     naming what was wrong is available from the handle (lir_model_last_error) or, for
+ *     functions without a handle, written to the caller's `err` buffer (may be NULL).
+ *   - Each lir_x_create/load has one lir_x_free which accepts NULL.
+ *   - Every pointer says who owns it: "borrowed" (the caller keeps it), "takes ownership",
+ *     or "valid until ...".
+ *   - The library never prints, exits or aborts on bad input.
+ */
+#ifndef LIR_H
+#define LIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(LIR_STATIC) || !defined(__GNUC__)
+#define LIR_API
+#else
+#define LIR_API __attribute__((visibility("default")))
+#endif
+
+#define LIR_VERSION_MAJOR 0
+#define LIR_VERSION_MINOR 1
+#define LIR_VERSION_PATCH 0
+
+/* One table makes the enum, its names and messages so they never drift. */
+#define LIR_STATUS_MAP(X)                                                   \
+    X(OK,              0, "ok")                                             \
+    X(EINVAL,         -1, "invalid argument")                               \
+    X(ENOMEM,         -2, "out of memory")                                  \
+    X(EIO,            -3, "i/o error")                                      \
+    X(EFORMAT,        -4, "malformed file")                                 \
+    X(EUNSUPPORTED,   -5, "unsupported")                                    \
+    X(ENOTFOUND,      -6, "not found")                                      \
+    X(ERANGE,         -7, "value out of range")                             \
+    X(ECONTEXT,       -8, "context full")                                   \
+    X(ECANCELLED,     -9, "cancelled")                                      \
+    X(EINTERNAL,     -10, "internal error")
+
+enum lir_status {
+#define X(name, code, msg) LIR_##name = code,
+    LIR_STATUS_MAP(X)
+#undef X
+};
+
+/* Short description of a status ("invalid argument"). Never NULL; static storage. */
+LIR_API const char *lir_status_str(enum lir_status s);
+/* Name of a status ("LIR_EINVAL"). Never NULL; static storage. */
+LIR_API const char *lir_status_name(enum lir_status s);
+
+typedef int32_t lir_token;
+
+/* ---------------------------------------------------------------- models */
+
+typedef struct lir_model lir_model;
+
+struct lir_model_params {
+    bool use_mmap;      /* weights are used in place from the mapped file (default true) */
+    bool check_tensors; /* validate tensor data ranges (always on; reserved) */
+};
+LIR_API struct lir_model_params lir_model_params_default(void);
+
+/* Loads a GGUF model. On success *out owns the model (free with lir_model_free).
+ * On error *out is NULL and a message is written to err (may be NULL, err_len bytes).
+ * Returns LIR_OK, LIR_EINVAL, LIR_EIO, LIR_EFORMAT, LIR_EUNSUPPORTED, LIR_ENOMEM. */
+LIR_API enum lir_status lir_model_load(const char *path, const struct lir_model_params *params,
+                                       lir_model **out, char *err, size_t err_len);
+LIR_API void lir_model_free(lir_model *model);
+
+/* Hyper-parameters, read-only. The returned strings are valid until lir_model_free. */
+struct lir_model_info {
+    const char *arch;     /* "llama", "qwen2", "qwen3" */
+    const char *name;     /* general.name or "" */
+    int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff;
+    uint64_t n_params;    /* parameter count over all tensors */
+    uint64_t file_size;   /* bytes */
+    int32_t bos_id, eos_id; /* -1 when absent */
+};
+LIR_API void lir_model_get_info(const lir_model *model, struct lir_model_info *out);
+
+/* Memory a context of n_ctx tokens needs on the CPU: weights (mapped file), KV cache
+ * (f16) and compute buffers for a batch of n_batch tokens. The loader's resource check
+ * uses the same estimator. */
+struct lir_mem_estimate {
+    uint64_t weights, kv_cache, compute, total;
+};
+LIR_API void lir_model_estimate_memory(const lir_model *model, int32_t n_ctx, int32_t n_batch,
+                                       struct lir_mem_estimate *out);
+
+/* --------------------------------------------------------------- contexts */
+
+typedef struct lir_context lir_context;
+
+struct lir_context_params {
+    int32_t n_ctx;      /* tokens of KV cache; 0 = the model's training context */
+    int32_t n_batch;    /* tokens per prompt-evaluation step (default 256) */
+    int32_t n_threads;  /* worker threads; 0 = number of CPUs */
+};
+LIR_API struct lir_context_params lir_context_params_default(void);
+
+/* Creates an inference context (KV cache + worker pool) over a model, borrowed: the model
+ * must outlive the context. Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. */
+LIR_API enum lir_status lir_context_create(lir_model *model, const struct lir_context_params *params,
+                                           lir_context **out, char *err, size_t err_len);
+LIR_API void lir_context_free(lir_context *ctx);
+
+/* Evaluates n tokens (borrowed) at positions pos..pos+n-1 of the single sequence, in steps
+ * of n_batch. Logits are kept for the last token, or for every token if all_logits.
+ * Returns LIR_OK, LIR_EINVAL (bad token id), LIR_ECONTEXT (past n_ctx). */
+LIR_API enum lir_status lir_context_decode(lir_context *ctx, const lir_token *tokens, int32_t n,
+                                           int32_t pos, bool all_logits);
+/* Logits (n_vocab floats) of the i-th token of the last decode call (i = -1: the last one).
+ * Valid until the next decode call or lir_context_free. NULL if i has no logits. */
+LIR_API const float *lir_context_logits(const lir_context *ctx, int32_t i);
+/* Message of the last error on this context; "" when none. Valid until the next call. */
+LIR_API const char *lir_context_last_error(const lir_context *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LIR_H */
