@@ -1,0 +1,52 @@
+/* kernels.h — the CPU kernel dispatch table. One table per instruction set (generic C,
+ * AVX2, AVX-512 incl. VNNI), chosen once at run time from CPU detection; the environment
+ * variable LIR_CPU_ISA=generic|avx2|avx512 forces a lower one (tests compare all of them
+ * against the scalar references in quant.h).
+ *
+ * Every slot computes the same function as its reference; SIMD versions may reorder float
+ * sums (tolerances in tests/backend/), but activation quantizers must be byte-identical to
+ * the reference quantizer of the vec_dot_type. */
+#ifndef LIR_CPU_KERNELS_H
+#define LIR_CPU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "quant/quant.h"
+
+/* out[c*out_stride + r] = dot(row r of w, row c of a) for r < nr, c < nc.
+ * w: nr rows of n elements of the weight type, w_stride bytes apart.
+ * a: nc rows of n elements of the vec_dot_type, a_stride bytes apart.
+ * Implementations tile over rows and columns to reuse loaded weights across columns
+ * (prompt processing) and must also be fast for nc == 1 (decode). */
+typedef void (*lir_gemm_fn)(int n, const void *w, size_t w_stride, const void *a, size_t a_stride,
+                            float *out, size_t out_stride, int nr, int nc);
+
+struct lir_cpu_kernels {
+    const char *isa;                                   /* "generic", "avx2", "avx512" */
+    lir_vec_dot_fn vec_dot[LIR_TYPE_COUNT];            /* weight type -> dot with vec_dot_type row */
+    lir_gemm_fn gemm[LIR_TYPE_COUNT];                  /* weight type -> tiled multi-row/col dot */
+    lir_quantize_row_fn from_float[LIR_TYPE_COUNT];    /* f32 -> act type (q8_0,q8_1,q8_K,f16,bf16,f32) */
+    /* y[i] += a * x[i], x in f16 (attention: weights times V rows) */
+    void (*mad_f16)(int n, float *y, const lir_f16 *x, float a);
+    /* dot of f32 rows (norms, small projections) */
+    float (*dot_f32)(int n, const float *x, const float *y);
+};
+
+/* The best table for this CPU (or the one LIR_CPU_ISA names, if supported). Never NULL. */
+const struct lir_cpu_kernels *lir_cpu_kernels_best(void);
+/* The table for isa ("generic", "avx2", "avx512"), or NULL if this CPU cannot run it. */
+const struct lir_cpu_kernels *lir_cpu_kernels_for(const char *isa);
+
+/* Tables defined per ISA (arch/<isa>/); a table is complete: slots the ISA does not
+ * speed up point to the generic version. */
+extern const struct lir_cpu_kernels lir_cpu_kernels_generic;
+extern const struct lir_cpu_kernels lir_cpu_kernels_avx2;
+extern const struct lir_cpu_kernels lir_cpu_kernels_avx512;
+
+/* CPU feature bits from cpuid + xgetbv (OS support of the register state). */
+struct lir_cpu_features {
+    bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16;
+};
+void lir_cpu_features_get(struct lir_cpu_features *out);
+
+#endif /* LIR_CPU_KERNELS_H */
