@@ -1,0 +1,65 @@
+# lir — thin wrapper over CMake and the test runners. On a fresh Debian 12 machine (root):
+#   make run    install what is missing, build, generate a tiny model and stream a generation
+#   make test   install what is missing, build, run every test (what CI runs: .ci/run)
+#   make bench  build and compare speed and memory with llama.cpp (bench/README.md)
+# Other targets: deps, build, build-asan, unit, unit-asan, fuzz, parity, clean.
+
+JOBS        ?= 2
+BUILD_TYPE  ?= Release
+FUZZ_SECS   ?= 60
+TINY        ?= out/tiny.gguf
+PROMPT      ?=
+
+.PHONY: all deps build build-asan test unit unit-asan fuzz parity run bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake --build build -j$(JOBS)
+
+build-asan:
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DLIR_SANITIZE_ADDRESS=ON -DLIR_SANITIZE_UNDEFINED=ON
+	cmake --build build-asan -j$(JOBS) --target lir_tests
+
+# Each runner prints its own summary (Criterion's "Synthesis", node's "# tests/# pass/# fail").
+test: deps build unit build-asan unit-asan fuzz parity
+	@echo "make test: all passed"
+
+unit:
+	@test -x build/lir_tests || { echo "make: build/lir_tests is missing (no tests built?)" >&2; exit 1; }
+	@echo "== unit tests (Release) =="
+	build/lir_tests --jobs $(JOBS)
+
+unit-asan:
+	@test -x build-asan/lir_tests || { echo "make: build-asan/lir_tests is missing" >&2; exit 1; }
+	@echo "== unit tests (ASan + UBSan) =="
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  build-asan/lir_tests --jobs $(JOBS)
+
+fuzz:
+	@if [ -x fuzz/run.sh ]; then echo "== fuzz ($(FUZZ_SECS) s) =="; fuzz/run.sh $(FUZZ_SECS); \
+	 elif [ -e fuzz/run.sh ]; then echo "== fuzz ($(FUZZ_SECS) s) =="; bash fuzz/run.sh $(FUZZ_SECS); \
+	 else echo "== fuzz: fuzz/run.sh not present, skipped =="; fi
+
+parity:
+	@echo "== parity with llama.cpp (node --test tests/parity/) =="
+	node --test --test-concurrency=1 tests/parity/
+
+# The tiny model is regenerated every time (well under a second): it always matches the generator.
+run: deps build
+	@test -x build/lir-gen || { echo "make: build/lir-gen is missing" >&2; exit 1; }
+	@test -x build/lir || { echo "make: build/lir is missing" >&2; exit 1; }
+	@mkdir -p $(dir $(TINY))
+	build/lir-gen --arch llama --preset tiny --type Q8_0 --seed 1 -o $(TINY)
+	build/lir run $(TINY) $(PROMPT)
+
+bench: deps build
+	bench/run.sh
+
+clean:
+	rm -rf build build-asan out
