@@ -80,6 +80,10 @@ struct lir_type_traits {
     lir_quantize_row_fn quantize_row_ref;
     lir_dequantize_row_fn dequantize_row_ref;
     lir_vec_dot_fn vec_dot_ref;
+    /* Converts f32 activations to this type the way ggml's x86 CPU backend does (its
+     * type_traits_cpu from_float), for a type used as a vec_dot_type. Equals
+     * quantize_row_ref except for Q8_0/Q8_1, whose CPU quantizers round differently. */
+    lir_quantize_row_fn quantize_row_act_ref;
 };
 
 /* Traits of type t, or NULL when t is not a supported id. */
@@ -111,5 +115,11 @@ LIR_QUANT_DECL(q5_K)
 LIR_QUANT_DECL(q6_K)
 LIR_QUANT_DECL(q8_K)
 #undef LIR_QUANT_DECL
+
+/* Activation quantizers as ggml's x86 AVX/AVX2 quantize_row_q8_0/q8_1 (the CPU backend's
+ * from_float): multiplier 127/amax and round-half-even, where the _ref ones use 1/(amax/127)
+ * and roundf. llama.cpp's forward pass quantizes activations with these. */
+void lir_quantize_row_q8_0_act_ref(const float *x, void *y, int64_t n);
+void lir_quantize_row_q8_1_act_ref(const float *x, void *y, int64_t n);
 
 #endif /* LIR_QUANT_H */
