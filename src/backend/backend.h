@@ -1,0 +1,77 @@
+/* backend.h — the op interface every compute backend implements (CPU now, CUDA later).
+ * An architecture's forward pass (src/model/forward.c) is written once against it.
+ *
+ * Execution model (CPU): all worker threads run the forward pass together; every thread
+ * calls every op with the same arguments, each op does this thread's share of the work
+ * and ends with a barrier, so its outputs are complete when it returns. Activations are
+ * row-major f32 [rows][dim]. The KV cache is f16, [n_ctx][n_head_kv*head_dim] per layer. */
+#ifndef LIR_BACKEND_H
+#define LIR_BACKEND_H
+
+#include <stdint.h>
+#include "model/model.h"
+#include "util/threadpool.h"
+
+struct lir_exec; /* per-thread execution state of a backend */
+
+struct lir_rope_params {
+    enum lir_rope_mode mode;
+    int32_t n_rot;           /* rotated dims per head (the rest pass through) */
+    float base, freq_scale;
+    const float *freq_factors; /* n_rot/2 divisors (llama3 scaling) or NULL */
+};
+
+/* One weight × shared input: out = w · x (+ bias). Several share the input so it is
+ * converted to the weights' activation type once. */
+struct lir_mm {
+    const struct lir_tensor *w;
+    const float *bias;       /* w->ne1 floats or NULL */
+    float *out;              /* [n_tok][w->ne1] */
+};
+
+struct lir_attn_args {
+    const float *q;          /* [n_tok][n_head*head_dim] */
+    const lir_f16 *k_cache;  /* [n_ctx][n_head_kv*head_dim] of this layer */
+    const lir_f16 *v_cache;
+    const int32_t *pos;      /* n_tok positions; token i attends to cache rows [0, pos[i]] */
+    int32_t n_tok, n_head, n_head_kv, head_dim;
+    float scale;             /* 1/sqrt(head_dim) */
+    float *out;              /* [n_tok][n_head*head_dim] */
+};
+
+struct lir_backend_ops {
+    const char *name;
+    /* out[i] = dequantized row ids[i] of w */
+    void (*get_rows)(struct lir_exec *x, const struct lir_tensor *w, const int32_t *ids, int32_t n, float *out);
+    /* out[r] = x[r] / rms(x[r]) * w, for rows of dim elements (out may equal x) */
+    void (*rmsnorm)(struct lir_exec *x, const float *in, const float *w, float *out, int64_t rows, int32_t dim,
+                    float eps);
+    /* n_mm matmuls sharing input in ([n_tok][ne0]) */
+    void (*matmul)(struct lir_exec *x, const struct lir_mm *mm, int n_mm, const float *in, int32_t n_tok);
+    /* rotates each head of x ([n_tok][n_head][head_dim]) in place at the given positions */
+    void (*rope)(struct lir_exec *x, float *v, int32_t n_tok, int32_t n_head, int32_t head_dim, const int32_t *pos,
+                 const struct lir_rope_params *rp);
+    /* stores k, v rows ([n_tok][kv_dim]) as f16 at cache rows pos[i] */
+    void (*kv_store)(struct lir_exec *x, lir_f16 *k_cache, lir_f16 *v_cache, const float *k, const float *v,
+                     int32_t n_tok, int32_t kv_dim, const int32_t *pos);
+    void (*attention)(struct lir_exec *x, const struct lir_attn_args *a);
+    /* out = silu(gate) * up, n elements */
+    void (*swiglu)(struct lir_exec *x, const float *gate, const float *up, float *out, int64_t n);
+    /* y += v, n elements */
+    void (*add)(struct lir_exec *x, float *y, const float *v, int64_t n);
+};
+
+/* ---- CPU backend ---- */
+typedef struct lir_cpu lir_cpu;
+
+/* Scratch sized for n_batch tokens of the model's widest activation and n_ctx scores. */
+lir_cpu *lir_cpu_create(const struct lir_model *m, int32_t n_ctx, int32_t n_batch, int n_threads, lir_err *e);
+void lir_cpu_free(lir_cpu *c);
+const struct lir_backend_ops *lir_cpu_ops(void);
+/* Runs fn on every thread of c's pool with a per-thread exec. */
+typedef void (*lir_exec_fn)(struct lir_exec *x, const struct lir_backend_ops *ops, void *arg);
+void lir_cpu_run(lir_cpu *c, lir_exec_fn fn, void *arg);
+int lir_cpu_n_threads(const lir_cpu *c);
+const char *lir_cpu_isa(const lir_cpu *c);
+
+#endif /* LIR_BACKEND_H */

@@ -1,0 +1,305 @@
+/* ops.c — the CPU backend: the op table of backend.h on the worker pool, using the SIMD
+ * kernel table chosen at run time (kernels.h). Numerics follow ggml's CPU backend so that
+ * results match llama.cpp closely: matmul inputs converted to the weight's vec_dot_type
+ * (Q8_0/Q8_1/Q8_K/F16/BF16), RMSNorm sums in double, RoPE angles by repeated float
+ * multiplication, attention with q rounded to f16 for K·q, softmax summed in double and
+ * its weights rounded to f16 before V. */
+#include "backend/backend.h"
+#include "backend/cpu/kernels.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROW_BLOCK 64   /* weight rows per gemm call: ~70 KB of Q4 weights at n=2048 (L2 resident) */
+#define COL_BLOCK 64   /* activation columns per gemm call */
+
+struct lir_exec {
+    const struct lir_pool_thread *t;
+    lir_cpu *cpu;
+    float *scores;     /* n_ctx floats, this thread's */
+    lir_f16 *q16;      /* head_dim */
+    float *acc;        /* head_dim */
+};
+
+struct lir_cpu {
+    lir_pool *pool;
+    const struct lir_cpu_kernels *k;
+    int32_t n_ctx, n_batch, max_dim, head_dim;
+    void *act;                 /* quantized activations: n_batch rows of the widest input */
+    size_t act_row_max;
+    struct lir_exec *execs;    /* one per thread */
+    float *scratch;            /* per-thread attention scratch, one block */
+    /* run state */
+    lir_exec_fn fn;
+    void *arg;
+};
+
+static void barrier(struct lir_exec *x) { lir_pool_barrier(x->t); }
+static int ith(const struct lir_exec *x) { return x->t->ith; }
+static int nth(const struct lir_exec *x) { return x->t->nth; }
+
+/* ---------------------------------------------------------------- get_rows */
+
+static void cpu_get_rows(struct lir_exec *x, const struct lir_tensor *w, const int32_t *ids, int32_t n, float *out) {
+    const struct lir_type_traits *tr = lir_type_traits_get(w->type);
+    int64_t lo, hi;
+    lir_pool_split(n, 1, ith(x), nth(x), &lo, &hi);
+    for (int64_t i = lo; i < hi; i++)
+        tr->dequantize_row_ref((const char *)w->data + (size_t)ids[i] * w->row_size, out + i * w->ne0, w->ne0);
+    barrier(x);
+}
+
+/* ---------------------------------------------------------------- rmsnorm */
+
+static void cpu_rmsnorm(struct lir_exec *x, const float *in, const float *w, float *out, int64_t rows, int32_t dim,
+                        float eps) {
+    int64_t lo, hi;
+    lir_pool_split(rows, 1, ith(x), nth(x), &lo, &hi);
+    for (int64_t r = lo; r < hi; r++) {
+        const float *a = in + r * dim;
+        float *o = out + r * dim;
+        double sum = 0.0;
+        for (int32_t i = 0; i < dim; i++) sum += (double)(a[i] * a[i]);
+        const float mean = (float)(sum / dim);
+        const float scale = 1.0f / sqrtf(mean + eps);
+        for (int32_t i = 0; i < dim; i++) o[i] = a[i] * scale;
+        if (w)
+            for (int32_t i = 0; i < dim; i++) o[i] *= w[i];
+    }
+    barrier(x);
+}
+
+/* ---------------------------------------------------------------- matmul */
+
+static void cpu_matmul(struct lir_exec *x, const struct lir_mm *mm, int n_mm, const float *in, int32_t n_tok) {
+    lir_cpu *c = x->cpu;
+    const int64_t n = mm[0].w->ne0;
+    /* 1. convert the input once per distinct activation type (all weights of one call
+     *    normally share it; if not, convert per weight group in turn). */
+    int done = 0;
+    while (done < n_mm) {
+        const enum lir_type at = lir_type_traits_get(mm[done].w->type)->vec_dot_type;
+        int end = done;
+        while (end < n_mm && lir_type_traits_get(mm[end].w->type)->vec_dot_type == at) end++;
+        const size_t ars = lir_type_row_size(at, n);
+        const void *act;
+        if (at == LIR_TYPE_F32) {
+            act = in; /* f32 weights dot the f32 input directly */
+        } else {
+            int64_t lo, hi;
+            lir_pool_split(n_tok, 1, ith(x), nth(x), &lo, &hi);
+            for (int64_t r = lo; r < hi; r++) c->k->from_float[at](in + r * n, (char *)c->act + r * ars, n);
+            barrier(x);
+            act = c->act;
+        }
+        /* 2. each thread takes a contiguous share of every weight's rows */
+        for (int i = done; i < end; i++) {
+            const struct lir_tensor *w = mm[i].w;
+            lir_gemm_fn gemm = c->k->gemm[w->type];
+            const int64_t m = w->ne1;
+            int64_t lo, hi;
+            lir_pool_split(m, 16, ith(x), nth(x), &lo, &hi);
+            const char *wd = w->data;
+            for (int64_t r0 = lo; r0 < hi; r0 += ROW_BLOCK) {
+                const int nr = (int)(hi - r0 < ROW_BLOCK ? hi - r0 : ROW_BLOCK);
+                for (int32_t c0 = 0; c0 < n_tok; c0 += COL_BLOCK) {
+                    const int nc = n_tok - c0 < COL_BLOCK ? n_tok - c0 : COL_BLOCK;
+                    gemm((int)n, wd + (size_t)r0 * w->row_size, w->row_size, (const char *)act + (size_t)c0 * ars,
+                         ars, mm[i].out + (size_t)c0 * m + r0, (size_t)m, nr, nc);
+                }
+            }
+            if (mm[i].bias)
+                for (int32_t t = 0; t < n_tok; t++)
+                    for (int64_t r = lo; r < hi; r++) mm[i].out[(size_t)t * m + r] += mm[i].bias[r];
+        }
+        barrier(x); /* outputs complete; the act buffer may be reused */
+        done = end;
+    }
+}
+
+/* ---------------------------------------------------------------- rope */
+
+static void cpu_rope(struct lir_exec *x, float *v, int32_t n_tok, int32_t n_head, int32_t head_dim, const int32_t *pos,
+                     const struct lir_rope_params *rp) {
+    const int32_t n_rot = rp->n_rot;
+    const float theta_scale = powf(rp->base, -2.0f / (float)n_rot);
+    float cache[2 * 4096]; /* cos, sin per rotated pair; head_dim <= 4096 checked at load */
+    int64_t lo, hi;
+    lir_pool_split(n_tok, 1, ith(x), nth(x), &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) {
+        float theta = (float)pos[t];
+        for (int32_t i0 = 0; i0 < n_rot; i0 += 2) {
+            const float ff = rp->freq_factors ? rp->freq_factors[i0 / 2] : 1.0f;
+            const float th = rp->freq_scale * (theta / ff);
+            cache[i0] = cosf(th);
+            cache[i0 + 1] = sinf(th);
+            theta *= theta_scale;
+        }
+        for (int32_t h = 0; h < n_head; h++) {
+            float *a = v + ((size_t)t * n_head + h) * head_dim;
+            if (rp->mode == LIR_ROPE_NEOX) {
+                const int32_t half = n_rot / 2;
+                for (int32_t i = 0; i < half; i++) {
+                    const float c = cache[2 * i], s = cache[2 * i + 1];
+                    const float x0 = a[i], x1 = a[i + half];
+                    a[i] = x0 * c - x1 * s;
+                    a[i + half] = x0 * s + x1 * c;
+                }
+            } else {
+                for (int32_t i = 0; i < n_rot; i += 2) {
+                    const float c = cache[i], s = cache[i + 1];
+                    const float x0 = a[i], x1 = a[i + 1];
+                    a[i] = x0 * c - x1 * s;
+                    a[i + 1] = x0 * s + x1 * c;
+                }
+            }
+        }
+    }
+    barrier(x);
+}
+
+/* ---------------------------------------------------------------- KV + attention */
+
+static void cpu_kv_store(struct lir_exec *x, lir_f16 *kc, lir_f16 *vc, const float *k, const float *v, int32_t n_tok,
+                         int32_t kv_dim, const int32_t *pos) {
+    lir_cpu *c = x->cpu;
+    int64_t lo, hi;
+    lir_pool_split(n_tok, 1, ith(x), nth(x), &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) {
+        c->k->from_float[LIR_TYPE_F16](k + t * kv_dim, kc + (size_t)pos[t] * kv_dim, kv_dim);
+        c->k->from_float[LIR_TYPE_F16](v + t * kv_dim, vc + (size_t)pos[t] * kv_dim, kv_dim);
+    }
+    barrier(x);
+}
+
+static void cpu_attention(struct lir_exec *x, const struct lir_attn_args *a) {
+    lir_cpu *c = x->cpu;
+    const int32_t hd = a->head_dim, kvd = a->n_head_kv * hd, qd = a->n_head * hd;
+    const int32_t group = a->n_head / a->n_head_kv;
+    const lir_vec_dot_fn dot16 = c->k->vec_dot[LIR_TYPE_F16];
+    int64_t lo, hi;
+    lir_pool_split((int64_t)a->n_tok * a->n_head, 1, ith(x), nth(x), &lo, &hi);
+    for (int64_t job = lo; job < hi; job++) {
+        const int32_t t = (int32_t)(job / a->n_head), h = (int32_t)(job % a->n_head);
+        const int32_t kvh = h / group, n_kv = a->pos[t] + 1;
+        c->k->from_float[LIR_TYPE_F16](a->q + (size_t)t * qd + (size_t)h * hd, x->q16, hd);
+        float *s = x->scores;
+        float mx = -INFINITY;
+        for (int32_t j = 0; j < n_kv; j++) {
+            float d;
+            dot16(hd, &d, a->k_cache + (size_t)j * kvd + (size_t)kvh * hd, x->q16);
+            s[j] = d * a->scale;
+            if (s[j] > mx) mx = s[j];
+        }
+        double sum = 0.0;
+        for (int32_t j = 0; j < n_kv; j++) {
+            s[j] = expf(s[j] - mx);
+            sum += (double)s[j];
+        }
+        const float inv = (float)(1.0 / sum);
+        float *o = x->acc;
+        memset(o, 0, sizeof(float) * (size_t)hd);
+        for (int32_t j = 0; j < n_kv; j++) {
+            const float p = lir_f16_to_f32(lir_f32_to_f16(s[j] * inv)); /* ggml rounds V's weights to f16 */
+            c->k->mad_f16(hd, o, a->v_cache + (size_t)j * kvd + (size_t)kvh * hd, p);
+        }
+        memcpy(a->out + (size_t)t * qd + (size_t)h * hd, o, sizeof(float) * (size_t)hd);
+    }
+    barrier(x);
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+static void cpu_swiglu(struct lir_exec *x, const float *g, const float *u, float *out, int64_t n) {
+    int64_t lo, hi;
+    lir_pool_split(n, 64, ith(x), nth(x), &lo, &hi);
+    for (int64_t i = lo; i < hi; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    barrier(x);
+}
+
+static void cpu_add(struct lir_exec *x, float *y, const float *v, int64_t n) {
+    int64_t lo, hi;
+    lir_pool_split(n, 64, ith(x), nth(x), &lo, &hi);
+    for (int64_t i = lo; i < hi; i++) y[i] += v[i];
+    barrier(x);
+}
+
+static const struct lir_backend_ops cpu_ops = {
+    .name = "cpu",
+    .get_rows = cpu_get_rows,
+    .rmsnorm = cpu_rmsnorm,
+    .matmul = cpu_matmul,
+    .rope = cpu_rope,
+    .kv_store = cpu_kv_store,
+    .attention = cpu_attention,
+    .swiglu = cpu_swiglu,
+    .add = cpu_add,
+};
+
+const struct lir_backend_ops *lir_cpu_ops(void) { return &cpu_ops; }
+
+/* ---------------------------------------------------------------- lifetime */
+
+lir_cpu *lir_cpu_create(const struct lir_model *m, int32_t n_ctx, int32_t n_batch, int n_threads, lir_err *e) {
+    const struct lir_hparams *hp = &m->hp;
+    if (hp->head_dim > 4096) {
+        lir__errf(e, LIR_EUNSUPPORTED, "cpu: head dimension %d exceeds 4096", hp->head_dim);
+        return NULL;
+    }
+    lir_cpu *c = calloc(1, sizeof *c);
+    if (!c) goto oom;
+    c->k = lir_cpu_kernels_best();
+    c->n_ctx = n_ctx;
+    c->n_batch = n_batch;
+    c->head_dim = hp->head_dim;
+    int32_t md = hp->n_embd;
+    if (hp->n_ff > md) md = hp->n_ff;
+    if (hp->n_head * hp->head_dim > md) md = hp->n_head * hp->head_dim;
+    c->max_dim = md;
+    c->act_row_max = (size_t)md * 4; /* f32 is the widest activation type */
+    c->act = lir__alloc_aligned(c->act_row_max * (size_t)n_batch);
+    c->pool = lir_pool_create(n_threads);
+    c->execs = calloc((size_t)n_threads, sizeof *c->execs);
+    const size_t per = (size_t)n_ctx + 2 * (size_t)hp->head_dim + 32;
+    c->scratch = lir__alloc_aligned(per * sizeof(float) * (size_t)n_threads);
+    if (!c->act || !c->pool || !c->execs || !c->scratch) goto oom;
+    for (int i = 0; i < n_threads; i++) {
+        float *base = c->scratch + per * (size_t)i;
+        c->execs[i].cpu = c;
+        c->execs[i].scores = base;
+        c->execs[i].acc = base + n_ctx;
+        c->execs[i].q16 = (lir_f16 *)(base + n_ctx + hp->head_dim);
+    }
+    return c;
+oom:
+    lir__errf(e, LIR_ENOMEM, "cpu: out of memory for compute buffers (n_batch %d, n_ctx %d)", n_batch, n_ctx);
+    lir_cpu_free(c);
+    return NULL;
+}
+
+void lir_cpu_free(lir_cpu *c) {
+    if (!c) return;
+    lir_pool_free(c->pool);
+    lir__free_aligned(c->act);
+    lir__free_aligned(c->scratch);
+    free(c->execs);
+    free(c);
+}
+
+static void run_task(const struct lir_pool_thread *t, void *arg) {
+    lir_cpu *c = arg;
+    struct lir_exec *x = &c->execs[t->ith];
+    x->t = t;
+    c->fn(x, &cpu_ops, c->arg);
+}
+
+void lir_cpu_run(lir_cpu *c, lir_exec_fn fn, void *arg) {
+    c->fn = fn;
+    c->arg = arg;
+    lir_pool_run(c->pool, run_task, c);
+}
+
+int lir_cpu_n_threads(const lir_cpu *c) { return lir_pool_n_threads(c->pool); }
+const char *lir_cpu_isa(const lir_cpu *c) { return c->k->isa; }

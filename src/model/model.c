@@ -1,0 +1,312 @@
+/* model.c — loading a llama-family model from GGUF: the architecture table,
+ * hyper-parameters, every tensor looked up and its shape and type checked, memory
+ * estimate, token text. Weights stay in the mapping. */
+#include "model/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct lir_arch archs[] = {
+    { "llama", LIR_ROPE_NORM, false, false },
+    { "qwen2", LIR_ROPE_NEOX, true,  false },
+    { "qwen3", LIR_ROPE_NEOX, false, true  },
+};
+
+const struct lir_arch *lir_arch_find(const char *name, size_t len) {
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (strlen(archs[i].name) == len && memcmp(archs[i].name, name, len) == 0) return &archs[i];
+    return NULL;
+}
+
+struct lir_model_params lir_model_params_default(void) {
+    struct lir_model_params p = { .use_mmap = true, .check_tensors = true };
+    return p;
+}
+
+/* ---------------------------------------------------------------- hparams */
+
+static enum lir_status get_i32_key(const lir_model *m, const char *suffix, int32_t *out, bool required,
+                                   int32_t lo, int32_t hi, lir_err *e) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", m->arch_name, suffix);
+    lir_err ge = { { 0 } };
+    int32_t v;
+    if (!lir_gguf_get_i32(m->gguf, key, &v, &ge)) {
+        if (ge.msg[0]) return lir__errf(e, LIR_EFORMAT, "model: %s", ge.msg);
+        if (required) return lir__errf(e, LIR_EFORMAT, "model: missing required key '%s'", key);
+        return LIR_OK;
+    }
+    if (v < lo || v > hi)
+        return lir__errf(e, LIR_EFORMAT, "model: key '%s' = %d is outside [%d, %d]", key, v, lo, hi);
+    *out = v;
+    return LIR_OK;
+}
+
+static enum lir_status get_f32_key(const lir_model *m, const char *suffix, float *out, bool required,
+                                   float lo, float hi, lir_err *e) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", m->arch_name, suffix);
+    lir_err ge = { { 0 } };
+    float v;
+    if (!lir_gguf_get_f32(m->gguf, key, &v, &ge)) {
+        if (ge.msg[0]) return lir__errf(e, LIR_EFORMAT, "model: %s", ge.msg);
+        if (required) return lir__errf(e, LIR_EFORMAT, "model: missing required key '%s'", key);
+        return LIR_OK;
+    }
+    if (!(v >= lo && v <= hi))
+        return lir__errf(e, LIR_EFORMAT, "model: key '%s' = %g is outside [%g, %g]", key, v, lo, hi);
+    *out = v;
+    return LIR_OK;
+}
+
+static enum lir_status load_hparams(lir_model *m, lir_err *e) {
+    struct lir_hparams *hp = &m->hp;
+    enum lir_status s;
+    const int32_t BIG = 1 << 24;
+    hp->n_ctx_train = 4096;
+    hp->rms_eps = 1e-5f;
+    hp->rope_base = 10000.0f;
+    hp->rope_freq_scale = 1.0f;
+    if ((s = get_i32_key(m, "context_length", &hp->n_ctx_train, false, 1, BIG, e))) return s;
+    if ((s = get_i32_key(m, "embedding_length", &hp->n_embd, true, 1, 1 << 17, e))) return s;
+    if ((s = get_i32_key(m, "block_count", &hp->n_layer, true, 1, 4096, e))) return s;
+    if ((s = get_i32_key(m, "feed_forward_length", &hp->n_ff, true, 1, 1 << 20, e))) return s;
+    if ((s = get_i32_key(m, "attention.head_count", &hp->n_head, true, 1, 4096, e))) return s;
+    hp->n_head_kv = hp->n_head;
+    if ((s = get_i32_key(m, "attention.head_count_kv", &hp->n_head_kv, false, 1, 4096, e))) return s;
+    if (hp->n_head % hp->n_head_kv != 0)
+        return lir__errf(e, LIR_EFORMAT, "model: attention.head_count %d is not a multiple of head_count_kv %d",
+                         hp->n_head, hp->n_head_kv);
+    hp->head_dim = hp->n_embd / hp->n_head;
+    if ((s = get_i32_key(m, "attention.key_length", &hp->head_dim, false, 1, 1 << 12, e))) return s;
+    int32_t vlen = hp->head_dim;
+    if ((s = get_i32_key(m, "attention.value_length", &vlen, false, 1, 1 << 12, e))) return s;
+    if (vlen != hp->head_dim)
+        return lir__errf(e, LIR_EUNSUPPORTED, "model: value_length %d != key_length %d is not supported", vlen,
+                         hp->head_dim);
+    if (hp->head_dim % 2)
+        return lir__errf(e, LIR_EFORMAT, "model: head dimension %d must be even", hp->head_dim);
+    hp->n_rot = hp->head_dim;
+    if ((s = get_i32_key(m, "rope.dimension_count", &hp->n_rot, false, 2, hp->head_dim, e))) return s;
+    if (hp->n_rot % 2) return lir__errf(e, LIR_EFORMAT, "model: rope.dimension_count %d must be even", hp->n_rot);
+    if ((s = get_f32_key(m, "attention.layer_norm_rms_epsilon", &hp->rms_eps, false, 0.0f, 1.0f, e))) return s;
+    if ((s = get_f32_key(m, "rope.freq_base", &hp->rope_base, false, 1.0f, 1e12f, e))) return s;
+    float factor = 1.0f;
+    if ((s = get_f32_key(m, "rope.scaling.factor", &factor, false, 1e-6f, 1e6f, e))) return s;
+    char key[128];
+    lir_gguf_str st;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch_name);
+    if (lir_gguf_get_str(m->gguf, key, &st, NULL)) {
+        if (st.len == 6 && memcmp(st.ptr, "linear", 6) == 0) hp->rope_freq_scale = 1.0f / factor;
+        else if (!(st.len == 4 && memcmp(st.ptr, "none", 4) == 0))
+            return lir__errf(e, LIR_EUNSUPPORTED, "model: rope scaling type '%.*s' is not supported", (int)st.len,
+                             st.ptr);
+    }
+    return LIR_OK;
+}
+
+/* ---------------------------------------------------------------- tensors */
+
+static enum lir_status bind(lir_model *m, struct lir_tensor *t, const char *name, int64_t ne0, int64_t ne1,
+                            bool optional, bool f32_only, lir_err *e) {
+    const struct lir_gguf_tensor *gt = lir_gguf_find_tensor(m->gguf, name);
+    memset(t, 0, sizeof *t);
+    if (!gt) {
+        if (optional) return LIR_OK;
+        return lir__errf(e, LIR_EFORMAT, "model: missing tensor '%s'", name);
+    }
+    int64_t g1 = gt->ne[1] * gt->ne[2] * gt->ne[3];
+    if (gt->ne[0] != ne0 || g1 != ne1)
+        return lir__errf(e, LIR_EFORMAT, "model: tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", name,
+                         (long long)gt->ne[0], (long long)g1, (long long)ne0, (long long)ne1);
+    if (f32_only && gt->type != LIR_TYPE_F32)
+        return lir__errf(e, LIR_EUNSUPPORTED, "model: tensor '%s' has type %s, expected f32", name,
+                         lir_type_name(gt->type));
+    const struct lir_type_traits *tr = lir_type_traits_get(gt->type);
+    if (!tr || !tr->vec_dot_ref || gt->type == LIR_TYPE_Q8_1 || gt->type == LIR_TYPE_Q8_K)
+        return lir__errf(e, LIR_EUNSUPPORTED, "model: tensor '%s' has unsupported type %s", name,
+                         lir_type_name(gt->type));
+    t->type = gt->type;
+    t->ne0 = ne0;
+    t->ne1 = ne1;
+    t->row_size = lir_type_row_size(gt->type, ne0);
+    t->data = gt->data;
+    t->name = gt->name.ptr; /* names are followed by other data: use with its length only in messages */
+    m->n_params += (uint64_t)(ne0 * ne1);
+    m->weight_bytes += gt->size;
+    return LIR_OK;
+}
+
+static enum lir_status load_tensors(lir_model *m, lir_err *e) {
+    const struct lir_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, QD = (int64_t)hp->n_head * hp->head_dim, KD = (int64_t)hp->n_head_kv * hp->head_dim;
+    enum lir_status s;
+    const struct lir_gguf_tensor *te = lir_gguf_find_tensor(m->gguf, "token_embd.weight");
+    if (!te) return lir__errf(e, LIR_EFORMAT, "model: missing tensor 'token_embd.weight'");
+    if (te->ne[1] < 1 || te->ne[1] > (1 << 24))
+        return lir__errf(e, LIR_EFORMAT, "model: token_embd.weight has %lld rows", (long long)te->ne[1]);
+    int32_t nv = (int32_t)te->ne[1];
+    uint64_t nv_kv = 0;
+    char key[128];
+    snprintf(key, sizeof key, "%s.vocab_size", m->arch_name);
+    if (lir_gguf_get_u64(m->gguf, key, &nv_kv, NULL) && nv_kv != (uint64_t)nv)
+        return lir__errf(e, LIR_EFORMAT, "model: %s = %llu but token_embd.weight has %d rows", key,
+                         (unsigned long long)nv_kv, nv);
+    m->hp.n_vocab = nv;
+    if ((s = bind(m, &m->tok_embd, "token_embd.weight", E, nv, false, false, e))) return s;
+    if ((s = bind(m, &m->output_norm, "output_norm.weight", E, 1, false, true, e))) return s;
+    if ((s = bind(m, &m->output, "output.weight", E, nv, true, false, e))) return s;
+    if (!m->output.data) {
+        m->output = m->tok_embd;
+        m->tied_output = true;
+    }
+    if ((s = bind(m, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 1, true, true, e))) return s;
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return lir__errf(e, LIR_ENOMEM, "model: out of memory for %d layers", hp->n_layer);
+    for (int i = 0; i < hp->n_layer; i++) {
+        struct lir_layer *L = &m->layers[i];
+        char n[96];
+#define B(field, suffix, ne0, ne1, opt, f32)                                      \
+        snprintf(n, sizeof n, "blk.%d.%s", i, suffix);                            \
+        if ((s = bind(m, &L->field, n, ne0, ne1, opt, f32, e))) return s;
+        B(attn_norm, "attn_norm.weight", E, 1, false, true)
+        B(wq, "attn_q.weight", E, QD, false, false)
+        B(wk, "attn_k.weight", E, KD, false, false)
+        B(wv, "attn_v.weight", E, KD, false, false)
+        B(wo, "attn_output.weight", QD, E, false, false)
+        B(bq, "attn_q.bias", QD, 1, !m->arch->qkv_bias, true)
+        B(bk, "attn_k.bias", KD, 1, !m->arch->qkv_bias, true)
+        B(bv, "attn_v.bias", KD, 1, !m->arch->qkv_bias, true)
+        B(q_norm, "attn_q_norm.weight", hp->head_dim, 1, !m->arch->qk_norm, true)
+        B(k_norm, "attn_k_norm.weight", hp->head_dim, 1, !m->arch->qk_norm, true)
+        B(ffn_norm, "ffn_norm.weight", E, 1, false, true)
+        B(w_gate, "ffn_gate.weight", E, hp->n_ff, false, false)
+        B(w_up, "ffn_up.weight", E, hp->n_ff, false, false)
+        B(w_down, "ffn_down.weight", hp->n_ff, E, false, false)
+#undef B
+    }
+    return LIR_OK;
+}
+
+static int32_t token_id_key(const lir_gguf *g, const char *key, int32_t n_vocab) {
+    uint32_t v;
+    if (lir_gguf_get_u32(g, key, &v, NULL) && v < (uint32_t)n_vocab) return (int32_t)v;
+    return -1;
+}
+
+enum lir_status lir_model_load(const char *path, const struct lir_model_params *params, lir_model **out,
+                               char *err, size_t err_len) {
+    lir_err e = { { 0 } };
+    enum lir_status s;
+    (void)params;
+    if (!out || !path) {
+        lir__errf(&e, LIR_EINVAL, "lir_model_load: path and out must not be NULL");
+        lir__err_copy(&e, err, err_len);
+        return LIR_EINVAL;
+    }
+    *out = NULL;
+    lir_model *m = calloc(1, sizeof *m);
+    if (!m) return LIR_ENOMEM;
+    if ((s = lir_gguf_open(path, &m->gguf, &e))) goto fail;
+    lir_gguf_str a;
+    if (!lir_gguf_get_str(m->gguf, "general.architecture", &a, &e)) {
+        if (!e.msg[0]) lir__errf(&e, 0, "model: missing key 'general.architecture'");
+        s = LIR_EFORMAT;
+        goto fail;
+    }
+    m->arch = lir_arch_find(a.ptr, a.len);
+    if (!m->arch) {
+        s = lir__errf(&e, LIR_EUNSUPPORTED, "model: architecture '%.*s' is not supported (supported: llama, qwen2, qwen3)",
+                      (int)(a.len > 64 ? 64 : a.len), a.ptr);
+        goto fail;
+    }
+    snprintf(m->arch_name, sizeof m->arch_name, "%s", m->arch->name);
+    lir_gguf_str nm;
+    if (lir_gguf_get_str(m->gguf, "general.name", &nm, NULL))
+        snprintf(m->name, sizeof m->name, "%.*s", (int)(nm.len > 127 ? 127 : nm.len), nm.ptr);
+    if ((s = load_hparams(m, &e))) goto fail;
+    if ((s = load_tensors(m, &e))) goto fail;
+    m->bos_id = token_id_key(m->gguf, "tokenizer.ggml.bos_token_id", m->hp.n_vocab);
+    m->eos_id = token_id_key(m->gguf, "tokenizer.ggml.eos_token_id", m->hp.n_vocab);
+    *out = m;
+    return LIR_OK;
+fail:
+    lir__err_copy(&e, err, err_len);
+    lir_model_free(m);
+    return s;
+}
+
+void lir_model_free(lir_model *m) {
+    if (!m) return;
+    free(m->layers);
+    lir_gguf_close(m->gguf);
+    free(m);
+}
+
+void lir_model_get_info(const lir_model *m, struct lir_model_info *o) {
+    memset(o, 0, sizeof *o);
+    o->arch = m->arch->name;
+    o->name = m->name;
+    o->n_vocab = m->hp.n_vocab;
+    o->n_ctx_train = m->hp.n_ctx_train;
+    o->n_embd = m->hp.n_embd;
+    o->n_layer = m->hp.n_layer;
+    o->n_head = m->hp.n_head;
+    o->n_head_kv = m->hp.n_head_kv;
+    o->head_dim = m->hp.head_dim;
+    o->n_ff = m->hp.n_ff;
+    o->n_params = m->n_params;
+    o->file_size = lir_gguf_file_size(m->gguf);
+    o->bos_id = m->bos_id;
+    o->eos_id = m->eos_id;
+}
+
+/* ---------------------------------------------------------------- memory */
+
+void lir__model_estimate(const struct lir_model *m, int32_t n_ctx, int32_t n_batch, struct lir_mem_estimate *o) {
+    const struct lir_hparams *hp = &m->hp;
+    if (n_ctx <= 0) n_ctx = hp->n_ctx_train;
+    if (n_batch <= 0) n_batch = 256;
+    if (n_batch > n_ctx) n_batch = n_ctx;
+    uint64_t kvd = (uint64_t)hp->n_head_kv * hp->head_dim;
+    o->weights = m->weight_bytes;
+    o->kv_cache = 2ull * hp->n_layer * (uint64_t)n_ctx * kvd * sizeof(lir_f16);
+    /* activations per token: x, xb, q, k, v, attn out, 2 x ffn hidden, + quantized copy;
+     * logits for one row; per-thread attention scores over the context. Mirrors
+     * context.c's allocation (keep in sync: a test checks they agree). */
+    uint64_t qd = (uint64_t)hp->n_head * hp->head_dim;
+    uint64_t per_tok = 4ull * (2ull * hp->n_embd + qd + 2 * kvd + qd + 2ull * hp->n_ff) +
+                       (uint64_t)(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd) * 2 /* act q8/f16 */;
+    o->compute = per_tok * (uint64_t)n_batch + 4ull * hp->n_vocab + 64ull * 4 * (uint64_t)n_ctx;
+    o->total = o->weights + o->kv_cache + o->compute;
+}
+
+void lir_model_estimate_memory(const lir_model *m, int32_t n_ctx, int32_t n_batch, struct lir_mem_estimate *out) {
+    lir__model_estimate(m, n_ctx, n_batch, out);
+}
+
+int lir__model_token_text(const struct lir_model *m, int32_t id, char *buf, int n) {
+    if (n <= 0) return 0;
+    buf[0] = 0;
+    lir_gguf_str s = lir_gguf_arr_str(m->gguf, "tokenizer.ggml.tokens", (uint64_t)id);
+    if (!s.ptr || id < 0) return 0;
+    int o = 0;
+    if (s.len == 6 && s.ptr[0] == '<' && s.ptr[1] == '0' && s.ptr[2] == 'x' && s.ptr[5] == '>') {
+        unsigned v;
+        char hex[3] = { s.ptr[3], s.ptr[4], 0 };
+        if (sscanf(hex, "%2x", &v) == 1) { buf[0] = (char)v; buf[1] = 0; return 1; }
+    }
+    for (uint64_t i = 0; i < s.len && o < n - 1;) {
+        /* U+2581 LOWER ONE EIGHTH BLOCK (e2 96 81) is SentencePiece's space marker */
+        if (i + 2 < s.len && (unsigned char)s.ptr[i] == 0xe2 && (unsigned char)s.ptr[i + 1] == 0x96 &&
+            (unsigned char)s.ptr[i + 2] == 0x81) {
+            buf[o++] = ' ';
+            i += 3;
+        } else {
+            buf[o++] = s.ptr[i++];
+        }
+    }
+    buf[o] = 0;
+    return o;
+}

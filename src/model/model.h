@@ -1,0 +1,77 @@
+/* model.h — loaded model: architecture table entry, hyper-parameters, weight tensors
+ * (pointers into the mapped GGUF, never copied), and the minimal vocabulary view used
+ * to print tokens. The forward pass lives in forward.c against the op table in ops.h. */
+#ifndef LIR_MODEL_H
+#define LIR_MODEL_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include "lir.h"
+#include "gguf/gguf.h"
+#include "quant/quant.h"
+
+enum lir_rope_mode { LIR_ROPE_NORM = 0, LIR_ROPE_NEOX = 2 };
+
+/* One architecture = a table entry (this struct) + its graph in forward.c. */
+struct lir_arch {
+    const char *name;          /* general.architecture */
+    enum lir_rope_mode rope;
+    bool qkv_bias;             /* qwen2 */
+    bool qk_norm;              /* qwen3: RMSNorm over each head of q and k */
+};
+const struct lir_arch *lir_arch_find(const char *name, size_t len);
+
+/* A 2-D weight view: ne0 elements per row (contiguous), ne1 rows. */
+struct lir_tensor {
+    int32_t type;
+    int64_t ne0, ne1;
+    size_t row_size;           /* bytes per row */
+    const void *data;          /* inside the mapping */
+    const char *name;          /* valid while the model lives */
+};
+
+struct lir_layer {
+    struct lir_tensor attn_norm;   /* (n_embd) f32 */
+    struct lir_tensor wq;          /* (n_embd -> n_head*head_dim) */
+    struct lir_tensor wk;          /* (n_embd -> n_head_kv*head_dim) */
+    struct lir_tensor wv;          /* (n_embd -> n_head_kv*head_dim) */
+    struct lir_tensor wo;          /* (n_head*head_dim -> n_embd) */
+    struct lir_tensor bq, bk, bv;  /* qwen2 biases, f32; data NULL when absent */
+    struct lir_tensor q_norm, k_norm; /* qwen3 (head_dim) f32; data NULL when absent */
+    struct lir_tensor ffn_norm;    /* (n_embd) f32 */
+    struct lir_tensor w_gate;      /* (n_embd -> n_ff) */
+    struct lir_tensor w_up;        /* (n_embd -> n_ff) */
+    struct lir_tensor w_down;      /* (n_ff -> n_embd) */
+};
+
+struct lir_hparams {
+    int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff;
+    int32_t n_rot;             /* rope.dimension_count (defaults to head_dim) */
+    float rms_eps, rope_base, rope_freq_scale;
+};
+
+struct lir_model {
+    lir_gguf *gguf;
+    const struct lir_arch *arch;
+    struct lir_hparams hp;
+    char arch_name[32];
+    char name[128];
+    struct lir_tensor tok_embd;    /* (n_embd) x n_vocab rows */
+    struct lir_tensor output_norm; /* (n_embd) f32 */
+    struct lir_tensor output;      /* (n_embd -> n_vocab); == tok_embd when tied */
+    struct lir_tensor rope_freqs;  /* (n_rot/2) f32 frequency divisors; data NULL when absent */
+    bool tied_output;
+    struct lir_layer *layers;      /* n_layer */
+    uint64_t n_params, weight_bytes;
+    int32_t bos_id, eos_id;
+};
+
+/* Memory estimate shared by `lir show` and the loader's resource check. */
+void lir__model_estimate(const struct lir_model *m, int32_t n_ctx, int32_t n_batch,
+                         struct lir_mem_estimate *out);
+
+/* Text of token id (a piece of the vocabulary) with SentencePiece ▁ shown as a space and
+ * <0xNN> byte tokens as that byte. Writes at most n-1 bytes + NUL; returns the length. */
+int lir__model_token_text(const struct lir_model *m, int32_t id, char *buf, int n);
+
+#endif /* LIR_MODEL_H */
