@@ -81,19 +81,34 @@ export async function createContext(model, { contextSize = 2048, threads = 1, ..
   });
 }
 
-// Candidates with their log-probabilities, best first; the top-1 - top-2 margin.
-function topOf(probabilities, k) {
+// Candidates with their log-probabilities, best first; the top-1 - top-2 margin (in log-prob,
+// i.e. logit, units); with `full`, also every token's log-probability indexed by id.
+function topOf(probabilities, k, full = false) {
   const all = [];
-  for (const [id, p] of probabilities) all.push({ id, logprob: Math.log(p) });
+  let dense;
+  if (full) {
+    let maxId = -1;
+    for (const id of probabilities.keys()) if (id > maxId) maxId = id;
+    dense = new Float64Array(maxId + 1).fill(-Infinity);
+  }
+  for (const [id, p] of probabilities) {
+    const lp = Math.log(p);
+    all.push({ id, logprob: lp });
+    if (full) dense[id] = lp;
+  }
   all.sort((a, b) => b.logprob - a.logprob || a.id - b.id);
   const margin = all.length > 1 ? all[0].logprob - all[1].logprob : Infinity;
-  return { top: all.slice(0, k), margin };
+  return { top: all.slice(0, k), margin, all: dense };
 }
 
 const NEUTRAL = Object.freeze({ temperature: 0 }); // greedy chain only; no penalties, no bias
 
-/** Teacher-forced: for every position, the top-K next-token log-probabilities. */
-export async function teacher(model, tokens, { top = 10, threads = 1, contextSize } = {}) {
+/**
+ * Teacher-forced: for every position, the top-K next-token log-probabilities.
+ * With full: true, each position also carries `all`: a Float64Array of every id's log-probability
+ * (in-process use only; not serialized by the CLI).
+ */
+export async function teacher(model, tokens, { top = 10, threads = 1, contextSize, full = false } = {}) {
   const context = await createContext(model, {
     threads,
     contextSize: contextSize ?? Math.max(256, tokens.length + 16),
@@ -105,8 +120,8 @@ export async function teacher(model, tokens, { top = 10, threads = 1, contextSiz
     const positions = tokens.map((_, i) => {
       const probs = out[i]?.next?.probabilities;
       if (probs == null) throw new Error(`oracle: no probabilities at position ${i}`);
-      const { top: t, margin } = topOf(probs, top);
-      return { pos: i, top: t, margin };
+      const { top: t, margin, all } = topOf(probs, top, full);
+      return full ? { pos: i, top: t, margin, all } : { pos: i, top: t, margin };
     });
     return { n_tokens: tokens.length, positions };
   } finally {
