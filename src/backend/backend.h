@@ -4,7 +4,8 @@
  * Execution model (CPU): all worker threads run the forward pass together; every thread
  * calls every op with the same arguments, each op does this thread's share of the work
  * and ends with a barrier, so its outputs are complete when it returns. Activations are
- * row-major f32 [rows][dim]. The KV cache is f16, [n_ctx][n_head_kv*head_dim] per layer. */
+ * row-major f32 [rows][dim]. The KV cache is f16: per layer K as [n_ctx][n_head_kv*head_dim]
+ * and V transposed as [n_head_kv*head_dim][n_ctx]. */
 #ifndef LIR_BACKEND_H
 #define LIR_BACKEND_H
 
@@ -32,7 +33,7 @@ struct lir_mm {
 struct lir_attn_args {
     const float *q;          /* [n_tok][n_head*head_dim] */
     const lir_f16 *k_cache;  /* [n_ctx][n_head_kv*head_dim] of this layer */
-    const lir_f16 *v_cache;
+    const lir_f16 *v_cache;  /* [n_head_kv*head_dim][n_ctx] of this layer */
     const int32_t *pos;      /* n_tok positions; token i attends to cache rows [0, pos[i]] */
     int32_t n_tok, n_head, n_head_kv, head_dim;
     float scale;             /* 1/sqrt(head_dim) */
@@ -51,7 +52,7 @@ struct lir_backend_ops {
     /* rotates each head of x ([n_tok][n_head][head_dim]) in place at the given positions */
     void (*rope)(struct lir_exec *x, float *v, int32_t n_tok, int32_t n_head, int32_t head_dim, const int32_t *pos,
                  const struct lir_rope_params *rp);
-    /* stores k, v rows ([n_tok][kv_dim]) as f16 at cache rows pos[i] */
+    /* stores k, v rows ([n_tok][kv_dim]) as f16 at cache position pos[i] */
     void (*kv_store)(struct lir_exec *x, lir_f16 *k_cache, lir_f16 *v_cache, const float *k, const float *v,
                      int32_t n_tok, int32_t kv_dim, const int32_t *pos);
     void (*attention)(struct lir_exec *x, const struct lir_attn_args *a);

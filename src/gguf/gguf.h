@@ -116,8 +116,17 @@ void lir_gguf_writer_set_arr_str(lir_gguf_writer *w, const char *key, const char
 typedef void (*lir_gguf_fill_fn)(void *user, void *dst, uint64_t size);
 void lir_gguf_writer_add_tensor(lir_gguf_writer *w, const char *name, int32_t type, uint32_t n_dims,
                                 const int64_t *ne, const void *data, lir_gguf_fill_fn fill, void *user);
-/* Writes the file. Returns LIR_OK or LIR_EIO/LIR_EINVAL/LIR_ENOMEM with a message. Any
- * earlier setter failure (allocation, bad argument) is reported here. */
+/* Streaming variant for tensors of any size: fill(user, dst, offset, size) is called at
+ * finish with consecutive byte ranges [offset, offset + size) of the tensor's data, each a
+ * whole number of rows of at most about LIR_GGUF_WRITE_CHUNK bytes (a single row may be
+ * larger), so the writer's memory stays bounded. dst is 64-byte aligned. */
+#define LIR_GGUF_WRITE_CHUNK (32u << 20)
+typedef void (*lir_gguf_fill_range_fn)(void *user, void *dst, uint64_t offset, uint64_t size);
+void lir_gguf_writer_add_tensor_stream(lir_gguf_writer *w, const char *name, int32_t type, uint32_t n_dims,
+                                       const int64_t *ne, lir_gguf_fill_range_fn fill, void *user);
+/* Writes the file to path + ".tmp", then renames it to path. Returns LIR_OK or
+ * LIR_EIO/LIR_EINVAL/LIR_ENOMEM with a message. Any earlier setter failure (allocation,
+ * bad argument) is reported here (the first one). A writer is finished at most once. */
 enum lir_status lir_gguf_writer_finish(lir_gguf_writer *w, const char *path, lir_err *e);
 
 #endif /* LIR_GGUF_H */

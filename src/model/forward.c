@@ -14,7 +14,8 @@ struct lir_context {
     lir_model *model;
     lir_cpu *cpu;
     int32_t n_ctx, n_batch;
-    lir_f16 *k_cache, *v_cache;  /* (n_layer, n_ctx, n_head_kv*head_dim) */
+    lir_f16 *k_cache;            /* (n_layer, n_ctx, n_head_kv*head_dim) */
+    lir_f16 *v_cache;            /* (n_layer, n_head_kv*head_dim, n_ctx): transposed */
     /* activations, each n_batch rows */
     float *x;    /* (n_batch, n_embd) residual stream */
     float *xb;   /* (n_batch, n_embd) normed input / block output */

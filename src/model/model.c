@@ -278,7 +278,11 @@ void lir__model_estimate(const struct lir_model *m, int32_t n_ctx, int32_t n_bat
     uint64_t qd = (uint64_t)hp->n_head * hp->head_dim;
     uint64_t per_tok = 4ull * (2ull * hp->n_embd + qd + 2 * kvd + qd + 2ull * hp->n_ff) +
                        (uint64_t)(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd) * 2 /* act q8/f16 */;
-    o->compute = per_tok * (uint64_t)n_batch + 4ull * hp->n_vocab + 64ull * 4 * (uint64_t)n_ctx;
+    /* attention scratch per thread (ops.c): 16 tokens x group columns of f32 scores and
+     * f16 weights over the context, plus q and output rows; counted for 2 threads */
+    uint64_t cols = 16ull * (uint64_t)(hp->n_head / hp->n_head_kv);
+    uint64_t att = cols * (6ull * (uint64_t)n_ctx + 6ull * (uint64_t)hp->head_dim);
+    o->compute = per_tok * (uint64_t)n_batch + 4ull * hp->n_vocab + 2 * att;
     o->total = o->weights + o->kv_cache + o->compute;
 }
 

@@ -14,13 +14,15 @@
 
 #define ROW_BLOCK 64   /* weight rows per gemm call: ~70 KB of Q4 weights at n=2048 (L2 resident) */
 #define COL_BLOCK 64   /* activation columns per gemm call */
+#define ATT_TB 16      /* query tokens per attention job */
 
 struct lir_exec {
     const struct lir_pool_thread *t;
     lir_cpu *cpu;
-    float *scores;     /* n_ctx floats, this thread's */
-    lir_f16 *q16;      /* head_dim */
-    float *acc;        /* head_dim */
+    float *scores;     /* (ATT_TB*group, n_ctx) attention scores */
+    lir_f16 *p16;      /* (ATT_TB*group, n_ctx) softmax weights in f16 */
+    lir_f16 *q16;      /* (ATT_TB*group, head_dim) */
+    float *acc;        /* (ATT_TB*group, head_dim) */
 };
 
 struct lir_cpu {
@@ -162,50 +164,70 @@ static void cpu_rope(struct lir_exec *x, float *v, int32_t n_tok, int32_t n_head
 
 /* ---------------------------------------------------------------- KV + attention */
 
+/* K rows are stored as [pos][kv_dim]; V transposed as [kv_dim][n_ctx] (as ggml does without
+ * flash attention) so that both attention products are plain f16 gemms. */
 static void cpu_kv_store(struct lir_exec *x, lir_f16 *kc, lir_f16 *vc, const float *k, const float *v, int32_t n_tok,
                          int32_t kv_dim, const int32_t *pos) {
     lir_cpu *c = x->cpu;
     int64_t lo, hi;
     lir_pool_split(n_tok, 1, ith(x), nth(x), &lo, &hi);
-    for (int64_t t = lo; t < hi; t++) {
-        c->k->from_float[LIR_TYPE_F16](k + t * kv_dim, kc + (size_t)pos[t] * kv_dim, kv_dim);
-        c->k->from_float[LIR_TYPE_F16](v + t * kv_dim, vc + (size_t)pos[t] * kv_dim, kv_dim);
-    }
+    for (int64_t t = lo; t < hi; t++) c->k->from_float[LIR_TYPE_F16](k + t * kv_dim, kc + (size_t)pos[t] * kv_dim, kv_dim);
+    lir_pool_split(kv_dim, 1, ith(x), nth(x), &lo, &hi);
+    for (int64_t d = lo; d < hi; d++)
+        for (int32_t t = 0; t < n_tok; t++) vc[(size_t)d * c->n_ctx + pos[t]] = lir_f32_to_f16(v[(size_t)t * kv_dim + d]);
     barrier(x);
 }
 
+/* One job = one KV head x a block of up to ATT_TB query tokens: its group of query heads
+ * share the K and V rows, so scores for all (token, head) columns come from one gemm over
+ * K, and the outputs from one gemm over V^T. */
 static void cpu_attention(struct lir_exec *x, const struct lir_attn_args *a) {
     lir_cpu *c = x->cpu;
     const int32_t hd = a->head_dim, kvd = a->n_head_kv * hd, qd = a->n_head * hd;
-    const int32_t group = a->n_head / a->n_head_kv;
-    const lir_vec_dot_fn dot16 = c->k->vec_dot[LIR_TYPE_F16];
+    const int32_t group = a->n_head / a->n_head_kv, n_ctx = c->n_ctx;
+    const lir_gemm_fn gemm16 = c->k->gemm[LIR_TYPE_F16];
+    const int32_t n_tb = (a->n_tok + ATT_TB - 1) / ATT_TB;
     int64_t lo, hi;
-    lir_pool_split((int64_t)a->n_tok * a->n_head, 1, ith(x), nth(x), &lo, &hi);
+    lir_pool_split((int64_t)a->n_head_kv * n_tb, 1, ith(x), nth(x), &lo, &hi);
     for (int64_t job = lo; job < hi; job++) {
-        const int32_t t = (int32_t)(job / a->n_head), h = (int32_t)(job % a->n_head);
-        const int32_t kvh = h / group, n_kv = a->pos[t] + 1;
-        c->k->from_float[LIR_TYPE_F16](a->q + (size_t)t * qd + (size_t)h * hd, x->q16, hd);
-        float *s = x->scores;
-        float mx = -INFINITY;
-        for (int32_t j = 0; j < n_kv; j++) {
-            float d;
-            dot16(hd, &d, a->k_cache + (size_t)j * kvd + (size_t)kvh * hd, x->q16);
-            s[j] = d * a->scale;
-            if (s[j] > mx) mx = s[j];
+        const int32_t kvh = (int32_t)(job % a->n_head_kv), tb = (int32_t)(job / a->n_head_kv);
+        const int32_t t0 = tb * ATT_TB, nt = a->n_tok - t0 < ATT_TB ? a->n_tok - t0 : ATT_TB;
+        const int32_t ncol = nt * group;
+        int32_t n_kv = 0;
+        for (int32_t t = t0; t < t0 + nt; t++)
+            if (a->pos[t] + 1 > n_kv) n_kv = a->pos[t] + 1;
+        /* q of (token, head) column c = (t - t0) * group + g, rounded to f16 */
+        for (int32_t t = 0; t < nt; t++)
+            for (int32_t g = 0; g < group; g++)
+                c->k->from_float[LIR_TYPE_F16](a->q + (size_t)(t0 + t) * qd + (size_t)(kvh * group + g) * hd,
+                                               x->q16 + (size_t)(t * group + g) * hd, hd);
+        float *S = x->scores; /* [ncol][n_ctx] */
+        gemm16(hd, a->k_cache + (size_t)kvh * hd, (size_t)kvd * sizeof(lir_f16), x->q16, (size_t)hd * sizeof(lir_f16),
+               S, (size_t)n_ctx, n_kv, ncol);
+        for (int32_t col = 0; col < ncol; col++) {
+            float *s = S + (size_t)col * n_ctx;
+            lir_f16 *p16 = x->p16 + (size_t)col * n_ctx;
+            const int32_t lim = a->pos[t0 + col / group] + 1; /* causal: rows [0, pos] */
+            float mx = -INFINITY;
+            for (int32_t j = 0; j < lim; j++) {
+                s[j] *= a->scale;
+                if (s[j] > mx) mx = s[j];
+            }
+            double sum = 0.0;
+            for (int32_t j = 0; j < lim; j++) {
+                s[j] = expf(s[j] - mx);
+                sum += (double)s[j];
+            }
+            const float inv = (float)(1.0 / sum);
+            for (int32_t j = 0; j < lim; j++) p16[j] = lir_f32_to_f16(s[j] * inv); /* ggml rounds V's weights to f16 */
+            for (int32_t j = lim; j < n_kv; j++) p16[j] = 0;
         }
-        double sum = 0.0;
-        for (int32_t j = 0; j < n_kv; j++) {
-            s[j] = expf(s[j] - mx);
-            sum += (double)s[j];
-        }
-        const float inv = (float)(1.0 / sum);
-        float *o = x->acc;
-        memset(o, 0, sizeof(float) * (size_t)hd);
-        for (int32_t j = 0; j < n_kv; j++) {
-            const float p = lir_f16_to_f32(lir_f32_to_f16(s[j] * inv)); /* ggml rounds V's weights to f16 */
-            c->k->mad_f16(hd, o, a->v_cache + (size_t)j * kvd + (size_t)kvh * hd, p);
-        }
-        memcpy(a->out + (size_t)t * qd + (size_t)h * hd, o, sizeof(float) * (size_t)hd);
+        /* O[col][d] = sum_j p16[col][j] * V^T[d][j] */
+        gemm16(n_kv, a->v_cache + (size_t)kvh * hd * n_ctx, (size_t)n_ctx * sizeof(lir_f16), x->p16,
+               (size_t)n_ctx * sizeof(lir_f16), x->acc, (size_t)hd, hd, ncol);
+        for (int32_t t = 0; t < nt; t++)
+            memcpy(a->out + (size_t)(t0 + t) * qd + (size_t)kvh * group * hd, x->acc + (size_t)t * group * hd,
+                   sizeof(float) * (size_t)group * hd);
     }
     barrier(x);
 }
@@ -262,15 +284,17 @@ lir_cpu *lir_cpu_create(const struct lir_model *m, int32_t n_ctx, int32_t n_batc
     c->act = lir__alloc_aligned(c->act_row_max * (size_t)n_batch);
     c->pool = lir_pool_create(n_threads);
     c->execs = calloc((size_t)n_threads, sizeof *c->execs);
-    const size_t per = (size_t)n_ctx + 2 * (size_t)hp->head_dim + 32;
+    const size_t cols = (size_t)ATT_TB * (size_t)(hp->n_head / hp->n_head_kv);
+    const size_t per = cols * ((size_t)n_ctx + (size_t)n_ctx / 2 + (size_t)hp->head_dim * 3 / 2) + 64;
     c->scratch = lir__alloc_aligned(per * sizeof(float) * (size_t)n_threads);
     if (!c->act || !c->pool || !c->execs || !c->scratch) goto oom;
     for (int i = 0; i < n_threads; i++) {
         float *base = c->scratch + per * (size_t)i;
         c->execs[i].cpu = c;
         c->execs[i].scores = base;
-        c->execs[i].acc = base + n_ctx;
-        c->execs[i].q16 = (lir_f16 *)(base + n_ctx + hp->head_dim);
+        c->execs[i].acc = base + cols * (size_t)n_ctx;
+        c->execs[i].p16 = (lir_f16 *)(c->execs[i].acc + cols * (size_t)hp->head_dim);
+        c->execs[i].q16 = c->execs[i].p16 + cols * (size_t)n_ctx;
     }
     return c;
 oom:
