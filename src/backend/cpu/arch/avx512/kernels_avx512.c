@@ -1,0 +1,10 @@
+/* kernels_avx512.c — the AVX-512 (F/BW/VL/DQ + VNNI) kernel table: the shared x86 kernels of
+ * arch/avx2/kernels_x86_impl.h with VNNI dot products (vpdpbusd / vpdpwssd on ymm) and the
+ * 32 vector registers of AVX-512VL, which allow 4 x 4 tiles for prompt processing. */
+#define KX_VNNI 1
+#define KX_TABLE lir_cpu_kernels_avx512
+#define KX_ISA "avx512"
+#define KX_RMD 4
+#define KX_RMP 4
+#define KX_RNP 4
+#include "../avx2/kernels_x86_impl.h"

@@ -1,0 +1,74 @@
+/* kernels_generic.c — the portable kernel table: plain C11, no ISA flags. vec_dot and the
+ * activation quantizers are the scalar references of quant.h; gemm is a loop over vec_dot.
+ * This is the fallback on CPUs without AVX2 and the baseline the SIMD tables are tested
+ * against (they share the references as truth). */
+#include <string.h>
+#include "backend/cpu/kernels.h"
+
+/* gemm as out[c, r] = vec_dot(row r, col c); columns inner so one weight row stays in cache. */
+#define GEMM_GENERIC(T)                                                                    \
+    static void gemm_##T(int n, const void *w, size_t w_stride, const void *a,             \
+                         size_t a_stride, float *out, size_t out_stride, int nr, int nc) { \
+        for (int r = 0; r < nr; r++) {                                                     \
+            const char *wr = (const char *)w + (size_t)r * w_stride;                       \
+            for (int c = 0; c < nc; c++)                                                   \
+                lir_vec_dot_##T##_ref(n, &out[(size_t)c * out_stride + r], wr,             \
+                                      (const char *)a + (size_t)c * a_stride);             \
+        }                                                                                  \
+    }
+GEMM_GENERIC(f32)
+GEMM_GENERIC(f16)
+GEMM_GENERIC(bf16)
+GEMM_GENERIC(q4_0)
+GEMM_GENERIC(q4_1)
+GEMM_GENERIC(q5_0)
+GEMM_GENERIC(q5_1)
+GEMM_GENERIC(q8_0)
+GEMM_GENERIC(q2_K)
+GEMM_GENERIC(q3_K)
+GEMM_GENERIC(q4_K)
+GEMM_GENERIC(q5_K)
+GEMM_GENERIC(q6_K)
+
+/* f32 "activation type": a plain copy. */
+static void from_float_f32(const float *x, void *y, int64_t n) { memcpy(y, x, (size_t)n * sizeof(float)); }
+
+static void mad_f16(int n, float *y, const lir_f16 *x, float a) {
+    for (int i = 0; i < n; i++) y[i] += a * lir_f16_to_f32(x[i]);
+}
+
+static float dot_f32(int n, const float *x, const float *y) {
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+#define SLOTS(ID, T) [ID] = lir_vec_dot_##T##_ref,
+#define GSLOTS(ID, T) [ID] = gemm_##T,
+const struct lir_cpu_kernels lir_cpu_kernels_generic = {
+    .isa = "generic",
+    .vec_dot = {
+        SLOTS(LIR_TYPE_F32, f32) SLOTS(LIR_TYPE_F16, f16) SLOTS(LIR_TYPE_BF16, bf16)
+        SLOTS(LIR_TYPE_Q4_0, q4_0) SLOTS(LIR_TYPE_Q4_1, q4_1) SLOTS(LIR_TYPE_Q5_0, q5_0)
+        SLOTS(LIR_TYPE_Q5_1, q5_1) SLOTS(LIR_TYPE_Q8_0, q8_0) SLOTS(LIR_TYPE_Q2_K, q2_K)
+        SLOTS(LIR_TYPE_Q3_K, q3_K) SLOTS(LIR_TYPE_Q4_K, q4_K) SLOTS(LIR_TYPE_Q5_K, q5_K)
+        SLOTS(LIR_TYPE_Q6_K, q6_K)
+    },
+    .gemm = {
+        GSLOTS(LIR_TYPE_F32, f32) GSLOTS(LIR_TYPE_F16, f16) GSLOTS(LIR_TYPE_BF16, bf16)
+        GSLOTS(LIR_TYPE_Q4_0, q4_0) GSLOTS(LIR_TYPE_Q4_1, q4_1) GSLOTS(LIR_TYPE_Q5_0, q5_0)
+        GSLOTS(LIR_TYPE_Q5_1, q5_1) GSLOTS(LIR_TYPE_Q8_0, q8_0) GSLOTS(LIR_TYPE_Q2_K, q2_K)
+        GSLOTS(LIR_TYPE_Q3_K, q3_K) GSLOTS(LIR_TYPE_Q4_K, q4_K) GSLOTS(LIR_TYPE_Q5_K, q5_K)
+        GSLOTS(LIR_TYPE_Q6_K, q6_K)
+    },
+    .from_float = {
+        [LIR_TYPE_F32] = from_float_f32,
+        [LIR_TYPE_F16] = lir_quantize_row_f16_ref,
+        [LIR_TYPE_BF16] = lir_quantize_row_bf16_ref,
+        [LIR_TYPE_Q8_0] = lir_quantize_row_q8_0_act_ref,
+        [LIR_TYPE_Q8_1] = lir_quantize_row_q8_1_act_ref,
+        [LIR_TYPE_Q8_K] = lir_quantize_row_q8_K_ref,
+    },
+    .mad_f16 = mad_f16,
+    .dot_f32 = dot_f32,
+};
