@@ -54,6 +54,9 @@ struct ggml_oracle {
     ggml_to_float_fn dequantize[GGML_ORACLE_MAX_TYPES];     /* dequantize_row_*, row converters */
     ggml_vec_dot_fn vec_dot_generic[GGML_ORACLE_MAX_TYPES]; /* ggml_vec_dot_*_generic */
     const struct ggml_oracle_traits_cpu *(*traits_cpu)(int type);
+    /* activation quantizers of the repacked (interleaved) matmul paths, 4 rows at a time;
+     * NULL if this variant has none */
+    ggml_from_float_fn quantize_mat_q8_0_4x8, quantize_mat_q8_K_4x8;
     size_t (*quantize_chunk)(int type, const float *src, void *dst, int64_t start, int64_t nrows,
                              int64_t n_per_row, const float *imatrix);
     size_t (*type_size)(int type);
@@ -194,6 +197,8 @@ static struct ggml_oracle *ggml_oracle_get(void) {
     o.type_name = (const char *(*)(int))ggml_oracle_sym(&o, o.base, "ggml_type_name", true);
     o.row_size = (size_t (*)(int, int64_t))ggml_oracle_sym(&o, o.base, "ggml_row_size", true);
     o.traits_cpu = (const struct ggml_oracle_traits_cpu *(*)(int))ggml_oracle_sym(&o, o.cpu, "ggml_get_type_traits_cpu", true);
+    o.quantize_mat_q8_0_4x8 = (ggml_from_float_fn)ggml_oracle_sym(&o, o.cpu, "ggml_quantize_mat_q8_0_4x8", false);
+    o.quantize_mat_q8_K_4x8 = (ggml_from_float_fn)ggml_oracle_sym(&o, o.cpu, "ggml_quantize_mat_q8_K_4x8", false);
     void (*cpu_init)(void) = (void (*)(void))ggml_oracle_sym(&o, o.cpu, "ggml_cpu_init", true);
     if (o.ok) cpu_init(); /* fills ggml's f16 tables that some CPU kernels read */
     return &o;

@@ -7,7 +7,8 @@
  *     (what llama-quantize writes without an imatrix);
  *   - dequantize_row_ref: floats bit-identical to ggml's dequantize_row_*;
  *   - activations: quantize_row_act_ref of each vec_dot_type byte-identical to the CPU backend's
- *     from_float (Q8_0/Q8_1: x86 AVX rounding, not the _ref rounding; Q8_K, F16, BF16, F32);
+ *     from_float (Q8_0/Q8_1: x86 AVX rounding, not the _ref rounding; Q8_K, F16, BF16, F32),
+ *     and to the 4-row interleaved quantizers of ggml's repacked matmul path;
  *   - vec_dot_ref vs ggml's portable _generic kernel (same float order: tolerance DOT_TOL_GENERIC)
  *     and vs the SIMD kernel llama.cpp runs here (reordered float sums and FMA: DOT_TOL_SIMD).
  *     Dot errors are normalized by sum |w_i * a_i| of the dequantized rows, the scale of the
@@ -295,6 +296,45 @@ Test(quant_ggml, act_q8_K) { check_activation(LIR_TYPE_Q8_K); }
 Test(quant_ggml, act_f16) { check_activation(LIR_TYPE_F16); }
 Test(quant_ggml, act_bf16) { check_activation(LIR_TYPE_BF16); }
 Test(quant_ggml, act_f32) { check_activation(LIR_TYPE_F32); }
+
+/* On CPUs where llama.cpp repacks weights (Q4_0, Q4_K, ... into interleaved 4x8/8x8 layouts;
+ * this Zen 4 does), activations are quantized 4 rows at a time by ggml_quantize_mat_*_4x8 into
+ * blocks interleaved 8 bytes per row: {d[4]; qs[4*bs] with row r's bytes 8j..8j+7 at (4j+r)*8;
+ * ...}. Their d and qs must equal our per-row activation quantizers (Q8_0: the AVX rounding). */
+static void check_repack_act(int32_t vt) {
+    struct ggml_oracle *o = oracle();
+    const bool k = vt == LIR_TYPE_Q8_K;
+    ggml_from_float_fn mat = k ? o->quantize_mat_q8_K_4x8 : o->quantize_mat_q8_0_4x8;
+    cr_assert_not_null(mat, "ggml cpu variant %s lacks ggml_quantize_mat_%s_4x8", o->cpu_variant, k ? "q8_K" : "q8_0");
+    const struct lir_type_traits *tr = lir_type_traits_get(vt);
+    const int n = 4096, bs = tr->blck_size;
+    const size_t dsz = k ? 4 : 2, xbs = 4 * dsz + 4 * (size_t)bs + (k ? 4 * (QK_K / 16) * 2 : 0);
+    float *x = malloc(4 * (size_t)n * 4);
+    uint8_t *y = calloc((size_t)n / bs, xbs), *ours = calloc(1, lir_type_row_size(vt, n));
+    static const int pats[4] = {PAT_GAUSS, PAT_HALF, PAT_OUTLIERS, PAT_TIES};
+    for (int r = 0; r < 4; r++) fill_row(x + (size_t)r * n, n, pats[r], 77);
+    mat(x, y, n);
+    /* without AVX (x64, sse42 variants) ggml's generic 4x8 path rounds as the _ref quantizer */
+    const bool ggml_avx = strcmp(o->cpu_variant, "x64") != 0 && strcmp(o->cpu_variant, "sse42") != 0;
+    const lir_quantize_row_fn q = ggml_avx ? tr->quantize_row_act_ref : tr->quantize_row_ref;
+    int bad = 0;
+    for (int r = 0; r < 4; r++) {
+        q(x + (size_t)r * n, ours, n);
+        for (int b = 0; b < n / bs; b++) {
+            const uint8_t *blk = y + (size_t)b * xbs;
+            const uint8_t *ob = ours + (size_t)b * tr->type_size;
+            /* block_q8_0: f16 d then qs; block_q8_K: f32 d then qs */
+            if (memcmp(blk + dsz * r, ob, dsz) != 0) bad++;
+            for (int e = 0; e < bs; e++)
+                if (blk[4 * dsz + (size_t)((e / 8) * 4 + r) * 8 + e % 8] != ob[dsz + e]) bad++;
+        }
+    }
+    cr_expect_eq(bad, 0, "%s: ggml_quantize_mat_*_4x8 differs from our activation quantizer in %d places", tr->name, bad);
+    free(x); free(y); free(ours);
+}
+
+Test(quant_ggml, act_repack_q8_0_4x8) { check_repack_act(LIR_TYPE_Q8_0); }
+Test(quant_ggml, act_repack_q8_K_4x8) { check_repack_act(LIR_TYPE_Q8_K); }
 
 Test(quant_ggml, quantize_chunk) {
     static const int32_t ts[] = {LIR_TYPE_F16, LIR_TYPE_BF16, LIR_TYPE_Q4_0, LIR_TYPE_Q4_1, LIR_TYPE_Q5_0,
