@@ -72,14 +72,16 @@ lir_pool *lir_pool_create(int n_threads) {
     if (!p->threads) { free(p); return NULL; }
     for (int i = 1; i < n_threads; i++) {
         struct worker_arg *wa = malloc(sizeof *wa);
+        if (wa) {
+            wa->p = p; /* set before the thread starts reading it */
+            wa->ith = i;
+        }
         if (!wa || pthread_create(&p->threads[i], NULL, worker_main, wa) != 0) {
             free(wa);
             p->n = i; /* only i-1 workers exist */
             lir_pool_free(p);
             return NULL;
         }
-        wa->p = p;
-        wa->ith = i;
     }
     return p;
 }
