@@ -100,6 +100,13 @@ static struct bb build_base(struct layout *L) {
     return b;
 }
 
+static void write_file(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "cannot write %s", path);
+    cr_assert_eq(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
 static enum lir_status open_buf(const void *p, size_t n, lir_err *e) {
     lir_gguf *g = NULL;
     memset(e, 0, sizeof *e);
@@ -127,6 +134,12 @@ Test(gguf_raw, base_file_is_valid) {
     cr_assert_eq(s.len, 2);
     cr_assert(memcmp(s.ptr, "bc", 2) == 0);
     lir_gguf_close(g);
+    const char *seed = getenv("LIR_GGUF_WRITE_SEED");
+    if (seed) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/base_v3.gguf", seed);
+        write_file(path, b.p, b.n);
+    }
     free(b.p);
 }
 
@@ -201,13 +214,6 @@ static struct bb mutate(const struct mutation *m) {
     else if (m->width == 4) { uint32_t v = (uint32_t)m->value; memcpy(b.p + at, &v, 4); }
     else memcpy(b.p + at, &m->value, 8);
     return b;
-}
-
-static void write_file(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    cr_assert(f, "cannot write %s", path);
-    cr_assert_eq(fwrite(p, 1, n, f), n);
-    fclose(f);
 }
 
 Test(gguf_malformed, mutation_table) {
@@ -362,6 +368,12 @@ Test(gguf_raw, array_of_arrays) {
     lir_gguf_kv_to_string(g, 0, buf, sizeof buf);
     cr_assert(strstr(buf, "array x 3"), "%s", buf);
     lir_gguf_close(g);
+    const char *seed = getenv("LIR_GGUF_WRITE_SEED");
+    if (seed) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/nested_arrays_v2.gguf", seed);
+        write_file(path, b.p, b.n);
+    }
     free(b.p);
 }
 
@@ -517,6 +529,12 @@ static void round_trip(uint32_t version, uint32_t alignment) {
     cr_assert_null(lir_gguf_find_tensor(g, "nope"));
     free(exp);
     lir_gguf_close(g);
+    const char *seed = getenv("LIR_GGUF_WRITE_SEED");
+    if (seed) {
+        char dst[512];
+        snprintf(dst, sizeof dst, "%s/writer_v%u_align%u.gguf", seed, version, alignment);
+        cr_assert_eq(rename(path, dst), 0);
+    }
     unlink(path);
 }
 
