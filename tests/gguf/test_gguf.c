@@ -137,7 +137,7 @@ Test(gguf_raw, base_file_is_valid) {
     const char *seed = getenv("LIR_GGUF_WRITE_SEED");
     if (seed) {
         char path[512];
-        snprintf(path, sizeof path, "%s/base_v3.gguf", seed);
+        snprintf(path, sizeof path, "%s/base_v3.bin", seed);
         write_file(path, b.p, b.n);
     }
     free(b.p);
@@ -228,7 +228,7 @@ Test(gguf_malformed, mutation_table) {
         cr_expect(strncmp(e.msg, "gguf: ", 6) == 0, "%s: message '%s'", m->name, e.msg);
         if (corpus) {
             char path[512];
-            snprintf(path, sizeof path, "%s/%s.gguf", corpus, m->name);
+            snprintf(path, sizeof path, "%s/%s.bin", corpus, m->name);
             write_file(path, b.p, b.n);
         }
         free(b.p);
@@ -252,7 +252,7 @@ Test(gguf_malformed, truncated_at_every_byte) {
         const char *corpus = getenv("LIR_GGUF_WRITE_CORPUS");
         if (corpus && n > 0 && (n < 8 || n % 37 == 0 || n == L.infos_end || n == L.data + 100)) {
             char path[512];
-            snprintf(path, sizeof path, "%s/truncated_%03zu.gguf", corpus, n);
+            snprintf(path, sizeof path, "%s/truncated_%03zu.bin", corpus, n);
             write_file(path, b.p, n);
         }
         if (n >= L.infos_end)
@@ -300,9 +300,9 @@ Test(gguf_malformed, nested_arrays_too_deep) {
     const char *corpus = getenv("LIR_GGUF_WRITE_CORPUS");
     if (corpus) {
         char path[512];
-        snprintf(path, sizeof path, "%s/nested_depth_9.gguf", corpus);
+        snprintf(path, sizeof path, "%s/nested_depth_9.bin", corpus);
         write_file(path, bad.p, bad.n);
-        snprintf(path, sizeof path, "%s/nested_depth_1000.gguf", corpus);
+        snprintf(path, sizeof path, "%s/nested_depth_1000.bin", corpus);
         struct bb d1000 = build_nested(1000);
         write_file(path, d1000.p, d1000.n);
         free(d1000.p);
@@ -371,7 +371,7 @@ Test(gguf_raw, array_of_arrays) {
     const char *seed = getenv("LIR_GGUF_WRITE_SEED");
     if (seed) {
         char path[512];
-        snprintf(path, sizeof path, "%s/nested_arrays_v2.gguf", seed);
+        snprintf(path, sizeof path, "%s/nested_arrays_v2.bin", seed);
         write_file(path, b.p, b.n);
     }
     free(b.p);
@@ -532,7 +532,7 @@ static void round_trip(uint32_t version, uint32_t alignment) {
     const char *seed = getenv("LIR_GGUF_WRITE_SEED");
     if (seed) {
         char dst[512];
-        snprintf(dst, sizeof dst, "%s/writer_v%u_align%u.gguf", seed, version, alignment);
+        snprintf(dst, sizeof dst, "%s/writer_v%u_align%u.bin", seed, version, alignment);
         cr_assert_eq(rename(path, dst), 0);
     }
     unlink(path);
