@@ -8,7 +8,7 @@ JOBS        ?= 2
 BUILD_TYPE  ?= Release
 FUZZ_SECS   ?= 60
 TINY        ?= out/tiny.gguf
-PROMPT      ?=
+RUN_ARGS    ?= -n 64
 
 .PHONY: all deps build build-asan test unit unit-asan fuzz parity run bench clean
 
@@ -56,7 +56,7 @@ run: deps build
 	@test -x build/lir || { echo "make: build/lir is missing" >&2; exit 1; }
 	@mkdir -p $(dir $(TINY))
 	build/lir-gen --arch llama --preset tiny --type Q8_0 --seed 1 -o $(TINY)
-	build/lir run $(TINY) $(PROMPT)
+	build/lir run $(TINY) $(RUN_ARGS)
 
 bench: deps build
 	bench/run.sh
