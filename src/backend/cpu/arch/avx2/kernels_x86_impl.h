@@ -96,7 +96,7 @@ AI __m256 pair_scale(lir_f16 h0, lir_f16 h1, __m256i idx) {
 #define KX_ROWBLK 64
 #endif
 #define GEMM_DRIVER(T, BLK)                                                                         \
-    static void T##_rows(int nb, const char *W, size_t ws, const char *A, size_t as, float *out,    \
+    AI void T##_rows(int nb, const char *W, size_t ws, const char *A, size_t as, float *out,    \
                          size_t os, int r0, int r1, const int RN) {                                 \
         int r = r0;                                                                                  \
         for (; r + KX_RMP <= r1; r += KX_RMP) T##_tile(nb, W + (size_t)r * ws, ws, A, as, out + r, os, KX_RMP, RN); \
@@ -302,15 +302,18 @@ GEMM_DRIVER(q8_0, QK8_0)
 /* shuffle index that broadcasts int16 element k of each 128-bit lane */
 AI __m256i bcast16_idx(int k) { return _mm256_set1_epi16((short)((2 * k) | (2 * k + 1) << 8)); }
 
-/* Q4_K / Q5_K scales: 12 bytes -> 8 six-bit scales (bytes 0..7) and 8 mins (bytes 8..15) */
-AI void unpack_scales_k4(const uint8_t *s12, uint32_t u[4]) {
+/* Q4_K / Q5_K scales: 12 bytes -> 8 six-bit scales (bytes 0..7) and 8 mins (bytes 8..15).
+ * Kept in general registers (a store + reload of the words would stall store forwarding). */
+AI __m128i unpack_scales_k4(const uint8_t *s12) {
     const uint32_t km1 = 0x3f3f3f3f, km2 = 0x0f0f0f0f, km3 = 0x03030303;
-    memcpy(u, s12, 12);
-    u[3] = ((u[2] >> 4) & km2) | (((u[1] >> 6) & km3) << 4);
-    const uint32_t m_lo = u[1] & km1;
-    u[1] = (u[2] & km2) | (((u[0] >> 6) & km3) << 4);
-    u[2] = m_lo;
-    u[0] &= km1;
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s12, 4);
+    memcpy(&u1, s12 + 4, 4);
+    memcpy(&u2, s12 + 8, 4);
+    const uint32_t sc_lo = u0 & km1, m_lo = u1 & km1;
+    const uint32_t sc_hi = (u2 & km2) | (((u0 >> 6) & km3) << 4);
+    const uint32_t m_hi = ((u2 >> 4) & km2) | (((u1 >> 6) & km3) << 4);
+    return _mm_set_epi64x((long long)((uint64_t)m_hi << 32 | m_lo), (long long)((uint64_t)sc_hi << 32 | sc_lo));
 }
 
 /* Q4_K (H5 = 0) and Q5_K (H5 = 1). Group g (0..3) covers 64 elements: low nibbles of
@@ -326,12 +329,12 @@ AI void qk45_tile(const int H5, int nb, const char *w, size_t ws, const char *a,
         UNROLL for (int c = 0; c < TILE_DIM; c++) acc[r][c] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         __m256i isum[KX_RMAX][TILE_DIM];
-        __m256i scv[KX_RMAX];
+        __m256i scv[KX_RMAX], mins[KX_RMAX];
         UNROLL for (int r = 0; r < RM; r++) {
             const char *x = w + (size_t)r * ws + (size_t)b * bs;
-            uint32_t u[4];
-            unpack_scales_k4((const uint8_t *)x + 4, u);
-            scv[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)u)));
+            const __m128i sm = unpack_scales_k4((const uint8_t *)x + 4);
+            scv[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+            mins[r] = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); /* m0 m0 m1 m1 .. */
             UNROLL for (int c = 0; c < TILE_DIM; c++) isum[r][c] = _mm256_setzero_si256();
         }
         UNROLL for (int g = 0; g < 4; g++) {
@@ -362,17 +365,13 @@ AI void qk45_tile(const int H5, int nb, const char *w, size_t ws, const char *a,
         }
         UNROLL for (int r = 0; r < RM; r++) {
             const char *x = w + (size_t)r * ws + (size_t)b * bs;
-            uint32_t u[4];
-            unpack_scales_k4((const uint8_t *)x + 4, u);
-            const __m128i m8 = _mm_loadl_epi64((const __m128i *)(u + 2));
-            const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)); /* m0 m0 m1 m1 .. */
             lir_f16 hd, hm;
             memcpy(&hd, x, 2);
             memcpy(&hm, x + 2, 2);
             const float d = h2f(hd), dmin = h2f(hm);
             UNROLL for (int c = 0; c < RN; c++) {
                 const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
-                const __m256i mn = _mm256_madd_epi16(ld256(y->bsums), mins);
+                const __m256i mn = _mm256_madd_epi16(ld256(y->bsums), mins[r]);
                 acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][c]), _mm256_set1_ps(d * y->d), acc[r][c]);
                 acc[r][c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mn), _mm256_set1_ps(dmin * y->d), acc[r][c]);
             }
