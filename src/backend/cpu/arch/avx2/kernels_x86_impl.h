@@ -95,7 +95,10 @@ AI __m256 pair_scale(lir_f16 h0, lir_f16 h1, __m256i idx) {
 #ifndef KX_ROWBLK
 #define KX_ROWBLK 64
 #endif
-#define GEMM_DRIVER(T, BLK)                                                                         \
+#define GEMM_DRIVER(T, BLK) GEMM_DRIVER_DEC(T, BLK, no_decode)
+/* decode hook: a type may handle nc == 1 itself (returns 1), or decline (returns 0) */
+AI int no_decode(int nb, const char *W, size_t ws, const char *A, float *out, int nr) { return 0; }
+#define GEMM_DRIVER_DEC(T, BLK, DEC)                                                                \
     AI void T##_rows(int nb, const char *W, size_t ws, const char *A, size_t as, float *out,    \
                          size_t os, int r0, int r1, const int RN) {                                 \
         int r = r0;                                                                                  \
@@ -107,6 +110,7 @@ AI __m256 pair_scale(lir_f16 h0, lir_f16 h1, __m256i idx) {
         const int nb = n / (BLK);                                                                   \
         const char *W = w, *A = a;                                                                  \
         if (nc == 1) {                                                                              \
+            if (DEC(nb, W, ws, A, out, nr)) return;                                                 \
             int r = 0;                                                                              \
             for (; r + KX_RMD <= nr; r += KX_RMD) T##_tile(nb, W + (size_t)r * ws, ws, A, as, out + r, os, KX_RMD, 1); \
             for (; r < nr; r++) T##_tile(nb, W + (size_t)r * ws, ws, A, as, out + r, os, 1, 1);     \
@@ -131,6 +135,82 @@ AI __m256 pair_scale(lir_f16 h0, lir_f16 h1, __m256i idx) {
  * Offsets (-8 for Q4_0, -16 for Q5_0) are folded into the integer accumulator's start value,
  * -off * (sum of the activation's 4 bytes in that lane), computed once per column.
  * ====================================================================================== */
+
+/* ---- Q4_0 decode (nc == 1): the one activation column is prepared once per call, per quad
+ * of blocks (128 elements): nibble-ordered bytes, the -8 offsets, and its scales; then each
+ * row streams through with only its own work: per quad one gather of the 4 f16 scales (two
+ * of them read with their neighbour bytes, see quad_scales), 2 x (unpack, 2 vpdpbusd, FMA). */
+#define DEC_MAX_QUADS 128 /* n <= 16384 on the decode path; longer rows use the tiles */
+
+/* f16 scales of 4 consecutive blocks of bs bytes (scale first in the block) -> f32 lanes
+ * 0, 3, 4, 7 (the other lanes hold neighbouring bytes; callers discard them) */
+AI __m256 quad_scales(const char *x0, size_t bs) {
+    uint32_t u0, u1, u2, u3;
+    memcpy(&u0, x0, 4);
+    memcpy(&u1, x0 + bs - 2, 4);
+    memcpy(&u2, x0 + 2 * bs, 4);
+    memcpy(&u3, x0 + 3 * bs - 2, 4);
+    return _mm256_cvtph_ps(_mm_setr_epi32((int)u0, (int)u1, (int)u2, (int)u3));
+}
+
+struct q4_0_dquad { __m256i alo[2], ahi[2], aoff[2]; __m256 da; };
+
+AI void q4_0_dec_rows(const int RM, int nq, const struct q4_0_dquad *qa, const char *W, size_t ws, float *out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i iq = _mm256_setr_epi32(0, 0, 4, 4, 3, 3, 7, 7);
+    __m256 acc[KX_RMAX];
+    UNROLL for (int r = 0; r < KX_RMAX; r++) acc[r] = _mm256_setzero_ps();
+    for (int q = 0; q < nq; q++) {
+        UNROLL for (int r = 0; r < RM; r++) {
+            const char *x0 = W + (size_t)r * ws + (size_t)q * 4 * sizeof(block_q4_0);
+            const __m256 sc = _mm256_mul_ps(quad_scales(x0, sizeof(block_q4_0)), qa[q].da);
+            __m256i i[2];
+            UNROLL for (int p = 0; p < 2; p++) {
+                const char *xp = x0 + 2 * p * sizeof(block_q4_0);
+                const __m256i v = ld_pair(xp + 2, xp + sizeof(block_q4_0) + 2, 1);
+                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                i[p] = DPBUSD(DPBUSD(qa[q].aoff[p], lo, qa[q].alo[p]), hi, qa[q].ahi[p]);
+            }
+            /* lanes [b0 b0 b2 b2 | b1 b1 b3 b3]: one conversion and FMA per quad */
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_hadd_epi32(i[0], i[1])), _mm256_permutevar8x32_ps(sc, iq), acc[r]);
+        }
+    }
+    UNROLL for (int r = 0; r < RM; r++) out[r] = hsum_ps(acc[r]);
+}
+
+AI void q4_0_tile(int nb, const char *w, size_t ws, const char *a, size_t as, float *out, size_t os, const int RM,
+                  const int RN);
+
+static int q4_0_decode(int nb, const char *W, size_t ws, const char *A, float *out, int nr) {
+    const int nq = nb / 4;
+    if (nq == 0 || nq > DEC_MAX_QUADS) return 0;
+    struct q4_0_dquad qa[DEC_MAX_QUADS];
+    const __m256i off = _mm256_set1_epi8(8);
+    for (int q = 0; q < nq; q++) {
+        const char *y = A + (size_t)q * 4 * sizeof(block_q8_0);
+        for (int p = 0; p < 2; p++) {
+            const char *y0 = y + 2 * p * sizeof(block_q8_0), *y1 = y0 + sizeof(block_q8_0);
+            qa[q].alo[p] = ld_pair(y0 + 2, y1 + 2, 1);
+            qa[q].ahi[p] = ld_pair(y0 + 18, y1 + 18, 1);
+            const __m256i sum = DPBUSD(DPBUSD(_mm256_setzero_si256(), off, qa[q].alo[p]), off, qa[q].ahi[p]);
+            qa[q].aoff[p] = _mm256_sub_epi32(_mm256_setzero_si256(), sum);
+        }
+        qa[q].da = quad_scales(y, sizeof(block_q8_0));
+    }
+    const int tail = nb - 4 * nq;
+    const size_t wt = (size_t)nq * 4 * sizeof(block_q4_0);
+    const char *At = A + (size_t)nq * 4 * sizeof(block_q8_0);
+    int r = 0;
+    for (; r + KX_RMD <= nr; r += KX_RMD) q4_0_dec_rows(KX_RMD, nq, qa, W + (size_t)r * ws, ws, out + r);
+    for (; r < nr; r++) q4_0_dec_rows(1, nq, qa, W + (size_t)r * ws, ws, out + r);
+    if (tail)
+        for (r = 0; r < nr; r++) {
+            float t;
+            q4_0_tile(tail, W + (size_t)r * ws + wt, ws, At, 0, &t, 0, 1, 1);
+            out[r] += t;
+        }
+    return 1;
+}
 
 /* KIND: 0 = Q4_0, 1 = Q4_1, 2 = Q5_0, 3 = Q5_1 */
 AI void qlegacy_step(const int KIND, int b, const int two, const char *w, size_t ws, const char *a, size_t as,
@@ -217,7 +297,7 @@ QLEGACY_TILE(q4_0, 0)
 QLEGACY_TILE(q4_1, 1)
 QLEGACY_TILE(q5_0, 2)
 QLEGACY_TILE(q5_1, 3)
-GEMM_DRIVER(q4_0, QK4_0)
+GEMM_DRIVER_DEC(q4_0, QK4_0, q4_0_decode)
 GEMM_DRIVER(q4_1, QK4_1)
 GEMM_DRIVER(q5_0, QK5_0)
 GEMM_DRIVER(q5_1, QK5_1)
@@ -290,7 +370,66 @@ AI void q8_0_tile(int nb, const char *w, size_t ws, const char *a, size_t as, fl
     if (b < nb) q8_0_step(b, 0, w, ws, a, as, RM, RN, acc);
     STORE_TILE(acc, out, os, RM, RN)
 }
-GEMM_DRIVER(q8_0, QK8_0)
+/* ---- Q8_0 decode: as Q4_0's; per quad of blocks the activation's 128 * sum and scales */
+struct q8_0_dquad { __m256i a[4], aoff[4]; __m256 da; };
+
+AI void q8_0_dec_rows(const int RM, int nq, const struct q8_0_dquad *qa, const char *W, size_t ws, float *out) {
+    const __m256i i01 = _mm256_setr_epi32(0, 0, 3, 3, 0, 0, 3, 3), i23 = _mm256_setr_epi32(4, 4, 7, 7, 4, 4, 7, 7);
+#if KX_VNNI
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+#endif
+    __m256 acc[KX_RMAX];
+    UNROLL for (int r = 0; r < KX_RMAX; r++) acc[r] = _mm256_setzero_ps();
+    for (int q = 0; q < nq; q++) {
+        UNROLL for (int r = 0; r < RM; r++) {
+            const char *x0 = W + (size_t)r * ws + (size_t)q * 4 * sizeof(block_q8_0);
+            const __m256 sc = _mm256_mul_ps(quad_scales(x0, sizeof(block_q8_0)), qa[q].da);
+            __m256i i[4];
+            UNROLL for (int k = 0; k < 4; k++) {
+                const __m256i wv = ld256(x0 + k * sizeof(block_q8_0) + 2);
+#if KX_VNNI
+                i[k] = DPBUSD(qa[q].aoff[k], _mm256_xor_si256(wv, x80), qa[q].a[k]);
+#else
+                i[k] = DPBUSD(_mm256_setzero_si256(), _mm256_sign_epi8(wv, wv), _mm256_sign_epi8(qa[q].a[k], wv));
+#endif
+            }
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_hadd_epi32(i[0], i[1])), _mm256_permutevar8x32_ps(sc, i01), acc[r]);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_hadd_epi32(i[2], i[3])), _mm256_permutevar8x32_ps(sc, i23), acc[r]);
+        }
+    }
+    UNROLL for (int r = 0; r < RM; r++) out[r] = hsum_ps(acc[r]);
+}
+
+AI void q8_0_tile(int nb, const char *w, size_t ws, const char *a, size_t as, float *out, size_t os, const int RM,
+                  const int RN);
+
+static int q8_0_decode(int nb, const char *W, size_t ws, const char *A, float *out, int nr) {
+    const int nq = nb / 4;
+    if (nq == 0 || nq > DEC_MAX_QUADS) return 0;
+    struct q8_0_dquad qa[DEC_MAX_QUADS];
+    for (int q = 0; q < nq; q++) {
+        const char *y = A + (size_t)q * 4 * sizeof(block_q8_0);
+        for (int k = 0; k < 4; k++) {
+            qa[q].a[k] = ld256(y + k * sizeof(block_q8_0) + 2);
+            const __m256i sum = DPBUSD(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), qa[q].a[k]);
+            qa[q].aoff[k] = _mm256_sub_epi32(_mm256_setzero_si256(), sum); /* unused without VNNI */
+        }
+        qa[q].da = quad_scales(y, sizeof(block_q8_0));
+    }
+    const int tail = nb - 4 * nq;
+    const size_t wt = (size_t)nq * 4 * sizeof(block_q8_0);
+    int r = 0;
+    for (; r + KX_RMD <= nr; r += KX_RMD) q8_0_dec_rows(KX_RMD, nq, qa, W + (size_t)r * ws, ws, out + r);
+    for (; r < nr; r++) q8_0_dec_rows(1, nq, qa, W + (size_t)r * ws, ws, out + r);
+    if (tail)
+        for (r = 0; r < nr; r++) {
+            float t;
+            q8_0_tile(tail, W + (size_t)r * ws + wt, ws, A + wt, 0, &t, 0, 1, 1);
+            out[r] += t;
+        }
+    return 1;
+}
+GEMM_DRIVER_DEC(q8_0, QK8_0, q8_0_decode)
 
 /* ======================================================================================
  * K-quants x Q8_K. Weights are widened to unsigned bytes (32 per ymm), multiplied with the
