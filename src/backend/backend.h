@@ -15,6 +15,11 @@
 
 struct lir_exec; /* per-thread execution state of a backend */
 
+/* KV cache rows per layer are a multiple of this, and attention sums over cache rows run
+ * over whole multiples of it (unused rows weighted by exact zeros), so that a token's
+ * result does not depend on how many other tokens share its batch. */
+#define LIR_KV_PAD 64
+
 struct lir_rope_params {
     enum lir_rope_mode mode;
     int32_t n_rot;           /* rotated dims per head (the rest pass through) */
@@ -65,7 +70,8 @@ struct lir_backend_ops {
 /* ---- CPU backend ---- */
 typedef struct lir_cpu lir_cpu;
 
-/* Scratch sized for n_batch tokens of the model's widest activation and n_ctx scores. */
+/* Scratch sized for n_batch tokens of the model's widest activation and kv_size scores;
+ * kv_size is the cache rows per layer (a multiple of LIR_KV_PAD). */
 lir_cpu *lir_cpu_create(const struct lir_model *m, int32_t n_ctx, int32_t n_batch, int n_threads, lir_err *e);
 void lir_cpu_free(lir_cpu *c);
 const struct lir_backend_ops *lir_cpu_ops(void);

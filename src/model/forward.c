@@ -14,8 +14,9 @@ struct lir_context {
     lir_model *model;
     lir_cpu *cpu;
     int32_t n_ctx, n_batch;
-    lir_f16 *k_cache;            /* (n_layer, n_ctx, n_head_kv*head_dim) */
-    lir_f16 *v_cache;            /* (n_layer, n_head_kv*head_dim, n_ctx): transposed */
+    int32_t kv_size;             /* n_ctx rounded up to LIR_KV_PAD: rows per layer in the cache */
+    lir_f16 *k_cache;            /* (n_layer, kv_size, n_head_kv*head_dim) */
+    lir_f16 *v_cache;            /* (n_layer, n_head_kv*head_dim, kv_size): transposed, zeroed */
     /* activations, each n_batch rows */
     float *x;    /* (n_batch, n_embd) residual stream */
     float *xb;   /* (n_batch, n_embd) normed input / block output */
@@ -57,8 +58,8 @@ static void forward_llama(struct lir_exec *x, const struct lir_backend_ops *B, v
     B->get_rows(x, &m->tok_embd, a->tokens, n, c->x);
     for (int32_t il = 0; il < hp->n_layer; il++) {
         const struct lir_layer *L = &m->layers[il];
-        lir_f16 *kc = c->k_cache + (size_t)il * c->n_ctx * KD;
-        lir_f16 *vc = c->v_cache + (size_t)il * c->n_ctx * KD;
+        lir_f16 *kc = c->k_cache + (size_t)il * c->kv_size * KD;
+        lir_f16 *vc = c->v_cache + (size_t)il * c->kv_size * KD;
 
         /* attention */
         B->rmsnorm(x, c->x, L->attn_norm.data, c->xb, n, E, hp->rms_eps);
@@ -146,9 +147,10 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
     }
     c->model = m;
     c->n_ctx = p.n_ctx;
+    c->kv_size = (p.n_ctx + LIR_KV_PAD - 1) / LIR_KV_PAD * LIR_KV_PAD;
     c->n_batch = p.n_batch;
     const size_t KD = (size_t)hp->n_head_kv * hp->head_dim, QD = (size_t)hp->n_head * hp->head_dim;
-    const size_t kv_elems = (size_t)hp->n_layer * (size_t)p.n_ctx * KD;
+    const size_t kv_elems = (size_t)hp->n_layer * (size_t)c->kv_size * KD;
     c->k_cache = lir__alloc_aligned(kv_elems * sizeof(lir_f16));
     c->v_cache = lir__alloc_aligned(kv_elems * sizeof(lir_f16));
     const size_t B = (size_t)p.n_batch;
@@ -170,7 +172,10 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
         lir_context_free(c);
         goto fail;
     }
-    c->cpu = lir_cpu_create(m, p.n_ctx, p.n_batch, p.n_threads, &e);
+    /* never-written V cells are read (times a zero weight) by padded attention sums:
+     * zero them so they are finite */
+    memset(c->v_cache, 0, kv_elems * sizeof(lir_f16));
+    c->cpu = lir_cpu_create(m, c->kv_size, p.n_batch, p.n_threads, &e);
     if (!c->cpu) {
         s = LIR_ENOMEM;
         lir_context_free(c);

@@ -196,6 +196,7 @@ static void cpu_attention(struct lir_exec *x, const struct lir_attn_args *a) {
         int32_t n_kv = 0;
         for (int32_t t = t0; t < t0 + nt; t++)
             if (a->pos[t] + 1 > n_kv) n_kv = a->pos[t] + 1;
+        n_kv = (n_kv + LIR_KV_PAD - 1) / LIR_KV_PAD * LIR_KV_PAD; /* batch-invariant sums */
         /* q of (token, head) column c = (t - t0) * group + g, rounded to f16 */
         for (int32_t t = 0; t < nt; t++)
             for (int32_t g = 0; g < group; g++)
