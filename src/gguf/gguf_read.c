@@ -57,6 +57,7 @@ struct lir_gguf {
     size_t kv_hash_mask;
     uint32_t *t_hash;
     size_t t_hash_mask;
+    uint64_t hash_seed;         /* per handle: heap address and clock */
 };
 
 /* ---------------------------------------------------------------- cursor */
@@ -226,10 +227,14 @@ static enum lir_status skip_value(struct cur *c, enum lir_gguf_vtype t, int dept
 
 /* ---------------------------------------------------------------- hashing */
 
-static uint64_t hash_bytes(const char *p, size_t n) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+/* FNV-1a from a per-handle random start, then a 64-bit finalizer so that every bit
+ * reaches the table index: a hostile file cannot precompute colliding names. */
+static uint64_t hash_bytes(uint64_t seed, const char *p, size_t n) {
+    uint64_t h = 1469598103934665603ull ^ seed;
     for (size_t i = 0; i < n; i++) { h ^= (unsigned char)p[i]; h *= 1099511628211ull; }
-    return h;
+    h ^= h >> 33; h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33; h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
 }
 
 static bool str_eq(lir_gguf_str a, const char *b, size_t blen) {
@@ -243,9 +248,9 @@ static size_t table_size(int64_t n) {
 }
 
 /* Inserts index i named s; returns the existing index on a duplicate, or -1. */
-static int64_t hash_insert(uint32_t *tab, size_t mask, lir_gguf_str (*name_of)(const void *, int64_t),
+static int64_t hash_insert(uint64_t seed, uint32_t *tab, size_t mask, lir_gguf_str (*name_of)(const void *, int64_t),
                            const void *obj, lir_gguf_str s, int64_t i) {
-    size_t h = (size_t)hash_bytes(s.ptr, (size_t)s.len) & mask;
+    size_t h = (size_t)hash_bytes(seed, s.ptr, (size_t)s.len) & mask;
     while (tab[h]) {
         int64_t j = (int64_t)tab[h] - 1;
         lir_gguf_str o = name_of(obj, j);
@@ -256,11 +261,11 @@ static int64_t hash_insert(uint32_t *tab, size_t mask, lir_gguf_str (*name_of)(c
     return -1;
 }
 
-static int64_t hash_find(const uint32_t *tab, size_t mask, lir_gguf_str (*name_of)(const void *, int64_t),
+static int64_t hash_find(uint64_t seed, const uint32_t *tab, size_t mask, lir_gguf_str (*name_of)(const void *, int64_t),
                          const void *obj, const char *key) {
     if (!tab || !key) return -1;
     size_t len = strlen(key);
-    size_t h = (size_t)hash_bytes(key, len) & mask;
+    size_t h = (size_t)hash_bytes(seed, key, len) & mask;
     while (tab[h]) {
         int64_t j = (int64_t)tab[h] - 1;
         if (str_eq(name_of(obj, j), key, len)) return j;
@@ -334,7 +339,7 @@ static enum lir_status parse_kvs(lir_gguf *g, struct cur *c, uint64_t n_kv) {
         else s = skip_value(c, kv->type, 0);
         g->n_kv = (int64_t)i + 1; /* so close() frees str_off of this entry */
         if (s) return s;
-        int64_t dup = hash_insert(g->kv_hash, g->kv_hash_mask, kv_name, g, kv->key, (int64_t)i);
+        int64_t dup = hash_insert(g->hash_seed, g->kv_hash, g->kv_hash_mask, kv_name, g, kv->key, (int64_t)i);
         if (dup >= 0)
             return fmt_err(c, "duplicate key (first defined by kv %" PRId64 " at offset %" PRIu64 ")",
                            dup, g->kv[dup].key_off);
@@ -439,7 +444,7 @@ static enum lir_status parse_tensor_infos(lir_gguf *g, struct cur *c, uint64_t n
                         at, t->offset, g->alignment);
             goto out;
         }
-        int64_t dup = hash_insert(g->t_hash, g->t_hash_mask, t_name, g, t->name, (int64_t)i);
+        int64_t dup = hash_insert(g->hash_seed, g->t_hash, g->t_hash_mask, t_name, g, t->name, (int64_t)i);
         if (dup >= 0) {
             s = fmt_err(c, "duplicate tensor name (first defined by tensor %" PRId64 " at offset %" PRIu64 ")",
                         dup, info_off[dup]);
@@ -472,6 +477,7 @@ out:
 }
 
 static enum lir_status parse(lir_gguf *g, lir_err *e) {
+    g->hash_seed = (uint64_t)(uintptr_t)g * 0x9E3779B97F4A7C15ull ^ lir__now_ns();
     struct cur c = {.base = g->base, .size = g->size, .pos = 0, .e = e};
     c.ctx[0] = '\0';
     uint64_t n_tensors, n_kv;
@@ -550,7 +556,7 @@ uint64_t lir_gguf_data_offset(const lir_gguf *g) { return g->data_offset; }
 int64_t lir_gguf_n_kv(const lir_gguf *g) { return g->n_kv; }
 
 int64_t lir_gguf_find_key(const lir_gguf *g, const char *key) {
-    return hash_find(g->kv_hash, g->kv_hash_mask, kv_name, g, key);
+    return hash_find(g->hash_seed, g->kv_hash, g->kv_hash_mask, kv_name, g, key);
 }
 
 lir_gguf_str lir_gguf_key(const lir_gguf *g, int64_t i) {
@@ -780,6 +786,6 @@ const struct lir_gguf_tensor *lir_gguf_tensor(const lir_gguf *g, int64_t i) {
 }
 
 const struct lir_gguf_tensor *lir_gguf_find_tensor(const lir_gguf *g, const char *name) {
-    int64_t i = hash_find(g->t_hash, g->t_hash_mask, t_name, g, name);
+    int64_t i = hash_find(g->hash_seed, g->t_hash, g->t_hash_mask, t_name, g, name);
     return i < 0 ? NULL : &g->tensors[i];
 }

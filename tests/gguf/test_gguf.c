@@ -615,3 +615,50 @@ Test(gguf_read, open_errors) {
     unlink(path);
     lir_gguf_close(NULL);
 }
+
+Test(gguf_read, many_keys_and_tensors) {
+    /* 40k keys and 20k tensors: lookups and duplicate checks go through the hash tables
+     * (an O(n^2) duplicate check would take seconds here) */
+    struct bb b = {0};
+    char name[64];
+    bb_u32(&b, LIR_GGUF_MAGIC);
+    bb_u32(&b, 3);
+    bb_u64(&b, 20000);
+    bb_u64(&b, 40000);
+    for (uint32_t i = 0; i < 40000; i++) {
+        snprintf(name, sizeof name, "key.%u", i);
+        bb_str(&b, name);
+        bb_u32(&b, LIR_GGUF_UINT32);
+        bb_u32(&b, i);
+    }
+    for (uint32_t i = 0; i < 20000; i++) {
+        snprintf(name, sizeof name, "blk.%u.w", i);
+        bb_str(&b, name);
+        bb_u32(&b, 1);
+        bb_u64(&b, 32);
+        bb_u32(&b, LIR_TYPE_F32);
+        bb_u64(&b, (uint64_t)i * 128);
+    }
+    bb_pad(&b, 32);
+    size_t data = b.n;
+    for (uint32_t i = 0; i < 20000 * 32; i++) { float f = (float)i; bb_raw(&b, &f, 4); }
+    lir_gguf *g = NULL;
+    lir_err e = {{0}};
+    uint64_t t0 = lir__now_ns();
+    enum lir_status s = lir_gguf_open_memory(b.p, b.n, &g, &e);
+    uint64_t dt = lir__now_ns() - t0;
+    cr_assert_eq(s, LIR_OK, "%s", e.msg);
+    cr_expect_eq(lir_gguf_data_offset(g), data);
+    cr_expect_eq(lir_gguf_n_kv(g), 40000);
+    cr_expect_eq(lir_gguf_n_tensors(g), 20000);
+    uint32_t v;
+    cr_expect(lir_gguf_get_u32(g, "key.39999", &v, &e) && v == 39999);
+    const struct lir_gguf_tensor *t = lir_gguf_find_tensor(g, "blk.19999.w");
+    cr_assert(t);
+    float f;
+    memcpy(&f, t->data, 4);
+    cr_expect_eq(f, 19999.0f * 32);
+    cr_expect_lt(dt, 2000000000ull, "open took %.2f s", (double)dt / 1e9);
+    lir_gguf_close(g);
+    free(b.p);
+}
