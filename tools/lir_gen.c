@@ -142,7 +142,8 @@ int main(int argc, char **argv) {
     if (!lir_gen_parse_type(type_s, &p)) return bad("--type", type_s);
     if (!out) { fprintf(stderr, "lir-gen: -o PATH is required\n"); usage(stderr); return 2; }
     uint64_t t0 = lir__now_ns();
-    if (lir_gen_write(&p, out, &e) != LIR_OK) { fprintf(stderr, "lir-gen: %s\n", e.msg); return 1; }
+    enum lir_status s = lir_gen_write(&p, out, &e);
+    if (s != LIR_OK) { fprintf(stderr, "lir-gen: %s\n", e.msg); return s == LIR_EINVAL ? 2 : 1; }
     if (verbose)
         fprintf(stderr, "lir-gen: wrote %s (%s, %s%s, n_embd %" PRId64 ", n_layer %" PRId64 ", n_head %" PRId64 "/%" PRId64
                 ", head_dim %" PRId64 ", n_ff %" PRId64 ", n_vocab %" PRId64 "%s%s, seed %" PRIu64 ") in %.1f s\n",
