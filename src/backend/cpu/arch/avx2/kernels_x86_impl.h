@@ -442,17 +442,16 @@ GEMM_DRIVER_DEC(q8_0, QK8_0, q8_0_decode)
 AI __m256i bcast16_idx(int k) { return _mm256_set1_epi16((short)((2 * k) | (2 * k + 1) << 8)); }
 
 /* Q4_K / Q5_K scales: 12 bytes -> 8 six-bit scales (bytes 0..7) and 8 mins (bytes 8..15).
- * Kept in general registers (a store + reload of the words would stall store forwarding). */
+ *   j < 4:  scale = s[j] & 63,                      min = s[j+4] & 63
+ *   j >= 4: scale = s[j+4] & 15 | (s[j-4] >> 6) << 4, min = s[j+4] >> 4 | (s[j] >> 6) << 4
+ * In vector registers (reads 16 bytes: the 4 after the scales belong to the same block). */
 AI __m128i unpack_scales_k4(const uint8_t *s12) {
-    const uint32_t km1 = 0x3f3f3f3f, km2 = 0x0f0f0f0f, km3 = 0x03030303;
-    uint32_t u0, u1, u2;
-    memcpy(&u0, s12, 4);
-    memcpy(&u1, s12 + 4, 4);
-    memcpy(&u2, s12 + 8, 4);
-    const uint32_t sc_lo = u0 & km1, m_lo = u1 & km1;
-    const uint32_t sc_hi = (u2 & km2) | (((u0 >> 6) & km3) << 4);
-    const uint32_t m_hi = ((u2 >> 4) & km2) | (((u1 >> 6) & km3) << 4);
-    return _mm_set_epi64x((long long)((uint64_t)m_hi << 32 | m_lo), (long long)((uint64_t)sc_hi << 32 | sc_lo));
+    const __m128i v = _mm_loadu_si128((const __m128i *)s12);
+    const __m128i a = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i b = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i lo = _mm_blend_epi32(a, _mm_srli_epi16(a, 4), 0x8); /* mins 4..7 from high nibbles */
+    const __m128i m = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15);
+    return _mm_or_si128(_mm_and_si128(lo, m), _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30)));
 }
 
 /* Q4_K (H5 = 0) and Q5_K (H5 = 1). Group g (0..3) covers 64 elements: low nibbles of
