@@ -26,9 +26,14 @@ build-asan:
 	  -DLIR_SANITIZE_ADDRESS=ON -DLIR_SANITIZE_UNDEFINED=ON
 	cmake --build build-asan -j$(JOBS) --target lir_tests
 
-# Each runner prints its own summary (Criterion's "Synthesis", node's "# tests/# pass/# fail").
-test: deps build unit build-asan unit-asan fuzz parity
-	@echo "make test: all passed"
+# Each runner prints its own summary (Criterion's "Synthesis", node's "# tests/# pass/# fail");
+# each stage's time is printed after it; the first failing stage stops the run.
+TEST_STAGES = deps build unit build-asan unit-asan fuzz parity
+test:
+	@t0=$$(date +%s); for s in $(TEST_STAGES); do t=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$s || { echo "make test: FAILED in stage '$$s'" >&2; exit 1; }; \
+	  echo "make test: $$s done in $$(( $$(date +%s) - t )) s"; done; \
+	  echo "make test: all passed in $$(( $$(date +%s) - t0 )) s"
 
 unit:
 	@test -x build/lir_tests || { echo "make: build/lir_tests is missing (no tests built?)" >&2; exit 1; }

@@ -25,10 +25,12 @@ const bw = {}; // threads -> {copy_gb_s, read_gb_s}
 const info = {}; // model -> info
 const speed = {}; // model -> threads -> side -> {pp:[], tg:[]}
 const rss = {}; // model -> kB
+const load = {}; // start|end -> "1m 5m 15m"
 for (const r of recs) {
   if (r.kind === "membw") bw[r.data.threads] = r.data;
   else if (r.kind === "model") info[r.model] = { ...r.data, type: r.type };
   else if (r.kind === "rss") rss[r.model] = r.max_rss_kb;
+  else if (r.kind === "load") load[r.when] = r.loadavg;
   else if (r.kind === "speed") {
     const s = ((speed[r.model] ??= {})[r.threads] ??= {})[r.side] ??= { pp: [], tg: [] };
     // one rep per invocation; keep every per-run value the tool reports
@@ -42,7 +44,8 @@ const models = Object.keys(speed);
 const reps = Math.max(0, ...models.flatMap((m) => Object.values(speed[m]).map((s) => s.lir?.tg.length ?? 0)));
 out.push(`Machine: ${os.cpus()[0]?.model ?? "?"}, ${os.cpus().length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
   `${new Date().toISOString().slice(0, 10)}. pp = ${args.p ?? 512}-token prompt, tg = ${args.n ?? 128} decode steps; ` +
-  `median of ${reps} alternating runs; llama.cpp flash attention: ${args.fa ?? "auto"}.`);
+  `median of ${reps} alternating runs; llama.cpp flash attention: ${args.fa ?? "auto"}; ` +
+  `load average at start ${load.start ?? "?"}, at end ${load.end ?? "?"}.`);
 out.push("");
 out.push("| model | threads | pp lir | pp llama.cpp | pp ratio | tg lir | tg llama.cpp | tg ratio | tg lir / BW limit | tg llama.cpp / BW limit |");
 out.push("|---|---|---|---|---|---|---|---|---|---|");

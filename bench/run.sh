@@ -35,6 +35,8 @@ command -v gcc >/dev/null || die "gcc is missing"
 mkdir -p "$OUT"
 RUNS="$OUT/runs.jsonl"
 : > "$RUNS"
+# Load average before and after: anything else running skews both sides (see bench/README.md).
+printf '{"kind":"load","when":"start","loadavg":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RUNS"
 
 # --- memory bandwidth ----------------------------------------------------------------------
 gcc -O3 -march=native -pthread bench/membw.c -o "$OUT/membw"
@@ -83,6 +85,7 @@ for f in "${models[@]}"; do
   printf '{"kind":"rss","model":"%s","n_ctx":2048,"max_rss_kb":%s}\n' "$f" "$kb" >> "$RUNS"
 done
 
+printf '{"kind":"load","when":"end","loadavg":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RUNS"
 args=(--runs "$RUNS" --p "$P" --n "$N" --fa "$FA")
 [ "${NO_README:-0}" = 1 ] || args+=(--readme bench/README.md)
 node bench/report.mjs "${args[@]}"

@@ -179,16 +179,19 @@ describe("parity with llama.cpp", { concurrency: JOBS }, () => {
       const tol = TOLERANCE[c.type];
       const problems = [];
       let maxDiff = 0, lowMarginTop1 = 0;
+      const posDiffs = [];
       for (let i = 0; i < SEQ.length; i++) {
         const lp = lirEval.positions.find((p) => p.pos === i);
         if (!lp) { problems.push(`pos ${i}: missing from lir eval`); continue; }
         const cmp = comparePosition(lp, ll.positions[i], tol);
         if (!(cmp.maxDiff <= maxDiff)) maxDiff = cmp.maxDiff;
+        posDiffs.push(Number(cmp.maxDiff.toPrecision(3)));
         if (cmp.top1Mismatch && ll.positions[i].margin < NEAR_TIE) lowMarginTop1++;
         for (const p of cmp.problems) problems.push(`pos ${i}: ${p}`);
       }
       r.maxDiff = maxDiff;
       r.lowMarginTop1 = lowMarginTop1;
+      r.posDiffs = posDiffs; // max |dlogprob| at each position: where a divergence starts
       if (lowMarginTop1) t.diagnostic(`${c.name}: top-1 differs at ${lowMarginTop1} near-tie position(s)`);
 
       // 2. free-running greedy
