@@ -108,9 +108,11 @@ const NEUTRAL = Object.freeze({ temperature: 0 }); // greedy chain only; no pena
 /**
  * Teacher-forced: for every position, the top-K next-token log-probabilities.
  * With full: true, each position also carries `all`: a Float64Array of every id's log-probability
- * (in-process use only; not serialized by the CLI).
+ * (in-process use only; not serialized by the CLI). With sequential: true the tokens go in one
+ * at a time instead of as one batch (same numbers in exact arithmetic; llama.cpp's own rounding
+ * differences between the two paths show how sensitive a model is).
  */
-export async function teacher(model, tokens, { top = 10, threads = 1, contextSize, full = false } = {}) {
+export async function teacher(model, tokens, { top = 10, threads = 1, contextSize, full = false, sequential = false } = {}) {
   const context = await createContext(model, {
     threads,
     contextSize: contextSize ?? Math.max(256, tokens.length + 16),
@@ -118,7 +120,13 @@ export async function teacher(model, tokens, { top = 10, threads = 1, contextSiz
   try {
     const seq = context.getSequence();
     const input = tokens.map((t) => [t, { generateNext: { probabilities: true, options: NEUTRAL } }]);
-    const out = await seq.controlledEvaluate(input);
+    let out;
+    if (sequential) {
+      out = [];
+      for (const item of input) out.push((await seq.controlledEvaluate([item]))[0]);
+    } else {
+      out = await seq.controlledEvaluate(input);
+    }
     const positions = tokens.map((_, i) => {
       const probs = out[i]?.next?.probabilities;
       if (probs == null) throw new Error(`oracle: no probabilities at position ${i}`);
