@@ -96,13 +96,15 @@ AI __m256 pair_scale(lir_f16 h0, lir_f16 h1, __m256i idx) {
 #define KX_ROWBLK 64
 #endif
 #define GEMM_DRIVER(T, BLK) GEMM_DRIVER_DEC(T, BLK, no_decode)
+#define GEMM_DRIVER_DEC(T, BLK, DEC) GEMM_DRIVER_X(T, BLK, DEC, KX_RMP, KX_RNP)
 /* decode hook: a type may handle nc == 1 itself (returns 1), or decline (returns 0) */
 AI int no_decode(int nb, const char *W, size_t ws, const char *A, float *out, int nr) { return 0; }
-#define GEMM_DRIVER_DEC(T, BLK, DEC)                                                                \
+/* RMP x RNP: the prompt tile of this type (<= KX_RMAX x KX_RNP) */
+#define GEMM_DRIVER_X(T, BLK, DEC, RMP, RNP)                                                        \
     AI void T##_rows(int nb, const char *W, size_t ws, const char *A, size_t as, float *out,    \
                          size_t os, int r0, int r1, const int RN) {                                 \
         int r = r0;                                                                                  \
-        for (; r + KX_RMP <= r1; r += KX_RMP) T##_tile(nb, W + (size_t)r * ws, ws, A, as, out + r, os, KX_RMP, RN); \
+        for (; r + (RMP) <= r1; r += (RMP)) T##_tile(nb, W + (size_t)r * ws, ws, A, as, out + r, os, (RMP), RN); \
         for (; r < r1; r++) T##_tile(nb, W + (size_t)r * ws, ws, A, as, out + r, os, 1, RN);        \
     }                                                                                               \
     static void gemm_##T(int n, const void *w, size_t ws, const void *a, size_t as, float *out,     \
@@ -119,8 +121,8 @@ AI int no_decode(int nb, const char *W, size_t ws, const char *A, float *out, in
         for (int r0 = 0; r0 < nr; r0 += KX_ROWBLK) {                                                \
             const int r1 = nr - r0 < KX_ROWBLK ? nr : r0 + KX_ROWBLK;                               \
             int c = 0;                                                                              \
-            for (; c + KX_RNP <= nc; c += KX_RNP)                                                   \
-                T##_rows(nb, W, ws, A + (size_t)c * as, as, out + (size_t)c * os, os, r0, r1, KX_RNP); \
+            for (; c + (RNP) <= nc; c += (RNP))                                                   \
+                T##_rows(nb, W, ws, A + (size_t)c * as, as, out + (size_t)c * os, os, r0, r1, (RNP)); \
             for (; c < nc; c++) T##_rows(nb, W, ws, A + (size_t)c * as, as, out + (size_t)c * os, os, r0, r1, 1); \
         }                                                                                           \
     }                                                                                               \
@@ -526,7 +528,7 @@ AI void q5_K_tile(int nb, const char *w, size_t ws, const char *a, size_t as, fl
                   const int RN) {
     qk45_tile(1, nb, w, ws, a, as, out, os, RM, RN);
 }
-GEMM_DRIVER(q4_K, QK_K)
+GEMM_DRIVER_X(q4_K, QK_K, no_decode, 4, 4)
 GEMM_DRIVER(q5_K, QK_K)
 
 /* Q2_K, Q3_K, Q6_K: 16 scales per block, one per 16 elements. Element order in every one of
@@ -601,7 +603,7 @@ AI void q6_K_tile(int nb, const char *w, size_t ws, const char *a, size_t as, fl
     }
     STORE_TILE(acc, out, os, RM, RN)
 }
-GEMM_DRIVER(q6_K, QK_K)
+GEMM_DRIVER_X(q6_K, QK_K, no_decode, 2, 4)
 
 /* Q2_K: part k of half h is (qs[32h + l] >> 2k) & 3; scales[j] = scale | min << 4. */
 AI void q2_K_tile(int nb, const char *w, size_t ws, const char *a, size_t as, float *out, size_t os, const int RM,
