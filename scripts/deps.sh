@@ -36,7 +36,7 @@ if [ "${#need[@]}" -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+  $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
