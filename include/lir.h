@@ -3,8 +3,8 @@
  * This is the only public header. Everything under src/ is internal.
  * Conventions:
  *   - Functions return enum lir_status (0 = ok, negative = error). On error a message
- *     naming what was wrong is available from the handle (lir_model_last_error) or, for
- *     functions without a handle, written to the caller's `err` buffer (may be NULL).
+ *     naming what was wrong is available from the handle (lir_context_last_error) or, for
+ *     functions that create a handle, written to the caller's `err` buffer (may be NULL).
  *   - Each lir_x_create/load has one lir_x_free which accepts NULL.
  *   - Every pointer says who owns it: "borrowed" (the caller keeps it), "takes ownership",
  *     or "valid until ...".
