@@ -39,11 +39,15 @@ RUNS="$OUT/runs.jsonl"
 printf '{"kind":"load","when":"start","loadavg":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RUNS"
 
 # --- memory bandwidth ----------------------------------------------------------------------
+# Measured before and after the speed runs; the report keeps the higher (the machine's capacity).
 gcc -O3 -march=native -pthread bench/membw.c -o "$OUT/membw"
-for t in $THREADS; do
-  log "memory bandwidth, $t thread(s)"
-  printf '{"kind":"membw","data":%s}\n' "$("$OUT/membw" "$t")" >> "$RUNS"
-done
+membw() {
+  for t in $THREADS; do
+    log "memory bandwidth, $t thread(s)"
+    printf '{"kind":"membw","data":%s}\n' "$("$OUT/membw" "$t")" >> "$RUNS"
+  done
+}
+membw
 
 # --- models (generated once; delete out/bench/*.gguf to regenerate) ------------------------
 models=()
@@ -73,6 +77,8 @@ for f in "${models[@]}"; do
     done
   done
 done
+
+membw
 
 # --- peak RSS of lir generate at n_ctx 2048 ---------------------------------------------------
 prompt=$(seq -s, 10 137) # 128 prompt tokens
