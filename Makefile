@@ -11,6 +11,7 @@ TINY        ?= out/tiny.gguf
 RUN_ARGS    ?= -n 64
 
 .PHONY: all deps build build-asan test unit unit-asan fuzz parity run bench clean
+.NOTPARALLEL: # stages run in order even under make -j (the builds parallelize inside cmake)
 
 all: build
 
@@ -67,4 +68,4 @@ bench: deps build
 	bench/run.sh
 
 clean:
-	rm -rf build build-asan out
+	rm -rf build build-asan build-fuzz out
