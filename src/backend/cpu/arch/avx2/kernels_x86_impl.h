@@ -99,8 +99,11 @@ AI __m256 pair_scale(lir_f16 h0, lir_f16 h1, __m256i idx) {
 #define GEMM_DRIVER_DEC(T, BLK, DEC) GEMM_DRIVER_X(T, BLK, DEC, KX_RMP, KX_RNP)
 /* decode hook: a type may handle nc == 1 itself (returns 1), or decline (returns 0) */
 AI int no_decode(int nb, const char *W, size_t ws, const char *A, float *out, int nr) { return 0; }
-/* RMP x RNP: the prompt tile of this type (<= KX_RMAX x KX_RNP) */
-#define GEMM_DRIVER_X(T, BLK, DEC, RMP, RNP)                                                        \
+/* RMP x RNP: the prompt tile wanted for this type, capped at what this ISA's arrays hold */
+#define KX_CAPM(m) ((m) < KX_RMAX ? (m) : KX_RMAX)
+#define KX_CAPN(n) ((n) < TILE_DIM ? (n) : TILE_DIM)
+#define GEMM_DRIVER_X(T, BLK, DEC, RMP_, RNP_) GEMM_DRIVER_Y(T, BLK, DEC, KX_CAPM(RMP_), KX_CAPN(RNP_))
+#define GEMM_DRIVER_Y(T, BLK, DEC, RMP, RNP)                                                        \
     AI void T##_rows(int nb, const char *W, size_t ws, const char *A, size_t as, float *out,    \
                          size_t os, int r0, int r1, const int RN) {                                 \
         int r = r0;                                                                                  \
