@@ -648,6 +648,22 @@ AI void q2_K_tile(int nb, const char *w, size_t ws, const char *a, size_t as, fl
 }
 GEMM_DRIVER(q2_K, QK_K)
 
+/* Q3_K scales: 12 bytes -> 16 six-bit scales minus 32, as int8. Scale j's low 4 bits are
+ * the low (j < 8) or high (j >= 8) nibble of byte j % 8; its high 2 bits are bits
+ * 2*(j/4)..+1 of byte 8 + j % 4. Loads exactly 12 bytes (the block may end 2 bytes later). */
+AI __m128i unpack_scales_k3(const uint8_t *s12) {
+    uint32_t t;
+    memcpy(&t, s12 + 8, 4);
+    const __m128i v = _mm_insert_epi32(_mm_loadl_epi64((const __m128i *)s12), (int)t, 2);
+    const __m128i a = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7));
+    const __m128i lo = _mm_and_si128(_mm_unpacklo_epi64(a, _mm_srli_epi16(a, 4)), _mm_set1_epi8(0x0f));
+    const __m128i h = _mm_shuffle_epi8(v, _mm_setr_epi8(8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11));
+    const __m128i h01 = _mm_blend_epi32(_mm_slli_epi16(h, 4), _mm_slli_epi16(h, 2), 0x2);
+    const __m128i h23 = _mm_blend_epi32(h, _mm_srli_epi16(h, 2), 0x8);
+    const __m128i hb = _mm_and_si128(_mm_blend_epi32(h01, h23, 0xc), _mm_set1_epi8(0x30));
+    return _mm_sub_epi8(_mm_or_si128(lo, hb), _mm_set1_epi8(32));
+}
+
 /* Q3_K: part k of half h is ((qs[32h + l] >> 2k) & 3) + 4 * (bit 4h+k of hmask[l]) - 4;
  * 16 six-bit scales, minus 32. Computed as u = level + 4 (unsigned) and -4 * scale * bsum. */
 AI void q3_K_tile(int nb, const char *w, size_t ws, const char *a, size_t as, float *out, size_t os, const int RM,
@@ -659,15 +675,7 @@ AI void q3_K_tile(int nb, const char *w, size_t ws, const char *a, size_t as, fl
     for (int b = 0; b < nb; b++) {
         UNROLL for (int r = 0; r < RM; r++) {
             const block_q3_K *x = (const block_q3_K *)(w + (size_t)r * ws) + b;
-            uint32_t aux[4];
-            const uint32_t km1 = 0x03030303, km2 = 0x0f0f0f0f;
-            memcpy(aux, x->scales, 12);
-            const uint32_t tmp = aux[2];
-            aux[2] = ((aux[0] >> 4) & km2) | (((tmp >> 4) & km1) << 4);
-            aux[3] = ((aux[1] >> 4) & km2) | (((tmp >> 6) & km1) << 4);
-            aux[0] = (aux[0] & km2) | (((tmp >> 0) & km1) << 4);
-            aux[1] = (aux[1] & km2) | (((tmp >> 2) & km1) << 4);
-            const __m128i s8 = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)aux), _mm_set1_epi8(32));
+            const __m128i s8 = unpack_scales_k3(x->scales);
             const __m256i sv = _mm256_cvtepi8_epi16(s8);
             const __m256i hm = ld256(x->hmask);
             __m256i isum[TILE_DIM];
