@@ -24,7 +24,7 @@ fi
 # installing Debian's npm next to it would conflict.
 need=()
 for p in cmake gcc make pkg-config libcriterion-dev clang libclang-rt-14-dev time \
-         libpcre2-dev libutf8proc-dev sentencepiece; do
+         libpcre2-dev libutf8proc-dev libjansson-dev sentencepiece; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 command -v node >/dev/null 2>&1 || need+=(nodejs)
