@@ -49,6 +49,13 @@ AI __m256i bits_to_bytes(uint32_t bits, __m256i v) {
 
 /* ---------------------------------------------------------------- small helpers */
 
+/* Decode (nc == 1) streams the weights from memory with little compute per byte: the
+ * hardware prefetcher alone leaves the core waiting (measured: Q4_0 ~11 GB/s of ~28). Each
+ * row group prefetches the same blocks KX_PF_GROUPS row groups further down. */
+#ifndef KX_PF_GROUPS
+#define KX_PF_GROUPS 2
+#endif
+#define PF_AHEAD(RM, ws) ((size_t)KX_PF_GROUPS * (size_t)(RM) * (ws))
 #define TILE_DIM KX_RNP                                   /* max columns per tile */
 #define KX_RMAX (KX_RMD > KX_RMP ? KX_RMD : KX_RMP)       /* max rows per tile */
 
@@ -168,6 +175,7 @@ AI void q4_0_dec_rows(const int RM, int nq, const struct q4_0_dquad *qa, const c
     for (int q = 0; q < nq; q++) {
         UNROLL for (int r = 0; r < RM; r++) {
             const char *x0 = W + (size_t)r * ws + (size_t)q * 4 * sizeof(block_q4_0);
+            _mm_prefetch(x0 + PF_AHEAD(RM, ws), _MM_HINT_T0);
             const __m256 sc = _mm256_mul_ps(quad_scales(x0, sizeof(block_q4_0)), qa[q].da);
             __m256i i[2];
             UNROLL for (int p = 0; p < 2; p++) {
@@ -388,6 +396,8 @@ AI void q8_0_dec_rows(const int RM, int nq, const struct q8_0_dquad *qa, const c
     for (int q = 0; q < nq; q++) {
         UNROLL for (int r = 0; r < RM; r++) {
             const char *x0 = W + (size_t)r * ws + (size_t)q * 4 * sizeof(block_q8_0);
+            _mm_prefetch(x0 + PF_AHEAD(RM, ws), _MM_HINT_T0);
+            _mm_prefetch(x0 + PF_AHEAD(RM, ws) + 64, _MM_HINT_T0);
             const __m256 sc = _mm256_mul_ps(quad_scales(x0, sizeof(block_q8_0)), qa[q].da);
             __m256i i[4];
             UNROLL for (int k = 0; k < 4; k++) {
@@ -475,6 +485,8 @@ AI void qk45_tile(const int H5, int nb, const char *w, size_t ws, const char *a,
         __m256i scv[KX_RMAX], mins[KX_RMAX];
         UNROLL for (int r = 0; r < RM; r++) {
             const char *x = w + (size_t)r * ws + (size_t)b * bs;
+            if (RN == 1) /* decode */
+                for (size_t o = 0; o < bs; o += 64) _mm_prefetch(x + PF_AHEAD(RM, ws) + o, _MM_HINT_T0);
             const __m128i sm = unpack_scales_k4((const uint8_t *)x + 4);
             scv[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
             mins[r] = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); /* m0 m0 m1 m1 .. */
@@ -561,6 +573,8 @@ AI void q6_K_tile(int nb, const char *w, size_t ws, const char *a, size_t as, fl
         __m256i sv[KX_RMAX];
         UNROLL for (int r = 0; r < RM; r++) {
             const block_q6_K *x = (const block_q6_K *)(w + (size_t)r * ws) + b;
+            if (RN == 1) /* decode */
+                for (size_t o = 0; o < sizeof *x; o += 64) _mm_prefetch((const char *)x + PF_AHEAD(RM, ws) + o, _MM_HINT_T0);
             sv[r] = _mm256_cvtepi8_epi16(ld128(x->scales));
             UNROLL for (int c = 0; c < RN; c++) {
                 /* -32 * sum_j scale_j * bsum_j, as the accumulator's start */
