@@ -738,6 +738,17 @@ AI __m256 ld_f32x8(const float *p) { return _mm256_loadu_ps(p); }
         UNROLL for (int r = 0; r < KX_RMAX; r++)                                                    \
             UNROLL for (int c = 0; c < TILE_DIM; c++) acc[r][c] = _mm256_setzero_ps();              \
         int i = 0;                                                                                  \
+        if (RM == 1 && RN == 1) { /* one dot (attention K.q, n ~ 64..128): 4 FMA chains */        \
+            __m256 s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();    \
+            const ET *wr = (const ET *)w, *ar = (const ET *)a;                                      \
+            for (; i + 32 <= n; i += 32) {                                                          \
+                acc[0][0] = _mm256_fmadd_ps(LD(wr + i), LD(ar + i), acc[0][0]);                     \
+                s1 = _mm256_fmadd_ps(LD(wr + i + 8), LD(ar + i + 8), s1);                           \
+                s2 = _mm256_fmadd_ps(LD(wr + i + 16), LD(ar + i + 16), s2);                         \
+                s3 = _mm256_fmadd_ps(LD(wr + i + 24), LD(ar + i + 24), s3);                         \
+            }                                                                                       \
+            acc[0][0] = _mm256_add_ps(_mm256_add_ps(acc[0][0], s1), _mm256_add_ps(s2, s3));         \
+        }                                                                                           \
         for (; i + 8 <= n; i += 8) {                                                                \
             __m256 av[TILE_DIM];                                                                    \
             UNROLL for (int c = 0; c < RN; c++) av[c] = LD((const ET *)(a + (size_t)c * as) + i);          \
