@@ -54,7 +54,7 @@ fuzz:
 
 parity:
 	@echo "== parity with llama.cpp (node --test tests/parity/) =="
-	node --test --test-concurrency=1 tests/parity/
+	node --test tests/parity/
 
 # The tiny model is regenerated every time (well under a second): it always matches the generator.
 run: deps build
