@@ -123,6 +123,35 @@ LIR_API const float *lir_context_logits(const lir_context *ctx, int32_t i);
 /* Message of the last error on this context; "" when none. Valid until the next call. */
 LIR_API const char *lir_context_last_error(const lir_context *ctx);
 
+/* ---------------------------------------------------------- chat templates */
+
+/* Variables a chat template sees besides `messages`. Strings are borrowed for the call. */
+struct lir_chat_params {
+    bool add_generation_prompt; /* end with the assistant header (default false) */
+    const char *bos_token;      /* "" when NULL */
+    const char *eos_token;      /* "" when NULL */
+    const char *tools_json;     /* JSON array bound to `tools`, or NULL (then `tools` is undefined) */
+    const char *extra_json;     /* JSON object of further variables (e.g. enable_thinking), or NULL */
+};
+LIR_API struct lir_chat_params lir_chat_params_default(void);
+
+/* Renders a Jinja chat template (tokenizer.chat_template, or a built-in from
+ * lir_chat_builtin) over messages_json, a JSON array of {"role", "content", ...} objects,
+ * as transformers' apply_chat_template does (trim_blocks, lstrip_blocks), byte for byte
+ * equal to @huggingface/jinja. tmpl and messages_json are borrowed. On success *out is a
+ * NUL-terminated string the caller owns (free with lir_chat_free) and *out_len (may be NULL)
+ * its length. On error *out is NULL and err (may be NULL) names the template line and the
+ * construct, or the template's own raise_exception message.
+ * Returns LIR_OK, LIR_EINVAL (bad JSON, template syntax, unsupported construct, runtime
+ * error), LIR_ENOMEM. */
+LIR_API enum lir_status lir_chat_apply(const char *tmpl, const char *messages_json,
+                                       const struct lir_chat_params *params, char **out, size_t *out_len,
+                                       char *err, size_t err_len);
+LIR_API void lir_chat_free(char *s);
+/* Source of a built-in template by name ("chatml", "llama2", "llama3", "mistral", "zephyr",
+ * "gemma", "phi3", ...); static storage; NULL when there is none of that name. */
+LIR_API const char *lir_chat_builtin(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

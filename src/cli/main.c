@@ -27,6 +27,12 @@ static const char *usage_text =
     "  bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
     "                                               prompt (pp) and generation (tg) speed\n"
     "  run MODEL [-n N] [--temp T] [--seed S]       stream a generation as text from BOS\n"
+    "  template (-m MODEL | --template NAME|FILE) --messages FILE.json [--add-generation-prompt]\n"
+    "                                               print the chat-template-rendered prompt\n"
+    "  tokenize -m MODEL [--ids|--pieces] [--special] [--no-add-special] (TEXT | --file PATH|-)\n"
+    "                                               text to token ids (JSON array by default)\n"
+    "  detokenize -m MODEL [--special] [--no-strip] IDS\n"
+    "                                               token ids (\"1,2,3\") to text\n"
     "  version\n";
 
 static int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -445,6 +451,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
     if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
+    if (!strcmp(cmd, "template")) { int lir_cli_template(int, char **); return lir_cli_template(argc, argv); }
+    if (!strcmp(cmd, "tokenize")) { int lir_cli_tokenize(int, char **); return lir_cli_tokenize(argc, argv); }
+    if (!strcmp(cmd, "detokenize")) { int lir_cli_detokenize(int, char **); return lir_cli_detokenize(argc, argv); }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("lir %d.%d.%d\n", LIR_VERSION_MAJOR, LIR_VERSION_MINOR, LIR_VERSION_PATCH);
         return 0;

@@ -1,0 +1,171 @@
+/* cmd_template.c — `lir template`: render a chat template over messages and print the prompt.
+ *   lir template -m MODEL --messages FILE.json [--add-generation-prompt] [--template NAME|FILE]
+ *                [--tools FILE.json] [--vars FILE.json] [--bos TEXT] [--eos TEXT]
+ * The template is the model's tokenizer.chat_template unless --template names a built-in
+ * (lir_chat_builtin) or a file. bos_token/eos_token come from the model's vocabulary unless
+ * --bos/--eos are given. --messages accepts a JSON array of messages, or an object with
+ * "messages" (and optionally "tools", "add_generation_prompt", "bos_token", "eos_token" and
+ * other variables), the shape transformers' apply_chat_template tests use.
+ * The prompt goes to stdout exactly (no newline added); errors to stderr, exit 1 (2: usage). */
+#include "lir.h"
+#include "chat/chat.h"
+#include "gguf/gguf.h"
+#include "util/util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int lir_cli_template(int argc, char **argv);
+
+static int fail(int code, const char *fmt, const char *a, const char *b) {
+    fputs("lir template: ", stderr);
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return code;
+}
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    size_t k;
+    while (b && (k = fread(b + n, 1, cap - n - 1, f)) > 0) {
+        n += k;
+        if (n + 1 == cap) {
+            char *nb = realloc(b, cap *= 2);
+            if (!nb) { free(b); b = NULL; }
+            else b = nb;
+        }
+    }
+    fclose(f);
+    if (b) b[n] = 0;
+    return b;
+}
+
+/* Token text by id from the GGUF vocabulary ("" when absent). */
+static char *vocab_token(const lir_gguf *g, const char *id_key) {
+    uint32_t id;
+    lir_err e;
+    enum lir_gguf_vtype et;
+    uint64_t n;
+    if (!lir_gguf_get_u32(g, id_key, &id, &e)) return NULL;
+    if (!lir_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n, &e) || id >= n) return NULL;
+    lir_gguf_str s = lir_gguf_arr_str(g, "tokenizer.ggml.tokens", id);
+    char *r = malloc(s.len + 1);
+    if (!r) return NULL;
+    memcpy(r, s.ptr, s.len);
+    r[s.len] = 0;
+    return r;
+}
+
+int lir_cli_template(int argc, char **argv) {
+    const char *model = NULL, *messages = NULL, *tmpl_arg = NULL, *tools = NULL, *vars = NULL, *bos = NULL, *eos = NULL;
+    bool agp = false, agp_given = false;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char **dst = !strcmp(a, "-m") || !strcmp(a, "--model") ? &model
+                         : !strcmp(a, "--messages")                  ? &messages
+                         : !strcmp(a, "--template")                  ? &tmpl_arg
+                         : !strcmp(a, "--tools")                     ? &tools
+                         : !strcmp(a, "--vars")                      ? &vars
+                         : !strcmp(a, "--bos")                       ? &bos
+                         : !strcmp(a, "--eos")                       ? &eos
+                                                                     : NULL;
+        if (dst) {
+            if (!v) return fail(2, "%s needs a value%s", a, "");
+            *dst = v;
+            i++;
+        } else if (!strcmp(a, "--add-generation-prompt")) {
+            agp = agp_given = true;
+        } else {
+            return fail(2, "unknown argument '%s'%s", a, "");
+        }
+    }
+    if (!messages) return fail(2, "--messages FILE.json is required%s%s", "", "");
+    if (!model && !tmpl_arg) return fail(2, "give -m MODEL or --template NAME|FILE%s%s", "", "");
+
+    char *tmpl = NULL, *bos_m = NULL, *eos_m = NULL;
+    if (model) {
+        lir_gguf *g = NULL;
+        lir_err e = { { 0 } };
+        if (lir_gguf_open(model, &g, &e)) return fail(1, "cannot open '%s': %s", model, e.msg);
+        lir_gguf_str s;
+        if (!tmpl_arg) {
+            if (!lir_gguf_get_str(g, "tokenizer.chat_template", &s, &e)) {
+                lir_gguf_close(g);
+                return fail(1, "'%s' has no tokenizer.chat_template; choose one with --template NAME|FILE", model, "");
+            }
+            tmpl = malloc(s.len + 1);
+            if (tmpl) { memcpy(tmpl, s.ptr, s.len); tmpl[s.len] = 0; }
+        }
+        bos_m = vocab_token(g, "tokenizer.ggml.bos_token_id");
+        eos_m = vocab_token(g, "tokenizer.ggml.eos_token_id");
+        lir_gguf_close(g);
+    }
+    if (tmpl_arg) {
+        const char *b = lir_chat_builtin(tmpl_arg);
+        tmpl = b ? strdup(b) : read_file(tmpl_arg);
+        if (!tmpl) {
+            fprintf(stderr, "lir template: '%s' is neither a built-in template nor a readable file; built-ins:", tmpl_arg);
+            for (const char *const *n = lir__chat_builtin_names(); *n; n++) fprintf(stderr, " %s", *n);
+            fputc('\n', stderr);
+            return 1;
+        }
+    }
+    char *msg_text = read_file(messages);
+    if (!msg_text) return fail(1, "cannot read '%s'%s", messages, "");
+    char *tools_text = NULL, *vars_text = NULL;
+    if (tools && !(tools_text = read_file(tools))) return fail(1, "cannot read '%s'%s", tools, "");
+    if (vars && !(vars_text = read_file(vars))) return fail(1, "cannot read '%s'%s", vars, "");
+
+    /* {"messages": [...], "tools": [...], other variables...} */
+    char *msgs_json = msg_text, *tools_json = tools_text, *extra_json = vars_text;
+    char *bos_j = NULL, *eos_j = NULL;
+    json_error_t je;
+    json_t *root = json_loads(msg_text, JSON_DECODE_ANY, &je);
+    if (!root) return fail(1, "%s is not valid JSON: %s", messages, je.text);
+    if (json_is_object(root)) {
+        json_t *m = json_object_get(root, "messages");
+        if (!json_is_array(m)) return fail(1, "%s: an object needs a \"messages\" array%s", messages, "");
+        msgs_json = json_dumps(m, JSON_ENCODE_ANY);
+        json_t *t = json_object_get(root, "tools");
+        if (t && !tools_json) tools_json = json_dumps(t, JSON_ENCODE_ANY);
+        json_t *ag = json_object_get(root, "add_generation_prompt");
+        if (ag && !agp_given) agp = json_is_true(ag);
+        json_t *bt = json_object_get(root, "bos_token"), *et = json_object_get(root, "eos_token");
+        if (json_is_string(bt)) bos_j = strdup(json_string_value(bt));
+        if (json_is_string(et)) eos_j = strdup(json_string_value(et));
+        json_t *extra = json_deep_copy(root);
+        json_object_del(extra, "messages");
+        json_object_del(extra, "tools");
+        json_object_del(extra, "add_generation_prompt");
+        json_object_del(extra, "bos_token");
+        json_object_del(extra, "eos_token");
+        if (vars_text) {
+            json_t *v = json_loads(vars_text, 0, &je);
+            if (!json_is_object(v)) return fail(1, "%s must hold a JSON object%s", vars, "");
+            json_object_update(extra, v);
+            json_decref(v);
+        }
+        extra_json = json_object_size(extra) ? json_dumps(extra, 0) : NULL;
+        json_decref(extra);
+    }
+    json_decref(root);
+
+    struct lir_chat_params p = lir_chat_params_default();
+    p.add_generation_prompt = agp;
+    p.bos_token = bos ? bos : bos_j ? bos_j : bos_m ? bos_m : "";
+    p.eos_token = eos ? eos : eos_j ? eos_j : eos_m ? eos_m : "";
+    p.tools_json = tools_json;
+    p.extra_json = extra_json;
+    char *out = NULL, err[LIR_ERR_MAX > 600 ? LIR_ERR_MAX : 600];
+    size_t n = 0;
+    enum lir_status st = lir_chat_apply(tmpl, msgs_json, &p, &out, &n, err, sizeof err);
+    if (st) return fail(1, "%s%s", err, "");
+    fwrite(out, 1, n, stdout);
+    lir_chat_free(out);
+    return 0;
+}
