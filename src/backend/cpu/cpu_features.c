@@ -39,6 +39,8 @@ void lir_cpu_features_get(struct lir_cpu_features *out) {
         out->avx512bw = (b >> 30) & 1;
         out->avx512vl = (b >> 31) & 1;
         out->avx512vnni = (c >> 11) & 1;
+        out->avx512vbmi = (c >> 1) & 1;
+        out->gfni = (c >> 8) & 1;
         unsigned a1, b1, c1, d1;
         __cpuid_count(7, 1, a1, b1, c1, d1);
         out->avx512bf16 = (a1 >> 5) & 1;
@@ -51,8 +53,11 @@ void lir_cpu_features_get(struct lir_cpu_features *out) { memset(out, 0, sizeof 
 static bool can_avx2(const struct lir_cpu_features *f) { return f->avx2 && f->fma && f->f16c; }
 static bool can_avx512(const struct lir_cpu_features *f) {
     /* the avx512 table does not use AVX-512 BF16 instructions (BF16 rows are widened to
-     * f32 exactly), so that bit is reported but not required */
-    return can_avx2(f) && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512vnni;
+     * f32 exactly), so that bit is reported but not required; its 512-bit kernels
+     * (arch/avx512/zmm_*.c) gather block bytes with VBMI permutes and split nibbles with GFNI
+     * (Ice Lake, Zen 4 and later) */
+    return can_avx2(f) && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512vnni &&
+           f->avx512vbmi && f->gfni;
 }
 
 const struct lir_cpu_kernels *lir_cpu_kernels_for(const char *isa) {

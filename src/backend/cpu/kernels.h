@@ -45,7 +45,7 @@ extern const struct lir_cpu_kernels lir_cpu_kernels_avx512;
 
 /* CPU feature bits from cpuid + xgetbv (OS support of the register state). */
 struct lir_cpu_features {
-    bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16;
+    bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16, avx512vbmi, gfni;
 };
 void lir_cpu_features_get(struct lir_cpu_features *out);
 

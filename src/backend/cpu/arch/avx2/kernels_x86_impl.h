@@ -916,8 +916,31 @@ static void from_float_f32(const float *x, void *y, int64_t n) { memcpy(y, x, (s
 
 /* ---------------------------------------------------------------- the table */
 
+/* An ISA file may supply its own gemm for a type (KX_GEMM_<type> defined before including
+ * this file, e.g. the 512-bit kernels of arch/avx512/zmm_*.c); otherwise the shared one. */
+#ifndef KX_GEMM_q4_0
+#define KX_GEMM_q4_0 gemm_q4_0
+#endif
+#ifndef KX_GEMM_q8_0
+#define KX_GEMM_q8_0 gemm_q8_0
+#endif
+#ifndef KX_GEMM_q4_K
+#define KX_GEMM_q4_K gemm_q4_K
+#endif
+#ifndef KX_GEMM_q6_K
+#define KX_GEMM_q6_K gemm_q6_K
+#endif
+#define KX_GEMM_f32 gemm_f32
+#define KX_GEMM_f16 gemm_f16
+#define KX_GEMM_bf16 gemm_bf16
+#define KX_GEMM_q4_1 gemm_q4_1
+#define KX_GEMM_q5_0 gemm_q5_0
+#define KX_GEMM_q5_1 gemm_q5_1
+#define KX_GEMM_q2_K gemm_q2_K
+#define KX_GEMM_q3_K gemm_q3_K
+#define KX_GEMM_q5_K gemm_q5_K
 #define KX_SLOT(ID, T) [ID] = vec_dot_##T,
-#define KX_GSLOT(ID, T) [ID] = gemm_##T,
+#define KX_GSLOT(ID, T) [ID] = KX_GEMM_##T,
 #define KX_ALL(X)                                                                                  \
     X(LIR_TYPE_F32, f32) X(LIR_TYPE_F16, f16) X(LIR_TYPE_BF16, bf16) X(LIR_TYPE_Q4_0, q4_0)         \
     X(LIR_TYPE_Q4_1, q4_1) X(LIR_TYPE_Q5_0, q5_0) X(LIR_TYPE_Q5_1, q5_1) X(LIR_TYPE_Q8_0, q8_0)     \

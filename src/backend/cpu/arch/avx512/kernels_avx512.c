@@ -7,4 +7,6 @@
 #define KX_RMD 4
 #define KX_RMP 4
 #define KX_RNP 4
+/* 512-bit kernels (zmm_*.c) that replace the shared ones for these types: */
+#include "zmm.h"
 #include "../avx2/kernels_x86_impl.h"
