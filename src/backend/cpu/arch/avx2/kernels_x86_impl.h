@@ -117,7 +117,8 @@ AI int no_decode(int nb, const char *W, size_t ws, const char *A, float *out, in
         for (; r + (RMP) <= r1; r += (RMP)) T##_tile(nb, W + (size_t)r * ws, ws, A, as, out + r, os, (RMP), RN); \
         for (; r < r1; r++) T##_tile(nb, W + (size_t)r * ws, ws, A, as, out + r, os, 1, RN);        \
     }                                                                                               \
-    static void gemm_##T(int n, const void *w, size_t ws, const void *a, size_t as, float *out,     \
+    static __attribute__((unused)) void gemm_##T(int n, const void *w, size_t ws, const void *a,    \
+                                                size_t as, float *out,                         \
                          size_t os, int nr, int nc) {                                               \
         const int nb = n / (BLK);                                                                   \
         const char *W = w, *A = a;                                                                  \
