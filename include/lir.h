@@ -123,6 +123,68 @@ LIR_API const float *lir_context_logits(const lir_context *ctx, int32_t i);
 /* Message of the last error on this context; "" when none. Valid until the next call. */
 LIR_API const char *lir_context_last_error(const lir_context *ctx);
 
+/* -------------------------------------------------------------- tokenizer */
+
+/* The model's vocabulary is read from its GGUF tokenizer.ggml.* keys at lir_model_load. A model
+ * whose tokenizer metadata is missing or unusable still loads (token ids work everywhere);
+ * then every function below returns LIR_ENOTFOUND (no tokenizer metadata) or
+ * LIR_EUNSUPPORTED / LIR_EFORMAT (for example an unknown tokenizer.ggml.pre), and
+ * lir_model_vocab_error says why. All of them are safe to call from several threads. */
+
+/* Why the model has no usable vocabulary ("" when it has one). Valid until lir_model_free. */
+LIR_API const char *lir_model_vocab_error(const lir_model *model);
+
+/* Tokenizes len bytes of text (borrowed; any bytes, invalid UTF-8 included).
+ * add_special: add BOS/EOS as the vocabulary asks (tokenizer.ggml.add_bos_token/add_eos_token).
+ * parse_special: match control tokens such as "<|eot_id|>" written in the text (otherwise
+ * they are tokenized as plain text; user-defined tokens always match).
+ * Writes at most cap ids to out (borrowed) and the full count to *n_out (may exceed cap).
+ * Returns LIR_OK, LIR_ERANGE (cap too small: nothing useful in out, *n_out is the size
+ * needed), LIR_EINVAL (NULL model/n_out, NULL out with cap > 0, NULL text with len > 0),
+ * LIR_ENOTFOUND / LIR_EUNSUPPORTED / LIR_EFORMAT (no usable vocabulary, see above), LIR_ENOMEM. */
+LIR_API enum lir_status lir_tokenize(const lir_model *model, const char *text, size_t len, bool add_special,
+                                     bool parse_special, lir_token *out, int32_t cap, int32_t *n_out);
+
+/* The bytes of one token: SentencePiece's U+2581 as ' ', <0xNN> tokens as that byte, byte-level
+ * BPE decoded. A piece may be part of a UTF-8 character; use the streaming detokenizer to get
+ * whole characters. Control/unknown tokens give their text only when special is true.
+ * Writes at most cap bytes (no NUL) to buf and the piece length to *len.
+ * Returns LIR_OK, LIR_ERANGE (cap too small; *len is the size needed), LIR_EINVAL (bad token
+ * id, NULL arguments), or the no-vocabulary statuses above. */
+LIR_API enum lir_status lir_token_to_piece(const lir_model *model, lir_token token, bool special, char *buf,
+                                           size_t cap, size_t *len);
+
+/* Special ids of the vocabulary, -1 when absent or when there is no vocabulary. */
+LIR_API lir_token lir_vocab_bos(const lir_model *model);
+LIR_API lir_token lir_vocab_eos(const lir_model *model);
+LIR_API lir_token lir_vocab_eot(const lir_model *model);
+/* Number of tokens in the vocabulary (0 when none). */
+LIR_API int32_t lir_vocab_n_tokens(const lir_model *model);
+/* True for tokens that end generation: EOS, EOT, EOM and the end tokens llama.cpp recognizes
+ * by their text (<|eot_id|>, <|im_end|>, <|endoftext|>, <end_of_turn>, ...). */
+LIR_API bool lir_vocab_is_eog(const lir_model *model, lir_token token);
+
+/* Streaming detokenizer: push generated tokens one at a time; each push returns only complete
+ * UTF-8 characters (a character split over several tokens comes out whole, with the token
+ * that completes it); invalid byte sequences come out as U+FFFD, so every chunk is valid UTF-8.
+ * show_special: control tokens appear as their text (e.g. "<|eot_id|>"), else as nothing.
+ * strip_leading_space: drop one space at the start of the first token (what llama.cpp's
+ * detokenizer does for SentencePiece vocabularies, whose tokenizer adds that space; pass
+ * lir_vocab_add_space_prefix's value for a sequence tokenized without BOS).
+ * The model is borrowed and must outlive the handle. Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM,
+ * or the no-vocabulary statuses above. */
+typedef struct lir_detok lir_detok;
+LIR_API enum lir_status lir_detok_create(const lir_model *model, bool show_special, bool strip_leading_space,
+                                         lir_detok **out);
+/* text and len receive the newly completed text (possibly empty), valid until the next call on d.
+ * Returns LIR_OK, LIR_EINVAL (bad token id), LIR_ENOMEM. */
+LIR_API enum lir_status lir_detok_push(lir_detok *d, lir_token token, const char **text, size_t *len);
+/* Emits what is held back (an incomplete character at the end comes out as U+FFFD). */
+LIR_API enum lir_status lir_detok_flush(lir_detok *d, const char **text, size_t *len);
+LIR_API void lir_detok_free(lir_detok *d);
+/* Whether the vocabulary prefixes a space to the text it tokenizes (SentencePiece). */
+LIR_API bool lir_vocab_add_space_prefix(const lir_model *model);
+
 /* ---------------------------------------------------------- chat templates */
 
 /* Variables a chat template sees besides `messages`. Strings are borrowed for the call. */

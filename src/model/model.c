@@ -2,6 +2,7 @@
  * hyper-parameters, every tensor looked up and its shape and type checked, memory
  * estimate, token text. Weights stay in the mapping. */
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +230,18 @@ enum lir_status lir_model_load(const char *path, const struct lir_model_params *
     if ((s = load_tensors(m, &e))) goto fail;
     m->bos_id = token_id_key(m->gguf, "tokenizer.ggml.bos_token_id", m->hp.n_vocab);
     m->eos_id = token_id_key(m->gguf, "tokenizer.ggml.eos_token_id", m->hp.n_vocab);
+    {
+        /* a model without a usable vocabulary still runs on token ids: keep the reason */
+        lir_err ve = { { 0 } };
+        m->vocab_status = lir_vocab_load_gguf(m->gguf, &m->vocab, &ve);
+        if (m->vocab && lir__vocab_n_tokens(m->vocab) > m->hp.n_vocab) {
+            m->vocab_status = lir__errf(&ve, LIR_EFORMAT, "tokenizer: %d tokens but the embedding has only %d rows",
+                                        lir__vocab_n_tokens(m->vocab), m->hp.n_vocab);
+            lir_vocab_free(m->vocab);
+            m->vocab = NULL;
+        }
+        snprintf(m->vocab_err, sizeof m->vocab_err, "%s", m->vocab_status ? ve.msg : "");
+    }
     *out = m;
     return LIR_OK;
 fail:
@@ -240,6 +253,7 @@ fail:
 void lir_model_free(lir_model *m) {
     if (!m) return;
     free(m->layers);
+    lir_vocab_free(m->vocab);
     lir_gguf_close(m->gguf);
     free(m);
 }

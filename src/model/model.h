@@ -64,6 +64,9 @@ struct lir_model {
     struct lir_layer *layers;      /* n_layer */
     uint64_t n_params, weight_bytes;
     int32_t bos_id, eos_id;
+    struct lir_vocab *vocab;       /* NULL when the tokenizer metadata is missing or unusable */
+    enum lir_status vocab_status;  /* why vocab is NULL (LIR_OK when it is not) */
+    char vocab_err[LIR_ERR_MAX];   /* ... and the message */
 };
 
 /* Memory estimate shared by `lir show` and the loader's resource check. */

@@ -1,0 +1,203 @@
+/* cmd_tokenize.c — `lir tokenize` and `lir detokenize`.
+ *
+ *   lir tokenize -m MODEL [--ids | --pieces] [--special] [--no-add-special] (TEXT | --file PATH|-)
+ *     default   one JSON array of token ids: [128000, 9906, 1917]
+ *     --ids     the ids, space-separated, on one line
+ *     --pieces  one JSON object per line: {"id": 9906, "piece": "Hello"} (piece = the token's
+ *               bytes; bytes that are not valid UTF-8 shown as \\u00XX escapes of each byte)
+ *     --special       parse control tokens written in the text (<|eot_id|>, <s>, ...)
+ *     --no-add-special  no BOS/EOS even if the vocabulary asks for them
+ *     --file PATH     read the text from a file ('-' = stdin), byte for byte
+ *   lir detokenize -m MODEL [--special] [--no-strip] IDS
+ *     IDS: "1,2,3", "1 2 3" or "[1, 2, 3]". Prints the text (streamed: complete UTF-8 only),
+ *     control tokens shown only with --special; the first token loses one leading space on
+ *     SentencePiece vocabularies (as llama.cpp's detokenizer) unless --no-strip.
+ * Exit 0 ok, 1 model/tokenizer error, 2 usage. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lir.h"
+
+int lir_cli_tokenize(int argc, char **argv);
+int lir_cli_detokenize(int argc, char **argv);
+
+static int usage_err(const char *msg) {
+    fprintf(stderr, "lir: %s\nusage: lir tokenize -m MODEL [--ids|--pieces] [--special] [--no-add-special] (TEXT | --file PATH|-)\n"
+                    "       lir detokenize -m MODEL [--special] [--no-strip] IDS\n", msg);
+    return 2;
+}
+
+static char *read_all(const char *path, size_t *len) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        if (n == cap) {
+            char *p = realloc(b, cap * 2);
+            if (!p) { free(b); b = NULL; break; }
+            b = p;
+            cap *= 2;
+        }
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+    }
+    if (f != stdin) fclose(f);
+    *len = n;
+    return b;
+}
+
+static lir_model *open_model(const char *path) {
+    lir_model *m = NULL;
+    char err[512];
+    struct lir_model_params mp = lir_model_params_default();
+    if (lir_model_load(path, &mp, &m, err, sizeof err)) {
+        fprintf(stderr, "lir: %s\n", err);
+        return NULL;
+    }
+    if (!lir_vocab_n_tokens(m)) {
+        fprintf(stderr, "lir: %s has no usable vocabulary: %s\n", path, lir_model_vocab_error(m));
+        lir_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* JSON string of arbitrary bytes: valid UTF-8 kept, other bytes as \u00XX */
+static void json_bytes(FILE *f, const char *s, size_t n) {
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c == '\r') fputs("\\r", f);
+        else if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
+        else if (c < 0x80) fputc(c, f);
+        else {
+            size_t L = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+            bool ok = L && i + L <= n && c < 0xf5;
+            for (size_t k = 1; ok && k < L; k++) ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
+            if (ok) { fwrite(s + i, 1, L, f); i += L - 1; }
+            else fprintf(f, "\\u%04x", c);
+        }
+    }
+    fputc('"', f);
+}
+
+int lir_cli_tokenize(int argc, char **argv) {
+    const char *model = NULL, *file = NULL, *text = NULL;
+    bool ids = false, pieces = false, special = false, add_special = true;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (++i >= argc) return usage_err("-m needs a value"); model = argv[i]; }
+        else if (!strcmp(a, "--file")) { if (++i >= argc) return usage_err("--file needs a value"); file = argv[i]; }
+        else if (!strcmp(a, "--ids")) ids = true;
+        else if (!strcmp(a, "--pieces")) pieces = true;
+        else if (!strcmp(a, "--special")) special = true;
+        else if (!strcmp(a, "--no-add-special")) add_special = false;
+        else if (!strcmp(a, "--")) { if (++i < argc) text = argv[i]; break; }
+        else if (a[0] == '-' && a[1]) { fprintf(stderr, "lir: unknown option '%s'\n", a); return 2; }
+        else if (!text) text = a;
+        else return usage_err("give the text once (quote it)");
+    }
+    if (!model) return usage_err("tokenize needs -m MODEL");
+    if (ids && pieces) return usage_err("--ids and --pieces exclude each other");
+    if (!text == !file) return usage_err("give TEXT or --file PATH (one of them)");
+    size_t len = 0;
+    char *buf = NULL;
+    if (file) {
+        if (!(buf = read_all(file, &len))) { fprintf(stderr, "lir: cannot read %s: %s\n", file, strerror(errno)); return 1; }
+        text = buf;
+    } else {
+        len = strlen(text);
+    }
+    lir_model *m = open_model(model);
+    if (!m) { free(buf); return 1; }
+    int32_t n = 0, cap = (int32_t)(len + 16 > INT32_MAX / 2 ? INT32_MAX / 2 : len + 16);
+    lir_token *tok = malloc((size_t)cap * sizeof *tok);
+    enum lir_status s = tok ? lir_tokenize(m, text, len, add_special, special, tok, cap, &n) : LIR_ENOMEM;
+    if (s == LIR_ERANGE) {
+        free(tok);
+        cap = n;
+        tok = malloc((size_t)cap * sizeof *tok);
+        s = tok ? lir_tokenize(m, text, len, add_special, special, tok, cap, &n) : LIR_ENOMEM;
+    }
+    if (s) {
+        fprintf(stderr, "lir: tokenize failed: %s%s%s\n", lir_status_str(s), lir_model_vocab_error(m)[0] ? ": " : "",
+                lir_model_vocab_error(m));
+        free(tok); free(buf); lir_model_free(m);
+        return 1;
+    }
+    if (pieces) {
+        char pb[4096];
+        for (int32_t i = 0; i < n; i++) {
+            size_t pl = 0;
+            lir_token_to_piece(m, tok[i], true, pb, sizeof pb, &pl);
+            printf("{\"id\": %d, \"piece\": ", tok[i]);
+            json_bytes(stdout, pb, pl > sizeof pb ? sizeof pb : pl);
+            fputs("}\n", stdout);
+        }
+    } else {
+        if (!ids) putchar('[');
+        for (int32_t i = 0; i < n; i++) printf(ids ? "%s%d" : "%s%d", i ? (ids ? " " : ", ") : "", tok[i]);
+        puts(ids ? "" : "]");
+    }
+    free(tok);
+    free(buf);
+    lir_model_free(m);
+    return 0;
+}
+
+int lir_cli_detokenize(int argc, char **argv) {
+    const char *model = NULL, *ids_s = NULL;
+    bool special = false, strip = true;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (++i >= argc) return usage_err("-m needs a value"); model = argv[i]; }
+        else if (!strcmp(a, "--special")) special = true;
+        else if (!strcmp(a, "--no-strip")) strip = false;
+        else if (a[0] == '-' && a[1] && !(a[1] >= '0' && a[1] <= '9')) { fprintf(stderr, "lir: unknown option '%s'\n", a); return 2; }
+        else if (!ids_s) ids_s = a;
+        else return usage_err("give the ids as one argument (\"1,2,3\")");
+    }
+    if (!model || !ids_s) return usage_err("detokenize needs -m MODEL and IDS");
+    /* parse ids first: a usage error should not need the model */
+    size_t cap = strlen(ids_s) / 2 + 2, n = 0;
+    lir_token *tok = malloc(cap * sizeof *tok);
+    if (!tok) return 1;
+    for (const char *p = ids_s; *p;) {
+        if (*p == '[' || *p == ']' || *p == ',' || *p == ' ' || *p == '\n' || *p == '\t') { p++; continue; }
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX) { free(tok); fprintf(stderr, "lir: bad token id near '%.16s'\n", p); return 2; }
+        tok[n++] = (lir_token)v;
+        p = end;
+    }
+    lir_model *m = open_model(model);
+    if (!m) { free(tok); return 1; }
+    lir_detok *d = NULL;
+    int rc = 0;
+    enum lir_status s = lir_detok_create(m, special, strip && lir_vocab_add_space_prefix(m), &d);
+    for (size_t i = 0; !s && i < n; i++) {
+        const char *t;
+        size_t l;
+        if ((s = lir_detok_push(d, tok[i], &t, &l))) { fprintf(stderr, "lir: token %d: %s\n", tok[i], lir_status_str(s)); break; }
+        fwrite(t, 1, l, stdout);
+    }
+    if (!s) {
+        const char *t;
+        size_t l;
+        if (!(s = lir_detok_flush(d, &t, &l))) fwrite(t, 1, l, stdout);
+    }
+    if (s) rc = 1;
+    fflush(stdout);
+    lir_detok_free(d);
+    lir_model_free(m);
+    free(tok);
+    return rc;
+}
