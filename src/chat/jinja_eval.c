@@ -1106,7 +1106,9 @@ static enum flow exec_for(ev *E, jnode *n, env *outer, jbuf *out) {
     jv it = eval(E, iter, s);
     if (it.t == JV_DICT) it = apply_filter(E, n, "list", it, NULL, s); /* keys */
     else if (it.t == JV_STR) it = apply_filter(E, n, "list", it, NULL, s);
-    else if (it.t == JV_UNDEF || it.t == JV_NONE) FAIL(n, "for loop over %s", jv_type_name(it));
+    else if (it.t == JV_UNDEF) it = jv_list_new(E->a); /* Python Jinja: an undefined iterable is empty
+                                                         * (the oracle raises; Phi-4-mini needs this) */
+    else if (it.t == JV_NONE) FAIL(n, "for loop over none");
     else if (it.t != JV_LIST) FAIL(n, "cannot iterate over %s", jv_type_name(it));
     jlist *src = it.u.l;
     jv *items = ja_alloc(E->a, (src->n + 1) * sizeof *items);

@@ -131,6 +131,8 @@ Test(jinja, for_loops) {
     EXPECT("{% for x in [1, 2, 3] %}{% if x == 2 %}{% break %}{% endif %}{{ x }}{% endfor %}", "1");
     EXPECT("{% for x in range(3) %}{{ x }}{% endfor %}{% for x in range(1, 7, 2) %}{{ x }}{% endfor %}", "012135");
     EXPECT("{% for x in [1, 2] %}{{ loop.previtem is defined }}{{ loop.nextitem }}{% endfor %}", "false2true");
+    /* Python Jinja: looping over an undefined value runs the else block (the oracle raises) */
+    EXPECT("{% for x in messages[0].tool_calls %}{{ x }}{% else %}none{% endfor %}", "none");
 }
 
 Test(jinja, scoping_set_namespace) {

@@ -136,6 +136,17 @@ const EXTRA = {
 // lir prints the object as JSON.
 const KNOWN_DIVERGENCES = new Set(["deepseek-ai-DeepSeek-R1-Distill-Qwen-32B/tool_calls"]);
 
+// Context fix-ups per template, for oracle limitations that would otherwise hide the template:
+// Phi-4-mini loops over message.tool_calls, which @huggingface/jinja cannot do when it is undefined
+// (Python Jinja, and lir, loop zero times); giving each message an empty list lets the oracle
+// render every case.
+const FIXUPS = {
+  "microsoft-Phi-4-mini-instruct": (ctx) => ({
+    ...ctx,
+    messages: ctx.messages.map((m) => ("tool_calls" in m ? m : { ...m, tool_calls: [] })),
+  }),
+};
+
 function oracle(src, ctx) {
   try {
     return { ok: true, text: new Template(src).render(structuredClone(ctx)) };
@@ -197,8 +208,9 @@ describe("chat templates: lir vs @huggingface/jinja", () => {
       const src = fs.readFileSync(file, "utf8");
       const failures = [];
       let rendered = 0, raised = 0;
-      for (const { name: cname, ctx } of contexts()) {
+      for (const { name: cname, ctx: ctx0 } of contexts()) {
         if (KNOWN_DIVERGENCES.has(`${name}/${cname.split("/")[0]}`)) continue;
+        const ctx = FIXUPS[name] ? FIXUPS[name](ctx0) : ctx0;
         const want = oracle(src, ctx);
         const got = ours(file, ctx, tmp);
         if (want.ok) {
@@ -220,8 +232,9 @@ describe("chat templates: lir vs @huggingface/jinja", () => {
     if (FILTER && !FILTER.test(fixture)) continue;
     it(`builtin ${builtin} = ${fixture}`, () => {
       const src = fs.readFileSync(path.join(FIXTURES, fixture + ".jinja"), "utf8");
-      for (const { name: cname, ctx } of contexts()) {
+      for (const { name: cname, ctx: ctx0 } of contexts()) {
         if (KNOWN_DIVERGENCES.has(`${fixture}/${cname.split("/")[0]}`)) continue;
+        const ctx = FIXUPS[fixture] ? FIXUPS[fixture](ctx0) : ctx0;
         const want = oracle(src, ctx);
         const got = ours(builtin, ctx, tmp);
         assert.equal(got.ok, want.ok, `${cname}: ok ${got.ok} vs oracle ${want.ok}`);
