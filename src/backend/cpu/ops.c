@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROW_BLOCK 64   /* weight rows per gemm call: ~70 KB of Q4 weights at n=2048 (L2 resident) */
-#define COL_BLOCK 64   /* activation columns per gemm call */
 #define ATT_TB 16      /* query tokens per attention job */
 
 struct lir_exec {
@@ -103,15 +101,11 @@ static void cpu_matmul(struct lir_exec *x, const struct lir_mm *mm, int n_mm, co
             const int64_t m = w->ne1;
             int64_t lo, hi;
             lir_pool_split(m, 16, ith(x), nth(x), &lo, &hi);
-            const char *wd = w->data;
-            for (int64_t r0 = lo; r0 < hi; r0 += ROW_BLOCK) {
-                const int nr = (int)(hi - r0 < ROW_BLOCK ? hi - r0 : ROW_BLOCK);
-                for (int32_t c0 = 0; c0 < n_tok; c0 += COL_BLOCK) {
-                    const int nc = n_tok - c0 < COL_BLOCK ? n_tok - c0 : COL_BLOCK;
-                    gemm((int)n, wd + (size_t)r0 * w->row_size, w->row_size, (const char *)act + (size_t)c0 * ars,
-                         ars, mm[i].out + (size_t)c0 * m + r0, (size_t)m, nr, nc);
-                }
-            }
+            /* one call for this thread's rows and all columns: the kernel does the cache
+             * blocking (it knows its tile shapes) and prepares each activation column once */
+            if (hi > lo)
+                gemm((int)n, (const char *)w->data + (size_t)lo * w->row_size, w->row_size, act, ars,
+                     mm[i].out + lo, (size_t)m, (int)(hi - lo), n_tok);
             if (mm[i].bias)
                 for (int32_t t = 0; t < n_tok; t++)
                     for (int64_t r = lo; r < hi; r++) mm[i].out[(size_t)t * m + r] += mm[i].bias[r];
