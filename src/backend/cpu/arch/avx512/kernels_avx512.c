@@ -10,4 +10,5 @@
 /* 512-bit kernels (zmm_*.c) that replace the shared ones for these types: */
 #include "zmm.h"
 #define KX_GEMM_q4_0 lir__zmm_gemm_q4_0
+#define KX_GEMM_q8_0 lir__zmm_gemm_q8_0
 #include "../avx2/kernels_x86_impl.h"
