@@ -11,4 +11,5 @@
 #include "zmm.h"
 #define KX_GEMM_q4_0 lir__zmm_gemm_q4_0
 #define KX_GEMM_q8_0 lir__zmm_gemm_q8_0
+#define KX_GEMM_q4_K lir__zmm_gemm_q4_K
 #include "../avx2/kernels_x86_impl.h"
