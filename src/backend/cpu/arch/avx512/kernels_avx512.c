@@ -12,4 +12,5 @@
 #define KX_GEMM_q4_0 lir__zmm_gemm_q4_0
 #define KX_GEMM_q8_0 lir__zmm_gemm_q8_0
 #define KX_GEMM_q4_K lir__zmm_gemm_q4_K
+#define KX_GEMM_q6_K lir__zmm_gemm_q6_K
 #include "../avx2/kernels_x86_impl.h"
