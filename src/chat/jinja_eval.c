@@ -91,6 +91,30 @@ static void js_join_item(jbuf *b, jv v) {
     jv_print(b, v);
 }
 
+/* An operand of string `+` / `~` as the oracle converts it (JavaScript String() of the
+ * underlying value): floats without ".0", a list as its items' texts joined by "," without
+ * brackets. A dict prints as JSON here (the oracle prints "[object Map]"; Python Jinja raises). */
+static void concat_str(jbuf *b, jv v) {
+    char tmp[64];
+    if (v.t == JV_FLOAT) {
+        if (v.u.f == floor(v.u.f) && fabs(v.u.f) < 1e21) snprintf(tmp, sizeof tmp, "%.0f", v.u.f);
+        else jv_format_float(v.u.f, tmp, sizeof tmp);
+        jb_puts(b, tmp);
+        return;
+    }
+    if (v.t == JV_LIST) {
+        for (size_t i = 0; i < v.u.l->n; i++) {
+            jv x = v.u.l->v[i];
+            if (i) jb_putc(b, ',');
+            if (x.t == JV_NONE) jb_puts(b, "null");
+            else if (x.t == JV_UNDEF) jb_puts(b, "undefined");
+            else jv_print(b, x); /* each item's own toString: floats keep ".0", containers are JSON */
+        }
+        return;
+    }
+    jv_print(b, v);
+}
+
 /* The oracle's `==`: JavaScript loose equality of the underlying values. */
 static bool loose_eq(jv a, jv b) {
     bool an = a.t == JV_NONE || a.t == JV_UNDEF, bn = b.t == JV_NONE || b.t == JV_UNDEF;
@@ -942,8 +966,8 @@ static jv binop(ev *E, jnode *n, env *s) {
     if (l.t == JV_NONE || r.t == JV_NONE) FAIL(n, "cannot apply '%.*s' to none", (int)on, op);
     if (OP("~")) {
         jbuf b = { .a = E->a };
-        jv_print(&b, l);
-        jv_print(&b, r);
+        concat_str(&b, l);
+        concat_str(&b, r);
         return jb_take(&b);
     }
     bool ln = is_num(l) || (OP("**") && l.t == JV_BOOL), rn = is_num(r) || (OP("**") && r.t == JV_BOOL);
@@ -984,8 +1008,8 @@ static jv binop(ev *E, jnode *n, env *s) {
     }
     if ((l.t == JV_STR || r.t == JV_STR) && OP("+")) {
         jbuf b = { .a = E->a };
-        jv_print(&b, l);
-        jv_print(&b, r);
+        concat_str(&b, l);
+        concat_str(&b, r);
         return jb_take(&b);
     }
     if (l.t == JV_STR && r.t == JV_STR) {

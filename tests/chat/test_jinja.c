@@ -66,6 +66,8 @@ Test(jinja, string_concat_and_membership) {
     EXPECT("{{ 'b' in 'abc' }} {{ 'z' not in 'abc' }} {{ 2 in [1, 2] }} {{ 'k' in {'k': 1} }}", "true true true true");
     EXPECT("{{ 'x' in undefined_thing }} {{ 'x' not in undefined_thing }}", "false true");
     EXPECT("{{ [1] + [2, 3] }}", "[1, 2, 3]");
+    /* string + list joins the items with "," (JavaScript String() of the oracle's array) */
+    EXPECT("{{ 'a' + [1, 'b', [2]] }} {{ 'x' ~ 1.0 }} {{ 1.0 }}", "a1,b,[2] x1 1.0");
 }
 
 Test(jinja, logic) {

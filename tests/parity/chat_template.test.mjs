@@ -116,6 +116,12 @@ const CONVERSATIONS = {
     { role: "tool", tool_call_id: "abcdefghi", content: "Llamas are camelids." },
     { role: "tool", tool_call_id: "jklmnopqr", content: "Alpacas are smaller." },
   ],
+  content_parts: [
+    { role: "system", content: [{ type: "text", text: "You describe images." }] },
+    { role: "user", content: [{ type: "image" }, { type: "text", text: "  What is in this picture?  " }] },
+    { role: "assistant", content: [{ type: "text", text: "A cat." }] },
+    { role: "user", content: [{ type: "text", text: "Which colour?" }] },
+  ],
   thinking: [
     { role: "user", content: "What is 2+2?" },
     { role: "assistant", content: "<think>\nSimple arithmetic.\n</think>\n\n4" },
@@ -131,10 +137,13 @@ const EXTRA = {
 };
 
 // Cases where the oracle is wrong and lir deliberately differs, by "template/conversation".
-// DeepSeek-R1 concatenates tool_call.function.arguments with strings: given arguments as an
+// DeepSeek R1 and V3.1 concatenate tool_call.function.arguments with strings: given arguments as an
 // object, @huggingface/jinja prints JavaScript's "[object Map]" (Python Jinja raises a TypeError);
 // lir prints the object as JSON.
-const KNOWN_DIVERGENCES = new Set(["deepseek-ai-DeepSeek-R1-Distill-Qwen-32B/tool_calls"]);
+const KNOWN_DIVERGENCES = new Set([
+  "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B/tool_calls",
+  "deepseek-ai-DeepSeek-V3.1/tool_calls",
+]);
 
 // Context fix-ups per template, for oracle limitations that would otherwise hide the template:
 // Phi-4-mini loops over message.tool_calls, which @huggingface/jinja cannot do when it is undefined
