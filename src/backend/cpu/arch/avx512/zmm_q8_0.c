@@ -36,27 +36,31 @@ struct q8g {
 #define BUF_GROUPS (BUF_BYTES / (int)sizeof(struct q8g)) /* 256 */
 
 #define DEC_RM 4      /* decode: rows interleaved */
+#ifndef PF_ROWS
 #define PF_ROWS 8     /* decode: prefetch this many rows ahead */
+#endif
+#ifndef LD_MODE
+#define LD_MODE 1
+#endif
+#ifndef TL_MODE
+#define TL_MODE 1
+#endif
+#ifndef PF_MODE
+#define PF_MODE 1
+#endif
+#ifndef PF_FWD
+#define PF_FWD 1024
+#endif
 #define P_RM 4        /* prompt tile rows */
 #define P_RN 4        /* prompt tile columns */
 #define ROWBLK 64     /* prompt: rows per block (L2 reuse across column tiles) */
 
-static const uint8_t ix_tab[64] = {
-    2,   3,   4,   5,   6,   7,   8,   9,   10,  11,  12,  13,  14,  15,  16,  17,
-    36,  37,  38,  39,  40,  41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51,
-    78,  79,  80,  81,  82,  83,  84,  85,  86,  87,  88,  89,  90,  91,  92,  93,
-    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127,
-};
-static const uint8_t iy_tab[64] = {
-    10,  11,  12,  13,  14,  15,  16,  17,  18,  19,  20,  21,  22,  23,  24,  25,
-    44,  45,  46,  47,  48,  49,  50,  51,  52,  53,  54,  55,  56,  57,  58,  59,
-    78,  79,  80,  81,  82,  83,  84,  85,  86,  87,  88,  89,  90,  91,  92,  93,
-    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127,
-};
-static const uint16_t id_tab[32] = {
-    0, 0, 0, 0, 17, 17, 17, 17, 38, 38, 38, 38, 55, 55, 55, 55,
-    0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-};
+/* X/Y byte indexes into (x[0..63], x[64..127]): byte s of the group is index s; Y's last 8
+ * bytes (x[128..135]) come from a merge-masked load */
+#define R16(s) s, s + 1, s + 2, s + 3, s + 4, s + 5, s + 6, s + 7, s + 8, s + 9, s + 10, s + 11, s + 12, s + 13, s + 14, s + 15
+static const uint8_t ix_tab[64] = {R16(2), R16(36), R16(70), R16(104)};
+static const uint8_t iy_tab[64] = {R16(18), R16(52), R16(86), 120, 121, 122, 123, 124, 125, 126, 127, 0, 0, 0, 0, 0, 0, 0, 0};
+static const uint16_t id_tab[32] = {0, 0, 0, 0, 17, 17, 17, 17, 34, 34, 34, 34, 51, 51, 51, 51};
 
 /* bytes [o, o+64) of a group whose first len bytes are valid */
 AI __m512i ld_part(const char *x, int o, int len) {
@@ -67,21 +71,31 @@ AI __m512i ld_part(const char *x, int o, int len) {
 
 /* unpack the group at x: tb = number of its blocks present (4: full group, plain loads) */
 AI void unpack(const char *x, const int tb, __m512i *X, __m512i *Y, __m512 *d) {
-    __m512i P, Q, R, T;
+    __m512i P, Q;
     if (tb == 4) {
+#if LD_MODE == 1
+        P = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x)), _mm256_loadu_si256((const __m256i *)(x + 32)), 1);
+        Q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(x + 64))), _mm256_loadu_si256((const __m256i *)(x + 96)), 1);
+#else
         P = _mm512_loadu_si512(x);
-        Q = _mm512_loadu_si512(x + 56);
-        R = _mm512_loadu_si512(x + 8);
-        T = _mm512_loadu_si512(x + 72);
+        Q = _mm512_loadu_si512(x + 64);
+#endif
     } else {
         const int len = tb * BS;
         P = ld_part(x, 0, len);
-        Q = ld_part(x, 56, len);
-        R = ld_part(x, 8, len);
-        T = ld_part(x, 72, len);
+        Q = ld_part(x, 64, len);
     }
     *X = _mm512_permutex2var_epi8(P, _mm512_loadu_si512(ix_tab), Q);
-    *Y = _mm512_permutex2var_epi8(R, _mm512_loadu_si512(iy_tab), T);
+    *Y = _mm512_permutex2var_epi8(P, _mm512_loadu_si512(iy_tab), Q);
+    if (tb == 4) {
+#if TL_MODE == 1
+        long long t;
+        memcpy(&t, x + 128, 8);
+        *Y = _mm512_mask_set1_epi64(*Y, 0x80, t);
+#else
+        *Y = _mm512_mask_loadu_epi8(*Y, (__mmask64)0xff << 56, x + 72);
+#endif
+    }
     *d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(P, _mm512_loadu_si512(id_tab), Q)));
 }
 
@@ -118,9 +132,18 @@ AI void step(const char *w, size_t ws, const struct q8g *ca, int kg, int gi, con
     UNROLL for (int r = 0; r < RM; r++) {
         const char *x = w + (size_t)r * ws;
         if (pf) {
+#if PF_MODE == 1
+            _mm_prefetch(x + pf, _MM_HINT_T0);
+            _mm_prefetch(x + pf + 64, _MM_HINT_T0);
+#elif PF_MODE == 2
             _mm_prefetch(x + pf, _MM_HINT_T0);
             _mm_prefetch(x + pf + 64, _MM_HINT_T0);
             _mm_prefetch(x + pf + GBYTES - 1, _MM_HINT_T0);
+#elif PF_MODE == 3
+            _mm_prefetch(x + PF_FWD, _MM_HINT_T0);
+            _mm_prefetch(x + PF_FWD + 64, _MM_HINT_T0);
+            _mm_prefetch(x + PF_FWD + GBYTES - 1, _MM_HINT_T0);
+#endif
         }
         unpack(x, tb, &xu[r], &yu[r], &dw[r]);
         xu[r] = _mm512_xor_si512(xu[r], x80);
