@@ -36,6 +36,13 @@
 #include <strings.h>
 
 #define LOGIT_STD 6.0f
+/* Residual-branch gain (attn_output and ffn_down scaled by it): random transformers whose
+ * blocks add as much as the embedding to the residual stream are chaotic — one rounding
+ * difference anywhere (a Q8 activation quantum, an f16 K/V bit) moves later log-probs by
+ * 0.1 or more, which even llama.cpp shows between its own batched and one-by-one runs. With
+ * the blocks adding a quarter, differences stay proportional to their cause, so parity
+ * tolerances can be tight and still every block contributes visibly to the logits. */
+#define RESID_GAIN 0.25f
 #define MAX_THREADS 64
 
 /* ---------------------------------------------------------------- presets */
@@ -315,11 +322,11 @@ static void add_layer(struct builder *b, int64_t il) {
         add(b, NAME("attn_q_norm.weight"), il, 1, p->head_dim, 1, GEN_GAUSS, 1.0f, 0.1f);
         add(b, NAME("attn_k_norm.weight"), il, 1, p->head_dim, 1, GEN_GAUSS, 1.0f, 0.1f);
     }
-    add(b, NAME("attn_output.weight"), il, 2, q_dim, p->n_embd, GEN_GAUSS, 0.0f, 1.0f / sqrtf((float)q_dim));
+    add(b, NAME("attn_output.weight"), il, 2, q_dim, p->n_embd, GEN_GAUSS, 0.0f, RESID_GAIN / sqrtf((float)q_dim));
     add(b, NAME("ffn_norm.weight"), il, 1, p->n_embd, 1, GEN_GAUSS, 1.0f, 0.1f);
     add(b, NAME("ffn_gate.weight"), il, 2, p->n_embd, p->n_ff, GEN_GAUSS, 0.0f, s_embd);
     add(b, NAME("ffn_up.weight"), il, 2, p->n_embd, p->n_ff, GEN_GAUSS, 0.0f, s_embd);
-    add(b, NAME("ffn_down.weight"), il, 2, p->n_ff, p->n_embd, GEN_GAUSS, 0.0f, 1.0f / sqrtf((float)p->n_ff));
+    add(b, NAME("ffn_down.weight"), il, 2, p->n_ff, p->n_embd, GEN_GAUSS, 0.0f, RESID_GAIN / sqrtf((float)p->n_ff));
 #undef NAME
 }
 
