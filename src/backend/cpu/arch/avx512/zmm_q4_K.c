@@ -71,9 +71,18 @@ AI __m512i q4k_scales(const char *x0, const char *x1, const char *x2, const char
     return _mm512_ternarylogic_epi32(_mm512_and_si512(lo, m), _mm512_srli_epi16(b, 2), _mm512_set1_epi8(0x30), 0xF8);
 }
 
-/* int16 scale vector for row r (lane r of S): words 0..15 = scale sa, 16..31 = scale sb */
-AI __m512i q4k_scv(__m512i S, int r, int sa, int sb) {
-    const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi16((short)(16 * r + sa)), _mm256_set1_epi16((short)(16 * r + sb)), 1);
+/* vpermb indices of the scale vectors: [row r][4p + h], words 0..15 = 16r + 4p + h, 16..31 =
+ * 16r + 4p + 2 + h (odd bytes are zeroed by the mask). A table in memory: one load each,
+ * where building them in registers costs four instructions. */
+#define Q4K_I8(v) (v), 0, (v), 0, (v), 0, (v), 0, (v), 0, (v), 0, (v), 0, (v), 0
+#define Q4K_IDX(r, s) {Q4K_I8(16 * (r) + (s)), Q4K_I8(16 * (r) + (s)), Q4K_I8(16 * (r) + (s) + 2), Q4K_I8(16 * (r) + (s) + 2)}
+#define Q4K_IDXR(r) Q4K_IDX(r, 0), Q4K_IDX(r, 1), Q4K_IDX(r, 4), Q4K_IDX(r, 5)
+static const uint8_t q4k_scidx[4][4][64] __attribute__((aligned(64))) = {
+    {Q4K_IDXR(0)}, {Q4K_IDXR(1)}, {Q4K_IDXR(2)}, {Q4K_IDXR(3)}};
+
+/* int16 scale vector for row r (lane r of S), half p, nibble h */
+AI __m512i q4k_scv(__m512i S, int r, int p, int h) {
+    const __m512i idx = _mm512_load_si512(q4k_scidx[r][2 * p + h]);
     return _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, idx, S);
 }
 
@@ -121,7 +130,7 @@ AI void q4k_tile(const int RM, const int RN, const int PF, int nb, const char *w
                 __m512i wv[4], sc[4];
                 UNROLL for (int r = 0; r < RM; r++) {
                     wv[r] = h ? _mm512_gf2p8affine_epi64_epi8(q[r], shr4, 0) : _mm512_and_si512(q[r], m4);
-                    sc[r] = q4k_scv(S, r, 4 * p + h, 4 * p + 2 + h);
+                    sc[r] = q4k_scv(S, r, p, h);
                 }
                 UNROLL for (int c = 0; c < RN; c++) {
                     const __m512i av = _mm512_load_si512(qa[(size_t)c * qas + b].q + 128 * p + 64 * h);
