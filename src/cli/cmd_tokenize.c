@@ -8,15 +8,20 @@
  *     --special       parse control tokens written in the text (<|eot_id|>, <s>, ...)
  *     --no-add-special  no BOS/EOS even if the vocabulary asks for them
  *     --file PATH     read the text from a file ('-' = stdin), byte for byte
+ *     --batch PATH    each line of the file is a JSON string; prints one JSON array of ids per
+ *                     line (for tests and scripts: one model load for many texts)
  *   lir detokenize -m MODEL [--special] [--no-strip] IDS
  *     IDS: "1,2,3", "1 2 3" or "[1, 2, 3]". Prints the text (streamed: complete UTF-8 only),
  *     control tokens shown only with --special; the first token loses one leading space on
  *     SentencePiece vocabularies (as llama.cpp's detokenizer) unless --no-strip.
+ *     --batch PATH: each line a JSON array of ids; prints one JSON string of text per line.
  * Exit 0 ok, 1 model/tokenizer error, 2 usage. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "lir.h"
 
@@ -88,13 +93,103 @@ static void json_bytes(FILE *f, const char *s, size_t n) {
     fputc('"', f);
 }
 
+/* one JSON string per line in, one JSON array of ids per line out */
+static int tokenize_batch(const char *model, const char *path, bool add_special, bool special) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) { fprintf(stderr, "lir: cannot read %s: %s\n", path, strerror(errno)); return 1; }
+    lir_model *m = open_model(model);
+    if (!m) { if (f != stdin) fclose(f); return 1; }
+    char *line = NULL;
+    size_t lcap = 0, cap = 0;
+    ssize_t ll;
+    lir_token *tok = NULL;
+    int rc = 0, lineno = 0;
+    while (!rc && (ll = getline(&line, &lcap, f)) > 0) {
+        lineno++;
+        json_error_t je;
+        json_t *j = json_loadb(line, (size_t)ll, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+        if (!json_is_string(j)) { fprintf(stderr, "lir: %s:%d: not a JSON string\n", path, lineno); json_decref(j); rc = 2; break; }
+        const char *t = json_string_value(j);
+        size_t len = json_string_length(j);
+        int32_t n = 0;
+        enum lir_status s = lir_tokenize(m, t, len, add_special, special, tok, (int32_t)cap, &n);
+        if (s == LIR_ERANGE) {
+            free(tok);
+            cap = (size_t)n;
+            tok = malloc(cap * sizeof *tok);
+            s = tok ? lir_tokenize(m, t, len, add_special, special, tok, (int32_t)cap, &n) : LIR_ENOMEM;
+        }
+        json_decref(j);
+        if (s) { fprintf(stderr, "lir: tokenize failed: %s\n", lir_status_str(s)); rc = 1; break; }
+        putchar('[');
+        for (int32_t i = 0; i < n; i++) printf("%s%d", i ? "," : "", tok[i]);
+        puts("]");
+    }
+    free(line);
+    free(tok);
+    if (f != stdin) fclose(f);
+    lir_model_free(m);
+    return rc;
+}
+
+/* one JSON array of ids per line in, one JSON string per line out */
+static int detokenize_batch(const char *model, const char *path, bool special, bool strip) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) { fprintf(stderr, "lir: cannot read %s: %s\n", path, strerror(errno)); return 1; }
+    lir_model *m = open_model(model);
+    if (!m) { if (f != stdin) fclose(f); return 1; }
+    char *line = NULL, *out = NULL;
+    size_t lcap = 0, ocap = 0;
+    ssize_t ll;
+    int rc = 0, lineno = 0;
+    while (!rc && (ll = getline(&line, &lcap, f)) > 0) {
+        lineno++;
+        json_error_t je;
+        json_t *j = json_loadb(line, (size_t)ll, 0, &je);
+        if (!json_is_array(j)) { fprintf(stderr, "lir: %s:%d: not a JSON array\n", path, lineno); json_decref(j); rc = 2; break; }
+        lir_detok *d = NULL;
+        enum lir_status s = lir_detok_create(m, special, strip && lir_vocab_add_space_prefix(m), &d);
+        size_t o = 0;
+        for (size_t i = 0; !s && i <= json_array_size(j); i++) {
+            const char *t;
+            size_t l;
+            s = i < json_array_size(j) ? lir_detok_push(d, (lir_token)json_integer_value(json_array_get(j, i)), &t, &l)
+                                       : lir_detok_flush(d, &t, &l);
+            if (s) break;
+            if (o + l + 1 > ocap) {
+                ocap = 2 * (o + l + 1);
+                char *p = realloc(out, ocap);
+                if (!p) { s = LIR_ENOMEM; break; }
+                out = p;
+            }
+            memcpy(out + o, t, l);
+            o += l;
+        }
+        lir_detok_free(d);
+        json_decref(j);
+        if (s) { fprintf(stderr, "lir: %s:%d: %s\n", path, lineno, lir_status_str(s)); rc = 1; break; }
+        json_t *js = json_stringn(out ? out : "", o);
+        char *enc = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+        if (!enc) { rc = 1; json_decref(js); break; }
+        puts(enc);
+        free(enc);
+        json_decref(js);
+    }
+    free(line);
+    free(out);
+    if (f != stdin) fclose(f);
+    lir_model_free(m);
+    return rc;
+}
+
 int lir_cli_tokenize(int argc, char **argv) {
-    const char *model = NULL, *file = NULL, *text = NULL;
+    const char *model = NULL, *file = NULL, *text = NULL, *batch = NULL;
     bool ids = false, pieces = false, special = false, add_special = true;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (++i >= argc) return usage_err("-m needs a value"); model = argv[i]; }
         else if (!strcmp(a, "--file")) { if (++i >= argc) return usage_err("--file needs a value"); file = argv[i]; }
+        else if (!strcmp(a, "--batch")) { if (++i >= argc) return usage_err("--batch needs a value"); batch = argv[i]; }
         else if (!strcmp(a, "--ids")) ids = true;
         else if (!strcmp(a, "--pieces")) pieces = true;
         else if (!strcmp(a, "--special")) special = true;
@@ -106,6 +201,7 @@ int lir_cli_tokenize(int argc, char **argv) {
     }
     if (!model) return usage_err("tokenize needs -m MODEL");
     if (ids && pieces) return usage_err("--ids and --pieces exclude each other");
+    if (batch) return tokenize_batch(model, batch, add_special, special);
     if (!text == !file) return usage_err("give TEXT or --file PATH (one of them)");
     size_t len = 0;
     char *buf = NULL;
@@ -153,17 +249,19 @@ int lir_cli_tokenize(int argc, char **argv) {
 }
 
 int lir_cli_detokenize(int argc, char **argv) {
-    const char *model = NULL, *ids_s = NULL;
+    const char *model = NULL, *ids_s = NULL, *batch = NULL;
     bool special = false, strip = true;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (++i >= argc) return usage_err("-m needs a value"); model = argv[i]; }
         else if (!strcmp(a, "--special")) special = true;
         else if (!strcmp(a, "--no-strip")) strip = false;
+        else if (!strcmp(a, "--batch")) { if (++i >= argc) return usage_err("--batch needs a value"); batch = argv[i]; }
         else if (a[0] == '-' && a[1] && !(a[1] >= '0' && a[1] <= '9')) { fprintf(stderr, "lir: unknown option '%s'\n", a); return 2; }
         else if (!ids_s) ids_s = a;
         else return usage_err("give the ids as one argument (\"1,2,3\")");
     }
+    if (model && batch) return detokenize_batch(model, batch, special, strip);
     if (!model || !ids_s) return usage_err("detokenize needs -m MODEL and IDS");
     /* parse ids first: a usage error should not need the model */
     size_t cap = strlen(ids_s) / 2 + 2, n = 0;

@@ -62,10 +62,12 @@ static bool text_is(const lir_vocab *v, int32_t id, const char *s) {
     return v->tok[id].len == n && memcmp(v->text + v->tok[id].off, s, n) == 0;
 }
 
-/* llama.cpp marks these end-of-generation by their text (its loader's list). */
+/* llama.cpp marks these end-of-generation by their text (its loader's list), and makes them
+ * control tokens: so "</s>" is parsed as special even in Qwen's vocabulary, where it is an
+ * ordinary piece. */
 static const char *const eog_texts[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
-    "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>",
+    "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>", "</s>",
 };
 static const char *const eot_texts[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
