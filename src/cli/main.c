@@ -26,7 +26,8 @@ static const char *usage_text =
     "                                               continue a token sequence\n"
     "  bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
     "                                               prompt (pp) and generation (tg) speed\n"
-    "  run MODEL [-n N] [--temp T] [--seed S]       stream a generation as text from BOS\n"
+    "  run MODEL [PROMPT] [-n N] [--temp T] [--seed S]\n"
+    "                                               stream a generation as text (from BOS if no prompt)\n"
     "  template (-m MODEL | --template NAME|FILE) --messages FILE.json [--add-generation-prompt]\n"
     "                                               print the chat-template-rendered prompt\n"
     "  tokenize -m MODEL [--ids|--pieces] [--special] [--no-add-special] (TEXT | --file PATH|-)\n"
@@ -77,7 +78,9 @@ static float parse_float(const char *flag, const char *v, float lo, float hi) {
     return x;
 }
 
-static void parse_opts(int argc, char **argv, int first, struct opts *o, const char **positional) {
+/* Parses options from argv[first..]; up to max_pos positional arguments go to pos[] in order. */
+static void parse_opts_n(int argc, char **argv, int first, struct opts *o, const char **pos, int max_pos) {
+    int n_pos = 0;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!v) die(2, "%s needs a value", a); o->model = v; i++; }
@@ -94,9 +97,13 @@ static void parse_opts(int argc, char **argv, int first, struct opts *o, const c
         else if (!strcmp(a, "--all")) o->all = true;
         else if (!strcmp(a, "--json")) o->json = true;
         else if (a[0] == '-' && a[1]) die(2, "unknown option '%s'", a);
-        else if (positional && !*positional) *positional = a;
+        else if (n_pos < max_pos) pos[n_pos++] = a;
         else die(2, "unexpected argument '%s'", a);
     }
+}
+
+static void parse_opts(int argc, char **argv, int first, struct opts *o, const char **positional) {
+    parse_opts_n(argc, argv, first, o, positional, positional ? 1 : 0);
 }
 
 static int32_t *parse_tokens(const char *s, int32_t *n_out) {
@@ -291,6 +298,9 @@ static void generate(lir_model *m, lir_context *c, const int32_t *prompt, int32_
     lir_model_get_info(m, &mi);
     uint64_t rng[4];
     lir_rng_seed(rng, seed);
+    lir_detok *dt = NULL;
+    if (stream_text && lir_detok_create(m, false, false, &dt) != LIR_OK)
+        die(1, "cannot print text: %s", lir_model_vocab_error(m));
     r->tokens = malloc(sizeof(int32_t) * (size_t)(n_gen + 1));
     r->margins = malloc(sizeof(float) * (size_t)(n_gen + 1));
     if (!r->tokens || !r->margins) die(1, "out of memory");
@@ -307,11 +317,13 @@ static void generate(lir_model *m, lir_context *c, const int32_t *prompt, int32_
         r->margins[i] = lir_sample_margin(lg, mi.n_vocab);
         r->tokens[r->n_gen++] = tok;
         if (i == 0) r->ttft_ms = (double)(lir__now_ns() - t0) / 1e6;
-        if (stream_text) {
-            char buf[256];
-            int len = lir__model_token_text(m, tok, buf, sizeof buf);
-            fwrite(buf, 1, (size_t)len, stdout);
-            fflush(stdout);
+        if (dt) { /* whole UTF-8 characters only */
+            const char *text;
+            size_t len;
+            if (lir_detok_push(dt, tok, &text, &len) == LIR_OK && len) {
+                fwrite(text, 1, len, stdout);
+                fflush(stdout);
+            }
         }
         if (i + 1 == n_gen) break;
         if (pos >= lir__context_n_ctx(c)) break; /* context full: stop ("length") */
@@ -319,6 +331,12 @@ static void generate(lir_model *m, lir_context *c, const int32_t *prompt, int32_
         r->n_decode++;
     }
     r->gen_ms = (double)(lir__now_ns() - t1) / 1e6 - (r->ttft_ms - r->prompt_ms);
+    if (dt) {
+        const char *text;
+        size_t len;
+        if (lir_detok_flush(dt, &text, &len) == LIR_OK && len) fwrite(text, 1, len, stdout);
+        lir_detok_free(dt);
+    }
 }
 
 static int cmd_generate(int argc, char **argv) {
@@ -353,16 +371,29 @@ static int cmd_generate(int argc, char **argv) {
 
 static int cmd_run(int argc, char **argv) {
     struct opts o = { .n_gen = 128, .temp = 0.0f };
-    const char *path = NULL;
-    parse_opts(argc, argv, 2, &o, &path);
-    if (!path) path = o.model;
+    const char *pos[2] = { NULL, NULL }; /* lir run MODEL [PROMPT], or -m MODEL [PROMPT] */
+    parse_opts_n(argc, argv, 2, &o, pos, 2);
+    const char *path = o.model ? o.model : pos[0];
+    const char *prompt = o.model ? pos[0] : pos[1];
+    if (o.model && pos[1]) die(2, "unexpected argument '%s'", pos[1]);
     lir_model *m = load_model(path);
     struct lir_model_info mi;
     lir_model_get_info(m, &mi);
-    int32_t start = mi.bos_id >= 0 ? mi.bos_id : 0;
-    lir_context *c = make_context(m, &o, ctx_for(m, &o, 1 + (int64_t)o.n_gen));
+    int32_t start = mi.bos_id >= 0 ? mi.bos_id : 0, *toks = &start, n_tok = 1;
+    if (prompt) {
+        int32_t need = 0;
+        enum lir_status s = lir_tokenize(m, prompt, strlen(prompt), true, false, NULL, 0, &need);
+        if (s != LIR_OK && s != LIR_ERANGE) die(1, "cannot tokenize the prompt: %s", lir_model_vocab_error(m));
+        toks = malloc(sizeof(int32_t) * (size_t)(need > 0 ? need : 1));
+        if (!toks) die(1, "out of memory");
+        if (lir_tokenize(m, prompt, strlen(prompt), true, false, toks, need, &n_tok) != LIR_OK || n_tok < 1)
+            die(1, "the prompt gives no tokens");
+        fputs(prompt, stdout);
+    }
+    lir_context *c = make_context(m, &o, ctx_for(m, &o, n_tok + (int64_t)o.n_gen));
     struct gen_result r;
-    generate(m, c, &start, 1, o.n_gen, o.temp, o.seed, true, &r);
+    generate(m, c, toks, n_tok, o.n_gen, o.temp, o.seed, true, &r);
+    if (toks != &start) free(toks);
     fprintf(stderr, "\n[%d tokens, %.1f tok/s, first token %.1f ms, %d threads, %s]\n", r.n_gen,
             r.gen_ms > 0 ? r.n_decode / (r.gen_ms / 1e3) : 0.0, r.ttft_ms, lir__context_n_threads(c),
             lir__context_isa(c));

@@ -303,28 +303,3 @@ void lir__model_estimate(const struct lir_model *m, int32_t n_ctx, int32_t n_bat
 void lir_model_estimate_memory(const lir_model *m, int32_t n_ctx, int32_t n_batch, struct lir_mem_estimate *out) {
     lir__model_estimate(m, n_ctx, n_batch, out);
 }
-
-int lir__model_token_text(const struct lir_model *m, int32_t id, char *buf, int n) {
-    if (n <= 0) return 0;
-    buf[0] = 0;
-    lir_gguf_str s = lir_gguf_arr_str(m->gguf, "tokenizer.ggml.tokens", (uint64_t)id);
-    if (!s.ptr || id < 0) return 0;
-    int o = 0;
-    if (s.len == 6 && s.ptr[0] == '<' && s.ptr[1] == '0' && s.ptr[2] == 'x' && s.ptr[5] == '>') {
-        unsigned v;
-        char hex[3] = { s.ptr[3], s.ptr[4], 0 };
-        if (sscanf(hex, "%2x", &v) == 1) { buf[0] = (char)v; buf[1] = 0; return 1; }
-    }
-    for (uint64_t i = 0; i < s.len && o < n - 1;) {
-        /* U+2581 LOWER ONE EIGHTH BLOCK (e2 96 81) is SentencePiece's space marker */
-        if (i + 2 < s.len && (unsigned char)s.ptr[i] == 0xe2 && (unsigned char)s.ptr[i + 1] == 0x96 &&
-            (unsigned char)s.ptr[i + 2] == 0x81) {
-            buf[o++] = ' ';
-            i += 3;
-        } else {
-            buf[o++] = s.ptr[i++];
-        }
-    }
-    buf[o] = 0;
-    return o;
-}

@@ -73,8 +73,4 @@ struct lir_model {
 void lir__model_estimate(const struct lir_model *m, int32_t n_ctx, int32_t n_batch,
                          struct lir_mem_estimate *out);
 
-/* Text of token id (a piece of the vocabulary) with SentencePiece ▁ shown as a space and
- * <0xNN> byte tokens as that byte. Writes at most n-1 bytes + NUL; returns the length. */
-int lir__model_token_text(const struct lir_model *m, int32_t id, char *buf, int n);
-
 #endif /* LIR_MODEL_H */
