@@ -1,6 +1,5 @@
 /* model.h — loaded model: architecture table entry, hyper-parameters, weight tensors
- * (pointers into the mapped GGUF, never copied), and the minimal vocabulary view used
- * to print tokens. The forward pass lives in forward.c against the op table in ops.h. */
+ * (pointers into the mapped GGUF, never copied) and the vocabulary (src/tokenizer). The forward pass lives in forward.c against the op table in ops.h. */
 #ifndef LIR_MODEL_H
 #define LIR_MODEL_H
 
