@@ -1,5 +1,6 @@
 /* model.h — loaded model: architecture table entry, hyper-parameters, weight tensors
- * (pointers into the mapped GGUF, never copied) and the vocabulary (src/tokenizer). The forward pass lives in forward.c against the op table in ops.h. */
+ * (pointers into the mapped GGUF, never copied) and the vocabulary (src/tokenizer).
+ * The forward pass lives in forward.c against the op table in src/backend/backend.h. */
 #ifndef LIR_MODEL_H
 #define LIR_MODEL_H
 
