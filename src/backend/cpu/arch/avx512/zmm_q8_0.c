@@ -173,6 +173,138 @@ AI void cols(const char *w, size_t ws, const char *a, size_t as, float *out, siz
     }
 }
 
+/* ---- prompt: super-groups of 8 blocks (2 groups, A and B), 2 int32 lanes per block.
+ * Dword permutes fold A's and B's X/Y into Z0..Z3, where block j (A: 0..3, B: 4..7) owns
+ * lanes 2j, 2j+1: four dpbusd then one cvt + mul + FMA per 8 blocks and tile cell (the
+ * float part is what limits the 4-lane layout), the permutes paid once per row. */
+struct q8s {
+    __m512i z[4];  /* activation bytes in Z order */
+    __m512i off;   /* -128 * sum of the lane's bytes over z[0..3] */
+    __m512 da;     /* scale of block j in lanes 2j, 2j+1 */
+};
+#define BUF_SGROUPS (BUF_BYTES / (int)sizeof(struct q8s)) /* 170 */
+#ifndef S_RM
+#define S_RM 2
+#endif
+#ifndef S_RN
+#define S_RN 6
+#endif
+
+/* Z lanes 2k, 2k+1 <- A lanes 4k+h, 4k+h+1; lanes 8+2k, 9+2k <- B lanes 4k+h, 4k+h+1 */
+static const uint32_t iz_tab[2][16] = {
+    {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29},
+    {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31},
+};
+
+/* unpack super-group at x with nbk blocks present (8: full) into z[0..3], d */
+AI void unpack8(const char *x, const int nbk, __m512i z[4], __m512 *d) {
+    __m512i XA, YA, XB, YB;
+    __m512 dA, dB;
+    if (nbk == 8) {
+        unpack(x, 4, &XA, &YA, &dA);
+        unpack(x + GBYTES, 4, &XB, &YB, &dB);
+    } else {
+        unpack(x, nbk >= 4 ? 4 : nbk, &XA, &YA, &dA);
+        unpack(x + GBYTES, nbk >= 4 ? nbk - 4 : 0, &XB, &YB, &dB);
+    }
+    const __m512i i0 = _mm512_loadu_si512(iz_tab[0]), i1 = _mm512_loadu_si512(iz_tab[1]);
+    z[0] = _mm512_permutex2var_epi32(XA, i0, XB);
+    z[1] = _mm512_permutex2var_epi32(XA, i1, XB);
+    z[2] = _mm512_permutex2var_epi32(YA, i0, YB);
+    z[3] = _mm512_permutex2var_epi32(YA, i1, YB);
+    *d = _mm512_permutex2var_ps(dA, i0, dB);
+}
+
+static void prep8(const char *a, size_t as, int rn, int s0, int s1, int ns, int nbl, struct q8s *buf) {
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    const int ks = s1 - s0;
+    for (int c = 0; c < rn; c++) {
+        const char *y = a + (size_t)c * as;
+        struct q8s *p = buf + (size_t)c * ks;
+        for (int g = s0; g < s1; g++) {
+            __m512i z[4];
+            __m512 d;
+            if (g == ns - 1 && nbl != 8)
+                unpack8(y + (size_t)g * 2 * GBYTES, nbl, z, &d);
+            else
+                unpack8(y + (size_t)g * 2 * GBYTES, 8, z, &d);
+            __m512i sum = _mm512_setzero_si512();
+            for (int k = 0; k < 4; k++) {
+                p[g - s0].z[k] = z[k];
+                sum = _mm512_dpbusd_epi32(sum, x80, z[k]);
+            }
+            p[g - s0].off = _mm512_sub_epi32(_mm512_setzero_si512(), sum);
+            p[g - s0].da = d;
+        }
+    }
+}
+
+AI void step8(const char *w, size_t ws, const struct q8s *ca, int ks, int gi, const int nbk, const int RM,
+              const int RN, __m512 acc[][S_RN]) {
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    __m512i zu[S_RM][4];
+    __m512 dw[S_RM];
+    UNROLL for (int r = 0; r < RM; r++) {
+        unpack8(w + (size_t)r * ws, nbk, zu[r], &dw[r]);
+        UNROLL for (int k = 0; k < 4; k++) zu[r][k] = _mm512_xor_si512(zu[r][k], x80);
+    }
+    UNROLL for (int c = 0; c < RN; c++) {
+        const struct q8s *p = ca + (size_t)c * ks + gi;
+        UNROLL for (int r = 0; r < RM; r++) {
+            __m512i i = _mm512_dpbusd_epi32(p->off, zu[r][0], p->z[0]);
+            i = _mm512_dpbusd_epi32(i, zu[r][1], p->z[1]);
+            i = _mm512_dpbusd_epi32(i, zu[r][2], p->z[2]);
+            i = _mm512_dpbusd_epi32(i, zu[r][3], p->z[3]);
+            acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw[r], p->da), acc[r][c]);
+        }
+    }
+}
+
+AI void tile8(const char *w, size_t ws, const struct q8s *ca, int s0, int s1, int ns, int nbl, float *out, size_t os,
+              const int RM, const int RN, int add) {
+    __m512 acc[S_RM][S_RN];
+    UNROLL for (int r = 0; r < RM; r++) UNROLL for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
+    const int ks = s1 - s0;
+    const int sf = (s1 == ns && nbl != 8) ? s1 - 1 : s1;
+    const char *x = w + (size_t)s0 * 2 * GBYTES;
+    for (int g = s0; g < sf; g++, x += 2 * GBYTES) step8(x, ws, ca, ks, g - s0, 8, RM, RN, acc);
+    if (sf < s1) step8(x, ws, ca, ks, sf - s0, nbl, RM, RN, acc);
+    UNROLL for (int r = 0; r < RM; r++)
+        UNROLL for (int c = 0; c < RN; c++) {
+            const float v = _mm512_reduce_add_ps(acc[r][c]);
+            float *o = out + (size_t)c * os + r;
+            *o = add ? *o + v : v;
+        }
+}
+
+AI void cols8(const char *w, size_t ws, const char *a, size_t as, float *out, size_t os, int r0, int r1, int ns,
+              int nbl, const int RN, struct q8s *buf) {
+    const int kc = BUF_SGROUPS / RN;
+    for (int s0 = 0; s0 < ns; s0 += kc) {
+        const int s1 = ns - s0 < kc ? ns : s0 + kc;
+        prep8(a, as, RN, s0, s1, ns, nbl, buf);
+        int r = r0;
+        for (; r + S_RM <= r1; r += S_RM)
+            tile8(w + (size_t)r * ws, ws, buf, s0, s1, ns, nbl, out + r, os, S_RM, RN, s0 > 0);
+        for (; r < r1; r++) tile8(w + (size_t)r * ws, ws, buf, s0, s1, ns, nbl, out + r, os, 1, RN, s0 > 0);
+    }
+}
+
+/* columns [c0, c1) in tiles of up to S_RN (a switch keeps RN a constant) */
+static void prompt8(const char *W, size_t ws, const char *A, size_t as, float *out, size_t os, int r0, int r1, int nb,
+                    int nc, struct q8s *buf) {
+    const int ns = (nb + 7) / 8, nbl = nb - 8 * (ns - 1);
+    int c = 0;
+    for (; c + S_RN <= nc; c += S_RN)
+        cols8(W, ws, A + (size_t)c * as, as, out + (size_t)c * os, os, r0, r1, ns, nbl, S_RN, buf);
+#define TAILC(k) case k: if (k < S_RN) cols8(W, ws, A + (size_t)c * as, as, out + (size_t)c * os, os, r0, r1, ns, nbl, k < S_RN ? k : 1, buf); break;
+    switch (nc - c) {
+        TAILC(1) TAILC(2) TAILC(3) TAILC(4) TAILC(5) TAILC(6) TAILC(7)
+    default: break;
+    }
+#undef TAILC
+}
+
 void lir__zmm_gemm_q8_0(int n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os, int nr,
                         int nc) {
     const int nb = n / QK8_0;
@@ -198,14 +330,6 @@ void lir__zmm_gemm_q8_0(int n, const void *w, size_t ws, const void *a, size_t a
     }
     for (int r0 = 0; r0 < nr; r0 += ROWBLK) {
         const int r1 = nr - r0 < ROWBLK ? nr : r0 + ROWBLK;
-        int c = 0;
-        for (; c + P_RN <= nc; c += P_RN)
-            cols(W, ws, A + (size_t)c * as, as, out + (size_t)c * os, os, r0, r1, ng, tbl, P_RN, buf);
-        switch (nc - c) {
-        case 3: cols(W, ws, A + (size_t)c * as, as, out + (size_t)c * os, os, r0, r1, ng, tbl, 3, buf); break;
-        case 2: cols(W, ws, A + (size_t)c * as, as, out + (size_t)c * os, os, r0, r1, ng, tbl, 2, buf); break;
-        case 1: cols(W, ws, A + (size_t)c * as, as, out + (size_t)c * os, os, r0, r1, ng, tbl, 1, buf); break;
-        default: break;
-        }
+        prompt8(W, ws, A, as, out, os, r0, r1, nb, nc, (struct q8s *)buf);
     }
 }
