@@ -26,6 +26,12 @@
 #define Q4K_BS 144
 #define Q4K_MAXB 64 /* blocks per pass (n <= 16384); longer rows: several passes, accumulated */
 #define Q4K_ROWBLK 64
+#ifndef Q4K_RMP /* prompt tile: rows x columns */
+#define Q4K_RMP 4
+#endif
+#ifndef Q4K_RNP
+#define Q4K_RNP 2
+#endif
 #ifndef Q4K_PF_GROUPS
 #define Q4K_PF_GROUPS 1
 #endif
@@ -100,9 +106,9 @@ AI void q4k_tile(const int RM, const int RN, const int PF, int nb, const char *w
     const __m512i shr4 = _mm512_set1_epi64(0x1020408000000000ll);
     const char *xr[4];
     UNROLL for (int r = 0; r < 4; r++) xr[r] = w + (size_t)(r < RM ? r : 0) * ws;
-    __m512 acc[4][2], accm[2];
-    UNROLL for (int r = 0; r < 4; r++) UNROLL for (int c = 0; c < 2; c++) acc[r][c] = _mm512_setzero_ps();
-    UNROLL for (int c = 0; c < 2; c++) accm[c] = _mm512_setzero_ps();
+    __m512 acc[4][4], accm[4];
+    UNROLL for (int r = 0; r < 4; r++) UNROLL for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
+    UNROLL for (int c = 0; c < 4; c++) accm[c] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
         const size_t bo = (size_t)b * Q4K_BS;
         if (PF) {
@@ -121,8 +127,8 @@ AI void q4k_tile(const int RM, const int RN, const int PF, int nb, const char *w
         /* mins as int16: lane r words 0..7 */
         const __m512i mins = _mm512_maskz_shuffle_epi8(
             0x5555555555555555ull, S, _mm512_broadcast_i32x4(_mm_setr_epi16(8, 9, 10, 11, 12, 13, 14, 15)));
-        __m512i isum[4][2];
-        UNROLL for (int r = 0; r < 4; r++) UNROLL for (int c = 0; c < 2; c++) isum[r][c] = _mm512_setzero_si512();
+        __m512i isum[4][4];
+        UNROLL for (int r = 0; r < 4; r++) UNROLL for (int c = 0; c < 4; c++) isum[r][c] = _mm512_setzero_si512();
         UNROLL for (int p = 0; p < 2; p++) {
             __m512i q[4];
             UNROLL for (int r = 0; r < RM; r++) q[r] = _mm512_loadu_si512(xr[r] + bo + 16 + 64 * p);
@@ -172,7 +178,7 @@ AI void q4k_tile(const int RM, const int RN, const int PF, int nb, const char *w
 void lir__zmm_gemm_q4_K(int n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os, int nr,
                         int nc) {
     const int nbt = n / QK_K;
-    struct q4k_act qa[2 * Q4K_MAXB];
+    struct q4k_act qa[Q4K_RNP * Q4K_MAXB];
     for (int b0 = 0; b0 < nbt; b0 += Q4K_MAXB) {
         const int nb = nbt - b0 < Q4K_MAXB ? nbt - b0 : Q4K_MAXB;
         const int acc_out = b0 > 0;
@@ -192,17 +198,19 @@ void lir__zmm_gemm_q4_K(int n, const void *w, size_t ws, const void *a, size_t a
         }
         for (int r0 = 0; r0 < nr; r0 += Q4K_ROWBLK) {
             const int r1 = nr - r0 < Q4K_ROWBLK ? nr : r0 + Q4K_ROWBLK;
-            for (int c = 0; c < nc; c += 2) {
-                const int rn = nc - c >= 2 ? 2 : 1;
+            for (int c = 0; c < nc; c += Q4K_RNP) {
+                const int rn = nc - c >= Q4K_RNP ? Q4K_RNP : 1;
                 for (int k = 0; k < rn; k++)
                     q4k_prep(nb, (const block_q8_K *)(A + (size_t)(c + k) * as), qa + (size_t)k * Q4K_MAXB);
                 float *o = out + (size_t)c * os;
                 int r = r0;
-                if (rn == 2) {
-                    for (; r + 4 <= r1; r += 4)
-                        q4k_tile(4, 2, 0, nb, W + (size_t)r * ws, ws, qa, Q4K_MAXB, o + r, os, acc_out);
-                    for (; r < r1; r++) q4k_tile(1, 2, 0, nb, W + (size_t)r * ws, ws, qa, Q4K_MAXB, o + r, os, acc_out);
+                if (rn == Q4K_RNP) {
+                    for (; r + Q4K_RMP <= r1; r += Q4K_RMP)
+                        q4k_tile(Q4K_RMP, Q4K_RNP, 0, nb, W + (size_t)r * ws, ws, qa, Q4K_MAXB, o + r, os, acc_out);
+                    for (; r < r1; r++)
+                        q4k_tile(1, Q4K_RNP, 0, nb, W + (size_t)r * ws, ws, qa, Q4K_MAXB, o + r, os, acc_out);
                 } else {
+                    c -= Q4K_RNP - 1; /* one column at a time for the rest */
                     for (; r + 4 <= r1; r += 4)
                         q4k_tile(4, 1, 0, nb, W + (size_t)r * ws, ws, qa, Q4K_MAXB, o + r, os, acc_out);
                     for (; r < r1; r++) q4k_tile(1, 1, 0, nb, W + (size_t)r * ws, ws, qa, Q4K_MAXB, o + r, os, acc_out);
