@@ -122,8 +122,10 @@ AI void step(const char *w, size_t ws, const struct q8g *ca, int kg, int gi, con
     UNROLL for (int r = 0; r < RM; r++) {
         const char *x = w + (size_t)r * ws;
         if (pf) {
+            /* 3 lines per 136-byte group: 2 can skip a line (steps 64, 72) */
             _mm_prefetch(x + pf, _MM_HINT_T0);
             _mm_prefetch(x + pf + 64, _MM_HINT_T0);
+            _mm_prefetch(x + pf + 128, _MM_HINT_T0);
         }
         unpack(x, tb, &xu[r], &yu[r], &dw[r]);
         xu[r] = _mm512_xor_si512(xu[r], x80);
