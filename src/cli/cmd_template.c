@@ -87,16 +87,21 @@ int lir_cli_template(int argc, char **argv) {
     if (!messages) return fail(2, "--messages FILE.json is required%s%s", "", "");
     if (!model && !tmpl_arg) return fail(2, "give -m MODEL or --template NAME|FILE%s%s", "", "");
 
-    char *tmpl = NULL, *bos_m = NULL, *eos_m = NULL;
+    /* everything below is owned here and freed at `done` */
+    char *tmpl = NULL, *bos_m = NULL, *eos_m = NULL, *msg_text = NULL, *tools_text = NULL, *vars_text = NULL;
+    char *msgs_dump = NULL, *tools_dump = NULL, *extra_dump = NULL, *bos_j = NULL, *eos_j = NULL, *out = NULL;
+    json_t *root = NULL;
+    int rc = 1;
     if (model) {
         lir_gguf *g = NULL;
         lir_err e = { { 0 } };
-        if (lir_gguf_open(model, &g, &e)) return fail(1, "cannot open '%s': %s", model, e.msg);
+        if (lir_gguf_open(model, &g, &e)) { fail(1, "cannot open '%s': %s", model, e.msg); goto done; }
         lir_gguf_str s;
         if (!tmpl_arg) {
             if (!lir_gguf_get_str(g, "tokenizer.chat_template", &s, &e)) {
                 lir_gguf_close(g);
-                return fail(1, "'%s' has no tokenizer.chat_template; choose one with --template NAME|FILE", model, "");
+                fail(1, "'%s' has no tokenizer.chat_template; choose one with --template NAME|FILE", model, "");
+                goto done;
             }
             tmpl = malloc(s.len + 1);
             if (tmpl) { memcpy(tmpl, s.ptr, s.len); tmpl[s.len] = 0; }
@@ -112,27 +117,24 @@ int lir_cli_template(int argc, char **argv) {
             fprintf(stderr, "lir template: '%s' is neither a built-in template nor a readable file; built-ins:", tmpl_arg);
             for (const char *const *n = lir__chat_builtin_names(); *n; n++) fprintf(stderr, " %s", *n);
             fputc('\n', stderr);
-            return 1;
+            goto done;
         }
     }
-    char *msg_text = read_file(messages);
-    if (!msg_text) return fail(1, "cannot read '%s'%s", messages, "");
-    char *tools_text = NULL, *vars_text = NULL;
-    if (tools && !(tools_text = read_file(tools))) return fail(1, "cannot read '%s'%s", tools, "");
-    if (vars && !(vars_text = read_file(vars))) return fail(1, "cannot read '%s'%s", vars, "");
+    if (!tmpl) { fail(1, "out of memory%s%s", "", ""); goto done; }
+    if (!(msg_text = read_file(messages))) { fail(1, "cannot read '%s'%s", messages, ""); goto done; }
+    if (tools && !(tools_text = read_file(tools))) { fail(1, "cannot read '%s'%s", tools, ""); goto done; }
+    if (vars && !(vars_text = read_file(vars))) { fail(1, "cannot read '%s'%s", vars, ""); goto done; }
 
     /* {"messages": [...], "tools": [...], other variables...} */
-    char *msgs_json = msg_text, *tools_json = tools_text, *extra_json = vars_text;
-    char *bos_j = NULL, *eos_j = NULL;
+    const char *msgs_json = msg_text, *tools_json = tools_text, *extra_json = vars_text;
     json_error_t je;
-    json_t *root = json_loads(msg_text, JSON_DECODE_ANY, &je);
-    if (!root) return fail(1, "%s is not valid JSON: %s", messages, je.text);
+    if (!(root = json_loads(msg_text, JSON_DECODE_ANY, &je))) { fail(1, "%s is not valid JSON: %s", messages, je.text); goto done; }
     if (json_is_object(root)) {
         json_t *m = json_object_get(root, "messages");
-        if (!json_is_array(m)) return fail(1, "%s: an object needs a \"messages\" array%s", messages, "");
-        msgs_json = json_dumps(m, JSON_ENCODE_ANY);
+        if (!json_is_array(m)) { fail(1, "%s: an object needs a \"messages\" array%s", messages, ""); goto done; }
+        msgs_json = msgs_dump = json_dumps(m, JSON_ENCODE_ANY);
         json_t *t = json_object_get(root, "tools");
-        if (t && !tools_json) tools_json = json_dumps(t, JSON_ENCODE_ANY);
+        if (t && !tools_json) tools_json = tools_dump = json_dumps(t, JSON_ENCODE_ANY);
         json_t *ag = json_object_get(root, "add_generation_prompt");
         if (ag && !agp_given) agp = json_is_true(ag);
         json_t *bt = json_object_get(root, "bos_token"), *et = json_object_get(root, "eos_token");
@@ -146,14 +148,18 @@ int lir_cli_template(int argc, char **argv) {
         json_object_del(extra, "eos_token");
         if (vars_text) {
             json_t *v = json_loads(vars_text, 0, &je);
-            if (!json_is_object(v)) return fail(1, "%s must hold a JSON object%s", vars, "");
+            if (!json_is_object(v)) {
+                json_decref(v);
+                json_decref(extra);
+                fail(1, "%s must hold a JSON object%s", vars, "");
+                goto done;
+            }
             json_object_update(extra, v);
             json_decref(v);
         }
-        extra_json = json_object_size(extra) ? json_dumps(extra, 0) : NULL;
+        extra_json = extra_dump = json_object_size(extra) ? json_dumps(extra, 0) : NULL;
         json_decref(extra);
     }
-    json_decref(root);
 
     struct lir_chat_params p = lir_chat_params_default();
     p.add_generation_prompt = agp;
@@ -161,11 +167,15 @@ int lir_cli_template(int argc, char **argv) {
     p.eos_token = eos ? eos : eos_j ? eos_j : eos_m ? eos_m : "";
     p.tools_json = tools_json;
     p.extra_json = extra_json;
-    char *out = NULL, err[LIR_ERR_MAX > 600 ? LIR_ERR_MAX : 600];
+    char err[LIR_ERR_MAX > 600 ? LIR_ERR_MAX : 600];
     size_t n = 0;
-    enum lir_status st = lir_chat_apply(tmpl, msgs_json, &p, &out, &n, err, sizeof err);
-    if (st) return fail(1, "%s%s", err, "");
+    if (lir_chat_apply(tmpl, msgs_json, &p, &out, &n, err, sizeof err)) { fail(1, "%s%s", err, ""); goto done; }
     fwrite(out, 1, n, stdout);
+    rc = 0;
+done:
     lir_chat_free(out);
-    return 0;
+    json_decref(root);
+    free(tmpl); free(bos_m); free(eos_m); free(msg_text); free(tools_text); free(vars_text);
+    free(msgs_dump); free(tools_dump); free(extra_dump); free(bos_j); free(eos_j);
+    return rc;
 }
