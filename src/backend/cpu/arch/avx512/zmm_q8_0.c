@@ -203,9 +203,15 @@ AI void unpack8(const char *x, const int nbk, __m512i z[4], __m512 *d) {
 static void prep8(const char *a, size_t as, int rn, int s0, int s1, int ns, int nbl, struct q8s *buf) {
     const __m512i x80 = _mm512_set1_epi8((char)0x80);
     const int ks = s1 - s0;
+    /* activation rows may come from L3 (many columns, long rows): prefetch the next
+     * column's range while this one is unpacked */
+    const size_t lo = (size_t)s0 * 2 * GBYTES, hi = (size_t)s1 * 2 * GBYTES;
+    for (size_t o = lo; o < hi; o += 64) _mm_prefetch(a + o, _MM_HINT_T0);
     for (int c = 0; c < rn; c++) {
         const char *y = a + (size_t)c * as;
         struct q8s *p = buf + (size_t)c * ks;
+        if (c + 1 < rn)
+            for (size_t o = lo; o < hi; o += 64) _mm_prefetch(y + as + o, _MM_HINT_T0);
         for (int g = s0; g < s1; g++) {
             __m512i z[4];
             __m512 d;
