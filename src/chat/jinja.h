@@ -23,10 +23,11 @@ typedef struct jchunk jchunk;
 struct jerr;
 typedef struct jarena {
     jchunk *head;
-    size_t used, cap;
+    size_t used, cap, total;
     struct jerr *e; /* where an allocation failure unwinds to */
 } jarena;
 
+#define JA_MAX_BYTES ((size_t)256 << 20) /* per parse+render: beyond it, "out of memory" */
 void *ja_alloc(jarena *a, size_t n);              /* zeroed; never NULL (unwinds through a->e on OOM) */
 char *ja_strndup(jarena *a, const char *s, size_t n);
 void ja_free(jarena *a);

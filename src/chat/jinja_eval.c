@@ -24,7 +24,10 @@ typedef struct ev {
     jarena *a;
     jerr *e;
     int depth;
+    uint64_t steps; /* loop iterations + macro calls: bounded (hostile templates cannot spin forever) */
 } ev;
+
+#define MAX_STEPS 1000000u
 
 /* A macro or caller value: the node and, for caller(), the scope of the call block. */
 typedef struct jclosure {
@@ -300,6 +303,7 @@ static jv call_closure(ev *E, jnode *site, jclosure *c, jargs *A, env *callsite)
     jnode *m = c->n;
     const jnodes *params = &m->l1, *body = m->k == JN_MACRO ? &m->l2 : &m->l2;
     if (++E->depth > 200) FAIL(site, "macro recursion deeper than 200 calls");
+    if (++E->steps > MAX_STEPS) FAIL(site, "the template runs more than %u loop iterations and macro calls", MAX_STEPS);
     env *s = env_new(E, c->scope ? c->scope : callsite);
     jdict kw = A->kw;
     int pending[64];
@@ -398,7 +402,7 @@ static jv call_value(ev *E, jnode *site, jv fn, jargs *A, env *s) {
         if (st == 0) FAIL(site, "range() step must not be zero");
         jv l = jv_list_new(E->a);
         for (int64_t i = a; st > 0 ? i < b : i > b; i += st) {
-            if (l.u.l->n > 10000000) FAIL(site, "range() too long");
+            if (l.u.l->n >= 1000000) FAIL(site, "range() longer than 1000000 items");
             jl_push(E->a, l.u.l, jv_int(i));
         }
         return l;
@@ -1146,9 +1150,12 @@ static enum flow exec_for(ev *E, jnode *n, env *outer, jbuf *out) {
         items[k++] = src->v[i];
     }
     bool any = false;
+    /* one `loop` dict per for statement, updated in place (a template that keeps `loop` past an
+     * iteration would see it change; none does, and a dict per iteration costs memory) */
+    jv loop = jv_dict_new(E->a);
+    jdict *d = loop.u.d;
     for (size_t i = 0; i < k; i++) {
-        jv loop = jv_dict_new(E->a);
-        jdict *d = loop.u.d;
+        if (++E->steps > MAX_STEPS) FAIL(n, "the template runs more than %u loop iterations and macro calls", MAX_STEPS);
         jd_set(E->a, d, jv_strn("index", 5), jv_int((int64_t)i + 1));
         jd_set(E->a, d, jv_strn("index0", 6), jv_int((int64_t)i));
         jd_set(E->a, d, jv_strn("revindex", 8), jv_int((int64_t)(k - i)));

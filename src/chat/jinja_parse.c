@@ -21,7 +21,10 @@ typedef struct ps {
     jerr *e;
     const jtoken *t;
     size_t n, i;
+    int depth; /* nesting of expressions and blocks: bounded so hostile input cannot overflow the stack */
 } ps;
+
+#define MAX_DEPTH 200
 
 static const jtoken *cur(ps *P) { return &P->t[P->i < P->n ? P->i : P->n - 1]; }
 static bool is(ps *P, enum jtok t) { return cur(P)->t == t; }
@@ -203,7 +206,9 @@ static jnode *unary_sign(ps *P) {
         u->s = cur(P)->s;
         u->sn = 1;
         P->i++;
+        if (++P->depth > MAX_DEPTH) jfail(P->e, u->line, "expressions nested deeper than %d", MAX_DEPTH);
         u->a = unary_sign(P);
+        P->depth--;
         return u;
     }
     return call_member(P);
@@ -306,7 +311,9 @@ static jnode *negation(ps *P) {
         u->s = "not";
         u->sn = 3;
         P->i++;
+        if (++P->depth > MAX_DEPTH) jfail(P->e, u->line, "expressions nested deeper than %d", MAX_DEPTH);
         u->a = negation(P);
+        P->depth--;
         return u;
     }
     return comparison(P);
@@ -332,7 +339,15 @@ static jnode *or_expr(ps *P) {
     return x;
 }
 
+static jnode *expr_inner(ps *P);
 static jnode *expr(ps *P) {
+    if (++P->depth > MAX_DEPTH) jfail(P->e, cur(P)->line, "expressions or blocks nested deeper than %d", MAX_DEPTH);
+    jnode *x = expr_inner(P);
+    P->depth--;
+    return x;
+}
+
+static jnode *expr_inner(ps *P) {
     jnode *a = or_expr(P);
     if (is_id(P, 0, "if")) {
         int line = cur(P)->line;
@@ -470,7 +485,15 @@ static jnode *if_stmt(ps *P, int line) {
     return n;
 }
 
+static jnode *statement_inner(ps *P);
 static jnode *statement(ps *P) {
+    if (++P->depth > MAX_DEPTH) jfail(P->e, cur(P)->line, "expressions or blocks nested deeper than %d", MAX_DEPTH);
+    jnode *x = statement_inner(P);
+    P->depth--;
+    return x;
+}
+
+static jnode *statement_inner(ps *P) {
     int line = cur(P)->line;
     expect(P, JT_OPEN_STMT, "expected '{%'");
     if (!is(P, JT_IDENT)) fail_at(P, "expected a statement name");

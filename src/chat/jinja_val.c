@@ -21,6 +21,12 @@ void *ja_alloc(jarena *a, size_t n) {
     n = (n + 15) & ~(size_t)15;
     if (!a->head || a->used + n > a->cap) {
         size_t cap = n > 65536 ? n : 65536;
+        /* a template is untrusted input (it comes with the model file): cap what one render uses */
+        if (a->total + cap > JA_MAX_BYTES) {
+            if (a->e) jfail(a->e, 0, "out of memory: the template needs more than %d MiB", (int)(JA_MAX_BYTES >> 20));
+            abort();
+        }
+        a->total += cap;
         jchunk *c = malloc(sizeof *c + cap);
         if (!c) {
             if (a->e) jfail(a->e, 0, "out of memory");

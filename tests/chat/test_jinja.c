@@ -5,6 +5,7 @@
  * cases marked "Python Jinja" are constructs the oracle lacks). Whole real templates are
  * covered by tests/parity/chat_template.test.mjs. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lir.h"
@@ -200,6 +201,25 @@ Test(jinja, errors_name_line_and_construct) {
     EXPECT_ERR("{{ 'unterminated }}", "unterminated string");
     EXPECT_ERR("{% for x in none %}{% endfor %}", "for loop over none");
     EXPECT_ERR("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "recursion");
+}
+
+Test(jinja, hostile_templates_are_bounded) {
+    /* nesting beyond the parser's limit, runaway loops, huge output: clear errors, no crash */
+    char deep[4096];
+    size_t k = 0;
+    k += (size_t)snprintf(deep + k, sizeof deep - k, "{{ ");
+    for (int i = 0; i < 1000; i++) deep[k++] = '(';
+    deep[k] = 0;
+    EXPECT_ERR(deep, "nested deeper than");
+    k = 0;
+    for (int i = 0; i < 1000; i++) k += (size_t)snprintf(deep + k, sizeof deep - k, "-");
+    char neg[4200];
+    snprintf(neg, sizeof neg, "{{ %s1 }}", deep);
+    EXPECT_ERR(neg, "nested deeper than");
+    EXPECT_ERR("{% for i in range(1000000000) %}{% endfor %}", "range() longer than");
+    EXPECT_ERR("{% for i in range(999999) %}{% for j in range(999999) %}{% endfor %}{% endfor %}", "loop iterations");
+    EXPECT_ERR("{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
+               "out of memory");
 }
 
 Test(jinja, bad_inputs) {
