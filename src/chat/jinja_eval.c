@@ -301,7 +301,7 @@ static jv arg(const jargs *A, int i, const char *name, jv dflt) {
 
 static jv call_closure(ev *E, jnode *site, jclosure *c, jargs *A, env *callsite) {
     jnode *m = c->n;
-    const jnodes *params = &m->l1, *body = m->k == JN_MACRO ? &m->l2 : &m->l2;
+    const jnodes *params = &m->l1, *body = &m->l2;
     if (++E->depth > 200) FAIL(site, "macro recursion deeper than 200 calls");
     if (++E->steps > MAX_STEPS) FAIL(site, "the template runs more than %u loop iterations and macro calls", MAX_STEPS);
     env *s = env_new(E, c->scope ? c->scope : callsite);
@@ -556,10 +556,7 @@ static jv attr_path(ev *E, jv item, jv path) {
 }
 
 typedef struct sort_ctx { ev *E; jnode *n; jv attr; bool cs, rev; } sort_ctx;
-static sort_ctx *g_sort; /* qsort has no context argument in C11; set only around one qsort call */
-static int sort_cmp(const void *x, const void *y) {
-    sort_ctx *c = g_sort;
-    jv a = *(const jv *)x, b = *(const jv *)y;
+static int sort_cmp(const sort_ctx *c, jv a, jv b) {
     if (c->attr.t == JV_STR) { a = attr_path(c->E, a, c->attr); b = attr_path(c->E, b, c->attr); }
     int r = cmp_values(c->E, c->n, a, b, c->cs);
     return c->rev ? -r : r;
@@ -584,9 +581,7 @@ static jv filter_list_sort(ev *E, jnode *n, jv v, jargs *A) {
     for (size_t i = 1; i < l.u.l->n; i++) {
         jv x = l.u.l->v[i];
         size_t j = i;
-        g_sort = &c;
-        while (j > 0 && sort_cmp(&l.u.l->v[j - 1], &x) > 0) { l.u.l->v[j] = l.u.l->v[j - 1]; j--; }
-        g_sort = NULL;
+        while (j > 0 && sort_cmp(&c, l.u.l->v[j - 1], x) > 0) { l.u.l->v[j] = l.u.l->v[j - 1]; j--; }
         l.u.l->v[j] = x;
     }
     return l;
@@ -763,7 +758,7 @@ static jv apply_filter(ev *E, jnode *n, const char *name, jv v, jargs *A, env *s
             return r;
         }
         if (IS("selectattr") || IS("rejectattr") || IS("select") || IS("reject")) {
-            bool byattr = name[strlen(name) - 4] == 'a' || IS("selectattr") || IS("rejectattr");
+            bool byattr = IS("selectattr") || IS("rejectattr");
             bool sel = name[0] == 's';
             int k = 0;
             jv attr = jv_undef();

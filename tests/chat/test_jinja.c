@@ -103,6 +103,8 @@ Test(jinja, filters) {
     EXPECT("{{ 'a\\nb\\n\\nc' | indent(2) }}|{{ 'a\\nb' | indent(2, true) }}", "a\n  b\n\n  c|  a\n  b");
     EXPECT("{{ 'aXbX' | replace('X', '-') }} {{ 'x' | safe }} {{ -3 | abs }}", "a-b- x 3");
     EXPECT("{{ 2.5 | round }} {{ 2.567 | round(2) }}", "3.0 2.57"); /* Python Jinja */
+    EXPECT("{{ ['b', 'A', 'c'] | sort }} {{ ['b', 'A', 'c'] | sort(reverse=true) }} {{ [1, 2, 3, 4] | select('even') | list }}", /* select: Python Jinja */
+           "[\"A\", \"b\", \"c\"] [\"c\", \"b\", \"A\"] [2, 4]");
 }
 
 Test(jinja, selectattr_map) {
