@@ -325,7 +325,7 @@ static void generate(lir_model *m, lir_context *c, const int32_t *prompt, int32_
                 fflush(stdout);
             }
         }
-        if (i + 1 == n_gen) break;
+        if (i + 1 == n_gen || lir_vocab_is_eog(m, tok)) break; /* end of generation, as llama.cpp */
         if (pos >= lir__context_n_ctx(c)) break; /* context full: stop ("length") */
         if (lir_context_decode(c, &tok, 1, pos++, false)) die(1, "%s", lir_context_last_error(c));
         r->n_decode++;
