@@ -8,25 +8,27 @@
  * (bytes 128..135) merged into Y; the last, partial group of a row uses masked loads
  * (nothing past the row end is touched). A word permute of the same two registers gathers
  * the 4 f16 scales into lanes 4k..4k+3.
- * So dpbusd(dpbusd(., X, aX), Y, aY) leaves 4 int32 lanes per block and one cvt + mul + FMA
- * per 4 blocks finishes the float part.
+ * Two groups A, B make a super-group of 8 blocks: dword permutes fold their X/Y into
+ * Z0..Z3, where block j owns int32 lanes 2j, 2j+1, so four dpbusd then one cvt + mul + FMA
+ * per 8 blocks and tile cell finish it (the float part is what limits a 4-lane layout).
  *
  * vpdpbusd is unsigned x signed: the weights are biased, w ^ 0x80 = w + 128, and the
  * activation side's -128 * sum(a) per lane is the accumulator's start value.
- * Activations are prepared in the same order once per call (decode) or per column tile and
- * K chunk (prompt: X/Y or Z bytes, offsets, scales per lane, 64 KB on the stack).
+ * Activations are prepared in Z order (bytes, offsets, scales per lane; 64 KB on the stack)
+ * once per column tile and K chunk of 28 super-groups; each row's weights are unpacked once
+ * per super-group and reused across the tile's columns.
  *
- * Decode (nc == 1): 4 rows interleaved on 4-block groups, software prefetch 8 rows ahead
- * (all 3 cache lines of each group).
- * Prompt: 8-block super-groups (below), 2 rows x 6 columns tiles, rows in blocks of 64 so a
- * block stays in L2 while all column tiles pass over it; each row's weights are unpacked
- * once per super-group and reused across the tile's columns.
+ * Decode (nc == 1): 4 rows interleaved, software prefetch of all 5 lines of each super-group
+ * 8 rows ahead. Prompt: 2 rows x 6 columns tiles, rows in blocks of 64 so a block stays in
+ * L2 while all column tiles pass over it. Every (row, column) is summed in the same order
+ * whatever the tile and column count, so decode and batched prompt give identical bits
+ * (tests/model batching test).
  *
- * Measured with lir-kbench on the Zen 4 dev box (2 cores, shared and noisy: best of 4,
+ * Measured with lir-kbench on the Zen 4 dev box (2 cores, shared and noisy: best of 3-4,
  * alternating with the shared 256-bit VNNI kernel of kernels_x86_impl.h), n = 2048:
- *   decode, 256 MB pass from DRAM    10.6 vs  8.7 GB/s (membw read then 7.7-12.8 GB/s)
- *   decode, 17 MB resident in L3     75.5 vs 55.0 GB/s
- *   decode, 557 KB resident in L2    85.5 vs 62.3 GB/s
+ *   decode, 256 MB pass from DRAM    ~ memory bandwidth (10.6 vs 8.7 GB/s; membw 7.7-12.8)
+ *   decode, 17 MB resident in L3     65 vs 55 GB/s
+ *   decode, 557 KB resident in L2    71 vs 62 GB/s
  *   prompt 64-row x 64-col calls     300 / 197 / 107 vs 53 / 56 / 59 GOP/s (nc 64 / 256 / 512) */
 #include <immintrin.h>
 #include <stdint.h>
@@ -39,15 +41,7 @@
 #define BS 34          /* sizeof(block_q8_0) */
 #define GBYTES (4 * BS) /* bytes per group of 4 blocks */
 
-/* prepared activation, per column per group */
-struct q8g {
-    __m512i ax, ay;  /* activation bytes in X / Y order */
-    __m512i off;     /* -128 * (sum of the lane's 4 bytes of ax and of ay) */
-    __m512 da;       /* scale of block k in lanes 4k..4k+3 */
-};
-
 #define BUF_BYTES (64 * 1024)
-#define BUF_GROUPS (BUF_BYTES / (int)sizeof(struct q8g)) /* 256 */
 
 #define DEC_RM 4      /* decode: rows interleaved */
 #ifndef PF_ROWS
@@ -94,79 +88,7 @@ AI void unpack(const char *x, const int tb, __m512i *X, __m512i *Y, __m512 *d) {
     *d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(P, _mm512_loadu_si512(id_tab), Q)));
 }
 
-/* prepare columns [0, rn) of a, groups [g0, g1) of ng (last one has tbl blocks) into buf
- * (column c's groups at buf + c * (g1 - g0)) */
-static void prep(const char *a, size_t as, int rn, int g0, int g1, int ng, int tbl, struct q8g *buf) {
-    const __m512i x80 = _mm512_set1_epi8((char)0x80);
-    const int kg = g1 - g0;
-    for (int c = 0; c < rn; c++) {
-        const char *y = a + (size_t)c * as;
-        struct q8g *p = buf + (size_t)c * kg;
-        for (int g = g0; g < g1; g++) {
-            __m512i X, Y;
-            __m512 d;
-            if (g == ng - 1 && tbl != 4)
-                unpack(y + (size_t)g * GBYTES, tbl, &X, &Y, &d);
-            else
-                unpack(y + (size_t)g * GBYTES, 4, &X, &Y, &d);
-            const __m512i s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), x80, X), x80, Y);
-            p[g - g0].ax = X;
-            p[g - g0].ay = Y;
-            p[g - g0].off = _mm512_sub_epi32(_mm512_setzero_si512(), s);
-            p[g - g0].da = d;
-        }
-    }
-}
-
-/* decode: one group step of RM rows (RN = 1) */
-AI void step(const char *w, size_t ws, const struct q8g *ca, int kg, int gi, const int tb, const int RM, const int RN,
-             size_t pf, __m512 acc[][1]) {
-    const __m512i x80 = _mm512_set1_epi8((char)0x80);
-    __m512i xu[DEC_RM], yu[DEC_RM];
-    __m512 dw[DEC_RM];
-    UNROLL for (int r = 0; r < RM; r++) {
-        const char *x = w + (size_t)r * ws;
-        if (pf) {
-            /* 3 lines per 136-byte group: 2 can skip a line (steps 64, 72) */
-            _mm_prefetch(x + pf, _MM_HINT_T0);
-            _mm_prefetch(x + pf + 64, _MM_HINT_T0);
-            _mm_prefetch(x + pf + 128, _MM_HINT_T0);
-        }
-        unpack(x, tb, &xu[r], &yu[r], &dw[r]);
-        xu[r] = _mm512_xor_si512(xu[r], x80);
-        yu[r] = _mm512_xor_si512(yu[r], x80);
-    }
-    UNROLL for (int c = 0; c < RN; c++) {
-        const struct q8g *p = ca + (size_t)c * kg + gi;
-        UNROLL for (int r = 0; r < RM; r++) {
-            const __m512i i = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(p->off, xu[r], p->ax), yu[r], p->ay);
-            acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw[r], p->da), acc[r][c]);
-        }
-    }
-}
-
-/* decode: RM rows over groups [g0, g1) (ca holds exactly those); adds to out if add */
-AI void tile(const char *w, size_t ws, const struct q8g *ca, int g0, int g1, int ng, int tbl, float *out, size_t os,
-             const int RM, const int RN, int add, size_t pf) {
-    __m512 acc[DEC_RM][1];
-    UNROLL for (int r = 0; r < RM; r++) UNROLL for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
-    const int kg = g1 - g0;
-    const int gf = (g1 == ng && tbl != 4) ? g1 - 1 : g1; /* full groups end */
-    const char *x = w + (size_t)g0 * GBYTES;
-    for (int g = g0; g < gf; g++, x += GBYTES) step(x, ws, ca, kg, g - g0, 4, RM, RN, pf, acc);
-    if (gf < g1) step(x, ws, ca, kg, gf - g0, tbl, RM, RN, 0, acc);
-    UNROLL for (int r = 0; r < RM; r++)
-        UNROLL for (int c = 0; c < RN; c++) {
-            const float s = _mm512_reduce_add_ps(acc[r][c]);
-            float *o = out + (size_t)c * os + r;
-            *o = add ? *o + s : s;
-        }
-}
-
-/* ---- prompt: super-groups of 8 blocks (2 groups, A and B), 2 int32 lanes per block.
- * Dword permutes fold A's and B's X/Y into Z0..Z3, where block j (A: 0..3, B: 4..7) owns
- * lanes 2j, 2j+1: four dpbusd then one cvt + mul + FMA per 8 blocks and tile cell (the
- * float part is what limits the 4-lane layout), the permutes paid once per row. */
+/* ---- super-groups of 8 blocks (groups A and B), 2 int32 lanes per block */
 struct q8s {
     __m512i z[4];  /* activation bytes in Z order */
     __m512i off;   /* -128 * sum of the lane's bytes over z[0..3] */
@@ -235,12 +157,15 @@ static void prep8(const char *a, size_t as, int rn, int s0, int s1, int ns, int 
     }
 }
 
+#define T_RM (S_RM > DEC_RM ? S_RM : DEC_RM)
 AI void step8(const char *w, size_t ws, const struct q8s *ca, int ks, int gi, const int nbk, const int RM,
-              const int RN, __m512 acc[][S_RN]) {
+              const int RN, size_t pf, __m512 acc[][S_RN]) {
     const __m512i x80 = _mm512_set1_epi8((char)0x80);
-    __m512i zu[S_RM][4];
-    __m512 dw[S_RM];
+    __m512i zu[T_RM][4];
+    __m512 dw[T_RM];
     UNROLL for (int r = 0; r < RM; r++) {
+        if (pf) /* decode: the 5 lines of this super-group, PF_ROWS rows ahead */
+            UNROLL for (int l = 0; l < 5; l++) _mm_prefetch(w + (size_t)r * ws + pf + 64 * l, _MM_HINT_T0);
         unpack8(w + (size_t)r * ws, nbk, zu[r], &dw[r]);
         UNROLL for (int k = 0; k < 4; k++) zu[r][k] = _mm512_xor_si512(zu[r][k], x80);
     }
@@ -257,14 +182,14 @@ AI void step8(const char *w, size_t ws, const struct q8s *ca, int ks, int gi, co
 }
 
 AI void tile8(const char *w, size_t ws, const struct q8s *ca, int s0, int s1, int ns, int nbl, float *out, size_t os,
-              const int RM, const int RN, int add) {
-    __m512 acc[S_RM][S_RN];
+              const int RM, const int RN, int add, size_t pf) {
+    __m512 acc[T_RM][S_RN];
     UNROLL for (int r = 0; r < RM; r++) UNROLL for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
     const int ks = s1 - s0;
     const int sf = (s1 == ns && nbl != 8) ? s1 - 1 : s1;
     const char *x = w + (size_t)s0 * 2 * GBYTES;
-    for (int g = s0; g < sf; g++, x += 2 * GBYTES) step8(x, ws, ca, ks, g - s0, 8, RM, RN, acc);
-    if (sf < s1) step8(x, ws, ca, ks, sf - s0, nbl, RM, RN, acc);
+    for (int g = s0; g < sf; g++, x += 2 * GBYTES) step8(x, ws, ca, ks, g - s0, 8, RM, RN, pf, acc);
+    if (sf < s1) step8(x, ws, ca, ks, sf - s0, nbl, RM, RN, 0, acc);
     UNROLL for (int r = 0; r < RM; r++)
         UNROLL for (int c = 0; c < RN; c++) {
             const float v = _mm512_reduce_add_ps(acc[r][c]);
@@ -273,16 +198,18 @@ AI void tile8(const char *w, size_t ws, const struct q8s *ca, int s0, int s1, in
         }
 }
 
+/* K chunks of KC super-groups for every column count (decode too): each (row, column) is
+ * summed in the same order whatever the tile, so decode and prompt give identical bits */
+#define KC (BUF_SGROUPS / S_RN)
 AI void cols8(const char *w, size_t ws, const char *a, size_t as, float *out, size_t os, int r0, int r1, int ns,
-              int nbl, const int RN, struct q8s *buf) {
-    const int kc = BUF_SGROUPS / RN;
-    for (int s0 = 0; s0 < ns; s0 += kc) {
-        const int s1 = ns - s0 < kc ? ns : s0 + kc;
+              int nbl, const int RN, const int RM, size_t pf, struct q8s *buf) {
+    for (int s0 = 0; s0 < ns; s0 += KC) {
+        const int s1 = ns - s0 < KC ? ns : s0 + KC;
         prep8(a, as, RN, s0, s1, ns, nbl, buf);
         int r = r0;
-        for (; r + S_RM <= r1; r += S_RM)
-            tile8(w + (size_t)r * ws, ws, buf, s0, s1, ns, nbl, out + r, os, S_RM, RN, s0 > 0);
-        for (; r < r1; r++) tile8(w + (size_t)r * ws, ws, buf, s0, s1, ns, nbl, out + r, os, 1, RN, s0 > 0);
+        for (; r + RM <= r1; r += RM)
+            tile8(w + (size_t)r * ws, ws, buf, s0, s1, ns, nbl, out + r, os, RM, RN, s0 > 0, pf);
+        for (; r < r1; r++) tile8(w + (size_t)r * ws, ws, buf, s0, s1, ns, nbl, out + r, os, 1, RN, s0 > 0, pf);
     }
 }
 
@@ -292,8 +219,8 @@ static void prompt8(const char *W, size_t ws, const char *A, size_t as, float *o
     const int ns = (nb + 7) / 8, nbl = nb - 8 * (ns - 1);
     int c = 0;
     for (; c + S_RN <= nc; c += S_RN)
-        cols8(W, ws, A + (size_t)c * as, as, out + (size_t)c * os, os, r0, r1, ns, nbl, S_RN, buf);
-#define TAILC(k) case k: if (k < S_RN) cols8(W, ws, A + (size_t)c * as, as, out + (size_t)c * os, os, r0, r1, ns, nbl, k < S_RN ? k : 1, buf); break;
+        cols8(W, ws, A + (size_t)c * as, as, out + (size_t)c * os, os, r0, r1, ns, nbl, S_RN, S_RM, 0, buf);
+#define TAILC(k) case k: if (k < S_RN) cols8(W, ws, A + (size_t)c * as, as, out + (size_t)c * os, os, r0, r1, ns, nbl, k < S_RN ? k : 1, S_RM, 0, buf); break;
     switch (nc - c) {
         TAILC(1) TAILC(2) TAILC(3) TAILC(4) TAILC(5) TAILC(6) TAILC(7)
     default: break;
@@ -309,23 +236,15 @@ void lir__zmm_gemm_q8_0(int n, const void *w, size_t ws, const void *a, size_t a
             for (int r = 0; r < nr; r++) out[(size_t)c * os + r] = 0.0f;
         return;
     }
-    const int ng = (nb + 3) / 4, tbl = nb - 4 * (ng - 1);
     const char *W = w, *A = a;
-    struct q8g buf[BUF_GROUPS];
+    struct q8s buf[BUF_SGROUPS];
     if (nc == 1) {
-        const size_t pf = (size_t)PF_ROWS * ws;
-        for (int g0 = 0; g0 < ng; g0 += BUF_GROUPS) {
-            const int g1 = ng - g0 < BUF_GROUPS ? ng : g0 + BUF_GROUPS;
-            prep(A, as, 1, g0, g1, ng, tbl, buf);
-            int r = 0;
-            for (; r + DEC_RM <= nr; r += DEC_RM)
-                tile(W + (size_t)r * ws, ws, buf, g0, g1, ng, tbl, out + r, os, DEC_RM, 1, g0 > 0, pf);
-            for (; r < nr; r++) tile(W + (size_t)r * ws, ws, buf, g0, g1, ng, tbl, out + r, os, 1, 1, g0 > 0, pf);
-        }
+        const int ns = (nb + 7) / 8, nbl = nb - 8 * (ns - 1);
+        cols8(W, ws, A, as, out, os, 0, nr, ns, nbl, 1, DEC_RM, (size_t)PF_ROWS * ws, buf);
         return;
     }
     for (int r0 = 0; r0 < nr; r0 += ROWBLK) {
         const int r1 = nr - r0 < ROWBLK ? nr : r0 + ROWBLK;
-        prompt8(W, ws, A, as, out, os, r0, r1, nb, nc, (struct q8s *)buf);
+        prompt8(W, ws, A, as, out, os, r0, r1, nb, nc, buf);
     }
 }
