@@ -165,26 +165,24 @@ static void check_batching(enum lir_gen_arch arch, int32_t type) {
     float *chunks = run_steps(m, t, N, N, 7, 2);   /* batches of 7 inside one decode */
     float *single = run_steps(m, t, N, 1, 64, 2);  /* token by token */
     float *all2 = run_steps(m, t, N, N, 64, 2);    /* one batch, 2 threads */
-    /* Batched and single-token paths use different gemm tilings, so float sums differ in
-     * the last bits; where such a bit lands on a rounding boundary of a later quantization
-     * (Q8 activations, f16 K/V) one quantum flips and that position's logits move by up to
-     * about 1e-2 relative (llama.cpp shows the same between its own batched and single-token
-     * evaluation). So: most positions agree to 1e-4, every position to 5e-2, and the thread
-     * count, which never changes the order of any sum, gives identical bits. */
-    int n_close_chunks = 0, n_close_single = 0;
+    /* One batch and batches of 7 run the same prompt-path kernels, whose per-output sums do
+     * not depend on how many columns share a tile, and the thread count never changes the
+     * order of any sum: both must give identical bits. The single-token (decode) kernels
+     * may add the same products in another order, so floats differ in the last bits; where
+     * such a bit lands on a rounding boundary of a later quantization (a Q8 activation
+     * quantum, an f16 K/V value) that position's logits move by up to about 1e-2 relative,
+     * and later positions that attend to it follow (llama.cpp shows the same between its
+     * batched and one-by-one evaluation). So single-token runs are held to 5e-2. */
     for (int i = 0; i < N; i++) {
         const size_t o = (size_t)i * mi.n_vocab;
-        const double dc = rel_diff(chunks + o, all + o, mi.n_vocab), ds = rel_diff(single + o, all + o, mi.n_vocab);
-        n_close_chunks += dc < 1e-4;
-        n_close_single += ds < 1e-4;
-        if (getenv("LIR_TEST_VERBOSE")) fprintf(stderr, "pos %d chunk %.3g single %.3g\n", i, dc, ds);
-        cr_assert(dc < 5e-2, "pos %d: chunked differs by %g", i, dc);
-        cr_assert(ds < 5e-2, "pos %d: token-by-token differs by %g", i, ds);
+        const double ds = rel_diff(single + o, all + o, mi.n_vocab);
+        if (getenv("LIR_TEST_VERBOSE")) fprintf(stderr, "pos %d single %.3g\n", i, ds);
+        cr_assert(memcmp(chunks + o, all + o, sizeof(float) * mi.n_vocab) == 0,
+                  "pos %d: batches of 7 must give the bits of one batch", i);
         cr_assert(memcmp(all2 + o, all + o, sizeof(float) * mi.n_vocab) == 0,
                   "pos %d: 1 and 2 threads must give identical bits", i);
+        cr_assert(ds < 5e-2, "pos %d: token-by-token differs by %g", i, ds);
     }
-    cr_assert(n_close_chunks >= N * 3 / 4, "only %d of %d positions agree to 1e-4 (chunked)", n_close_chunks, N);
-    cr_assert(n_close_single >= N * 3 / 4, "only %d of %d positions agree to 1e-4 (single)", n_close_single, N);
     free(all);
     free(chunks);
     free(single);
