@@ -496,3 +496,30 @@ Test(tokenizer_api, model_tokenize_detokenize) {
     cr_assert_eq(lir_token_to_piece(m, 99999, true, pb, sizeof pb, &pl), LIR_EINVAL);
     lir_model_free(m);
 }
+
+/* ---------------------------------------------------------------- WPM (BERT) */
+
+Test(tokenizer_wpm, lowercase_accents_punctuation_greedy_pieces) {
+    static const char *const t[] = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xe2\x96\x81hello", "\xe2\x96\x81world",
+                                     "\xe2\x96\x81,", "\xe2\x96\x81!", "\xe2\x96\x81un", "aff", "able", "\xe2\x96\x81\xe4\xbd\xa0" };
+    const int32_t ty[] = { 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 };
+    lir_gguf_str toks[12];
+    for (int i = 0; i < 12; i++) toks[i] = (lir_gguf_str){ t[i], strlen(t[i]) };
+    struct lir_vocab_desc d = lir_vocab_desc_default();
+    d.model = "bert";
+    d.n_tokens = 12;
+    d.tokens = toks;
+    d.types = ty;
+    d.bos = 2;
+    d.sep = 3;
+    d.unk = 1;
+    d.pad = 0;
+    lir_vocab *v;
+    lir_err e = { { 0 } };
+    cr_assert_eq(lir_vocab_build(&d, &v, &e), LIR_OK, "%s", e.msg);
+    const char *text = "H\xc3\xa9llo,  WORLD!\tunaffable \xe4\xbd\xa0\xe5\xa5\xbd unknownword";
+    int32_t ids[64];
+    size_t n = tok(v, text, strlen(text), true, false, ids, 64);
+    EXPECT(ids, n, 2, 4, 6, 5, 7, 8, 9, 10, 11, 1, 1, 3);
+    lir_vocab_free(v);
+}
