@@ -523,3 +523,29 @@ Test(tokenizer_wpm, lowercase_accents_punctuation_greedy_pieces) {
     EXPECT(ids, n, 2, 4, 6, 5, 7, 8, 9, 10, 11, 1, 1, 3);
     lir_vocab_free(v);
 }
+
+Test(tokenizer_spm, no_space_prefix_when_the_vocabulary_says_so) {
+    /* Gemma-style SPM: tokenizer.ggml.add_space_prefix = false */
+    static const char *const t[] = { "<unk>", "<s>", "</s>", "a", "b", "ab", "\xe2\x96\x81", "\xe2\x96\x81" "b" };
+    const float sc[] = { 0, 0, 0, -1, -1, -2, -1, -1 };
+    const int32_t ty[] = { 2, 3, 3, 1, 1, 1, 1, 1 };
+    lir_gguf_str toks[8];
+    for (int i = 0; i < 8; i++) toks[i] = (lir_gguf_str){ t[i], strlen(t[i]) };
+    struct lir_vocab_desc d = lir_vocab_desc_default();
+    d.model = "llama";
+    d.n_tokens = 8;
+    d.tokens = toks;
+    d.scores = sc;
+    d.types = ty;
+    d.add_space_prefix = 0;
+    lir_vocab *v;
+    lir_err e = { { 0 } };
+    cr_assert_eq(lir_vocab_build(&d, &v, &e), LIR_OK, "%s", e.msg);
+    int32_t ids[16];
+    size_t n = tok(v, "ab b", 4, true, false, ids, 16);
+    EXPECT(ids, n, 1, 5, 7);
+    /* no byte tokens in this vocabulary: an unknown character becomes <unk> */
+    n = tok(v, "\xc3\xbc", 2, false, false, ids, 16);
+    EXPECT(ids, n, 0, 0);
+    lir_vocab_free(v);
+}
