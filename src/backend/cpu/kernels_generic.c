@@ -43,24 +43,17 @@ static float dot_f32(int n, const float *x, const float *y) {
     return s;
 }
 
+#define GENERIC_TYPES(X)                                                                   \
+    X(LIR_TYPE_F32, f32) X(LIR_TYPE_F16, f16) X(LIR_TYPE_BF16, bf16) X(LIR_TYPE_Q4_0, q4_0)     \
+    X(LIR_TYPE_Q4_1, q4_1) X(LIR_TYPE_Q5_0, q5_0) X(LIR_TYPE_Q5_1, q5_1) X(LIR_TYPE_Q8_0, q8_0) \
+    X(LIR_TYPE_Q2_K, q2_K) X(LIR_TYPE_Q3_K, q3_K) X(LIR_TYPE_Q4_K, q4_K) X(LIR_TYPE_Q5_K, q5_K) \
+    X(LIR_TYPE_Q6_K, q6_K)
 #define SLOTS(ID, T) [ID] = lir_vec_dot_##T##_ref,
 #define GSLOTS(ID, T) [ID] = gemm_##T,
 const struct lir_cpu_kernels lir_cpu_kernels_generic = {
     .isa = "generic",
-    .vec_dot = {
-        SLOTS(LIR_TYPE_F32, f32) SLOTS(LIR_TYPE_F16, f16) SLOTS(LIR_TYPE_BF16, bf16)
-        SLOTS(LIR_TYPE_Q4_0, q4_0) SLOTS(LIR_TYPE_Q4_1, q4_1) SLOTS(LIR_TYPE_Q5_0, q5_0)
-        SLOTS(LIR_TYPE_Q5_1, q5_1) SLOTS(LIR_TYPE_Q8_0, q8_0) SLOTS(LIR_TYPE_Q2_K, q2_K)
-        SLOTS(LIR_TYPE_Q3_K, q3_K) SLOTS(LIR_TYPE_Q4_K, q4_K) SLOTS(LIR_TYPE_Q5_K, q5_K)
-        SLOTS(LIR_TYPE_Q6_K, q6_K)
-    },
-    .gemm = {
-        GSLOTS(LIR_TYPE_F32, f32) GSLOTS(LIR_TYPE_F16, f16) GSLOTS(LIR_TYPE_BF16, bf16)
-        GSLOTS(LIR_TYPE_Q4_0, q4_0) GSLOTS(LIR_TYPE_Q4_1, q4_1) GSLOTS(LIR_TYPE_Q5_0, q5_0)
-        GSLOTS(LIR_TYPE_Q5_1, q5_1) GSLOTS(LIR_TYPE_Q8_0, q8_0) GSLOTS(LIR_TYPE_Q2_K, q2_K)
-        GSLOTS(LIR_TYPE_Q3_K, q3_K) GSLOTS(LIR_TYPE_Q4_K, q4_K) GSLOTS(LIR_TYPE_Q5_K, q5_K)
-        GSLOTS(LIR_TYPE_Q6_K, q6_K)
-    },
+    .vec_dot = { GENERIC_TYPES(SLOTS) },
+    .gemm = { GENERIC_TYPES(GSLOTS) },
     .from_float = {
         [LIR_TYPE_F32] = from_float_f32,
         [LIR_TYPE_F16] = lir_quantize_row_f16_ref,

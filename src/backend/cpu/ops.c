@@ -26,9 +26,8 @@ struct lir_exec {
 struct lir_cpu {
     lir_pool *pool;
     const struct lir_cpu_kernels *k;
-    int32_t n_ctx, n_batch, max_dim, head_dim;
+    int32_t n_ctx;             /* cache rows per layer: the V stride and score row length */
     void *act;                 /* quantized activations: n_batch rows of the widest input */
-    size_t act_row_max;
     struct lir_exec *execs;    /* one per thread */
     float *scratch;            /* per-thread attention scratch, one block */
     /* run state */
@@ -269,14 +268,10 @@ lir_cpu *lir_cpu_create(const struct lir_model *m, int32_t n_ctx, int32_t n_batc
     if (!c) goto oom;
     c->k = lir_cpu_kernels_best();
     c->n_ctx = n_ctx;
-    c->n_batch = n_batch;
-    c->head_dim = hp->head_dim;
     int32_t md = hp->n_embd;
     if (hp->n_ff > md) md = hp->n_ff;
     if (hp->n_head * hp->head_dim > md) md = hp->n_head * hp->head_dim;
-    c->max_dim = md;
-    c->act_row_max = (size_t)md * 4; /* f32 is the widest activation type */
-    c->act = lir__alloc_aligned(c->act_row_max * (size_t)n_batch);
+    c->act = lir__alloc_aligned((size_t)md * sizeof(float) * (size_t)n_batch); /* f32 is the widest act type */
     c->pool = lir_pool_create(n_threads);
     c->execs = calloc((size_t)n_threads, sizeof *c->execs);
     const size_t cols = (size_t)ATT_TB * (size_t)(hp->n_head / hp->n_head_kv);
