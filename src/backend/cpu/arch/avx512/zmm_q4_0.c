@@ -110,7 +110,11 @@ AI void tile(const int RM, const int RN, int nq, const char *w, size_t ws, const
     for (int q = 0; q < nq; q++) {
         UNROLL for (int r = 0; r < RM; r++) {
             const char *x = w + (size_t)r * ws + (size_t)q * QUAD_W;
-            if (pf) _mm_prefetch(x + pf, _MM_HINT_T0);
+            if (pf) { /* a quad is 72 bytes: prefetch its first and last byte, else every ninth line
+                       * goes unfetched; NTA: the weights are read once (measured +5-15% over T0) */
+                _mm_prefetch(x + pf, _MM_HINT_NTA);
+                _mm_prefetch(x + pf + QUAD_W - 1, _MM_HINT_NTA);
+            }
             __m512i lo, hi;
             __m512 dw;
             unpack(x, iq, id, &lo, &hi, &dw);
