@@ -86,6 +86,11 @@ struct lir_model_info {
 };
 LIR_API void lir_model_get_info(const lir_model *model, struct lir_model_info *out);
 
+/* The model's own chat template (GGUF key tokenizer.chat_template), NUL-terminated, for
+ * lir_chat_apply; NULL when the model has none (or model is NULL). A template holding a NUL
+ * byte ends there. Valid until lir_model_free. */
+LIR_API const char *lir_model_chat_template(const lir_model *model);
+
 /* Memory a context of n_ctx tokens needs on the CPU: weights (mapped file), KV cache
  * (f16) and compute buffers for a batch of n_batch tokens. The loader's resource check
  * uses the same estimator. */

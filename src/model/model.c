@@ -242,6 +242,15 @@ enum lir_status lir_model_load(const char *path, const struct lir_model_params *
         }
         snprintf(m->vocab_err, sizeof m->vocab_err, "%s", m->vocab_status ? ve.msg : "");
     }
+    lir_gguf_str ct; /* copied: GGUF strings are not NUL-terminated in the mapping */
+    if (lir_gguf_get_str(m->gguf, "tokenizer.chat_template", &ct, NULL)) {
+        if (!(m->chat_template = malloc(ct.len + 1))) {
+            s = lir__errf(&e, LIR_ENOMEM, "model: out of memory for the chat template (%zu bytes)", ct.len);
+            goto fail;
+        }
+        memcpy(m->chat_template, ct.ptr, ct.len);
+        m->chat_template[ct.len] = 0;
+    }
     *out = m;
     return LIR_OK;
 fail:
@@ -253,10 +262,13 @@ fail:
 void lir_model_free(lir_model *m) {
     if (!m) return;
     free(m->layers);
+    free(m->chat_template);
     lir_vocab_free(m->vocab);
     lir_gguf_close(m->gguf);
     free(m);
 }
+
+const char *lir_model_chat_template(const lir_model *m) { return m ? m->chat_template : NULL; }
 
 void lir_model_get_info(const lir_model *m, struct lir_model_info *o) {
     memset(o, 0, sizeof *o);

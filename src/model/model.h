@@ -67,6 +67,7 @@ struct lir_model {
     struct lir_vocab *vocab;       /* NULL when the tokenizer metadata is missing or unusable */
     enum lir_status vocab_status;  /* why vocab is NULL (LIR_OK when it is not) */
     char vocab_err[LIR_ERR_MAX];   /* ... and the message */
+    char *chat_template;           /* tokenizer.chat_template, NUL-terminated copy; NULL when absent */
 };
 
 /* Memory estimate shared by `lir show` and the loader's resource check. */

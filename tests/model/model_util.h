@@ -33,7 +33,7 @@ struct model_edit {
     const char *drop_tensor;    /* tensor to leave out */
     const char *reshape_tensor; /* tensor whose ne[1] is halved (data truncated) */
     const char *drop_key;
-    const char *set_key_str, *str_value;   /* replace a string key */
+    const char *set_key_str, *str_value;   /* replace or add a string key */
     const char *set_key_u32; uint32_t u32_value; /* replace or add a u32 key */
 };
 
@@ -49,10 +49,7 @@ static inline enum lir_status copy_model(const char *src, const char *dst, const
         char key[256];
         snprintf(key, sizeof key, "%.*s", (int)ks.len, ks.ptr);
         if (ed->drop_key && !strcmp(key, ed->drop_key)) continue;
-        if (ed->set_key_str && !strcmp(key, ed->set_key_str)) {
-            lir_gguf_writer_set_str(w, key, ed->str_value);
-            continue;
-        }
+        if (ed->set_key_str && !strcmp(key, ed->set_key_str)) continue; /* added below */
         if (ed->set_key_u32 && !strcmp(key, ed->set_key_u32)) continue; /* added below */
         switch (lir_gguf_kv_type(g, i)) {
         case LIR_GGUF_STRING: {
@@ -107,6 +104,7 @@ static inline enum lir_status copy_model(const char *src, const char *dst, const
         }
     }
     if (ed->set_key_u32) lir_gguf_writer_set_u32(w, ed->set_key_u32, ed->u32_value);
+    if (ed->set_key_str) lir_gguf_writer_set_str(w, ed->set_key_str, ed->str_value);
     for (int64_t i = 0; i < lir_gguf_n_tensors(g); i++) {
         const struct lir_gguf_tensor *t = lir_gguf_tensor(g, i);
         char name[256];
