@@ -1,7 +1,8 @@
 /* cmd_template.c — `lir template`: render a chat template over messages and print the prompt.
  *   lir template -m MODEL --messages FILE.json [--add-generation-prompt] [--template NAME|FILE]
  *                [--tools FILE.json] [--vars FILE.json] [--bos TEXT] [--eos TEXT]
- * The template is the model's tokenizer.chat_template unless --template names a built-in
+ * The template is the model's tokenizer.chat_template (lir_model_chat_template; read from the
+ * GGUF keys when lir cannot load the file as a model) unless --template names a built-in
  * (lir_chat_builtin) or a file. bos_token/eos_token come from the model's vocabulary unless
  * --bos/--eos are given. --messages accepts a JSON array of messages, or an object with
  * "messages" (and optionally "tools", "add_generation_prompt", "bos_token", "eos_token" and
@@ -61,6 +62,14 @@ static char *vocab_token(const lir_gguf *g, const char *id_key) {
     return r;
 }
 
+/* The text of a special token (NULL when there is none). */
+static char *token_piece(const lir_model *m, lir_token t) {
+    char buf[256];
+    size_t len = 0;
+    if (t < 0 || lir_token_to_piece(m, t, true, buf, sizeof buf, &len) != LIR_OK) return NULL;
+    return strndup(buf, len);
+}
+
 int lir_cli_template(int argc, char **argv) {
     const char *model = NULL, *messages = NULL, *tmpl_arg = NULL, *tools = NULL, *vars = NULL, *bos = NULL, *eos = NULL;
     bool agp = false, agp_given = false;
@@ -92,7 +101,22 @@ int lir_cli_template(int argc, char **argv) {
     char *msgs_dump = NULL, *tools_dump = NULL, *extra_dump = NULL, *bos_j = NULL, *eos_j = NULL, *out = NULL;
     json_t *root = NULL;
     int rc = 1;
-    if (model) {
+    lir_model *lm = NULL;
+    struct lir_model_params mp = lir_model_params_default();
+    if (model && lir_model_load(model, &mp, &lm, NULL, 0) == LIR_OK) {
+        /* a model lir runs: its template and BOS/EOS text through the API (the pieces, as
+         * llama.cpp's chat code takes them) */
+        const char *t = lir_model_chat_template(lm);
+        if (!tmpl_arg && !t) {
+            lir_model_free(lm);
+            fail(1, "'%s' has no tokenizer.chat_template; choose one with --template NAME|FILE", model, "");
+            goto done;
+        }
+        if (!tmpl_arg) tmpl = strdup(t);
+        bos_m = token_piece(lm, lir_vocab_bos(lm));
+        eos_m = token_piece(lm, lir_vocab_eos(lm));
+        lir_model_free(lm);
+    } else if (model) { /* a GGUF lir cannot run (vocabulary only, another architecture): its keys */
         lir_gguf *g = NULL;
         lir_err e = { { 0 } };
         if (lir_gguf_open(model, &g, &e)) { fail(1, "cannot open '%s': %s", model, e.msg); goto done; }

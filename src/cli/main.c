@@ -1,7 +1,8 @@
-/* main.c — the `lir` command line: show, eval, generate, bench, run.
+/* main.c — the `lir` command line: show, eval, bench, run; dispatch to the other cmd_*.c.
  * Machine-readable commands print JSON on stdout; errors go to stderr with exit code 1
  * (2 for usage errors). This layer parses and validates; the library computes. */
 #include "lir.h"
+#include "cli/cli.h"
 #include "model/forward.h"
 #include "model/model.h"
 #include "gguf/gguf.h"
@@ -22,8 +23,10 @@ static const char *usage_text =
     "  show MODEL [--ctx N] [--batch N] [--json]   architecture, tensors, memory needed\n"
     "  eval -m MODEL --tokens 1,2,3 [--top K] [--all] [--threads N] [--ctx N]\n"
     "                                               top-K next-token logits/log-probs (JSON)\n"
-    "  generate -m MODEL --tokens 1,2,3 [-n N] [--temp T] [--seed S] [--json] [--threads N]\n"
-    "                                               continue a token sequence\n"
+    "  generate -m MODEL (--tokens 1,2,3 | -p TEXT) [-n N] [--temp T] [--top-k K] [--seed S] [--json]\n"
+    "           [--threads N] [--ctx N]            continue token ids, or stream the text after a prompt\n"
+    "  chat -m MODEL [--system TEXT] [--template NAME|FILE] [-n N] [--temp T] [--seed S] [--ctx N]\n"
+    "                                               interactive chat from stdin (/reset, /system TEXT, /exit)\n"
     "  bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
     "                                               prompt (pp) and generation (tg) speed\n"
     "  run MODEL [PROMPT] [-n N] [--temp T] [--seed S]\n"
@@ -281,92 +284,6 @@ static int cmd_eval(int argc, char **argv) {
     return 0;
 }
 
-/* ---------------------------------------------------------------- generate */
-
-struct gen_result {
-    int32_t *tokens;
-    int32_t n_gen;
-    float *margins;
-    double ttft_ms, prompt_ms, gen_ms;
-    int32_t n_decode;
-};
-
-/* Greedy/temperature continuation of prompt; streams text when stream_text. */
-static void generate(lir_model *m, lir_context *c, const int32_t *prompt, int32_t n_prompt, int32_t n_gen, float temp,
-                     uint64_t seed, bool stream_text, struct gen_result *r) {
-    struct lir_model_info mi;
-    lir_model_get_info(m, &mi);
-    uint64_t rng[4];
-    lir_rng_seed(rng, seed);
-    lir_detok *dt = NULL;
-    if (stream_text && lir_detok_create(m, false, false, &dt) != LIR_OK)
-        die(1, "cannot print text: %s", lir_model_vocab_error(m));
-    r->tokens = malloc(sizeof(int32_t) * (size_t)(n_gen + 1));
-    r->margins = malloc(sizeof(float) * (size_t)(n_gen + 1));
-    if (!r->tokens || !r->margins) die(1, "out of memory");
-    r->n_gen = 0;
-    r->n_decode = 0;
-    uint64_t t0 = lir__now_ns();
-    if (lir_context_decode(c, prompt, n_prompt, 0, false)) die(1, "%s", lir_context_last_error(c));
-    uint64_t t1 = lir__now_ns();
-    r->prompt_ms = (double)(t1 - t0) / 1e6;
-    int32_t pos = n_prompt;
-    for (int32_t i = 0; i < n_gen; i++) {
-        const float *lg = lir_context_logits(c, -1);
-        int32_t tok = lir_sample_temp(lg, mi.n_vocab, temp, rng);
-        r->margins[i] = lir_sample_margin(lg, mi.n_vocab);
-        r->tokens[r->n_gen++] = tok;
-        if (i == 0) r->ttft_ms = (double)(lir__now_ns() - t0) / 1e6;
-        if (dt) { /* whole UTF-8 characters only */
-            const char *text;
-            size_t len;
-            if (lir_detok_push(dt, tok, &text, &len) == LIR_OK && len) {
-                fwrite(text, 1, len, stdout);
-                fflush(stdout);
-            }
-        }
-        if (i + 1 == n_gen || lir_vocab_is_eog(m, tok)) break; /* end of generation, as llama.cpp */
-        if (pos >= lir__context_n_ctx(c)) break; /* context full: stop ("length") */
-        if (lir_context_decode(c, &tok, 1, pos++, false)) die(1, "%s", lir_context_last_error(c));
-        r->n_decode++;
-    }
-    r->gen_ms = (double)(lir__now_ns() - t1) / 1e6 - (r->ttft_ms - r->prompt_ms);
-    if (dt) {
-        const char *text;
-        size_t len;
-        if (lir_detok_flush(dt, &text, &len) == LIR_OK && len) fwrite(text, 1, len, stdout);
-        lir_detok_free(dt);
-    }
-}
-
-static int cmd_generate(int argc, char **argv) {
-    struct opts o = { .n_gen = 64 };
-    parse_opts(argc, argv, 2, &o, NULL);
-    int32_t n;
-    int32_t *toks = parse_tokens(o.tokens, &n);
-    lir_model *m = load_model(o.model);
-    lir_context *c = make_context(m, &o, ctx_for(m, &o, (int64_t)n + o.n_gen));
-    struct gen_result r;
-    generate(m, c, toks, n, o.n_gen, o.temp, o.seed, !o.json, &r);
-    if (o.json) {
-        printf("{\"tokens\":[");
-        for (int32_t i = 0; i < r.n_gen; i++) printf("%s%d", i ? "," : "", r.tokens[i]);
-        printf("],\"margins\":[");
-        for (int32_t i = 0; i < r.n_gen; i++) printf("%s%.5g", i ? "," : "", r.margins[i]);
-        printf("],\"n_prompt\":%d,\"n_gen\":%d,\"metrics\":{\"ttft_ms\":%.3f,\"prompt_tok_s\":%.3f,\"gen_tok_s\":%.3f}}\n",
-               n, r.n_gen, r.ttft_ms, r.prompt_ms > 0 ? n / (r.prompt_ms / 1e3) : 0.0,
-               r.gen_ms > 0 ? r.n_decode / (r.gen_ms / 1e3) : 0.0);
-    } else {
-        printf("\n");
-    }
-    free(r.tokens);
-    free(r.margins);
-    lir_context_free(c);
-    lir_model_free(m);
-    free(toks);
-    return 0;
-}
-
 /* ---------------------------------------------------------------- run */
 
 static int cmd_run(int argc, char **argv) {
@@ -391,8 +308,15 @@ static int cmd_run(int argc, char **argv) {
         fputs(prompt, stdout);
     }
     lir_context *c = make_context(m, &o, ctx_for(m, &o, n_tok + (int64_t)o.n_gen));
-    struct gen_result r;
-    generate(m, c, toks, n_tok, o.n_gen, o.temp, o.seed, true, &r);
+    struct lir_cli_sampler smp = { .temp = o.temp };
+    lir_rng_seed(smp.rng, o.seed);
+    struct lir_cli_text txt = { .out = stdout };
+    if (lir_detok_create(m, false, false, &txt.detok) != LIR_OK) die(1, "cannot print text: %s", lir_model_vocab_error(m));
+    struct lir_cli_gen r;
+    char err[LIR_ERR_MAX];
+    if (lir_cli_generate_tokens(m, c, toks, n_tok, 0, o.n_gen, &smp, &txt, &r, err, sizeof err)) die(1, "%s", err);
+    lir_detok_free(txt.detok);
+    free(txt.text);
     if (toks != &start) free(toks);
     fprintf(stderr, "\n[%d tokens, %.1f tok/s, first token %.1f ms, %d threads, %s]\n", r.n_gen,
             r.gen_ms > 0 ? r.n_decode / (r.gen_ms / 1e3) : 0.0, r.ttft_ms, lir__context_n_threads(c),
@@ -479,7 +403,8 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "show")) return cmd_show(argc, argv);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
-    if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
+    if (!strcmp(cmd, "generate")) return lir_cli_generate(argc, argv);
+    if (!strcmp(cmd, "chat")) return lir_cli_chat(argc, argv);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
     if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
     if (!strcmp(cmd, "template")) { int lir_cli_template(int, char **); return lir_cli_template(argc, argv); }

@@ -1,0 +1,65 @@
+/* cli.h — what the files of the `lir` command share: argument parsing that exits on bad input,
+ * model loading, and the sampling loop of `run`, `generate` and `chat` (cmd_generate.c).
+ * Only this layer prints and exits; everything it computes goes through include/lir.h. */
+#ifndef LIR_CLI_H
+#define LIR_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "lir.h"
+
+/* "lir: MESSAGE" on stderr, then exit(code): 1 for run-time errors, 2 for usage errors. */
+_Noreturn void lir_cli_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The value of a flag as an integer / a number in [lo, hi]; dies (exit 2) naming the flag. */
+long lir_cli_arg_long(const char *flag, const char *v, long lo, long hi);
+float lir_cli_arg_float(const char *flag, const char *v, float lo, float hi);
+/* Loads a model or dies (exit 1) with the loader's message. */
+lir_model *lir_cli_load_model(const char *path);
+/* Tokenizes text (add_special: BOS/EOS as the vocabulary asks; parse_special: control tokens
+ * written in the text match). Returns a malloc'd array of *n ids, or dies (exit 1). */
+lir_token *lir_cli_text_tokens(const lir_model *m, const char *text, bool add_special, bool parse_special, int32_t *n);
+
+/* Sampler settings and state; the generator state carries over between calls (chat turns). */
+struct lir_cli_sampler {
+    float temp;      /* 0 = greedy */
+    int32_t top_k;   /* 0 = whole vocabulary; else sample among the k largest logits */
+    uint64_t rng[4]; /* lir_rng_seed */
+};
+
+/* Text of the generated tokens: whole UTF-8 characters only (lir_detok), written and flushed
+ * to out (may be NULL) as they complete, and collected in text/len (malloc'd, NUL-terminated;
+ * the caller frees text). */
+struct lir_cli_text {
+    lir_detok *detok; /* borrowed */
+    FILE *out;
+    char *text;
+    size_t len, cap;
+};
+
+/* One generation. tokens/margins are malloc'd (n_gen entries; the caller frees both). */
+struct lir_cli_gen {
+    lir_token *tokens;  /* sampled tokens; the last one is not in the KV cache */
+    float *margins;     /* top-2 logit margin at each step */
+    int32_t n_gen;      /* sampled tokens */
+    int32_t n_decode;   /* of which evaluated (now in the KV cache): all but the last */
+    bool eog;           /* ended by an end-of-generation token */
+    bool ctx_full;      /* ended because the context is full */
+    double ttft_ms, prompt_ms, gen_ms;
+};
+
+/* Evaluates prompt[0..n_prompt) (borrowed) at positions pos.. — the first pos tokens of the
+ * sequence are already in ctx's KV cache, anything after them is overwritten — then samples up
+ * to n_gen tokens, evaluating each but the last. Stops at an end-of-generation token (which is
+ * kept in r->tokens and given to txt, where control tokens show as nothing) or when the context
+ * is full. txt may be NULL. Returns LIR_OK, or the status of lir_context_decode (LIR_ECONTEXT
+ * when the prompt does not fit) with its message in err; LIR_ENOMEM. */
+enum lir_status lir_cli_generate_tokens(lir_model *m, lir_context *ctx, const lir_token *prompt, int32_t n_prompt,
+                                        int32_t pos, int32_t n_gen, struct lir_cli_sampler *smp,
+                                        struct lir_cli_text *txt, struct lir_cli_gen *r, char *err, size_t err_len);
+
+int lir_cli_generate(int argc, char **argv); /* `lir generate` */
+int lir_cli_chat(int argc, char **argv);     /* `lir chat` */
+
+#endif /* LIR_CLI_H */
