@@ -98,7 +98,9 @@ struct jjson_opts {
     bool ensure_ascii, sort_keys, undef_as_null;
     const char *item_sep, *key_sep;
 };
-bool jv_tojson(jbuf *b, jv v, const struct jjson_opts *o, int depth); /* false: not serializable */
+/* false: not serializable. Fails (through b->a->e) on values nested deeper than JV_MAX_DEPTH. */
+#define JV_MAX_DEPTH 2100
+bool jv_tojson(jbuf *b, jv v, const struct jjson_opts *o, int depth);
 void jv_format_float(double f, char *buf, size_t n);
 
 /* jansson <-> values (defined in jinja_val.c; json_t kept opaque here) */

@@ -71,6 +71,10 @@ static jv to_str(ev *E, jv v) {
 }
 
 static bool is_num(jv v) { return v.t == JV_INT || v.t == JV_FLOAT; }
+/* Integer arithmetic never overflows silently (that would be undefined behaviour in C): a
+ * result outside 64 bits becomes a float, as the oracle's numbers (JavaScript doubles) would. */
+static bool fits_i64(double x) { return x >= -9223372036854775808.0 && x < 9223372036854775808.0; }
+static jv int_or_float(double x) { return fits_i64(x) ? jv_int((int64_t)x) : jv_float(x); }
 static double num(jv v) { return v.t == JV_INT ? (double)v.u.i : v.t == JV_FLOAT ? v.u.f : v.t == JV_BOOL ? v.u.b : 0; }
 
 /* JavaScript's String(x) for Array.prototype.join: numbers without ".0", null/undefined empty. */
@@ -240,12 +244,12 @@ static size_t slice_idx(int64_t n, jv start, jv stop, jv step, int64_t *idx) {
         int64_t a = start.t == JV_INT ? start.u.i : 0, b = stop.t == JV_INT ? stop.u.i : n;
         a = a < 0 ? (n + a > 0 ? n + a : 0) : (a < n ? a : n);
         b = b < 0 ? (n + b > 0 ? n + b : 0) : (b < n ? b : n);
-        for (int64_t i = a; i < b; i += st) idx[k++] = i;
+        for (int64_t i = a; i < b; i = b - i > st ? i + st : b) idx[k++] = i; /* no overflow past b */
     } else {
         int64_t a = start.t == JV_INT ? start.u.i : n - 1, b = stop.t == JV_INT ? stop.u.i : -1;
         a = a < 0 ? (n + a > -1 ? n + a : -1) : (a < n - 1 ? a : n - 1);
         b = b < -1 ? (n + b > -1 ? n + b : -1) : (b < n - 1 ? b : n - 1);
-        for (int64_t i = a; i > b; i += st) idx[k++] = i;
+        for (int64_t i = a; i > b; i += st) idx[k++] = i; /* i >= 0: i + st cannot overflow */
     }
     return k;
 }
@@ -401,9 +405,10 @@ static jv call_value(ev *E, jnode *site, jv fn, jargs *A, env *s) {
         else { a = A->pos[0].u.i; b = A->pos[1].u.i; if (A->npos == 3) st = A->pos[2].u.i; }
         if (st == 0) FAIL(site, "range() step must not be zero");
         jv l = jv_list_new(E->a);
-        for (int64_t i = a; st > 0 ? i < b : i > b; i += st) {
+        for (int64_t i = a; st > 0 ? i < b : i > b;) {
             if (l.u.l->n >= 1000000) FAIL(site, "range() longer than 1000000 items");
             jl_push(E->a, l.u.l, jv_int(i));
+            if (__builtin_add_overflow(i, st, &i)) break; /* the next one would pass INT64_MAX/MIN */
         }
         return l;
     }
@@ -669,12 +674,12 @@ static jv apply_filter(ev *E, jnode *n, const char *name, jv v, jargs *A, env *s
             return end == tmp ? dflt : jv_float(x);
         }
         if (v.t == JV_INT) return isint ? v : jv_float((double)v.u.i);
-        if (v.t == JV_FLOAT) return isint ? jv_int((int64_t)floor(v.u.f)) : v;
+        if (v.t == JV_FLOAT) return !isint ? v : fits_i64(floor(v.u.f)) ? jv_int((int64_t)floor(v.u.f)) : dflt; /* nan, inf, huge */
         if (v.t == JV_BOOL) return isint ? jv_int(v.u.b) : jv_float(v.u.b);
         FAIL(n, "filter '%s' cannot be applied to %s", name, jv_type_name(v));
     }
     if (IS("abs")) {
-        if (v.t == JV_INT) return jv_int(v.u.i < 0 ? -v.u.i : v.u.i);
+        if (v.t == JV_INT) return v.u.i == INT64_MIN ? jv_float(-(double)v.u.i) : jv_int(v.u.i < 0 ? -v.u.i : v.u.i);
         if (v.t == JV_FLOAT) return jv_float(fabs(v.u.f));
         FAIL(n, "filter 'abs' cannot be applied to %s", jv_type_name(v));
     }
@@ -973,21 +978,25 @@ static jv binop(ev *E, jnode *n, env *s) {
     if (ln && rn) {
         bool fl = l.t == JV_FLOAT || r.t == JV_FLOAT;
         double a = num(l), b = num(r);
-        if (OP("+")) return fl ? jv_float(a + b) : jv_int(l.u.i + r.u.i);
-        if (OP("-")) return fl ? jv_float(a - b) : jv_int(l.u.i - r.u.i);
-        if (OP("*")) return fl ? jv_float(a * b) : jv_int(l.u.i * r.u.i);
+        int64_t x;
+        if (OP("+")) return fl ? jv_float(a + b) : __builtin_add_overflow(l.u.i, r.u.i, &x) ? jv_float(a + b) : jv_int(x);
+        if (OP("-")) return fl ? jv_float(a - b) : __builtin_sub_overflow(l.u.i, r.u.i, &x) ? jv_float(a - b) : jv_int(x);
+        if (OP("*")) return fl ? jv_float(a * b) : __builtin_mul_overflow(l.u.i, r.u.i, &x) ? jv_float(a * b) : jv_int(x);
         if (OP("/")) return jv_float(a / b);
         if (OP("//")) {
             if (b == 0) FAIL(n, "division by zero");
-            return fl ? jv_float(floor(a / b)) : jv_int((int64_t)floor(a / b));
+            return fl ? jv_float(floor(a / b)) : int_or_float(floor(a / b));
         }
         if (OP("%")) {
-            if (!fl) { if (r.u.i == 0) FAIL(n, "modulo by zero"); return jv_int(l.u.i % r.u.i); }
+            if (!fl) {
+                if (r.u.i == 0) FAIL(n, "modulo by zero");
+                return jv_int(r.u.i == -1 ? 0 : l.u.i % r.u.i); /* INT64_MIN % -1 traps */
+            }
             return jv_float(fmod(a, b));
         }
         if (OP("**")) {
-            double x = pow(a, b);
-            return fl || b < 0 ? jv_float(x) : jv_int((int64_t)x);
+            double p = pow(a, b);
+            return fl || b < 0 ? jv_float(p) : int_or_float(p);
         }
         if (OP("<")) return jv_bool(a < b);
         if (OP(">")) return jv_bool(a > b);
@@ -1085,7 +1094,7 @@ static jv eval(ev *E, jnode *n, env *s) {
         jv v = eval(E, n->a, s);
         if (n->s[0] == 'n') return jv_bool(!jv_truthy(v));
         int sign = n->s[0] == '-' ? -1 : 1;
-        if (v.t == JV_INT) return jv_int(sign * v.u.i);
+        if (v.t == JV_INT) return v.u.i == INT64_MIN && sign < 0 ? jv_float(-(double)v.u.i) : jv_int(sign * v.u.i);
         if (v.t == JV_BOOL) return jv_int(sign * (int64_t)v.u.b);
         if (v.t == JV_FLOAT) return jv_float(sign * v.u.f);
         FAIL(n, "unary '%c' cannot be applied to %s", n->s[0], jv_type_name(v));

@@ -13,6 +13,7 @@
 #include "chat/jinja.h"
 
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -392,12 +393,12 @@ static jnode *primary(ps *P) {
     switch (t->t) {
     case JT_NUMBER: {
         n = mk(P, JN_LIT);
-        char buf[64];
-        size_t k = t->n < sizeof buf - 1 ? t->n : sizeof buf - 1;
-        memcpy(buf, t->s, k);
-        buf[k] = 0;
-        if (memchr(buf, '.', k)) n->lit = jv_float(strtod(buf, NULL));
-        else n->lit = jv_int(strtoll(buf, NULL, 10));
+        char *buf = ja_strndup(P->a, t->s, t->n);
+        errno = 0;
+        long long x = memchr(buf, '.', t->n) ? 0 : strtoll(buf, NULL, 10);
+        /* a float literal, or an integer beyond 64 bits: a float, as the oracle's numbers */
+        if (memchr(buf, '.', t->n) || errno == ERANGE) n->lit = jv_float(strtod(buf, NULL));
+        else n->lit = jv_int(x);
         P->i++;
         return n;
     }

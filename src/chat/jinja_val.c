@@ -320,8 +320,14 @@ static void json_str_out(jbuf *b, const char *s, size_t n, bool ascii) {
 }
 
 static void pad(jbuf *b, int indent, int depth) {
+    static const char spaces[64] = "                                                                ";
     jb_putc(b, '\n');
-    for (int i = 0; i < indent * depth; i++) jb_putc(b, ' ');
+    /* indent comes from the template: size_t so a huge one runs into the arena cap, not overflow */
+    for (size_t left = (size_t)indent * (size_t)depth; left;) {
+        size_t k = left < sizeof spaces ? left : sizeof spaces;
+        jb_put(b, spaces, k);
+        left -= k;
+    }
 }
 
 static int key_cmp(const void *x, const void *y) {
@@ -336,6 +342,11 @@ bool jv_tojson(jbuf *b, jv v, const struct jjson_opts *o, int depth) {
     bool ind = o->indent > 0;
     const char *isep = o->item_sep ? o->item_sep : ind ? "," : ", ";
     const char *ksep = o->key_sep ? o->key_sep : ": ";
+    /* A namespace can hold itself (`{% set ns.a = ns %}`): bound the walk instead of the stack.
+     * The bound is above the nesting jansson accepts in messages (2048). */
+    if (depth > JV_MAX_DEPTH && b->a->e)
+        jfail(b->a->e, 0, "a value nested deeper than %d levels cannot be printed (a namespace that contains itself?)",
+              JV_MAX_DEPTH);
     switch (v.t) {
     case JV_UNDEF: jb_puts(b, o->undef_as_null ? "null" : "undefined"); return true;
     case JV_NONE: jb_puts(b, "null"); return true;

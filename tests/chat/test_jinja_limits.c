@@ -1,0 +1,90 @@
+/* test_jinja_limits.c — regressions found by fuzz/fuzz_chat.c: hostile templates get a clear
+ * error or a defined result, never a crash. Each case is the reproducer kept under fuzz/repro/
+ * (the first byte there is the fuzz target's mode byte, not part of the template). */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lir.h"
+
+static char err[512];
+
+static char *render(const char *tmpl) {
+    char *out = NULL;
+    err[0] = 0;
+    enum lir_status s = lir_chat_apply(tmpl, "[{\"role\":\"user\",\"content\":\"hi\"}]", NULL, &out, NULL, err, sizeof err);
+    if (s) cr_assert_null(out);
+    return s ? NULL : out;
+}
+
+#define EXPECT(tmpl, want)                                                             \
+    do {                                                                               \
+        char *got_ = render(tmpl);                                                     \
+        cr_assert_not_null(got_, "%s -> error: %s", tmpl, err);                        \
+        cr_expect_str_eq(got_, want, "%s", tmpl);                                      \
+        lir_chat_free(got_);                                                           \
+    } while (0)
+
+#define EXPECT_ERR(tmpl, substr)                                                       \
+    do {                                                                               \
+        char *got_ = render(tmpl);                                                     \
+        cr_assert_null(got_, "%s rendered '%s', expected an error", tmpl, got_);       \
+        cr_expect(strstr(err, substr) != NULL, "%s: error '%s' lacks '%s'", tmpl, err, substr); \
+    } while (0)
+
+/* fuzz/repro/chat-self-namespace-{print,tojson}.bin: printing a namespace that holds itself
+ * recursed until the stack overflowed. */
+Test(jinja_limits, self_referencing_namespace) {
+    EXPECT_ERR("{% set ns = namespace(a=1) %}{% set ns.a = ns %}{{ ns.a.a.a.a }}", "nested deeper than");
+    EXPECT_ERR("{% set ns = namespace(a=1) %}{% set ns.a = ns %}{{ ns|tojson }}", "contains itself");
+    EXPECT_ERR("{% set ns = namespace(a=1) %}{% set ns.a = [ns] %}{{ ns.a|string }}", "nested deeper than");
+    EXPECT("{% set ns = namespace(a=1) %}{% set ns.a = ns %}{{ ns.a.a.a is defined }}", "true");
+}
+
+/* Deep but finite JSON (jansson accepts up to 2048 levels) still prints. */
+Test(jinja_limits, deep_json_prints) {
+    size_t depth = 2000;
+    char *j = malloc(2 * depth + 16);
+    size_t k = 0;
+    j[k++] = '[';
+    for (size_t i = 0; i < depth; i++) j[k++] = '[';
+    for (size_t i = 0; i < depth; i++) j[k++] = ']';
+    j[k++] = ']';
+    j[k] = 0;
+    char *out = NULL;
+    cr_assert_eq(lir_chat_apply("{{ messages|tojson|length }}", j, NULL, &out, NULL, err, sizeof err), LIR_OK, "%s", err);
+    cr_expect_str_eq(out, "4002");
+    lir_chat_free(out);
+    free(j);
+}
+
+/* fuzz/repro/chat-int-overflow-mul.bin: `2 * 3666...6` overflowed int64 (undefined behaviour).
+ * Integer results beyond 64 bits become floats, as the oracle's JavaScript numbers. */
+Test(jinja_limits, integer_overflow_becomes_float) {
+    EXPECT("{{ 9223372036854775807 + 1 }}", "9223372036854775808.0");
+    EXPECT("{{ -9223372036854775807 - 2 }}", "-9223372036854775808.0");
+    EXPECT("{{ 4611686018427387904 * 2 }}", "9223372036854775808.0");
+    EXPECT("{{ 2 ** 70 }}", "1180591620717411303424.0");
+    EXPECT("{{ 2 ** 62 }}", "4611686018427387904");
+    EXPECT("{{ 99999999999999999999 }}", "100000000000000000000.0"); /* literal beyond int64 */
+    EXPECT("{{ 1 + 2 * 36666666666666666666666666666666666666666 }}", "73333333333333336367048088207779673669632.0");
+}
+
+/* fuzz/repro/chat-int-edges.bin: INT64_MIN edge cases that trapped or were undefined. */
+Test(jinja_limits, int64_min_edges) {
+    EXPECT("{{ (-9223372036854775807 - 1) % -1 }}", "0");
+    EXPECT("{{ -(-9223372036854775807 - 1) }}", "9223372036854775808.0");
+    EXPECT("{{ (-9223372036854775807 - 1)|abs }}", "9223372036854775808.0");
+    EXPECT("{{ (10.0 ** 300)|int }}|{{ (0.0 / 0.0)|int(7) }}", "0|7"); /* not representable: the default */
+    EXPECT("{{ -7 // 2 }} {{ 7 // 2 }}", "-4 3");
+    EXPECT("{{ range(9223372036854775800, 9223372036854775807, 5)|list }}", "[9223372036854775800, 9223372036854775805]");
+    EXPECT("{{ [1, 2, 3][0:3:9223372036854775807] }} {{ [1, 2, 3][::-9223372036854775807] }}", "[1] [3]");
+}
+
+/* A huge tojson indent runs into the render's memory cap instead of overflowing an int. */
+Test(jinja_limits, huge_indent_is_bounded) {
+    char *out = NULL;
+    enum lir_status s = lir_chat_apply("{{ [1, [2]]|tojson(indent=2147483647) }}", "[]", NULL, &out, NULL, err, sizeof err);
+    cr_expect_eq(s, LIR_ENOMEM, "%s", err);
+    cr_expect_null(out);
+    cr_expect(strstr(err, "MiB") != NULL, "%s", err);
+}
