@@ -30,6 +30,12 @@ struct lir_cpu_kernels {
     void (*mad_f16)(int n, float *y, const lir_f16 *x, float a);
     /* dot of f32 rows (norms, small projections) */
     float (*dot_f32)(int n, const float *x, const float *y);
+    /* attention softmax of one score row: s[j] = exp(scale * s[j] - max) for j < n (s is
+     * scratch afterwards), p[j] = f16(s[j] / sum) for j < n, p[j] = 0 for n <= j < n_pad.
+     * n >= 1. The f16 rounding of the weights is ggml's (it multiplies V by f16 weights). */
+    void (*softmax_f16)(int n, int n_pad, float *s, float scale, lir_f16 *p);
+    /* out[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i] (SwiGLU's gate) */
+    void (*silu_mul)(int64_t n, const float *g, const float *u, float *out);
 };
 
 /* The best table for this CPU (or the one LIR_CPU_ISA names, if supported). Never NULL. */

@@ -2,6 +2,7 @@
  * activation quantizers are the scalar references of quant.h; gemm is a loop over vec_dot.
  * This is the fallback on CPUs without AVX2 and the baseline the SIMD tables are tested
  * against (they share the references as truth). */
+#include <math.h>
 #include <string.h>
 #include "backend/cpu/kernels.h"
 
@@ -43,6 +44,27 @@ static float dot_f32(int n, const float *x, const float *y) {
     return s;
 }
 
+/* Scalar references of the two elementwise slots (libm's expf; the sum in double). */
+static void softmax_f16(int n, int n_pad, float *s, float scale, lir_f16 *p) {
+    float mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        s[j] *= scale;
+        if (s[j] > mx) mx = s[j];
+    }
+    double sum = 0.0;
+    for (int j = 0; j < n; j++) {
+        s[j] = expf(s[j] - mx);
+        sum += (double)s[j];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int j = 0; j < n; j++) p[j] = lir_f32_to_f16(s[j] * inv);
+    for (int j = n; j < n_pad; j++) p[j] = 0;
+}
+
+static void silu_mul(int64_t n, const float *g, const float *u, float *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
 #define GENERIC_TYPES(X)                                                                   \
     X(LIR_TYPE_F32, f32) X(LIR_TYPE_F16, f16) X(LIR_TYPE_BF16, bf16) X(LIR_TYPE_Q4_0, q4_0)     \
     X(LIR_TYPE_Q4_1, q4_1) X(LIR_TYPE_Q5_0, q5_0) X(LIR_TYPE_Q5_1, q5_1) X(LIR_TYPE_Q8_0, q8_0) \
@@ -64,4 +86,6 @@ const struct lir_cpu_kernels lir_cpu_kernels_generic = {
     },
     .mad_f16 = mad_f16,
     .dot_f32 = dot_f32,
+    .softmax_f16 = softmax_f16,
+    .silu_mul = silu_mul,
 };

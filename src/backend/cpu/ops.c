@@ -202,19 +202,7 @@ static void cpu_attention(struct lir_exec *x, const struct lir_attn_args *a) {
             float *s = S + (size_t)col * n_ctx;
             lir_f16 *p16 = x->p16 + (size_t)col * n_ctx;
             const int32_t lim = a->pos[t0 + col / group] + 1; /* causal: rows [0, pos] */
-            float mx = -INFINITY;
-            for (int32_t j = 0; j < lim; j++) {
-                s[j] *= a->scale;
-                if (s[j] > mx) mx = s[j];
-            }
-            double sum = 0.0;
-            for (int32_t j = 0; j < lim; j++) {
-                s[j] = expf(s[j] - mx);
-                sum += (double)s[j];
-            }
-            const float inv = (float)(1.0 / sum);
-            for (int32_t j = 0; j < lim; j++) p16[j] = lir_f32_to_f16(s[j] * inv); /* ggml rounds V's weights to f16 */
-            for (int32_t j = lim; j < n_kv; j++) p16[j] = 0;
+            c->k->softmax_f16(lim, n_kv, s, a->scale, p16); /* ggml rounds V's weights to f16 */
         }
         /* O[col][d] = sum_j p16[col][j] * V^T[d][j] */
         gemm16(n_kv, a->v_cache + (size_t)kvh * hd * n_ctx, (size_t)n_ctx * sizeof(lir_f16), x->p16,
@@ -231,7 +219,7 @@ static void cpu_attention(struct lir_exec *x, const struct lir_attn_args *a) {
 static void cpu_swiglu(struct lir_exec *x, const float *g, const float *u, float *out, int64_t n) {
     int64_t lo, hi;
     lir_pool_split(n, 64, ith(x), nth(x), &lo, &hi);
-    for (int64_t i = lo; i < hi; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    if (hi > lo) x->cpu->k->silu_mul(hi - lo, g + lo, u + lo, out + lo);
     barrier(x);
 }
 

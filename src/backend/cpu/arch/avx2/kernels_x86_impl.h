@@ -17,6 +17,7 @@
  * partial sums), which is the only difference from the references. */
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 #include "backend/cpu/kernels.h"
 
@@ -794,6 +795,88 @@ static float dot_f32(int n, const float *x, const float *y) {
 }
 
 /* ======================================================================================
+ * Elementwise: exp for softmax and SiLU. exp8(x) = 2^k * e^r with k = round(x·log2 e),
+ * r = x − k·ln 2 (ln 2 split in two for exactness), e^r by its degree-6 Taylor polynomial
+ * (|r| <= ln2/2: truncation error < 1.2e-7 relative, ~1 ulp); results for x < -86.6 are
+ * flushed to 0 (e^-86.6 < 2.5e-38, at the bottom of f32's normal range), for x > ln(FLT_MAX)
+ * set to +inf (as expf overflows).
+ * Differences to libm's expf are a few ulp (tests/backend/test_elementwise.c).
+ * ====================================================================================== */
+static inline __m256 exp8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-86.6f), hi = _mm256_set1_ps(88.72283935546875f); /* ln(FLT_MAX) */
+    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    const __m256 over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);      /* ln2 hi (exact k·hi) */
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);             /* ln2 lo */
+    __m256 q = _mm256_set1_ps(1.0f / 720);
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f / 120));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f / 24));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f / 6));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.5f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f));
+    /* 2^k as 2^(k-1) · 2 so that k = 128 (x near ln FLT_MAX) still has a finite exponent */
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(126)), 23);
+    q = _mm256_mul_ps(_mm256_mul_ps(q, _mm256_castsi256_ps(e)), _mm256_set1_ps(2.0f));
+    return _mm256_blendv_ps(_mm256_andnot_ps(under, q),
+                            _mm256_set1_ps(INFINITY), over);
+}
+
+static void softmax_f16(int n, int n_pad, float *s, float scale, lir_f16 *p) {
+    const __m256 sc = _mm256_set1_ps(scale);
+    __m256 vmx = _mm256_set1_ps(-INFINITY);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(s + j), sc);
+        _mm256_storeu_ps(s + j, v);
+        vmx = _mm256_max_ps(vmx, v);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmx), _mm256_extractf128_ps(vmx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float mx = _mm_cvtss_f32(m4);
+    for (; j < n; j++) {
+        s[j] *= scale;
+        if (s[j] > mx) mx = s[j];
+    }
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256 acc = _mm256_setzero_ps();
+    j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+        _mm256_storeu_ps(s + j, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float sum = hsum_ps(acc);
+    for (; j < n; j++) {
+        s[j] = expf(s[j] - mx);
+        sum += s[j];
+    }
+    const float inv = 1.0f / sum;
+    const __m256 vi = _mm256_set1_ps(inv);
+    j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm_storeu_si128((__m128i *)(p + j),
+                         _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(s + j), vi), _MM_FROUND_TO_NEAREST_INT));
+    for (; j < n; j++) p[j] = lir_f32_to_f16(s[j] * inv);
+    for (; j < n_pad; j++) p[j] = 0;
+}
+
+static void silu_mul(int64_t n, const float *g, const float *u, float *out) {
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 e = exp8(_mm256_sub_ps(zero, x));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+/* ======================================================================================
  * Activation quantizers, byte-identical to quant_ref.c's act/ref quantizers: same float
  * operations in the same order per element (max of |x| is order-independent; products and
  * the round are per element); the f16 scale through lir_f32_to_f16.
@@ -962,4 +1045,6 @@ const struct lir_cpu_kernels KX_TABLE = {
     },
     .mad_f16 = mad_f16,
     .dot_f32 = dot_f32,
+    .softmax_f16 = softmax_f16,
+    .silu_mul = silu_mul,
 };
