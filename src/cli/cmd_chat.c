@@ -222,6 +222,12 @@ int lir_cli_chat(int argc, char **argv) {
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { n_threads = (int32_t)lir_cli_arg_long(a, v, 1, 1024); i++; }
         else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) { n_ctx = (int32_t)lir_cli_arg_long(a, v, 2, 1 << 24); i++; }
         else if (!strcmp(a, "--verbose")) c.verbose = true;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            puts("usage: lir chat -m MODEL [--system TEXT] [--template NAME|FILE] [-n N] [--temp T] [--top-k K]\n"
+                 "                [--seed S] [--threads N] [--ctx N] [--verbose]\n"
+                 "one message per line of stdin (end a line with \\ to continue it); /reset, /system TEXT, /exit");
+            exit(0);
+        }
         else lir_cli_die(2, "chat: unexpected argument '%s'", a);
     }
     c.model = lir_cli_load_model(model);

@@ -220,6 +220,11 @@ int lir_cli_generate(int argc, char **argv) {
         else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) { n_ctx = (int32_t)lir_cli_arg_long(a, v, 1, 1 << 24); i++; }
         else if (!strcmp(a, "--batch") || !strcmp(a, "-b")) { n_batch = (int32_t)lir_cli_arg_long(a, v, 1, 65536); i++; }
         else if (!strcmp(a, "--json")) json = true;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            puts("usage: lir generate -m MODEL (--tokens 1,2,3 | -p TEXT) [-n N] [--temp T] [--top-k K] [--seed S]\n"
+                 "                    [--threads N] [--ctx N] [--batch N] [--json]");
+            exit(0);
+        }
         else lir_cli_die(2, "generate: unexpected argument '%s'", a);
     }
     if (!ids == !prompt) lir_cli_die(2, "generate: give either --tokens IDS or -p TEXT");
