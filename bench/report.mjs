@@ -26,6 +26,7 @@ const info = {}; // model -> info
 const speed = {}; // model -> threads -> side -> {pp:[], tg:[]}
 const rss = {}; // model -> kB
 const load = {}; // start|end -> "1m 5m 15m"
+let tok = null; // bench/tokenize_bench.mjs's JSON line
 for (const r of recs) {
   if (r.kind === "membw") {
     const b = bw[r.data.threads];
@@ -34,6 +35,7 @@ for (const r of recs) {
   else if (r.kind === "model") info[r.model] = { ...r.data, type: r.type };
   else if (r.kind === "rss") rss[r.model] = r.max_rss_kb;
   else if (r.kind === "load") load[r.when] = r.loadavg;
+  else if (r.kind === "tokenize") tok = r.data;
   else if (r.kind === "speed") {
     const s = ((speed[r.model] ??= {})[r.threads] ??= {})[r.side] ??= { pp: [], tg: [] };
     // one rep per invocation; keep every per-run value the tool reports
@@ -90,6 +92,16 @@ for (const m of Object.keys(info)) {
   const r = rss[m] != null ? rss[m] * 1024 : NaN;
   out.push(`| ${name(m)} | ${mib(i.file_bytes)} | ${mib(kv)} | ${mib(limit)} | ${Number.isFinite(r) ? mib(r) : "-"} | ` +
     `${Number.isFinite(r) ? (r <= limit ? "yes" : "NO") : "-"} |`);
+}
+if (tok) {
+  const mibs = (ms) => (tok.mib / (ms / 1000)).toFixed(2);
+  out.push("");
+  out.push(`Tokenizer (bench/tokenize_bench.mjs): ${tok.mib} MiB of English, Llama 3 vocabulary, ${tok.tokens} tokens, ` +
+    `ids identical; median of ${tok.reps ?? "?"} alternating runs.`);
+  out.push("");
+  out.push("| lir ms | llama.cpp ms | lir MiB/s | llama.cpp MiB/s | speed ratio lir / llama.cpp |");
+  out.push("|---|---|---|---|---|");
+  out.push(`| ${f1(tok.lir_ms)} | ${f1(tok.llama_ms)} | ${mibs(tok.lir_ms)} | ${mibs(tok.llama_ms)} | ${f2(tok.ratio)} |`);
 }
 const text = out.join("\n") + "\n";
 process.stdout.write("\n" + text);

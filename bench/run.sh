@@ -8,6 +8,7 @@
 #   TYPES ["Q4_0 Q4_K_M Q8_0"]   lir-gen --type values;  PRESET [llama-3.2-1b]  lir-gen --preset
 #   P [512] N [128]   prompt tokens (pp) and decode steps (tg), llama-bench semantics
 #   FA [auto]         llama.cpp flash attention: auto (node-llama-cpp's default) | on | off
+#   TOKENIZE [1]      0: skip the tokenizer speed comparison (bench/tokenize_bench.mjs)
 #   NO_README [0]     1: do not rewrite the results section of bench/README.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,6 +80,13 @@ for f in "${models[@]}"; do
 done
 
 membw
+
+# --- tokenizer speed: 1 MiB of English, Llama 3 vocabulary (bench/tokenize_bench.mjs) --------
+if [ "${TOKENIZE:-1}" = 1 ]; then
+  log "tokenizer: 1 MiB of English, lir vs llama.cpp"
+  j=$(node bench/tokenize_bench.mjs --reps "$REPS" | tail -1) || die "tokenizer bench failed"
+  printf '{"kind":"tokenize","data":%s}\n' "$j" >> "$RUNS"
+fi
 
 # --- peak RSS of lir generate at n_ctx 2048 ---------------------------------------------------
 prompt=$(seq -s, 10 137) # 128 prompt tokens

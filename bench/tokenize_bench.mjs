@@ -74,7 +74,7 @@ try {
   console.log(`  lir       ${a.toFixed(1)} ms  (${mibs(a)} MiB/s)   runs: ${lirMs.map((x) => x.toFixed(0)).join(" ")}`);
   console.log(`  llama.cpp ${b.toFixed(1)} ms  (${mibs(b)} MiB/s)   runs: ${llamaMs.map((x) => x.toFixed(0)).join(" ")}`);
   console.log(`  ratio llama.cpp / lir = ${(b / a).toFixed(2)} (> 1: lir faster)`);
-  console.log(JSON.stringify({ bench: "tokenize", mib: MB, tokens: llamaIds.length, lir_ms: a, llama_ms: b, ratio: b / a,
+  console.log(JSON.stringify({ bench: "tokenize", mib: MB, tokens: llamaIds.length, reps: REPS, lir_ms: a, llama_ms: b, ratio: b / a,
     load: fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ") }));
 } finally {
   await model.dispose();
