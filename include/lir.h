@@ -219,6 +219,177 @@ LIR_API void lir_chat_free(char *s);
  * "gemma", "phi3", ...); static storage; NULL when there is none of that name. */
 LIR_API const char *lir_chat_builtin(const char *name);
 
+/* ---------------------------------------------------------------- sampling */
+
+/* Why a generation ended, with the names of OpenAI's finish_reason:
+ *   STOP      an end-of-generation token or a stop string
+ *   LENGTH    max_tokens reached or the context is full
+ *   CANCELLED the client cancelled (went away)
+ *   ERROR     evaluation failed */
+#define LIR_FINISH_MAP(X) \
+    X(STOP, "stop")       \
+    X(LENGTH, "length")   \
+    X(CANCELLED, "cancelled") \
+    X(ERROR, "error")
+
+enum lir_finish_reason {
+#define X(name, str) LIR_FINISH_##name,
+    LIR_FINISH_MAP(X)
+#undef X
+};
+/* "stop", "length", "cancelled", "error"; "unknown" for other values. Static storage. */
+LIR_API const char *lir_finish_reason_str(enum lir_finish_reason r);
+/* The reason named s (borrowed, NUL-terminated); LIR_OK, or LIR_EINVAL for NULL or an unknown name. */
+LIR_API enum lir_status lir_finish_reason_parse(const char *s, enum lir_finish_reason *out);
+
+/* A logit bias entry: bias is added to the token's logit before the chain runs;
+ * -INFINITY bans the token. */
+struct lir_logit_bias {
+    lir_token token;
+    float bias;
+};
+
+/* One entry of the top log-probabilities reported per sampled token. */
+struct lir_token_logprob {
+    lir_token token;
+    float logprob;
+};
+
+#define LIR_SEED_RANDOM UINT64_MAX /* seed: draw one from the OS at lir_sampler_create */
+#define LIR_MAX_TOKENS_MAX 32768   /* spec §5.2: max_tokens 1-32K */
+#define LIR_N_PROBS_MAX 20         /* as OpenAI's top_logprobs */
+#define LIR_STOP_MAX 16            /* stop strings per request */
+#define LIR_STOP_LEN_MAX 1024      /* bytes per stop string */
+#define LIR_REPEAT_LAST_N_MAX 1048576
+#define LIR_LOGIT_BIAS_ABS_MAX 100.0f /* finite biases lie in [-100, 100], as OpenAI's */
+
+/* Generation parameters (spec §2.2 LocalGenerationRequest, ranges from §5.2). The names are
+ * the wire names (llama.cpp server / Ollama / OpenAI), and lir_sampling_params_validate's
+ * messages use them. Pointers are borrowed: the caller keeps them alive until
+ * lir_sampler_create / lir_stop_matcher_create returns (both copy what they need).
+ *
+ * The sampler chain, in llama.cpp's default order (common_params_sampling.samplers):
+ *   1. logit_bias                    logit += bias (-INFINITY bans)
+ *   2. penalties                     over the last repeat_last_n accepted tokens, each distinct
+ *                                    token seen c times: logit <= 0 ? logit *= repeat_penalty
+ *                                    : logit /= repeat_penalty; then
+ *                                    logit -= c * frequency_penalty + presence_penalty
+ *      (DRY, top-n-sigma: not implemented, skipped)
+ *   3. top_k                         keep the k largest logits
+ *   4. typical_p                     locally typical sampling (Meister et al.)
+ *   5. top_p                         smallest set of largest probabilities summing to >= top_p
+ *   6. min_p                         keep p >= min_p * p_max
+ *      (XTC: not implemented, skipped)
+ *   7. temperature                   logit /= temperature
+ *   8. dist                          draw from softmax of what is left
+ * Steps 3-6 see the probabilities before temperature ("temperature last", as llama.cpp).
+ * Each truncation keeps at least one token. Ties are broken by the lower token id.
+ * temperature == 0: greedy — the largest logit after steps 1-2 (lowest id on ties), no draw.
+ * mirostat 1/2: steps 3-6 are replaced by Mirostat (Basu et al.) after temperature:
+ *   1-2 → temperature → mirostat v1 (k from the Zipf estimate over the top 100) or v2
+ *   (keep surprise -log2 p <= mu) → draw; then mu -= eta * (surprise of the drawn token - tau),
+ *   mu starting at 2 * tau. (llama.cpp's current chain drops penalties under mirostat; lir keeps
+ *   logit_bias and penalties, as llama.cpp did before, since a client that sets them wants them.) */
+struct lir_sampling_params {
+    int32_t max_tokens;        /* 0 = until end of generation or a full context; else 1..32768 */
+    float temperature;         /* 0.7; [0, 2]; 0 = greedy */
+    float top_p;               /* 0.9; [0, 1]; 1 = off, 0 keeps the best token only */
+    int32_t top_k;             /* 0 = off (spec: none); else >= 1 (>= n_vocab keeps everything) */
+    float min_p;               /* 0 = off; [0, 1] */
+    float typical_p;           /* 1 = off; [0, 1] */
+    float repeat_penalty;      /* 1.1; (0, 2]; 1 = off (0 would divide by zero: an error) */
+    int32_t repeat_last_n;     /* 64; tokens of history the penalties look at; 0 = off,
+                                  -1 = every token accepted since create/reset; <= 1048576 */
+    float frequency_penalty;   /* 0; [0, 2] */
+    float presence_penalty;    /* 0; [0, 2] */
+    int32_t mirostat;          /* 0 = off, 1 = Mirostat, 2 = Mirostat 2.0 */
+    float mirostat_tau;        /* 5.0; (0, 20]: target surprise in bits */
+    float mirostat_eta;        /* 0.1; (0, 1]: learning rate */
+    uint64_t seed;             /* LIR_SEED_RANDOM (spec: null = random); any other value is used as is */
+    const struct lir_logit_bias *logit_bias; /* borrowed; n_logit_bias entries; each token at most once */
+    int32_t n_logit_bias;      /* 0 */
+    int32_t n_probs;           /* 0; [0, 20]: top log-probabilities reported per token */
+    const char *const *stop;   /* borrowed; n_stop NUL-terminated strings of 1..1024 bytes */
+    int32_t n_stop;            /* 0; [0, 16] */
+};
+/* The spec's defaults (above). */
+LIR_API struct lir_sampling_params lir_sampling_params_default(void);
+/* Checks every field against its range, without clamping anything. On error writes to msg
+ * (may be NULL; msg_len bytes) one line naming the parameter, its value and what is allowed,
+ * e.g. "temperature: 2.5 is outside [0, 2]" — fit to show a client as is — and returns
+ * LIR_ERANGE (a value out of range) or LIR_EINVAL (NULL p, NULL arrays with counts, a token
+ * listed twice in logit_bias, an empty stop string). Token ids are checked against the
+ * vocabulary by lir_sampler_create. Returns LIR_OK otherwise. */
+LIR_API enum lir_status lir_sampling_params_validate(const struct lir_sampling_params *p, char *msg, size_t msg_len);
+
+/* A sampler: the chain above, its history (penalties) and state (generator, mirostat mu).
+ * Deterministic: the same seed and the same logits and accepted tokens give the same tokens
+ * (own xoshiro256** generator; nothing global). One sampler per sequence; not thread-safe. */
+typedef struct lir_sampler lir_sampler;
+
+/* Creates a sampler for a vocabulary of n_vocab tokens (>= 1) from p (borrowed; validated as
+ * lir_sampling_params_validate, and logit_bias tokens against n_vocab). On success *out owns the
+ * sampler (free with lir_sampler_free); on error *out is NULL and err (may be NULL) has the
+ * message. Returns LIR_OK, LIR_EINVAL, LIR_ERANGE, LIR_ENOMEM. */
+LIR_API enum lir_status lir_sampler_create(const struct lir_sampling_params *p, int32_t n_vocab, lir_sampler **out,
+                                           char *err, size_t err_len);
+/* Adds token to the history the penalties look at. Call it for every token appended to the
+ * sequence — each sampled token once it is kept, and the prompt's tokens too if they should
+ * count (llama.cpp's server and CLI do so). lir_sampler_sample does not call it.
+ * Returns LIR_OK, LIR_EINVAL (token outside [0, n_vocab)), LIR_ENOMEM (repeat_last_n = -1). */
+LIR_API enum lir_status lir_sampler_accept(lir_sampler *s, lir_token token);
+/* Chooses the next token from logits (borrowed, n_vocab floats; not modified) and writes it
+ * to *token. When top is non-NULL it receives min(n_probs, n_vocab) entries, *n_top (may be
+ * NULL) their count, and when token_logprob is non-NULL it receives the chosen token's
+ * log-probability. Those log-probabilities are log-softmax of the logits as given, before
+ * logit_bias, penalties, truncation and temperature — what OpenAI's logprobs/top_logprobs and
+ * llama.cpp server's n_probs report by default — largest first, lower id first on ties.
+ * Updates the generator and mirostat's mu, not the history (see lir_sampler_accept).
+ * Returns LIR_OK, LIR_EINVAL (NULL arguments, n_vocab other than the sampler's, NaN logits,
+ * every token banned by -INFINITY); on error *token is -1 and lir_sampler_last_error says why. */
+LIR_API enum lir_status lir_sampler_sample(lir_sampler *s, const float *logits, int32_t n_vocab, lir_token *token,
+                                           float *token_logprob, struct lir_token_logprob *top, int32_t *n_top);
+/* Forgets the history, sets mu back to 2 * tau and reseeds the generator with the same seed
+ * (a sampler created with LIR_SEED_RANDOM keeps the seed it drew): afterwards it behaves as
+ * a new one. */
+LIR_API void lir_sampler_reset(lir_sampler *s);
+/* The seed in use (the drawn one for LIR_SEED_RANDOM), to report and reproduce. */
+LIR_API uint64_t lir_sampler_seed(const lir_sampler *s);
+/* Mirostat's current mu (0 when mirostat is off). */
+LIR_API float lir_sampler_mirostat_mu(const lir_sampler *s);
+/* Message of the last error on s; "" when none. Valid until the next call on s. */
+LIR_API const char *lir_sampler_last_error(const lir_sampler *s);
+LIR_API void lir_sampler_free(lir_sampler *s);
+
+/* Streaming stop-string matcher. Feed it the generated text as it comes (any chunking:
+ * token pieces, whole characters); each push returns the bytes that are safe to show now.
+ * It holds back only what could still turn out to be part of a stop string (the longest end
+ * of the text that is a proper prefix of a stop string) and an incomplete UTF-8 character at
+ * the end, so a stop string split across tokens is never shown, and chunks end on character
+ * boundaries when the text is UTF-8. When a stop string completes, the text before it is
+ * returned, the stop string and anything after it are dropped, and *matched is its index;
+ * among the matches completed by one push the one that starts first wins (then the lower
+ * index). After a match the matcher is done: further pushes return nothing. At the end of
+ * generation lir_stop_matcher_flush returns what is held back. */
+typedef struct lir_stop_matcher lir_stop_matcher;
+/* stops: n_stops (0..16) NUL-terminated strings of 1..1024 bytes, borrowed (copied).
+ * Returns LIR_OK, LIR_EINVAL (NULL out, NULL stops with n_stops > 0, NULL or empty string),
+ * LIR_ERANGE (too many, too long), LIR_ENOMEM. */
+LIR_API enum lir_status lir_stop_matcher_create(const char *const *stops, int32_t n_stops, lir_stop_matcher **out);
+/* Pushes len bytes of text (borrowed). *emit and *emit_len: the bytes to show now, valid until
+ * the next call on m. *matched (may be NULL): the index of the stop string that matched in
+ * this push, else -1. Returns LIR_OK, LIR_EINVAL (NULL arguments), LIR_ENOMEM. */
+LIR_API enum lir_status lir_stop_matcher_push(lir_stop_matcher *m, const char *text, size_t len, const char **emit,
+                                              size_t *emit_len, int32_t *matched);
+/* The bytes held back (none after a match), valid until the next call on m; the matcher is
+ * then empty. Returns LIR_OK, LIR_EINVAL. */
+LIR_API enum lir_status lir_stop_matcher_flush(lir_stop_matcher *m, const char **emit, size_t *emit_len);
+/* Whether a stop string has matched since create/reset. */
+LIR_API bool lir_stop_matcher_done(const lir_stop_matcher *m);
+/* Empties the matcher for a new generation (same stop strings). */
+LIR_API void lir_stop_matcher_reset(lir_stop_matcher *m);
+LIR_API void lir_stop_matcher_free(lir_stop_matcher *m);
+
 #ifdef __cplusplus
 }
 #endif

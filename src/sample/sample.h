@@ -1,10 +1,16 @@
-/* sample.h — choosing the next token from logits. For now greedy and plain temperature
- * sampling with a seeded generator; the full sampler chain (top-k/p, penalties, grammars)
- * builds on this in its own issue. */
+/* sample.h — choosing the next token from logits: the internal interface of src/sample/.
+ *
+ * The public sampler (lir_sampler_*, include/lir.h) runs a chain of steps over a candidate
+ * list; each step is a function here so tests can hold it to hand-computed survivors and
+ * probabilities. Small helpers from before the chain (greedy, plain temperature sampling,
+ * top-k log-probabilities, the xoshiro generator) stay for the CLI's debugging commands. */
 #ifndef LIR_SAMPLE_H
 #define LIR_SAMPLE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include "lir.h"
 
 /* Index of the largest logit (lowest index on ties). */
 int32_t lir_sample_greedy(const float *logits, int32_t n);
@@ -13,11 +19,65 @@ float lir_sample_margin(const float *logits, int32_t n);
 /* Samples from softmax(logits / temp) with the xoshiro state *rng (seeded by lir_rng_seed). */
 int32_t lir_sample_temp(const float *logits, int32_t n, float temp, uint64_t rng[4]);
 void lir_rng_seed(uint64_t rng[4], uint64_t seed);
-/* Uniform double in [0, 1). */
+/* Uniform double in [0, 1) (53 random bits of xoshiro256**). */
 double lir_rng_uniform(uint64_t rng[4]);
 
 /* The k best (id, logit) pairs by logit, descending, and log-softmax of each.
  * ids/logit/logprob have room for k entries; returns the number written (min(k, n)). */
 int32_t lir_top_k(const float *logits, int32_t n, int32_t k, int32_t *ids, float *logit, double *logprob);
+
+/* ---------------------------------------------------------------- the chain's steps */
+
+/* One candidate token. p is valid after lir__cands_softmax (and until logits change);
+ * s is scratch (typical_p's score). */
+typedef struct lir__tok {
+    float logit;
+    float p;
+    float s;
+    int32_t id;
+} lir__tok;
+
+/* The candidates still in the running: d[0..n). sorted: d is in chain order (logit
+ * descending, lower id first on ties), which the steps keep when they can. */
+typedef struct lir__cands {
+    lir__tok *d;
+    int32_t n;
+    bool sorted;
+} lir__cands;
+
+/* Chain order of two candidates: larger logit first, lower id first on ties. */
+static inline bool lir__tok_before(const lir__tok *a, const lir__tok *b) {
+    return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
+}
+
+/* p = softmax(logit) over d[0..n) (sum in double). Returns the largest logit. */
+float lir__cands_softmax(lir__cands *c);
+/* Sorts d[0..n) in chain order. */
+void lir__cands_sort(lir__cands *c);
+/* Moves the k best (chain order) to d[0..k), sorted; the rest stay after them, unordered. */
+void lir__cands_partial_sort(lir__cands *c, int32_t k);
+
+/* Each truncation keeps at least one candidate; all are O(n) except where noted. */
+void lir__sample_top_k(lir__cands *c, int32_t k);          /* k <= 0 or k >= n: no-op */
+void lir__sample_typical(lir__cands *c, float p);          /* p >= 1: no-op; sorts by score: O(n log n) */
+void lir__sample_top_p(lir__cands *c, float p);            /* p >= 1: no-op; sorts only the prefix it keeps */
+void lir__sample_min_p(lir__cands *c, float p);            /* p <= 0: no-op */
+void lir__sample_temp(lir__cands *c, float t);             /* logit /= t (t > 0) */
+/* Draws from softmax over d[0..n); returns the index into d. */
+int32_t lir__sample_dist(lir__cands *c, uint64_t rng[4]);
+/* Mirostat (v1, with m = 100 tokens for the Zipf estimate, over a vocabulary of n_vocab) and
+ * Mirostat 2.0: truncate, draw, update *mu. Return the index into d. */
+int32_t lir__sample_mirostat(lir__cands *c, float tau, float eta, int32_t m, int32_t n_vocab, float *mu,
+                             uint64_t rng[4]);
+int32_t lir__sample_mirostat_v2(lir__cands *c, float tau, float eta, float *mu, uint64_t rng[4]);
+/* Penalties on logits indexed by token id (logits[t] for t in [0, n_vocab)): for each distinct
+ * token of hist[0..n_hist) seen c times: logit <= 0 ? *= repeat : /= repeat; -= c*freq + presence.
+ * counts: n_vocab zeros on entry, zeros on return (scratch). */
+void lir__sample_penalties(float *logits, const lir_token *hist, int32_t n_hist, float repeat, float freq,
+                           float presence, int32_t *counts);
+
+/* lir_sampling_params_validate, with logit_bias tokens also checked against n_vocab (> 0). */
+enum lir_status lir__sampling_params_check(const struct lir_sampling_params *p, int32_t n_vocab, char *msg,
+                                           size_t msg_len);
 
 #endif

@@ -1,0 +1,248 @@
+/* sampler.c — lir_sampler: the public sampler chain (order and semantics in include/lir.h)
+ * over the steps of chain.c, with its history for the penalties, mirostat's mu and a seeded
+ * xoshiro256** generator. One sampler per sequence; nothing global. */
+#include "sample/sample.h"
+#include "util/util.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+struct lir_sampler {
+    struct lir_sampling_params p;   /* copy; the borrowed arrays are not kept (NULL here) */
+    struct lir_logit_bias *bias;    /* (n_bias) own copy of p.logit_bias */
+    int32_t n_bias;
+    int32_t n_vocab;
+    uint64_t seed;                  /* the seed in use (drawn when p.seed is LIR_SEED_RANDOM) */
+    uint64_t rng[4];
+    float mu;                       /* mirostat: 2 * tau at start */
+
+    /* history for the penalties: the window is hist[n_hist - w .. n_hist), kept contiguous
+     * by moving the last window to the front when the buffer fills */
+    bool penalties;                 /* any penalty active */
+    lir_token *hist;                /* (cap_hist) */
+    int32_t n_hist, cap_hist;
+    int32_t *counts;                /* (n_vocab) zeros: scratch for lir__sample_penalties */
+
+    float *work;                    /* (n_vocab) logits after bias and penalties */
+    lir__tok *cand;                 /* (n_vocab) candidates */
+    char err[LIR_ERR_MAX];
+};
+
+static uint64_t draw_seed(void) {
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) {
+        struct timespec ts; /* no entropy source: time and an address, good enough to vary */
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts;
+    }
+    return s == LIR_SEED_RANDOM ? 0 : s;
+}
+
+static void set_err(lir_sampler *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(lir_sampler *s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    va_end(ap);
+}
+
+void lir_sampler_free(lir_sampler *s) {
+    if (!s) return;
+    free(s->bias);
+    free(s->hist);
+    free(s->counts);
+    free(s->work);
+    free(s->cand);
+    free(s);
+}
+
+enum lir_status lir_sampler_create(const struct lir_sampling_params *p, int32_t n_vocab, lir_sampler **out,
+                                   char *err, size_t err_len) {
+    lir_err e = { { 0 } };
+    enum lir_status st;
+    if (err && err_len) err[0] = 0;
+    if (!out) return LIR_EINVAL;
+    *out = NULL;
+    if (n_vocab < 1) {
+        lir__errf(&e, LIR_EINVAL, "lir_sampler_create: n_vocab %d (need >= 1)", n_vocab);
+        lir__err_copy(&e, err, err_len);
+        return LIR_EINVAL;
+    }
+    char msg[LIR_ERR_MAX];
+    if ((st = lir__sampling_params_check(p, n_vocab, msg, sizeof msg))) {
+        lir__errf(&e, st, "lir_sampler_create: %s", msg);
+        lir__err_copy(&e, err, err_len);
+        return st;
+    }
+    lir_sampler *s = calloc(1, sizeof *s);
+    if (!s) goto oom;
+    s->p = *p;
+    s->p.logit_bias = NULL;
+    s->p.stop = NULL; /* stop strings belong to lir_stop_matcher */
+    s->p.n_stop = 0;
+    s->n_vocab = n_vocab;
+    s->n_bias = p->n_logit_bias;
+    if (s->n_bias) {
+        s->bias = malloc(sizeof *s->bias * (size_t)s->n_bias);
+        if (!s->bias) goto oom;
+        memcpy(s->bias, p->logit_bias, sizeof *s->bias * (size_t)s->n_bias);
+    }
+    s->penalties = p->repeat_last_n != 0 &&
+                   (p->repeat_penalty != 1.0f || p->frequency_penalty != 0.0f || p->presence_penalty != 0.0f);
+    if (s->penalties) {
+        s->cap_hist = p->repeat_last_n > 0 ? 2 * p->repeat_last_n : 256;
+        s->hist = malloc(sizeof *s->hist * (size_t)s->cap_hist);
+        s->counts = calloc((size_t)n_vocab, sizeof *s->counts);
+        if (!s->hist || !s->counts) goto oom;
+    }
+    s->work = malloc(sizeof *s->work * (size_t)n_vocab);
+    s->cand = malloc(sizeof *s->cand * (size_t)n_vocab);
+    if (!s->work || !s->cand) goto oom;
+    s->seed = p->seed == LIR_SEED_RANDOM ? draw_seed() : p->seed;
+    lir_sampler_reset(s);
+    *out = s;
+    return LIR_OK;
+oom:
+    lir_sampler_free(s);
+    lir__errf(&e, LIR_ENOMEM, "lir_sampler_create: out of memory (n_vocab %d)", n_vocab);
+    lir__err_copy(&e, err, err_len);
+    return LIR_ENOMEM;
+}
+
+void lir_sampler_reset(lir_sampler *s) {
+    if (!s) return;
+    s->n_hist = 0;
+    s->mu = s->p.mirostat ? 2.0f * s->p.mirostat_tau : 0.0f;
+    lir_rng_seed(s->rng, s->seed);
+    s->err[0] = 0;
+}
+
+uint64_t lir_sampler_seed(const lir_sampler *s) { return s ? s->seed : 0; }
+float lir_sampler_mirostat_mu(const lir_sampler *s) { return s ? s->mu : 0.0f; }
+const char *lir_sampler_last_error(const lir_sampler *s) { return s ? s->err : ""; }
+
+enum lir_status lir_sampler_accept(lir_sampler *s, lir_token token) {
+    if (!s) return LIR_EINVAL;
+    if (token < 0 || token >= s->n_vocab) {
+        set_err(s, "lir_sampler_accept: token %d is outside [0, %d]", token, s->n_vocab - 1);
+        return LIR_EINVAL;
+    }
+    if (!s->penalties) return LIR_OK;
+    const int32_t w = s->p.repeat_last_n;
+    if (s->n_hist == s->cap_hist) {
+        if (w > 0) { /* keep the last w - 1; room for w + 1 more */
+            memmove(s->hist, s->hist + s->n_hist - (w - 1), sizeof *s->hist * (size_t)(w - 1));
+            s->n_hist = w - 1;
+        } else { /* -1: the whole history */
+            if (s->cap_hist > INT32_MAX / 2) {
+                set_err(s, "lir_sampler_accept: history too long");
+                return LIR_ENOMEM;
+            }
+            lir_token *h = realloc(s->hist, sizeof *h * (size_t)s->cap_hist * 2);
+            if (!h) {
+                set_err(s, "lir_sampler_accept: out of memory");
+                return LIR_ENOMEM;
+            }
+            s->hist = h;
+            s->cap_hist *= 2;
+        }
+    }
+    s->hist[s->n_hist++] = token;
+    return LIR_OK;
+}
+
+/* Log-softmax of the raw logits for the chosen token and the n best. */
+static void raw_logprobs(const float *logits, int32_t n_vocab, int32_t n_probs, lir_token tok, float *tok_lp,
+                         struct lir_token_logprob *top, int32_t *n_top, lir__tok *scratch) {
+    float mx = -INFINITY;
+    for (int32_t i = 0; i < n_vocab; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0.0;
+    for (int32_t i = 0; i < n_vocab; i++) sum += expf(logits[i] - mx);
+    const double lse = (double)mx + log(sum);
+    if (tok_lp) *tok_lp = (float)((double)logits[tok] - lse);
+    if (!top) return;
+    int32_t k = n_probs < n_vocab ? n_probs : n_vocab;
+    if (k > 0) {
+        for (int32_t i = 0; i < n_vocab; i++) scratch[i] = (lir__tok){ .logit = logits[i], .id = i };
+        lir__cands c = { scratch, n_vocab, false };
+        lir__cands_partial_sort(&c, k);
+        for (int32_t i = 0; i < k; i++)
+            top[i] = (struct lir_token_logprob){ scratch[i].id, (float)((double)scratch[i].logit - lse) };
+    }
+    if (n_top) *n_top = k;
+}
+
+enum lir_status lir_sampler_sample(lir_sampler *s, const float *logits, int32_t n_vocab, lir_token *token,
+                                   float *token_logprob, struct lir_token_logprob *top, int32_t *n_top) {
+    if (token) *token = -1;
+    if (n_top) *n_top = 0;
+    if (!s) return LIR_EINVAL;
+    if (!logits || !token) {
+        set_err(s, "lir_sampler_sample: NULL %s", !logits ? "logits" : "token");
+        return LIR_EINVAL;
+    }
+    if (n_vocab != s->n_vocab) {
+        set_err(s, "lir_sampler_sample: %d logits for a sampler of %d tokens", n_vocab, s->n_vocab);
+        return LIR_EINVAL;
+    }
+    const struct lir_sampling_params *p = &s->p;
+    float *w = s->work;
+
+    /* 1. logit bias, with the check for NaN/+inf on the way */
+    for (int32_t i = 0; i < n_vocab; i++) {
+        const float l = logits[i];
+        if (isnan(l) || l == INFINITY) {
+            set_err(s, "lir_sampler_sample: logit of token %d is %g", i, (double)l);
+            return LIR_EINVAL;
+        }
+        w[i] = l;
+    }
+    for (int32_t i = 0; i < s->n_bias; i++) w[s->bias[i].token] += s->bias[i].bias;
+    /* 2. penalties over the last repeat_last_n accepted tokens */
+    if (s->penalties && s->n_hist) {
+        const int32_t nw = p->repeat_last_n > 0 && s->n_hist > p->repeat_last_n ? p->repeat_last_n : s->n_hist;
+        lir__sample_penalties(w, s->hist + s->n_hist - nw, nw, p->repeat_penalty, p->frequency_penalty,
+                              p->presence_penalty, s->counts);
+    }
+
+    lir_token tok;
+    if (p->temperature == 0.0f) { /* greedy: largest logit, lowest id on ties */
+        tok = lir_sample_greedy(w, n_vocab);
+        if (w[tok] == -INFINITY) goto banned;
+    } else {
+        lir__tok *d = s->cand;
+        int32_t n = 0;
+        for (int32_t i = 0; i < n_vocab; i++) /* banned tokens never come back: drop them here */
+            if (w[i] != -INFINITY) d[n++] = (lir__tok){ .logit = w[i], .id = i };
+        if (!n) goto banned;
+        lir__cands c = { d, n, false };
+        int32_t idx;
+        if (p->mirostat == 0) {
+            lir__sample_top_k(&c, p->top_k);
+            lir__sample_typical(&c, p->typical_p);
+            lir__sample_top_p(&c, p->top_p);
+            lir__sample_min_p(&c, p->min_p);
+            lir__sample_temp(&c, p->temperature);
+            idx = lir__sample_dist(&c, s->rng);
+        } else {
+            lir__sample_temp(&c, p->temperature);
+            idx = p->mirostat == 1 ? lir__sample_mirostat(&c, p->mirostat_tau, p->mirostat_eta, 100, n_vocab, &s->mu, s->rng)
+                                   : lir__sample_mirostat_v2(&c, p->mirostat_tau, p->mirostat_eta, &s->mu, s->rng);
+        }
+        tok = c.d[idx].id;
+    }
+    *token = tok;
+    if (token_logprob || (top && p->n_probs > 0))
+        raw_logprobs(logits, n_vocab, p->n_probs, tok, token_logprob, top, n_top, s->cand);
+    s->err[0] = 0;
+    return LIR_OK;
+banned:
+    set_err(s, "lir_sampler_sample: every token is banned (logit_bias -inf)");
+    return LIR_EINVAL;
+}
