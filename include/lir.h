@@ -390,6 +390,102 @@ LIR_API bool lir_stop_matcher_done(const lir_stop_matcher *m);
 LIR_API void lir_stop_matcher_reset(lir_stop_matcher *m);
 LIR_API void lir_stop_matcher_free(lir_stop_matcher *m);
 
+/* --------------------------------------------------------------- grammars */
+
+/* Grammar-constrained generation: a GBNF grammar (llama.cpp's format), or JSON / a JSON Schema
+ * turned into one, restricts which tokens may come next so that the generated text is always a
+ * prefix of a string of the grammar, and end-of-generation is allowed only where the grammar can
+ * end. Terminals are Unicode code points; token pieces are bytes and may split a character.
+ *
+ * Typical loop, per step: sample a token from the raw logits; if lir_grammar_token_allowed says
+ * yes, take it (the fast path); otherwise lir_grammar_filter_logits and sample again; then
+ * lir_grammar_accept_token. A grammar is immutable and may be shared by many states and threads;
+ * a state is used by one thread at a time (the query functions use its scratch space). */
+
+typedef struct lir_grammar lir_grammar;
+typedef struct lir_grammar_state lir_grammar_state;
+typedef struct lir_grammar_vocab lir_grammar_vocab;
+
+/* Parses GBNF text (borrowed, NUL-terminated). root names the start rule (NULL = "root").
+ * On error *out is NULL and err (may be NULL) says where and what, e.g.
+ * "gbnf: line 3, column 14: expected ')' to close the group, '|' or an item, found end of line".
+ * Left recursion, undefined or twice-defined rules and rules that can never finish are errors.
+ * Returns LIR_OK, LIR_EINVAL, LIR_EUNSUPPORTED (token references <...>), LIR_ERANGE (over the
+ * size limits: 4M elements, 1M rules, repetition counts up to 100000, nesting 200), LIR_ENOMEM. */
+LIR_API enum lir_status lir_grammar_parse(const char *gbnf, const char *root, lir_grammar **out, char *err,
+                                          size_t err_len);
+/* The built-in JSON grammar: any JSON value (object_only false) or any JSON object, with at most
+ * one space or a newline plus 20 indentation characters between tokens (so whitespace cannot run
+ * on), numbers of at most 16 integer/fraction digits, and no lone \uD800-\uDFFF escapes (so the
+ * output parses with strict parsers). Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. */
+LIR_API enum lir_status lir_grammar_json(bool object_only, lir_grammar **out);
+/* Its GBNF text (static storage). */
+LIR_API const char *lir_grammar_json_gbnf(bool object_only);
+/* Converts a JSON Schema (borrowed, NUL-terminated JSON text) to GBNF. On success *out is a
+ * NUL-terminated string the caller owns (free with lir_grammar_text_free). Supported: type
+ * (and type arrays), properties, required, additionalProperties (true, false or a schema;
+ * absent means false when properties are given, as llama.cpp), enum, const, items, prefixItems,
+ * minItems, maxItems, anyOf, oneOf (as anyOf), allOf of object schemas (merged), string
+ * minLength/maxLength and format (date, time, date-time, uuid, email), integer minimum/maximum/
+ * exclusiveMinimum/exclusiveMaximum, local $ref (#, #/$defs/..., #/definitions/..., any local
+ * JSON pointer, recursion included). Annotations (title, description, default, examples,
+ * $schema, $id, $comment, ...) are ignored. Anything else is an error that lists every
+ * unsupported keyword with its path. Returns LIR_OK, LIR_EINVAL (not JSON, bad schema),
+ * LIR_EUNSUPPORTED, LIR_ENOMEM. */
+LIR_API enum lir_status lir_json_schema_to_gbnf(const char *schema, char **out, char *err, size_t err_len);
+/* lir_json_schema_to_gbnf + lir_grammar_parse. Same statuses. */
+LIR_API enum lir_status lir_grammar_from_json_schema(const char *schema, lir_grammar **out, char *err,
+                                                     size_t err_len);
+LIR_API void lir_grammar_text_free(char *text);
+/* The grammar must outlive every state made from it. */
+LIR_API void lir_grammar_free(lir_grammar *g);
+
+/* A matcher at the start of the grammar. The grammar is borrowed. Returns LIR_OK, LIR_EINVAL,
+ * LIR_ERANGE (the start is too ambiguous: over 4096 parse stacks), LIR_ENOMEM. */
+LIR_API enum lir_status lir_grammar_state_create(const lir_grammar *g, lir_grammar_state **out);
+/* An independent copy (for speculative decoding, beam search). Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. */
+LIR_API enum lir_status lir_grammar_state_clone(const lir_grammar_state *st, lir_grammar_state **out);
+LIR_API void lir_grammar_state_free(lir_grammar_state *st);
+/* Advances over len bytes (borrowed; may end inside a UTF-8 character). Cost: O(len x live parse
+ * stacks), independent of the text accepted before. On error the state is unchanged and
+ * lir_grammar_state_last_error says why. Returns LIR_OK, LIR_EINVAL (the bytes are not allowed
+ * here), LIR_ERANGE (too ambiguous), LIR_ENOMEM. */
+LIR_API enum lir_status lir_grammar_accept_bytes(lir_grammar_state *st, const char *bytes, size_t len);
+/* Whether accepting these bytes would succeed; the state is unchanged. */
+LIR_API bool lir_grammar_bytes_allowed(lir_grammar_state *st, const char *bytes, size_t len);
+/* Whether the text so far is a complete string of the grammar (end of generation allowed here). */
+LIR_API bool lir_grammar_can_end(const lir_grammar_state *st);
+/* Whether the text is complete and nothing more may follow (generation should stop). */
+LIR_API bool lir_grammar_is_done(const lir_grammar_state *st);
+/* Message of the last failed call on st ("" when none). Valid until the next call on st. */
+LIR_API const char *lir_grammar_state_last_error(const lir_grammar_state *st);
+
+/* Token table for filtering: every token's piece and whether it ends generation, with a trie
+ * of the pieces; build it once per vocabulary and share it (read-only) between states.
+ * From a model (borrowed, used only during the call): pieces as lir_token_to_piece without
+ * special; control tokens have no text and are never allowed, except end-of-generation tokens
+ * (lir_vocab_is_eog), which are allowed exactly where lir_grammar_can_end. Returns LIR_OK,
+ * LIR_EINVAL, LIR_ENOMEM, or the no-vocabulary statuses of the tokenizer section. */
+LIR_API enum lir_status lir_grammar_vocab_create(const lir_model *model, lir_grammar_vocab **out);
+/* From n pieces (borrowed, lens[i] bytes each; an empty piece is never allowed) and is_eog
+ * (borrowed, n flags, or NULL for none). Returns LIR_OK, LIR_EINVAL, LIR_ERANGE, LIR_ENOMEM. */
+LIR_API enum lir_status lir_grammar_vocab_create_pieces(const char *const *pieces, const size_t *lens,
+                                                        const bool *is_eog, int32_t n, lir_grammar_vocab **out);
+LIR_API int32_t lir_grammar_vocab_n_tokens(const lir_grammar_vocab *v);
+LIR_API void lir_grammar_vocab_free(lir_grammar_vocab *v);
+
+/* Fast path: whether token may come next (its piece is allowed, or it ends generation and the
+ * grammar can end). False for ids outside the table. State unchanged. */
+LIR_API bool lir_grammar_token_allowed(lir_grammar_state *st, const lir_grammar_vocab *v, lir_token token);
+/* Sets logits[t] = -INFINITY for every token t of v that may not come next; logits (borrowed)
+ * has lir_grammar_vocab_n_tokens(v) floats. One walk of the piece trie from the state.
+ * Returns LIR_OK, LIR_EINVAL, LIR_ERANGE (too ambiguous somewhere: the tokens there were
+ * disallowed), LIR_ENOMEM. */
+LIR_API enum lir_status lir_grammar_filter_logits(lir_grammar_state *st, const lir_grammar_vocab *v, float *logits);
+/* Accepts a generated token: its piece, or for an end-of-generation token checks that the
+ * grammar can end (the state is unchanged then). Returns as lir_grammar_accept_bytes. */
+LIR_API enum lir_status lir_grammar_accept_token(lir_grammar_state *st, const lir_grammar_vocab *v, lir_token token);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,669 @@
+/* match.c — the incremental grammar matcher, token tables and logit filtering.
+ *
+ * State: a set of parse stacks (see grammar.h) plus a pending partial UTF-8 character. Accepting a
+ * code point maps each stack whose top set holds it to its successor and expands rule references
+ * until every top is a set again (a worklist; a node already expanded in this step is skipped,
+ * so shared sub-stacks cost once). Stacks live in a per-state pool of hash-consed nodes
+ * (pos, parent): identical stacks get identical ids, so the set needs no deep comparison and
+ * cloning a state is one copy of the pool. The pool is compacted after accepts when it has grown
+ * well past what the live stacks use.
+ *
+ * Bytes, not characters, come from tokens: a token may end inside a UTF-8 character (byte-level
+ * BPE, <0xNN> byte tokens). The pending lead bytes are kept; a partial character is allowed when
+ * some live stack's set holds a code point that could still complete it.
+ *
+ * Filtering a vocabulary walks a trie of the token pieces (built once per vocabulary, in preorder,
+ * so a dead prefix skips its whole subtree) from the current state: each trie edge is one byte
+ * step, shared by every token with that prefix. Cost: the live part of the trie times the number
+ * of stacks; never the length of the output so far.
+ *
+ * Limits: at most MAX_STACKS stacks in a set (an ambiguous grammar fails with LIR_ERANGE instead
+ * of slowing down without bound) and MAX_NODES pool nodes. */
+#include "grammar/grammar.h"
+#include "tokenizer/tokenizer.h"
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_STACKS 4096u
+#define MAX_NODES  (1u << 26)
+#define NONE       UINT32_MAX
+
+struct gnode {
+    uint32_t pos;    /* element index of the top (a SET or a REF before expansion); NONE for node 0 */
+    uint32_t parent; /* node id of the rest of the stack; node 0 = the empty stack */
+    uint32_t hnext;  /* next node id in the same hash bucket (0 = none) */
+    uint32_t minrem; /* fewest code points to empty this stack */
+};
+
+/* A set of stacks inside the scratch buffer, plus a pending partial UTF-8 character. */
+struct wstate {
+    uint32_t off, n;  /* buf[off .. off+n) */
+    uint32_t acc;     /* bits of the pending character so far */
+    uint32_t need;    /* continuation bytes still expected (0 = none pending) */
+    uint32_t lo;      /* smallest code point a sequence of this length may encode */
+};
+
+struct lir_grammar_state {
+    const struct lir_grammar *g; /* borrowed */
+    struct gnode *nodes;
+    uint32_t *stamp;             /* per node: last step that visited it */
+    uint32_t n_nodes, cap_nodes, cur_stamp, live_after_compact;
+    uint32_t *buckets;           /* heads of hash chains; 0 = empty (node 0 is never hashed) */
+    uint32_t n_buckets;
+    uint32_t *stacks, n_stacks, cap_stacks;
+    uint32_t acc, need, lo;      /* pending partial character */
+    /* scratch */
+    uint32_t *work, cap_work;
+    uint32_t *buf, n_buf, cap_buf;
+    struct wstate *ws;
+    uint32_t *tops, cap_ws;
+    uint8_t *allowed;
+    size_t cap_allowed;
+    enum lir_status scratch_err; /* first failure inside a walk (ENOMEM, ERANGE) */
+    char err[256];
+};
+
+enum { TOK_NORMAL = 0, TOK_EOG = 1, TOK_NEVER = 2 };
+
+struct tnode {
+    uint32_t end;       /* preorder index one past this node's subtree */
+    uint32_t tok_first; /* tokens ending here: sorted[tok_first .. tok_first+tok_n) */
+    uint32_t tok_n;
+    uint32_t depth;     /* 1 + depth of the parent (the root is implicit, depth 0) */
+    uint8_t byte;
+};
+
+struct lir_grammar_vocab {
+    int32_t n_tokens;
+    uint8_t *kind;       /* TOK_* per token */
+    uint32_t *piece_off; /* n_tokens + 1 */
+    uint8_t *bytes;
+    int32_t *sorted;     /* normal tokens by piece bytes */
+    struct tnode *trie;
+    uint32_t n_trie, max_depth;
+};
+
+/* ================================================================ pool */
+
+static uint32_t node_hash(uint32_t pos, uint32_t parent) {
+    uint64_t x = ((uint64_t)pos << 32 | parent) * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(x >> 32);
+}
+
+static bool is_end(const struct lir_grammar *g, uint32_t pos) {
+    return g->elems[pos].type == LIR_GE_END || g->elems[pos].type == LIR_GE_ALT;
+}
+
+static bool rehash(struct lir_grammar_state *st, uint32_t nb) {
+    uint32_t *b = calloc(nb, sizeof *b);
+    if (!b) return false;
+    free(st->buckets);
+    st->buckets = b;
+    st->n_buckets = nb;
+    for (uint32_t id = 1; id < st->n_nodes; id++) { /* ascending: the newest node heads its chain */
+        uint32_t h = node_hash(st->nodes[id].pos, st->nodes[id].parent) & (nb - 1);
+        st->nodes[id].hnext = b[h];
+        b[h] = id;
+    }
+    return true;
+}
+
+/* The node (pos, parent), created if new. NONE on failure (scratch_err set). */
+static uint32_t intern(struct lir_grammar_state *st, uint32_t pos, uint32_t parent) {
+    uint32_t h = node_hash(pos, parent) & (st->n_buckets - 1);
+    for (uint32_t id = st->buckets[h]; id; id = st->nodes[id].hnext)
+        if (st->nodes[id].pos == pos && st->nodes[id].parent == parent) return id;
+    if (st->n_nodes >= MAX_NODES) { if (!st->scratch_err) st->scratch_err = LIR_ERANGE; return NONE; }
+    if (st->n_nodes == st->cap_nodes) {
+        uint32_t c = st->cap_nodes * 2;
+        struct gnode *n = realloc(st->nodes, (size_t)c * sizeof *n);
+        if (n) st->nodes = n;
+        uint32_t *s = n ? realloc(st->stamp, (size_t)c * sizeof *s) : NULL;
+        if (!s) { if (!st->scratch_err) st->scratch_err = LIR_ENOMEM; return NONE; }
+        st->stamp = s;
+        st->cap_nodes = c;
+    }
+    uint32_t id = st->n_nodes++;
+    uint32_t m = st->nodes[parent].minrem + st->g->min_suffix[pos];
+    st->nodes[id] = (struct gnode){ pos, parent, st->buckets[h], m > LIR_GRAMMAR_INF ? LIR_GRAMMAR_INF : m };
+    st->stamp[id] = 0;
+    st->buckets[h] = id;
+    if (st->n_nodes > st->n_buckets && !rehash(st, st->n_buckets * 2)) {
+        if (!st->scratch_err) st->scratch_err = LIR_ENOMEM;
+        return NONE;
+    }
+    return id;
+}
+
+static void next_stamp(struct lir_grammar_state *st) {
+    if (++st->cur_stamp == 0) {
+        memset(st->stamp, 0, (size_t)st->n_nodes * sizeof *st->stamp);
+        st->cur_stamp = 1;
+    }
+}
+
+/* ================================================================ scratch buffers */
+
+static bool buf_push(struct lir_grammar_state *st, uint32_t v) {
+    if (st->n_buf == st->cap_buf) {
+        uint32_t c = st->cap_buf ? st->cap_buf * 2 : 256;
+        uint32_t *b = realloc(st->buf, (size_t)c * sizeof *b);
+        if (!b) { if (!st->scratch_err) st->scratch_err = LIR_ENOMEM; return false; }
+        st->buf = b;
+        st->cap_buf = c;
+    }
+    st->buf[st->n_buf++] = v;
+    return true;
+}
+
+static bool work_push(struct lir_grammar_state *st, uint32_t *nw, uint32_t v) {
+    if (v == NONE) return false;
+    if (*nw == st->cap_work) {
+        uint32_t c = st->cap_work ? st->cap_work * 2 : 256;
+        uint32_t *w = realloc(st->work, (size_t)c * sizeof *w);
+        if (!w) { if (!st->scratch_err) st->scratch_err = LIR_ENOMEM; return false; }
+        st->work = w;
+        st->cap_work = c;
+    }
+    st->work[(*nw)++] = v;
+    return true;
+}
+
+/* Expands the nodes on the worklist into stacks whose tops are sets (or the empty stack),
+ * appending each once to buf. Returns the number appended, or NONE on failure. */
+static uint32_t expand(struct lir_grammar_state *st, uint32_t nw) {
+    const struct lir_grammar *g = st->g;
+    uint32_t added = 0;
+    while (nw) {
+        uint32_t id = st->work[--nw];
+        if (st->stamp[id] == st->cur_stamp) continue;
+        st->stamp[id] = st->cur_stamp;
+        uint32_t pos = st->nodes[id].pos;
+        if (id == 0 || g->elems[pos].type == LIR_GE_SET) {
+            if (++added > MAX_STACKS) { if (!st->scratch_err) st->scratch_err = LIR_ERANGE; return NONE; }
+            if (!buf_push(st, id)) return NONE;
+            continue;
+        }
+        /* a reference: continue after it (unless it ends its alternative: a tail call), and
+         * push each alternative of the referenced rule on top */
+        uint32_t parent = st->nodes[id].parent, rule = g->elems[pos].val;
+        uint32_t base = is_end(g, pos + 1) ? parent : intern(st, pos + 1, parent);
+        if (base == NONE) return NONE;
+        for (uint32_t k = g->alt_off[rule]; k < g->alt_off[rule + 1]; k++) {
+            uint32_t a = g->alts[k];
+            if (!work_push(st, &nw, is_end(g, a) ? base : intern(st, a, base))) return NONE;
+        }
+    }
+    return added;
+}
+
+/* Advances the set `in` over code point cp; the result is appended to buf as `out`. */
+static bool advance(struct lir_grammar_state *st, const struct wstate *in, uint32_t cp, struct wstate *out) {
+    const struct lir_grammar *g = st->g;
+    next_stamp(st);
+    uint32_t nw = 0;
+    for (uint32_t i = 0; i < in->n; i++) {
+        uint32_t s = st->buf[in->off + i];
+        if (s == 0) continue;
+        uint32_t pos = st->nodes[s].pos;
+        if (!lir__gset_has(g, g->elems[pos].val, cp)) continue;
+        uint32_t parent = st->nodes[s].parent;
+        if (!work_push(st, &nw, is_end(g, pos + 1) ? parent : intern(st, pos + 1, parent))) return false;
+    }
+    out->off = st->n_buf;
+    uint32_t n = expand(st, nw);
+    if (n == NONE) return false;
+    out->n = n;
+    out->need = 0;
+    return n > 0;
+}
+
+/* Whether some stack of `w` can take a character that completes its pending bytes. */
+static bool partial_viable(const struct lir_grammar_state *st, const struct wstate *w) {
+    uint32_t lo = w->acc << (6 * w->need), hi = lo | ((1u << (6 * w->need)) - 1);
+    if (lo < w->lo) lo = w->lo;
+    if (hi > 0x10FFFF) hi = 0x10FFFF;
+    if (lo > hi) return false;
+    /* surrogates are not characters: look at the parts of [lo, hi] outside D800..DFFF */
+    uint32_t lo2 = 1, hi2 = 0;
+    if (lo <= 0xDFFF && hi >= 0xD800) {
+        if (hi > 0xDFFF) { lo2 = 0xE000; hi2 = hi; }
+        if (lo >= 0xD800) { if (lo2 > hi2) return false; lo = lo2; hi = hi2; lo2 = 1; hi2 = 0; }
+        else hi = 0xD7FF;
+    }
+    for (uint32_t i = 0; i < w->n; i++) {
+        uint32_t s = st->buf[w->off + i];
+        if (!s) continue;
+        uint32_t set = st->g->elems[st->nodes[s].pos].val;
+        if (lir__gset_meets(st->g, set, lo, hi) || (lo2 <= hi2 && lir__gset_meets(st->g, set, lo2, hi2))) return true;
+    }
+    return false;
+}
+
+/* One byte. out shares in's set while a character is pending. False: the byte is not allowed
+ * (or a limit was hit: scratch_err says so). */
+static bool step(struct lir_grammar_state *st, const struct wstate *in, uint8_t b, struct wstate *out) {
+    if (in->need == 0) {
+        if (b < 0x80) return advance(st, in, b, out);
+        *out = *in;
+        if (b >= 0xC2 && b <= 0xDF) { out->acc = b & 0x1F; out->need = 1; out->lo = 0x80; }
+        else if (b >= 0xE0 && b <= 0xEF) { out->acc = b & 0x0F; out->need = 2; out->lo = 0x800; }
+        else if (b >= 0xF0 && b <= 0xF4) { out->acc = b & 0x07; out->need = 3; out->lo = 0x10000; }
+        else return false;
+        return partial_viable(st, out);
+    }
+    if ((b & 0xC0) != 0x80) return false;
+    *out = *in;
+    out->acc = (in->acc << 6) | (b & 0x3F);
+    out->need = in->need - 1;
+    if (out->need) return partial_viable(st, out);
+    uint32_t cp = out->acc;
+    if (cp < in->lo || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    return advance(st, in, cp, out);
+}
+
+/* Copies the state's stacks into buf as the root of a walk. */
+static bool walk_root(struct lir_grammar_state *st, struct wstate *w) {
+    st->n_buf = 0;
+    st->scratch_err = LIR_OK;
+    for (uint32_t i = 0; i < st->n_stacks; i++)
+        if (!buf_push(st, st->stacks[i])) return false;
+    *w = (struct wstate){ 0, st->n_stacks, st->acc, st->need, st->lo };
+    return true;
+}
+
+/* Walks len bytes from the state; *end receives the result (in buf). */
+static bool walk_bytes(struct lir_grammar_state *st, const uint8_t *p, size_t len, struct wstate *end) {
+    struct wstate a, b;
+    if (!walk_root(st, &a)) return false;
+    for (size_t i = 0; i < len; i++) {
+        if (!step(st, &a, p[i], &b)) return false;
+        a = b;
+    }
+    *end = a;
+    return true;
+}
+
+/* ================================================================ compaction */
+
+/* Renumbers the nodes reachable from the current stacks (parents always have smaller ids than
+ * their children, so one ascending pass keeps that order). */
+static bool compact(struct lir_grammar_state *st) {
+    uint32_t *map = malloc((size_t)st->n_nodes * sizeof *map);
+    if (!map) return false;
+    next_stamp(st);
+    uint32_t c = st->cur_stamp;
+    st->stamp[0] = c;
+    for (uint32_t i = 0; i < st->n_stacks; i++)
+        for (uint32_t id = st->stacks[i]; st->stamp[id] != c; id = st->nodes[id].parent) st->stamp[id] = c;
+    uint32_t n = 0;
+    for (uint32_t id = 0; id < st->n_nodes; id++) {
+        if (st->stamp[id] != c) continue;
+        map[id] = n;
+        struct gnode x = st->nodes[id];
+        if (id) x.parent = map[x.parent];
+        st->nodes[n] = x;
+        st->stamp[n] = 0;
+        n++;
+    }
+    for (uint32_t i = 0; i < st->n_stacks; i++) st->stacks[i] = map[st->stacks[i]];
+    free(map);
+    st->n_nodes = n;
+    st->live_after_compact = n;
+    st->cur_stamp = 1;
+    uint32_t nb = 1024;
+    while (nb < n) nb *= 2;
+    return rehash(st, nb);
+}
+
+/* ================================================================ state API */
+
+const char *lir_grammar_state_last_error(const lir_grammar_state *st) { return st ? st->err : "no state"; }
+
+uint32_t lir__grammar_state_n_stacks(const struct lir_grammar_state *st) { return st->n_stacks; }
+
+uint32_t lir__grammar_state_min_remaining(const struct lir_grammar_state *st) {
+    uint32_t m = LIR_GRAMMAR_INF;
+    for (uint32_t i = 0; i < st->n_stacks; i++)
+        if (st->nodes[st->stacks[i]].minrem < m) m = st->nodes[st->stacks[i]].minrem;
+    return m; /* a pending partial character is already counted: it is the top set's */
+}
+
+void lir_grammar_state_free(lir_grammar_state *st) {
+    if (!st) return;
+    free(st->nodes);
+    free(st->stamp);
+    free(st->buckets);
+    free(st->stacks);
+    free(st->work);
+    free(st->buf);
+    free(st->ws);
+    free(st->tops);
+    free(st->allowed);
+    free(st);
+}
+
+static bool set_stacks(struct lir_grammar_state *st, const struct wstate *w) {
+    if (w->n > st->cap_stacks) {
+        uint32_t *s = realloc(st->stacks, (size_t)w->n * sizeof *s);
+        if (!s) return false;
+        st->stacks = s;
+        st->cap_stacks = w->n;
+    }
+    memcpy(st->stacks, st->buf + w->off, (size_t)w->n * sizeof *st->stacks);
+    st->n_stacks = w->n;
+    st->acc = w->acc;
+    st->need = w->need;
+    st->lo = w->lo;
+    return true;
+}
+
+enum lir_status lir_grammar_state_create(const lir_grammar *g, lir_grammar_state **out) {
+    if (!out) return LIR_EINVAL;
+    *out = NULL;
+    if (!g) return LIR_EINVAL;
+    lir_grammar_state *st = calloc(1, sizeof *st);
+    if (!st) return LIR_ENOMEM;
+    st->g = g;
+    st->cap_nodes = 1024;
+    st->nodes = malloc(st->cap_nodes * sizeof *st->nodes);
+    st->stamp = calloc(st->cap_nodes, sizeof *st->stamp);
+    st->n_buckets = 1024;
+    st->buckets = calloc(st->n_buckets, sizeof *st->buckets);
+    if (!st->nodes || !st->stamp || !st->buckets) { lir_grammar_state_free(st); return LIR_ENOMEM; }
+    st->nodes[0] = (struct gnode){ NONE, 0, 0, 0 };
+    st->n_nodes = 1;
+    st->cur_stamp = 1;
+    /* the start: a reference to the root rule, expanded */
+    uint32_t nw = 0;
+    struct wstate w = { 0, 0, 0, 0, 0 };
+    st->scratch_err = LIR_OK;
+    /* a synthetic REF element does not exist in the grammar; expand the root's alternatives */
+    next_stamp(st);
+    for (uint32_t k = g->alt_off[g->root]; k < g->alt_off[g->root + 1]; k++) {
+        uint32_t a = g->alts[k];
+        if (!work_push(st, &nw, is_end(g, a) ? 0 : intern(st, a, 0))) break;
+    }
+    uint32_t n = st->scratch_err ? NONE : expand(st, nw);
+    if (n == NONE) {
+        enum lir_status s = st->scratch_err ? st->scratch_err : LIR_ENOMEM;
+        lir_grammar_state_free(st);
+        return s;
+    }
+    w.n = n;
+    if (!set_stacks(st, &w)) { lir_grammar_state_free(st); return LIR_ENOMEM; }
+    st->live_after_compact = st->n_nodes;
+    *out = st;
+    return LIR_OK;
+}
+
+enum lir_status lir_grammar_state_clone(const lir_grammar_state *src, lir_grammar_state **out) {
+    if (!out) return LIR_EINVAL;
+    *out = NULL;
+    if (!src) return LIR_EINVAL;
+    lir_grammar_state *st = calloc(1, sizeof *st);
+    if (!st) return LIR_ENOMEM;
+    st->g = src->g;
+    st->n_nodes = src->n_nodes;
+    st->cap_nodes = src->n_nodes + 1024;
+    st->n_buckets = src->n_buckets;
+    st->nodes = malloc((size_t)st->cap_nodes * sizeof *st->nodes);
+    st->stamp = calloc(st->cap_nodes, sizeof *st->stamp);
+    st->buckets = malloc((size_t)st->n_buckets * sizeof *st->buckets);
+    st->stacks = malloc(((size_t)src->n_stacks + 1) * sizeof *st->stacks);
+    if (!st->nodes || !st->stamp || !st->buckets || !st->stacks) { lir_grammar_state_free(st); return LIR_ENOMEM; }
+    memcpy(st->nodes, src->nodes, (size_t)src->n_nodes * sizeof *st->nodes);
+    memcpy(st->buckets, src->buckets, (size_t)src->n_buckets * sizeof *st->buckets);
+    memcpy(st->stacks, src->stacks, (size_t)src->n_stacks * sizeof *st->stacks);
+    st->n_stacks = src->n_stacks;
+    st->cap_stacks = src->n_stacks + 1;
+    st->cur_stamp = 1;
+    st->acc = src->acc;
+    st->need = src->need;
+    st->lo = src->lo;
+    st->live_after_compact = src->live_after_compact;
+    *out = st;
+    return LIR_OK;
+}
+
+static enum lir_status walk_failed(lir_grammar_state *st, const char *what, const uint8_t *p, size_t len) {
+    if (st->scratch_err == LIR_ERANGE)
+        snprintf(st->err, sizeof st->err, "grammar: %s: the grammar is too ambiguous here (over %u parse stacks "
+                 "or %u nodes)", what, MAX_STACKS, MAX_NODES);
+    else if (st->scratch_err == LIR_ENOMEM) snprintf(st->err, sizeof st->err, "grammar: %s: out of memory", what);
+    else snprintf(st->err, sizeof st->err, "grammar: %s: \"%.*s\" is not allowed here", what,
+                  (int)(len > 64 ? 64 : len), (const char *)p);
+    return st->scratch_err ? st->scratch_err : LIR_EINVAL;
+}
+
+enum lir_status lir_grammar_accept_bytes(lir_grammar_state *st, const char *bytes, size_t len) {
+    if (!st || (!bytes && len)) return LIR_EINVAL;
+    struct wstate w;
+    const uint8_t *p = (const uint8_t *)bytes;
+    if (!walk_bytes(st, p, len, &w)) return walk_failed(st, "accept", p, len);
+    if (!set_stacks(st, &w)) return LIR_ENOMEM;
+    st->err[0] = 0;
+    if (st->n_nodes > 2 * st->live_after_compact + 4096 && !compact(st)) return LIR_ENOMEM;
+    return LIR_OK;
+}
+
+bool lir_grammar_bytes_allowed(lir_grammar_state *st, const char *bytes, size_t len) {
+    if (!st || (!bytes && len)) return false;
+    struct wstate w;
+    return walk_bytes(st, (const uint8_t *)bytes, len, &w);
+}
+
+bool lir_grammar_can_end(const lir_grammar_state *st) {
+    if (!st || st->need) return false;
+    for (uint32_t i = 0; i < st->n_stacks; i++)
+        if (st->stacks[i] == 0) return true;
+    return false;
+}
+
+bool lir_grammar_is_done(const lir_grammar_state *st) {
+    return st && !st->need && st->n_stacks == 1 && st->stacks[0] == 0;
+}
+
+/* ================================================================ vocabulary */
+
+void lir_grammar_vocab_free(lir_grammar_vocab *v) {
+    if (!v) return;
+    free(v->kind);
+    free(v->piece_off);
+    free(v->bytes);
+    free(v->sorted);
+    free(v->trie);
+    free(v);
+}
+
+static int cmp_piece(const void *a, const void *b, void *ctx) {
+    const lir_grammar_vocab *v = ctx;
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    uint32_t lx = v->piece_off[x + 1] - v->piece_off[x], ly = v->piece_off[y + 1] - v->piece_off[y];
+    int c = memcmp(v->bytes + v->piece_off[x], v->bytes + v->piece_off[y], lx < ly ? lx : ly);
+    if (c) return c;
+    if (lx != ly) return lx < ly ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+/* Builds the trie over the normal tokens (pieces already in v). */
+static enum lir_status build_trie(lir_grammar_vocab *v) {
+    int32_t n = 0;
+    size_t total = 0;
+    for (int32_t t = 0; t < v->n_tokens; t++)
+        if (v->kind[t] == TOK_NORMAL) { n++; total += v->piece_off[t + 1] - v->piece_off[t]; }
+    v->sorted = malloc(((size_t)n + 1) * sizeof *v->sorted);
+    v->trie = malloc((total + 1) * sizeof *v->trie);
+    uint32_t *path = malloc((total + 1) * sizeof *path);
+    if (!v->sorted || !v->trie || !path) { free(path); return LIR_ENOMEM; }
+    n = 0;
+    for (int32_t t = 0; t < v->n_tokens; t++)
+        if (v->kind[t] == TOK_NORMAL) v->sorted[n++] = t;
+    qsort_r(v->sorted, (size_t)n, sizeof *v->sorted, cmp_piece, v);
+    uint32_t depth = 0, nn = 0, max_depth = 0;
+    const uint8_t *prev = NULL;
+    uint32_t prev_len = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t t = v->sorted[i];
+        const uint8_t *p = v->bytes + v->piece_off[t];
+        uint32_t len = v->piece_off[t + 1] - v->piece_off[t], lcp = 0;
+        while (lcp < len && lcp < prev_len && lcp < depth && p[lcp] == prev[lcp]) lcp++;
+        while (depth > lcp) v->trie[path[--depth]].end = nn;
+        for (; depth < len; depth++) {
+            v->trie[nn] = (struct tnode){ 0, 0, 0, depth + 1, p[depth] };
+            path[depth] = nn++;
+        }
+        struct tnode *tn = &v->trie[path[len - 1]];
+        if (!tn->tok_n) tn->tok_first = (uint32_t)i;
+        tn->tok_n++;
+        if (len > max_depth) max_depth = len;
+        prev = p;
+        prev_len = len;
+    }
+    while (depth) v->trie[path[--depth]].end = nn;
+    free(path);
+    v->n_trie = nn;
+    v->max_depth = max_depth;
+    return LIR_OK;
+}
+
+enum lir_status lir_grammar_vocab_create_pieces(const char *const *pieces, const size_t *lens, const bool *is_eog,
+                                                int32_t n, lir_grammar_vocab **out) {
+    if (!out) return LIR_EINVAL;
+    *out = NULL;
+    if (n < 0 || (n && (!pieces || !lens))) return LIR_EINVAL;
+    size_t total = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (lens[i] && !pieces[i]) return LIR_EINVAL;
+        if (lens[i] > UINT32_MAX - total) return LIR_ERANGE;
+        total += lens[i];
+    }
+    lir_grammar_vocab *v = calloc(1, sizeof *v);
+    if (!v) return LIR_ENOMEM;
+    v->n_tokens = n;
+    v->kind = malloc((size_t)n + 1);
+    v->piece_off = malloc(((size_t)n + 1) * sizeof *v->piece_off);
+    v->bytes = malloc(total + 1);
+    if (!v->kind || !v->piece_off || !v->bytes) { lir_grammar_vocab_free(v); return LIR_ENOMEM; }
+    uint32_t off = 0;
+    for (int32_t i = 0; i < n; i++) {
+        v->piece_off[i] = off;
+        if (lens[i]) memcpy(v->bytes + off, pieces[i], lens[i]);
+        off += (uint32_t)lens[i];
+        v->kind[i] = is_eog && is_eog[i] ? TOK_EOG : lens[i] ? TOK_NORMAL : TOK_NEVER;
+    }
+    v->piece_off[n] = off;
+    enum lir_status s = build_trie(v);
+    if (s) { lir_grammar_vocab_free(v); return s; }
+    *out = v;
+    return LIR_OK;
+}
+
+/* Pieces as generated text: control tokens give nothing (so they are never allowed, unless they
+ * end generation). */
+enum lir_status lir__grammar_vocab_from_vocab(const struct lir_vocab *voc, lir_grammar_vocab **out, lir_err *e) {
+    int32_t n = lir__vocab_n_tokens(voc);
+    const char **p = malloc(((size_t)n + 1) * sizeof *p);
+    size_t *l = malloc(((size_t)n + 1) * sizeof *l);
+    bool *eog = malloc((size_t)n + 1);
+    enum lir_status s = LIR_ENOMEM;
+    if (p && l && eog) {
+        for (int32_t i = 0; i < n; i++) {
+            p[i] = lir_vocab_piece(voc, i, false, &l[i]);
+            if (!p[i]) l[i] = 0;
+            eog[i] = lir__vocab_is_eog(voc, i);
+        }
+        s = lir_grammar_vocab_create_pieces(p, l, eog, n, out);
+    }
+    free(p);
+    free(l);
+    free(eog);
+    return s ? lir__errf(e, s, "grammar: cannot build the token table: %s", lir_status_str(s)) : LIR_OK;
+}
+
+enum lir_status lir_grammar_vocab_create(const lir_model *model, lir_grammar_vocab **out) {
+    if (!out) return LIR_EINVAL;
+    *out = NULL;
+    if (!model) return LIR_EINVAL;
+    if (!model->vocab) return model->vocab_status ? model->vocab_status : LIR_ENOTFOUND;
+    return lir__grammar_vocab_from_vocab(model->vocab, out, NULL);
+}
+
+int32_t lir_grammar_vocab_n_tokens(const lir_grammar_vocab *v) { return v ? v->n_tokens : 0; }
+
+/* ================================================================ tokens */
+
+bool lir_grammar_token_allowed(lir_grammar_state *st, const lir_grammar_vocab *v, lir_token t) {
+    if (!st || !v || t < 0 || t >= v->n_tokens) return false;
+    if (v->kind[t] == TOK_EOG) return lir_grammar_can_end(st);
+    if (v->kind[t] == TOK_NEVER) return false;
+    struct wstate w;
+    return walk_bytes(st, v->bytes + v->piece_off[t], v->piece_off[t + 1] - v->piece_off[t], &w);
+}
+
+enum lir_status lir_grammar_accept_token(lir_grammar_state *st, const lir_grammar_vocab *v, lir_token t) {
+    if (!st || !v || t < 0 || t >= v->n_tokens) return LIR_EINVAL;
+    if (v->kind[t] == TOK_EOG) {
+        if (lir_grammar_can_end(st)) return LIR_OK;
+        snprintf(st->err, sizeof st->err, "grammar: accept: end of generation (token %d) before the grammar "
+                 "is complete", (int)t);
+        return LIR_EINVAL;
+    }
+    if (v->kind[t] == TOK_NEVER) {
+        snprintf(st->err, sizeof st->err, "grammar: accept: token %d has no text (a control token)", (int)t);
+        return LIR_EINVAL;
+    }
+    return lir_grammar_accept_bytes(st, (const char *)v->bytes + v->piece_off[t], v->piece_off[t + 1] - v->piece_off[t]);
+}
+
+enum lir_status lir_grammar_filter_logits(lir_grammar_state *st, const lir_grammar_vocab *v, float *logits) {
+    if (!st || !v || !logits) return LIR_EINVAL;
+    if ((size_t)v->n_tokens > st->cap_allowed) {
+        uint8_t *a = realloc(st->allowed, (size_t)v->n_tokens);
+        if (!a) return LIR_ENOMEM;
+        st->allowed = a;
+        st->cap_allowed = (size_t)v->n_tokens;
+    }
+    if (v->max_depth + 1 > st->cap_ws) {
+        struct wstate *w = realloc(st->ws, ((size_t)v->max_depth + 1) * sizeof *w);
+        if (w) st->ws = w;
+        uint32_t *tp = w ? realloc(st->tops, ((size_t)v->max_depth + 1) * sizeof *tp) : NULL;
+        if (!tp) return LIR_ENOMEM;
+        st->tops = tp;
+        st->cap_ws = v->max_depth + 1;
+    }
+    memset(st->allowed, 0, (size_t)v->n_tokens);
+    struct wstate *ws = st->ws;
+    uint32_t *tops = st->tops;
+    if (!walk_root(st, &ws[0])) return walk_failed(st, "filter", (const uint8_t *)"", 0);
+    tops[0] = st->n_buf;
+    enum lir_status failed = LIR_OK;
+    for (uint32_t i = 0; i < v->n_trie;) {
+        const struct tnode *tn = &v->trie[i];
+        uint32_t d = tn->depth;
+        st->n_buf = tops[d - 1];
+        if (!step(st, &ws[d - 1], tn->byte, &ws[d])) {
+            if (st->scratch_err && !failed) failed = st->scratch_err;
+            st->scratch_err = LIR_OK;
+            i = tn->end;
+            continue;
+        }
+        tops[d] = st->n_buf;
+        for (uint32_t k = 0; k < tn->tok_n; k++) st->allowed[v->sorted[tn->tok_first + k]] = 1;
+        i++;
+    }
+    bool can_end = lir_grammar_can_end(st);
+    for (int32_t t = 0; t < v->n_tokens; t++) {
+        bool ok = v->kind[t] == TOK_NORMAL ? st->allowed[t] : v->kind[t] == TOK_EOG ? can_end : false;
+        if (!ok) logits[t] = -INFINITY;
+    }
+    if (failed) {
+        st->scratch_err = failed;
+        return walk_failed(st, "filter", (const uint8_t *)"", 0);
+    }
+    return LIR_OK;
+}
