@@ -93,6 +93,10 @@ enum lir_status lir_chat_apply(const char *tmpl, const char *messages_json, cons
     return st;
 }
 
+static void set_default(jarena *a, jdict *d, const char *k, jv v) {
+    if (!jd_get(d, k, strlen(k), NULL)) jd_push(a, d, jv_str(a, k), v);
+}
+
 static enum lir_status render(jarena *ap, jerr *ep, const char *tmpl, const char *messages_json,
                               const struct lir_chat_params *pp, char **out, size_t *out_len, char *err, size_t err_len) {
     struct lir_chat_params p = *pp;
@@ -107,14 +111,17 @@ static enum lir_status render(jarena *ap, jerr *ep, const char *tmpl, const char
     jnodes prog;
     jparse(ap, ep, toks, ntok, &prog);
 
+    /* Extra variables override the standard ones. They go in first, unchecked (a JSON object's
+     * keys are unique), so a large object costs linear time; then each standard variable the
+     * caller did not set. */
     jv g = jv_dict_new(ap);
-    jd_set(ap, g.u.d, jv_str(ap, "messages"), msgs);
-    jd_set(ap, g.u.d, jv_str(ap, "add_generation_prompt"), jv_bool(p.add_generation_prompt));
-    jd_set(ap, g.u.d, jv_str(ap, "bos_token"), jv_str(ap, p.bos_token ? p.bos_token : ""));
-    jd_set(ap, g.u.d, jv_str(ap, "eos_token"), jv_str(ap, p.eos_token ? p.eos_token : ""));
-    if (tools.t == JV_LIST) jd_set(ap, g.u.d, jv_str(ap, "tools"), tools);
     if (extra.t == JV_DICT)
-        for (size_t i = 0; i < extra.u.d->n; i++) jd_set(ap, g.u.d, extra.u.d->k[i], extra.u.d->v[i]);
+        for (size_t i = 0; i < extra.u.d->n; i++) jd_push(ap, g.u.d, extra.u.d->k[i], extra.u.d->v[i]);
+    set_default(ap, g.u.d, "messages", msgs);
+    set_default(ap, g.u.d, "add_generation_prompt", jv_bool(p.add_generation_prompt));
+    set_default(ap, g.u.d, "bos_token", jv_str(ap, p.bos_token ? p.bos_token : ""));
+    set_default(ap, g.u.d, "eos_token", jv_str(ap, p.eos_token ? p.eos_token : ""));
+    if (tools.t == JV_LIST) set_default(ap, g.u.d, "tools", tools);
 
     jbuf o = { .a = ap };
     jrender(ap, ep, &prog, g.u.d, &o);

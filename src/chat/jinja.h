@@ -78,6 +78,7 @@ jv jv_list_new(jarena *a);
 jv jv_dict_new(jarena *a);
 void jl_push(jarena *a, jlist *l, jv x);
 void jd_set(jarena *a, jdict *d, jv key, jv val); /* replaces an existing key in place */
+void jd_push(jarena *a, jdict *d, jv key, jv val); /* appends: the caller knows key is new */
 bool jd_get(const jdict *d, const char *k, size_t kn, jv *out);
 
 bool jv_truthy(jv v);
@@ -159,7 +160,7 @@ void jparse(jarena *a, jerr *e, const jtoken *toks, size_t ntok, jnodes *out);
 
 /* ---------------------------------------------------------------- render */
 
-/* Renders prog with globals (a dict) into out (arena string). */
+/* Renders prog with globals (a dict, keys unique; they shadow the builtins) into out (arena string). */
 void jrender(jarena *a, jerr *e, const jnodes *prog, jdict *globals, jbuf *out);
 
 #endif

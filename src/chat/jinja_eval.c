@@ -25,9 +25,13 @@ typedef struct ev {
     jerr *e;
     int depth;
     uint64_t steps; /* loop iterations + macro calls: bounded (hostile templates cannot spin forever) */
+    uint64_t work;  /* bytes and items that operators, filters and methods walk: bounded likewise */
 } ev;
 
 #define MAX_STEPS 1000000u
+/* Steps alone do not bound the time: each step can scan a 16 MiB string or a long list. A real
+ * template walks its messages a few times (megabytes); 64 Mi bytes/items is well under a second. */
+#define MAX_WORK ((uint64_t)1 << 26)
 
 /* A macro or caller value: the node and, for caller(), the scope of the call block. */
 typedef struct jclosure {
@@ -38,6 +42,7 @@ typedef struct jclosure {
 enum flow { FLOW_NORMAL, FLOW_BREAK, FLOW_CONTINUE };
 
 static jv eval(ev *E, jnode *n, env *s);
+static void charge(ev *E, jnode *n, uint64_t units);
 static enum flow exec_block(ev *E, const jnodes *b, env *s, jbuf *out);
 
 #define FAIL(n, ...) jfail(E->e, (n) ? (n)->line : 0, __VA_ARGS__)
@@ -52,10 +57,20 @@ static env *env_new(ev *E, env *parent) {
     return s;
 }
 
-static jv lookup(env *s, const char *k, size_t kn) {
+static void charge(ev *E, jnode *n, uint64_t units) {
+    E->work += units;
+    if (E->work > MAX_WORK)
+        FAIL(n, "the template does too much work (more than %llu bytes and items scanned; loops over large values?)",
+             (unsigned long long)MAX_WORK);
+}
+
+/* Scopes are scanned linearly; the globals can be large (extra variables come from the caller). */
+static jv lookup(ev *E, jnode *n, env *s, const char *k, size_t kn) {
     jv v;
-    for (; s; s = s->parent)
+    for (; s; s = s->parent) {
+        charge(E, n, s->vars.n + 1);
         if (jd_get(&s->vars, k, kn, &v)) return v;
+    }
     return jv_undef();
 }
 
@@ -71,6 +86,15 @@ static jv to_str(ev *E, jv v) {
 }
 
 static bool is_num(jv v) { return v.t == JV_INT || v.t == JV_FLOAT; }
+/* What walking v costs: its bytes or its items (one level). */
+static uint64_t vsize(jv v) {
+    switch (v.t) {
+    case JV_STR: return v.u.s.n + 1;
+    case JV_LIST: return v.u.l->n + 1;
+    case JV_DICT: case JV_NS: return v.u.d->n + 1;
+    default: return 1;
+    }
+}
 /* Integer arithmetic never overflows silently (that would be undefined behaviour in C): a
  * result outside 64 bits becomes a float, as the oracle's numbers (JavaScript doubles) would. */
 static bool fits_i64(double x) { return x >= -9223372036854775808.0 && x < 9223372036854775808.0; }
@@ -152,10 +176,7 @@ static bool strict_eq(jv a, jv b) {
 
 static bool contains(const char *h, size_t hn, const char *n, size_t nn) {
     if (nn == 0) return true;
-    if (nn > hn) return false;
-    for (size_t i = 0; i + nn <= hn; i++)
-        if (!memcmp(h + i, n, nn)) return true;
-    return false;
+    return memmem(h, hn, n, nn) != NULL; /* linear (two-way); a memcmp at each offset is quadratic */
 }
 
 /* Case mapping per code point (utf8proc), for upper/lower/title/capitalize. */
@@ -224,6 +245,13 @@ static jv str_replace(ev *E, jv s, jv old, jv new_, int64_t count) {
         return jb_take(&b);
     }
     while (i < s.u.s.n) {
+        if (left > 0) { /* copy up to the next match in one go */
+            const char *m = memmem(s.u.s.p + i, s.u.s.n - i, old.u.s.p, old.u.s.n);
+            size_t k = m ? (size_t)(m - (s.u.s.p + i)) : s.u.s.n - i;
+            jb_put(&b, s.u.s.p + i, k);
+            i += k;
+            if (!m) break;
+        }
         if (left > 0 && i + old.u.s.n <= s.u.s.n && !memcmp(s.u.s.p + i, old.u.s.p, old.u.s.n)) {
             jb_put(&b, new_.u.s.p, new_.u.s.n);
             i += old.u.s.n;
@@ -456,6 +484,7 @@ static bool run_test(ev *E, jnode *n, const char *name, jv v, jv arg0) {
 /* ---------------------------------------------------------------- member access */
 
 static jv get_member(ev *E, jnode *n, jv obj, jv key) {
+    charge(E, n, vsize(obj));
     if (obj.t == JV_DICT || obj.t == JV_NS) {
         if (key.t != JV_STR) FAIL(n, "cannot index a %s with a %s", jv_type_name(obj), jv_type_name(key));
         jv v;
@@ -560,17 +589,37 @@ static jv attr_path(ev *E, jv item, jv path) {
     return v;
 }
 
-typedef struct sort_ctx { ev *E; jnode *n; jv attr; bool cs, rev; } sort_ctx;
+typedef struct sort_ctx { ev *E; jnode *n; jv attr; bool cs, rev, key0; } sort_ctx;
 static int sort_cmp(const sort_ctx *c, jv a, jv b) {
+    charge(c->E, c->n, vsize(a) + vsize(b));
+    if (c->key0) { a = a.u.l->v[0]; b = b.u.l->v[0]; } /* dictsort: [key, value] pairs by key */
     if (c->attr.t == JV_STR) { a = attr_path(c->E, a, c->attr); b = attr_path(c->E, b, c->attr); }
     int r = cmp_values(c->E, c->n, a, b, c->cs);
     return c->rev ? -r : r;
 }
 
+/* Stable merge sort of v[0..n) (tmp: n scratch slots). An insertion sort is quadratic, which a
+ * template sorting range(1000000) turns into minutes. */
+static void merge_sort(const sort_ctx *c, jv *v, jv *tmp, size_t n) {
+    if (n < 2) return;
+    size_t h = n / 2;
+    merge_sort(c, v, tmp, h);
+    merge_sort(c, v + h, tmp, n - h);
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) tmp[k++] = sort_cmp(c, v[j], v[i]) < 0 ? v[j++] : v[i++]; /* ties keep the left one first */
+    while (i < h) tmp[k++] = v[i++];
+    while (j < n) tmp[k++] = v[j++];
+    memcpy(v, tmp, n * sizeof *v);
+}
+static void sort_list(const sort_ctx *c, jlist *l) {
+    if (l->n < 2) return;
+    merge_sort(c, l->v, ja_alloc(c->E->a, l->n * sizeof *l->v), l->n);
+}
+
 static jv apply_filter(ev *E, jnode *n, const char *name, jv v, jargs *A, env *s);
 
 static jv filter_list_sort(ev *E, jnode *n, jv v, jargs *A) {
-    sort_ctx c = { E, n, jv_none(), false, false };
+    sort_ctx c = { E, n, jv_none(), false, false, false };
     jv rev = arg(A, 0, "reverse", jv_bool(false)), cs = arg(A, 1, "case_sensitive", jv_bool(false));
     c.attr = arg(A, 2, "attribute", jv_none());
     if (c.attr.t == JV_INT) {
@@ -582,13 +631,7 @@ static jv filter_list_sort(ev *E, jnode *n, jv v, jargs *A) {
     c.cs = jv_truthy(cs);
     jv l = jv_list_new(E->a);
     for (size_t i = 0; i < v.u.l->n; i++) jl_push(E->a, l.u.l, v.u.l->v[i]);
-    /* stable: insertion sort (lists in templates are small; qsort is not stable) */
-    for (size_t i = 1; i < l.u.l->n; i++) {
-        jv x = l.u.l->v[i];
-        size_t j = i;
-        while (j > 0 && sort_cmp(&c, l.u.l->v[j - 1], x) > 0) { l.u.l->v[j] = l.u.l->v[j - 1]; j--; }
-        l.u.l->v[j] = x;
-    }
+    sort_list(&c, l.u.l); /* stable, as Python's sorted() (qsort is not) */
     return l;
 }
 
@@ -596,6 +639,7 @@ static jv apply_filter(ev *E, jnode *n, const char *name, jv v, jargs *A, env *s
     static jargs none_args;
     if (!A) A = &none_args;
 #define IS(x) (!strcmp(name, x))
+    charge(E, n, vsize(v));
     if (IS("safe")) return v;
     if (IS("tojson")) {
         struct jjson_opts o = { .indent = -1, .undef_as_null = true };
@@ -757,6 +801,7 @@ static jv apply_filter(ev *E, jnode *n, const char *name, jv v, jargs *A, env *s
             jv r = jv_list_new(E->a);
             for (size_t i = 0; i < l->n; i++) {
                 bool seen = false;
+                charge(E, n, r.u.l->n + vsize(l->v[i])); /* quadratic */
                 for (size_t j = 0; j < r.u.l->n && !seen; j++) seen = strict_eq(r.u.l->v[j], l->v[i]);
                 if (!seen) jl_push(E->a, r.u.l, l->v[i]);
             }
@@ -824,12 +869,8 @@ static jv apply_filter(ev *E, jnode *n, const char *name, jv v, jargs *A, env *s
             }
             if (IS("dictsort")) {
                 /* by key, case-insensitive (Jinja's default) */
-                for (size_t i = 1; i < r.u.l->n; i++) {
-                    jv x = r.u.l->v[i];
-                    size_t j = i;
-                    while (j > 0 && cmp_values(E, n, r.u.l->v[j - 1].u.l->v[0], x.u.l->v[0], false) > 0) { r.u.l->v[j] = r.u.l->v[j - 1]; j--; }
-                    r.u.l->v[j] = x;
-                }
+                sort_ctx c = { E, n, jv_none(), false, false, true };
+                sort_list(&c, r.u.l);
             }
             return r;
         }
@@ -858,6 +899,8 @@ static jv eval_filter(ev *E, jnode *n, jv v, env *s) {
 /* obj.name(args) for strings and dicts; *handled=false when name is not a method. */
 static jv call_method(ev *E, jnode *n, jv obj, jnode *namenode, jargs *A, bool *handled) {
     *handled = true;
+    charge(E, n, vsize(obj));
+    for (int i = 0; i < A->npos; i++) charge(E, n, vsize(A->pos[i]));
     char name[32];
     snprintf(name, sizeof name, "%.*s", (int)(namenode->sn < 31 ? namenode->sn : 31), namenode->s);
 #define IS(x) (!strcmp(name, x))
@@ -907,14 +950,13 @@ static jv call_method(ev *E, jnode *n, jv obj, jnode *namenode, jargs *A, bool *
             if (sep.t != JV_STR) FAIL(n, "split(): separator must be a string or none");
             if (!sep.u.s.n) FAIL(n, "split(): empty separator");
             size_t i = 0, st = 0;
-            while (i + sep.u.s.n <= obj.u.s.n) {
-                if (!memcmp(obj.u.s.p + i, sep.u.s.p, sep.u.s.n) && (maxs.u.i < 0 || (int64_t)r.u.l->n < maxs.u.i)) {
-                    jl_push(E->a, r.u.l, jv_strn(obj.u.s.p + st, i - st));
-                    i += sep.u.s.n;
-                    st = i;
-                } else {
-                    i++;
-                }
+            while (i + sep.u.s.n <= obj.u.s.n && (maxs.u.i < 0 || (int64_t)r.u.l->n < maxs.u.i)) {
+                const char *m = memmem(obj.u.s.p + i, obj.u.s.n - i, sep.u.s.p, sep.u.s.n);
+                if (!m) break;
+                i = (size_t)(m - obj.u.s.p);
+                jl_push(E->a, r.u.l, jv_strn(obj.u.s.p + st, i - st));
+                i += sep.u.s.n;
+                st = i;
             }
             jl_push(E->a, r.u.l, jv_strn(obj.u.s.p + st, obj.u.s.n - st));
             return r;
@@ -961,6 +1003,9 @@ static jv binop(ev *E, jnode *n, env *s) {
     if (OP("and")) return jv_truthy(l) ? eval(E, n->b, s) : l;
     if (OP("or")) return jv_truthy(l) ? l : eval(E, n->b, s);
     jv r = eval(E, n->b, s);
+    /* comparisons and searches scan their operands; building a new value (+ ~ *) is bounded by
+     * the arena instead */
+    if (!OP("+") && !OP("~") && !OP("*")) charge(E, n, vsize(l) + vsize(r));
     if (OP("==")) return jv_bool(loose_eq(l, r));
     if (OP("!=")) return jv_bool(!loose_eq(l, r));
     if (l.t == JV_UNDEF || r.t == JV_UNDEF) {
@@ -1011,7 +1056,10 @@ static jv binop(ev *E, jnode *n, env *s) {
     }
     if (r.t == JV_LIST && (OP("in") || OP("not in"))) {
         bool m = false;
-        for (size_t i = 0; i < r.u.l->n && !m; i++) m = strict_eq(r.u.l->v[i], l);
+        for (size_t i = 0; i < r.u.l->n && !m; i++) {
+            if (r.u.l->v[i].t == JV_STR && l.t == JV_STR) charge(E, n, l.u.s.n);
+            m = strict_eq(r.u.l->v[i], l);
+        }
         return jv_bool(OP("in") ? m : !m);
     }
     if ((l.t == JV_STR || r.t == JV_STR) && OP("+")) {
@@ -1035,7 +1083,14 @@ static jv binop(ev *E, jnode *n, env *s) {
     }
     if (l.t == JV_STR && r.t == JV_INT && OP("*")) { /* Python string repetition */
         jbuf b = { .a = E->a };
-        for (int64_t i = 0; i < r.u.i && b.n < (1u << 24); i++) jb_put(&b, l.u.s.p, l.u.s.n);
+        /* capped at 16 MiB; copied by doubling (one byte at a time is 16 M calls) */
+        size_t want = 0;
+        if (r.u.i > 0 && l.u.s.n) {
+            uint64_t cnt = (uint64_t)r.u.i, cap = ((uint64_t)1 << 24) + l.u.s.n - 1;
+            want = cnt > cap / l.u.s.n ? (size_t)(cap / l.u.s.n) * l.u.s.n : (size_t)(cnt * l.u.s.n);
+        }
+        if (want) jb_put(&b, l.u.s.p, l.u.s.n);
+        while (b.n < want) jb_put(&b, b.p, b.n * 2 <= want ? b.n : want - b.n);
         return jb_take(&b);
     }
 #undef OP
@@ -1045,7 +1100,7 @@ static jv binop(ev *E, jnode *n, env *s) {
 static jv eval(ev *E, jnode *n, env *s) {
     switch (n->k) {
     case JN_LIT: return n->lit;
-    case JN_NAME: return lookup(s, n->s, n->sn);
+    case JN_NAME: return lookup(E, n, s, n->s, n->sn);
     case JN_LIST: case JN_TUPLE: {
         jv l = jv_list_new(E->a);
         for (size_t i = 0; i < n->l1.n; i++) jl_push(E->a, l.u.l, eval(E, n->l1.v[i], s));
@@ -1273,8 +1328,11 @@ void jrender(jarena *a, jerr *e, const jnodes *prog, jdict *globals, jbuf *out) 
     setvar(&E, root, "True", 4, jv_bool(true));
     setvar(&E, root, "False", 5, jv_bool(false));
     setvar(&E, root, "None", 4, jv_none());
+    /* the caller's variables in a scope of their own above the builtins, which they may shadow:
+     * their keys are unique, so no lookups (a large set of extra variables stays linear) */
+    env *top = env_new(&E, root);
     if (globals)
-        for (size_t i = 0; i < globals->n; i++) jd_set(a, &root->vars, globals->k[i], globals->v[i]);
+        for (size_t i = 0; i < globals->n; i++) jd_push(a, &top->vars, globals->k[i], globals->v[i]);
     out->a = a;
-    exec_block(&E, prog, root, out);
+    exec_block(&E, prog, top, out);
 }

@@ -153,6 +153,10 @@ void jd_set(jarena *a, jdict *d, jv key, jv val) {
             d->v[i] = val;
             return;
         }
+    jd_push(a, d, key, val);
+}
+
+void jd_push(jarena *a, jdict *d, jv key, jv val) {
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 8;
         jv *nk = ja_alloc(a, cap * sizeof *nk), *nv = ja_alloc(a, cap * sizeof *nv);
@@ -421,7 +425,9 @@ jv jv_from_json(jarena *a, const struct json_t *cj) {
         jv d = jv_dict_new(a);
         const char *k;
         json_t *x;
-        json_object_foreach(j, k, x) jd_set(a, d.u.d, jv_str(a, k), jv_from_json(a, x));
+        /* keys of a JSON object are unique (jansson keeps the last): no lookup, so a large
+         * object costs linear time, not quadratic */
+        json_object_foreach(j, k, x) jd_push(a, d.u.d, jv_str(a, k), jv_from_json(a, x));
         return d;
     }
     }

@@ -2,6 +2,7 @@
  * error or a defined result, never a crash. Each case is the reproducer kept under fuzz/repro/
  * (the first byte there is the fuzz target's mode byte, not part of the template). */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lir.h"
@@ -87,4 +88,50 @@ Test(jinja_limits, huge_indent_is_bounded) {
     cr_expect_eq(s, LIR_ENOMEM, "%s", err);
     cr_expect_null(out);
     cr_expect(strstr(err, "MiB") != NULL, "%s", err);
+}
+
+/* A template must not run for minutes: loop iterations were bounded, but not the bytes and
+ * items each iteration scans, and some filters were quadratic. Each of these ran for minutes
+ * (fuzz/repro/chat-hang-*.bin); now each ends well under a few seconds, with an error naming
+ * the cause or with the result. */
+Test(jinja_limits, scans_in_loops_are_bounded, .timeout = 30) {
+    EXPECT_ERR("{% set s = 'x' * 16000000 %}{% for i in range(1000000) %}{% if 'y' in s %}{% endif %}{% endfor %}",
+               "too much work");
+    EXPECT_ERR("{% set s = 'a' * 16000000 %}{% for i in range(1000000) %}{{ s|length }}{% endfor %}", "too much work");
+    EXPECT_ERR("{{ range(1000000)|unique|length }}", "too much work");
+}
+
+Test(jinja_limits, sort_and_search_are_not_quadratic, .timeout = 30) {
+    EXPECT("{{ range(1000000)|reverse|list|sort|first }}", "0");
+    EXPECT("{% set s = 'a' * 16000000 %}{% set t = 'a' * 8000000 ~ 'b' %}{{ t in s }}", "false");
+    EXPECT("{{ ('a' * 4000000 ~ 'b')|replace('a' * 1000 ~ 'b', 'c')|length }}", "3999001");
+    EXPECT("{{ ('a' * 4000000 ~ 'b').split('a' * 1000 ~ 'b')|length }}", "2");
+    EXPECT("{{ '' * 1000000000000000000 }}|{{ ('ab' * 3)|length }}|{{ ('xyz' * 9999999)|length }}", "|6|16777218");
+    /* stability and order kept by the merge sort */
+    EXPECT("{{ [3, 1, 2, 1.0, 3.0]|sort|map('string')|join(',') }}", "1,1.0,2,3,3.0");
+    EXPECT("{{ {'b': 1, 'A': 2, 'a': 3}|dictsort }}", "[[\"A\", 2], [\"a\", 3], [\"b\", 1]]");
+    EXPECT("{{ [{'k': 2, 'n': 'x'}, {'k': 1, 'n': 'y'}, {'k': 2, 'n': 'z'}]|sort(attribute='k', reverse=true)|map(attribute='n')|join }}",
+           "xzy");
+}
+
+/* Extra variables override the standard ones; a large object of them is linear to set up. */
+Test(jinja_limits, extra_variables, .timeout = 30) {
+    struct lir_chat_params p = lir_chat_params_default();
+    p.bos_token = "<s>";
+    p.extra_json = "{\"bos_token\": \"B\", \"x\": 1}";
+    char *out = NULL;
+    cr_assert_eq(lir_chat_apply("{{ bos_token }}{{ x }}{{ messages|length }}", "[]", &p, &out, NULL, err, sizeof err), LIR_OK);
+    cr_expect_str_eq(out, "B10");
+    lir_chat_free(out);
+    size_t nk = 300000, k = 0;
+    char *j = malloc(nk * 24 + 16);
+    j[k++] = '{';
+    for (size_t i = 0; i < nk; i++) k += (size_t)sprintf(j + k, "%s\"k%zu\": %zu", i ? ", " : "", i, i);
+    j[k++] = '}';
+    j[k] = 0;
+    p.extra_json = j;
+    cr_assert_eq(lir_chat_apply("{{ k299999 }}{{ bos_token }}", "[]", &p, &out, NULL, err, sizeof err), LIR_OK, "%s", err);
+    cr_expect_str_eq(out, "299999<s>");
+    lir_chat_free(out);
+    free(j);
 }
