@@ -1,5 +1,5 @@
 # lir — thin wrapper over CMake and the test runners. On a fresh Debian 12 machine (root):
-#   make run    install what is missing, build, generate a tiny model and stream a generation
+#   make run    install what is missing, build, stream a completion from the default model (models/)
 #   make test   install what is missing, build, run every test (what CI runs: .ci/run)
 #   make bench  build and compare speed and memory with llama.cpp (bench/README.md)
 # Other targets: deps, build, build-asan, unit, unit-asan, fuzz, parity, clean.
@@ -7,8 +7,9 @@
 JOBS        ?= 2
 BUILD_TYPE  ?= Release
 FUZZ_SECS   ?= 60
-TINY        ?= out/tiny.gguf
-RUN_ARGS    ?= -n 64
+RUN_MODEL   ?= models/kjv-11m-q8_0.gguf
+RUN_PROMPT  ?= In the beginning
+RUN_ARGS    ?= -n 64 --temp 0.8 --seed 1
 
 .PHONY: all deps build build-asan test unit unit-asan fuzz parity run bench clean
 .NOTPARALLEL: # stages run in order even under make -j (the builds parallelize inside cmake)
@@ -56,13 +57,12 @@ parity:
 	@echo "== parity with llama.cpp (node --test tests/parity/) =="
 	node --test tests/parity/
 
-# The tiny model is regenerated every time (well under a second): it always matches the generator.
+# The default model: an 11M-parameter llama trained on the King James Bible (models/README.md).
+# Other models and prompts: make run RUN_MODEL=path.gguf RUN_PROMPT="..." RUN_ARGS="-n 128 --temp 0".
 run: deps build
-	@test -x build/lir-gen || { echo "make: build/lir-gen is missing" >&2; exit 1; }
 	@test -x build/lir || { echo "make: build/lir is missing" >&2; exit 1; }
-	@mkdir -p $(dir $(TINY))
-	build/lir-gen --arch llama --preset tiny --type Q8_0 --seed 1 -o $(TINY)
-	build/lir run $(TINY) $(RUN_ARGS)
+	@test -f $(RUN_MODEL) || { echo "make: $(RUN_MODEL) is missing" >&2; exit 1; }
+	build/lir run $(RUN_MODEL) "$(RUN_PROMPT)" $(RUN_ARGS)
 
 bench: deps build
 	bench/run.sh

@@ -29,6 +29,7 @@
 #include "gguf/gguf.h"
 #include "gguf/gguf_gen.h"
 #include "quant/quant.h"
+#include "tokenizer/spm_model.h"
 #include "tokenizer/tokenizer.h"
 
 struct vout {
@@ -226,121 +227,21 @@ static int load_hf(const char *path, const char *cfg_path, const char *pre_opt, 
 
 /* ---------------------------------------------------------------- SentencePiece .model */
 
-struct pb { const unsigned char *p, *end; };
-
-static bool pb_varint(struct pb *b, uint64_t *v) {
-    *v = 0;
-    for (int s = 0; s < 64; s += 7) {
-        if (b->p >= b->end) return false;
-        unsigned c = *b->p++;
-        *v |= (uint64_t)(c & 0x7f) << s;
-        if (!(c & 0x80)) return true;
-    }
-    return false;
-}
-
-/* Next field: *field, *wt; for wire type 2 *sub is the payload; 0 -> *v; 5 -> *v = 32 bits. */
-static bool pb_next(struct pb *b, uint32_t *field, int *wt, uint64_t *v, struct pb *sub) {
-    uint64_t key;
-    if (!pb_varint(b, &key)) return false;
-    *field = (uint32_t)(key >> 3);
-    *wt = (int)(key & 7);
-    switch (*wt) {
-    case 0: return pb_varint(b, v);
-    case 1: if (b->end - b->p < 8) return false; memcpy(v, b->p, 8); b->p += 8; return true;
-    case 2:
-        if (!pb_varint(b, v) || *v > (uint64_t)(b->end - b->p)) return false;
-        sub->p = b->p; sub->end = b->p + *v; b->p += *v;
-        return true;
-    case 5: { uint32_t u; if (b->end - b->p < 4) return false; memcpy(&u, b->p, 4); b->p += 4; *v = u; return true; }
-    default: return false;
-    }
-}
-
+/* The parsing is src/tokenizer/spm_model.c (shared with lir-convert); o takes its arrays. */
 static int load_spm(const char *path, struct vout *o) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail("%s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (sz <= 0 || sz > (1L << 30)) { fclose(f); return fail("%s: bad size", path); }
-    unsigned char *data = malloc((size_t)sz);
-    if (!data || fread(data, 1, (size_t)sz, f) != (size_t)sz) { fclose(f); return fail("%s: read error", path); }
-    fclose(f);
-    /* pass 1: count pieces */
-    struct pb b = { data, data + sz }, sub;
-    uint32_t field;
-    int wt;
-    uint64_t v;
-    int64_t n = 0;
-    while (b.p < b.end) {
-        if (!pb_next(&b, &field, &wt, &v, &sub)) return fail("%s: malformed protobuf", path);
-        if (field == 1 && wt == 2) n++;
-    }
-    if (n < 1 || n >= (1 << 22)) return fail("%s: %lld pieces", path, (long long)n);
-    if (vout_alloc(o, n)) return 1;
-    o->model = "llama";
-    o->bos = 1; o->eos = 2; o->unk = 0; o->pad = -1;
-    o->add_bos = -1; o->add_eos = -1; o->add_space_prefix = 1;
-    int model_type = 1;
-    b = (struct pb){ data, data + sz };
-    int64_t k = 0;
-    while (b.p < b.end) {
-        pb_next(&b, &field, &wt, &v, &sub);
-        if (field == 1 && wt == 2) {
-            struct pb q = sub, s2;
-            o->type[k] = LIR_TOKEN_TYPE_NORMAL;
-            while (q.p < q.end) {
-                uint32_t f2;
-                int w2;
-                uint64_t v2;
-                if (!pb_next(&q, &f2, &w2, &v2, &s2)) return fail("%s: malformed piece %lld", path, (long long)k);
-                if (f2 == 1 && w2 == 2) {
-                    char *t = malloc(v2 + 1);
-                    if (!t) return fail("out of memory");
-                    memcpy(t, s2.p, v2);
-                    t[v2] = 0;
-                    free(o->tok[k]);
-                    o->tok[k] = t;
-                } else if (f2 == 2 && w2 == 5) {
-                    uint32_t u = (uint32_t)v2;
-                    memcpy(&o->score[k], &u, 4);
-                } else if (f2 == 3 && w2 == 0) {
-                    o->type[k] = (int32_t)v2;
-                }
-            }
-            if (!o->tok[k]) o->tok[k] = xstrdup("");
-            k++;
-        } else if (field == 2 && wt == 2) { /* TrainerSpec */
-            struct pb q = sub, s2;
-            uint32_t f2;
-            int w2;
-            uint64_t v2;
-            while (q.p < q.end && pb_next(&q, &f2, &w2, &v2, &s2)) {
-                int64_t iv = (int64_t)v2;
-                if (f2 == 3 && w2 == 0) model_type = (int)v2;
-                else if (f2 == 40 && w2 == 0) o->unk = iv;
-                else if (f2 == 41 && w2 == 0) o->bos = iv;
-                else if (f2 == 42 && w2 == 0) o->eos = iv;
-                else if (f2 == 43 && w2 == 0) o->pad = iv;
-            }
-        } else if (field == 3 && wt == 2) { /* NormalizerSpec */
-            struct pb q = sub, s2;
-            uint32_t f2;
-            int w2;
-            uint64_t v2;
-            while (q.p < q.end && pb_next(&q, &f2, &w2, &v2, &s2))
-                if (f2 == 3 && w2 == 0) o->add_space_prefix = v2 != 0;
-        }
-    }
-    free(data);
-    if (model_type != 2)
+    struct lir_spm_model m;
+    lir_err e = { { 0 } };
+    if (lir_spm_model_read(path, &m, &e)) return fail("%s", e.msg);
+    if (m.model_type != LIR_SPM_BPE)
         fprintf(stderr, "lir-vocab: warning: %s is not a BPE SentencePiece model (type %d); llama.cpp's and lir's "
-                        "SPM tokenizer reproduce BPE models only\n", path, model_type);
-    if (o->bos >= n) o->bos = -1;
-    if (o->eos >= n) o->eos = -1;
-    if (o->unk >= n) o->unk = -1;
-    if (o->pad >= n) o->pad = -1;
+                        "SPM tokenizer reproduce BPE models only\n", path, m.model_type);
+    o->model = "llama";
+    o->n = m.n;
+    o->tok = m.tok;
+    o->score = m.score;
+    o->type = m.type;
+    o->bos = m.bos; o->eos = m.eos; o->unk = m.unk; o->pad = m.pad;
+    o->add_bos = -1; o->add_eos = -1; o->add_space_prefix = m.add_space_prefix;
     return 0;
 }
 
