@@ -1,6 +1,6 @@
-/* lir_gen.c — `lir-gen`: writes a random-weight llama-family GGUF model.
+/* lir_gen.c — `lir-gen`: writes a random-weight GGUF model (llama family or bert).
  *
- *   lir-gen [--arch llama|qwen2|qwen3] [--preset NAME] [--type TYPE] [--seed N] -o PATH
+ *   lir-gen [--arch llama|qwen2|qwen3|bert] [--pooling none|mean|cls|last] [--preset NAME] [--type TYPE] [--seed N] -o PATH
  *           [--n-embd N] [--n-layer N] [--n-head N] [--n-head-kv N] [--head-dim N] [--n-ff N]
  *           [--n-vocab N] [--n-ctx N] [--rope-base F] [--rms-eps F] [--tied | --untied]
  *           [--rope-scaling llama3|none] [--threads N] [-v]
@@ -19,7 +19,9 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: lir-gen [options] -o PATH\n"
-            "  --arch llama|qwen2|qwen3     architecture (default llama; real presets set their own)\n"
+            "  --arch llama|qwen2|qwen3|bert  architecture (default llama; real presets set their own)\n"
+            "  --pooling none|mean|cls|last writes <arch>.pooling_type (embeddings; bert default mean,\n"
+            "                               others: no key)\n"
             "  --preset NAME                tiny (default), llama-3.2-1b, llama-3-8b, qwen2.5-0.5b,\n"
             "                               qwen2.5-7b, qwen3-0.6b, qwen3-8b\n"
             "  --type T                     F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K\n"
@@ -27,6 +29,7 @@ static void usage(FILE *f) {
             "  --seed N                     random seed (default 1)\n"
             "  --n-embd --n-layer --n-head --n-head-kv --head-dim --n-ff --n-vocab --n-ctx N\n"
             "  --rope-base F  --rms-eps F   --tied | --untied   --rope-scaling llama3|none\n"
+            "                               (bert: --rms-eps is the LayerNorm epsilon)\n"
             "  --threads N                  quantization threads (default 2)\n"
             "  -v                           print a summary\n");
 }
@@ -99,6 +102,7 @@ int main(int argc, char **argv) {
             i++;
             continue;
         }
+        if (strcmp(o, "--pooling") == 0) { if (!lir_gen_parse_pooling(v, &p.pooling)) return bad(o, v); i++; continue; }
         if (strcmp(o, "--rope-base") == 0) { if (!parse_f32(v, &p.rope_base)) return bad(o, v); i++; continue; }
         if (strcmp(o, "--rms-eps") == 0) { if (!parse_f32(v, &p.rms_eps)) return bad(o, v); i++; continue; }
         if (strcmp(o, "--threads") == 0) {
@@ -139,6 +143,7 @@ int main(int argc, char **argv) {
         }
         p.head_dim = p.n_embd / p.n_head;
     }
+    if (p.arch == LIR_GEN_BERT) p.n_head_kv = p.n_head; /* no grouped-query attention in BERT */
     if (!lir_gen_parse_type(type_s, &p)) return bad("--type", type_s);
     if (!out) { fprintf(stderr, "lir-gen: -o PATH is required\n"); usage(stderr); return 2; }
     uint64_t t0 = lir__now_ns();

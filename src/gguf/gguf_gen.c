@@ -65,15 +65,24 @@ static const struct preset presets[] = {
     {"qwen3-8b", LIR_GEN_QWEN3, 4096, 36, 32, 8, 128, 12288, 151936, 40960, 1000000.0f, 1e-6f, false, false},
 };
 
-static const char *arch_names[] = {"llama", "qwen2", "qwen3"};
+static const char *arch_names[] = {"llama", "qwen2", "qwen3", "bert"};
+#define N_ARCH ((int)(sizeof arch_names / sizeof arch_names[0]))
 
 const char *lir_gen_arch_name(enum lir_gen_arch a) {
-    return (unsigned)a < 3 ? arch_names[a] : "unknown";
+    return (unsigned)a < N_ARCH ? arch_names[a] : "unknown";
 }
 
 bool lir_gen_parse_arch(const char *s, enum lir_gen_arch *out) {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < N_ARCH; i++)
         if (s && strcmp(s, arch_names[i]) == 0) { *out = (enum lir_gen_arch)i; return true; }
+    return false;
+}
+
+static const char *pooling_names[] = {"none", "mean", "cls", "last"};
+
+bool lir_gen_parse_pooling(const char *s, int32_t *out) {
+    for (int i = 0; i < 4; i++)
+        if (s && strcmp(s, pooling_names[i]) == 0) { *out = i; return true; }
     return false;
 }
 
@@ -86,6 +95,18 @@ enum lir_status lir_gen_preset(struct lir_gen_params *p, const char *preset, enu
     p->type = LIR_TYPE_F32;
     p->seed = 1;
     p->n_threads = 2;
+    p->pooling = LIR_GEN_POOLING_UNSET;
+    if ((!preset || strcmp(preset, "tiny") == 0) && arch == LIR_GEN_BERT) {
+        /* BERT-base proportions, shrunk: learned positions over n_ctx, LayerNorm eps 1e-12,
+         * mean pooling (sentence-transformers' all-MiniLM style) */
+        p->arch = arch;
+        p->n_embd = 256; p->n_layer = 2; p->n_head = 4; p->n_head_kv = 4; p->head_dim = 64;
+        p->n_ff = 1024; p->n_vocab = 1024; p->n_ctx = 512;
+        p->rope_base = 10000.0f; p->rms_eps = 1e-12f;
+        p->pooling = LIR_GEN_POOLING_MEAN;
+        snprintf(p->name, sizeof p->name, "lir-gen tiny bert");
+        return LIR_OK;
+    }
     if (!preset || strcmp(preset, "tiny") == 0) {
         /* small enough for tests, every row a multiple of 256 so all types apply */
         p->arch = arch;
@@ -330,7 +351,85 @@ static void add_layer(struct builder *b, int64_t il) {
 #undef NAME
 }
 
+/* BERT layer (llama.cpp's LLM_ARCH_BERT): q/k/v/output with biases, post-norm LayerNorms
+ * with biases after attention and after the GELU feed-forward (up, down, both biased).
+ * Weights std 1/sqrt(fan_in): every LayerNorm brings the residual stream back to O(1), so no
+ * residual gain is needed. */
+static void add_layer_bert(struct builder *b, int64_t il) {
+    const struct lir_gen_params *p = b->p;
+    const int64_t E = p->n_embd;
+    const float s_embd = 1.0f / sqrtf((float)E), s_ff = 1.0f / sqrtf((float)p->n_ff);
+    char n[64];
+#define NAME(x) (snprintf(n, sizeof n, "blk.%" PRId64 ".%s", il, x), n)
+    add(b, NAME("attn_q.weight"), il, 2, E, E, GEN_GAUSS, 0.0f, s_embd);
+    add(b, NAME("attn_q.bias"), il, 1, E, 1, GEN_GAUSS, 0.0f, 0.1f);
+    add(b, NAME("attn_k.weight"), il, 2, E, E, GEN_GAUSS, 0.0f, s_embd);
+    add(b, NAME("attn_k.bias"), il, 1, E, 1, GEN_GAUSS, 0.0f, 0.1f);
+    add(b, NAME("attn_v.weight"), il, 2, E, E, GEN_GAUSS, 0.0f, s_embd);
+    add(b, NAME("attn_v.bias"), il, 1, E, 1, GEN_GAUSS, 0.0f, 0.1f);
+    add(b, NAME("attn_output.weight"), il, 2, E, E, GEN_GAUSS, 0.0f, s_embd);
+    add(b, NAME("attn_output.bias"), il, 1, E, 1, GEN_GAUSS, 0.0f, 0.1f);
+    add(b, NAME("attn_output_norm.weight"), il, 1, E, 1, GEN_GAUSS, 1.0f, 0.1f);
+    add(b, NAME("attn_output_norm.bias"), il, 1, E, 1, GEN_GAUSS, 0.0f, 0.1f);
+    add(b, NAME("ffn_up.weight"), il, 2, E, p->n_ff, GEN_GAUSS, 0.0f, s_embd);
+    add(b, NAME("ffn_up.bias"), il, 1, p->n_ff, 1, GEN_GAUSS, 0.0f, 0.1f);
+    add(b, NAME("ffn_down.weight"), il, 2, p->n_ff, E, GEN_GAUSS, 0.0f, s_ff);
+    add(b, NAME("ffn_down.bias"), il, 1, E, 1, GEN_GAUSS, 0.0f, 0.1f);
+    add(b, NAME("layer_output_norm.weight"), il, 1, E, 1, GEN_GAUSS, 1.0f, 0.1f);
+    add(b, NAME("layer_output_norm.bias"), il, 1, E, 1, GEN_GAUSS, 0.0f, 0.1f);
+#undef NAME
+}
+
 /* ---------------------------------------------------------------- vocab */
+
+/* Synthetic WordPiece vocab as llama.cpp stores BERT's (word starts carry U+2581, "##"
+ * continuations are bare): [PAD] [UNK] [CLS] [SEP] [MASK], "\u2581" + each of .,!?'-:;() and
+ * 0-9, digits as continuations, then for lengths 1, 2, ...: every lowercase word w as
+ * "\u2581w" and "w". Words longer than the pieces split into several; anything else
+ * (uppercase is lowercased by the tokenizer) that cannot be matched becomes [UNK]. */
+static enum lir_status write_vocab_wpm(lir_gguf_writer *w, int64_t n_vocab, lir_err *e) {
+    char **tok = calloc((size_t)n_vocab, sizeof *tok);
+    float *score = calloc((size_t)n_vocab, sizeof *score);
+    int32_t *type = calloc((size_t)n_vocab, sizeof *type);
+    char *arena = malloc((size_t)n_vocab * 16);
+    enum lir_status s = LIR_OK;
+    if (!tok || !score || !type || !arena) { s = lir__errf(e, LIR_ENOMEM, "lir_gen: out of memory for the vocab"); goto out; }
+    char *a = arena;
+    int64_t i = 0;
+#define PUT(t, fmt, ...) (tok[i] = a, a += snprintf(a, 16, fmt, __VA_ARGS__) + 1, type[i] = (t), i++)
+    static const char *const special[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    for (int k = 0; k < 5; k++) PUT(k == 1 ? 2 : 3, "%s", special[k]);
+    for (const char *c = ".,!?'-:;()0123456789"; *c && i < n_vocab; c++) PUT(1, "\xe2\x96\x81%c", *c);
+    for (const char *c = "0123456789"; *c && i < n_vocab; c++) PUT(1, "%c", *c);
+    char word[9];
+    for (int len = 1; i < n_vocab && len <= 8; len++) {
+        int idx[8] = {0};
+        for (;;) {
+            for (int k = 0; k < len; k++) word[k] = (char)('a' + idx[k]);
+            word[len] = '\0';
+            for (int pre = 1; pre >= 0 && i < n_vocab; pre--) PUT(1, "%s%s", pre ? "\xe2\x96\x81" : "", word);
+            if (i >= n_vocab) break;
+            int k = len - 1;
+            while (k >= 0 && ++idx[k] == 26) idx[k--] = 0;
+            if (k < 0) break;
+        }
+    }
+#undef PUT
+    lir_gguf_writer_set_str(w, "tokenizer.ggml.model", "bert");
+    lir_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tok, (uint64_t)n_vocab);
+    lir_gguf_writer_set_arr(w, "tokenizer.ggml.scores", LIR_GGUF_FLOAT32, score, (uint64_t)n_vocab);
+    lir_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", LIR_GGUF_INT32, type, (uint64_t)n_vocab);
+    lir_gguf_writer_set_u32(w, "tokenizer.ggml.token_type_count", 2);
+    lir_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 2); /* [CLS] */
+    lir_gguf_writer_set_u32(w, "tokenizer.ggml.cls_token_id", 2);
+    lir_gguf_writer_set_u32(w, "tokenizer.ggml.seperator_token_id", 3); /* llama.cpp's spelling */
+    lir_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 1);
+    lir_gguf_writer_set_u32(w, "tokenizer.ggml.padding_token_id", 0);
+    lir_gguf_writer_set_u32(w, "tokenizer.ggml.mask_token_id", 4);
+out:
+    free(tok); free(score); free(type); free(arena);
+    return s;
+}
 
 /* Synthetic SentencePiece-style vocab: <unk> <s> </s>, 256 byte tokens, then for lengths
  * 1, 2, ...: every lowercase word w as "\u2581w" and "w", scores decreasing. */
@@ -386,7 +485,11 @@ out:
 
 static enum lir_status check(const struct lir_gen_params *p, lir_err *e) {
 #define REQ(cond, ...) do { if (!(cond)) return lir__errf(e, LIR_EINVAL, "lir_gen: " __VA_ARGS__); } while (0)
-    REQ(p->arch <= LIR_GEN_QWEN3, "unknown architecture");
+    REQ(p->arch <= LIR_GEN_BERT, "unknown architecture");
+    REQ(p->pooling >= LIR_GEN_POOLING_UNSET && p->pooling <= LIR_GEN_POOLING_LAST, "pooling type %d out of range",
+        (int)p->pooling);
+    REQ(p->arch != LIR_GEN_BERT || (p->n_head_kv == p->n_head && p->n_head * p->head_dim == p->n_embd),
+        "bert needs n_head_kv == n_head and head_dim == n_embd / n_head");
     REQ(p->n_embd > 0 && p->n_embd <= (1 << 20), "n_embd %" PRId64 " out of range 1..2^20", p->n_embd);
     REQ(p->n_layer > 0 && p->n_layer <= 1024, "n_layer %" PRId64 " out of range 1..1024", p->n_layer);
     REQ(p->n_head > 0 && p->n_head <= 4096, "n_head %" PRId64 " out of range 1..4096", p->n_head);
@@ -395,7 +498,7 @@ static enum lir_status check(const struct lir_gen_params *p, lir_err *e) {
     REQ(p->head_dim > 0 && p->head_dim % 2 == 0 && p->head_dim <= 4096, "head_dim %" PRId64 " must be even, 2..4096",
         p->head_dim);
     REQ(p->n_ff > 0 && p->n_ff <= (1 << 22), "n_ff %" PRId64 " out of range 1..2^22", p->n_ff);
-    REQ(p->n_vocab >= 260 && p->n_vocab <= (1 << 22), "n_vocab %" PRId64 " out of range 260..2^22 (3 special + 256 byte tokens + pieces)",
+    REQ(p->n_vocab >= (p->arch == LIR_GEN_BERT ? 64 : 260) && p->n_vocab <= (1 << 22), "n_vocab %" PRId64 " out of range 260..2^22 (3 special + 256 byte tokens + pieces)",
         p->n_vocab);
     REQ(p->n_ctx > 0 && p->n_ctx <= (1 << 24), "n_ctx %" PRId64 " out of range", p->n_ctx);
     REQ(p->rope_base > 0, "rope base must be > 0");
@@ -435,13 +538,30 @@ enum lir_status lir_gen_write(const struct lir_gen_params *p, const char *path, 
         lir_gguf_writer_set_u32(w, K("attention.key_length"), (uint32_t)p->head_dim);
         lir_gguf_writer_set_u32(w, K("attention.value_length"), (uint32_t)p->head_dim);
     }
-    lir_gguf_writer_set_f32(w, K("rope.freq_base"), p->rope_base);
-    lir_gguf_writer_set_u32(w, K("rope.dimension_count"), (uint32_t)p->head_dim);
-    lir_gguf_writer_set_f32(w, K("attention.layer_norm_rms_epsilon"), p->rms_eps);
+    if (p->pooling != LIR_GEN_POOLING_UNSET) lir_gguf_writer_set_u32(w, K("pooling_type"), (uint32_t)p->pooling);
+    if (p->arch == LIR_GEN_BERT) {
+        lir_gguf_writer_set_f32(w, K("attention.layer_norm_epsilon"), p->rms_eps);
+        lir_gguf_writer_set_bool(w, K("attention.causal"), false);
+    } else {
+        lir_gguf_writer_set_f32(w, K("rope.freq_base"), p->rope_base);
+        lir_gguf_writer_set_u32(w, K("rope.dimension_count"), (uint32_t)p->head_dim);
+        lir_gguf_writer_set_f32(w, K("attention.layer_norm_rms_epsilon"), p->rms_eps);
+    }
 #undef K
     lir_gguf_writer_set_u32(w, "general.file_type", file_type(p));
     if (lir_type_traits_get(p->type)->is_quantized) lir_gguf_writer_set_u32(w, "general.quantization_version", 2);
-    if ((s = write_vocab(w, p->n_vocab, e))) goto out;
+    if ((s = p->arch == LIR_GEN_BERT ? write_vocab_wpm(w, p->n_vocab, e) : write_vocab(w, p->n_vocab, e))) goto out;
+
+    if (p->arch == LIR_GEN_BERT) {
+        /* token, token-type (2 rows) and position embeddings, summed, then LayerNorm */
+        add(&b, "token_embd.weight", -1, 2, p->n_embd, p->n_vocab, GEN_GAUSS, 0.0f, 1.0f);
+        add(&b, "token_types.weight", -1, 2, p->n_embd, 2, GEN_GAUSS, 0.0f, 0.5f);
+        add(&b, "position_embd.weight", -1, 2, p->n_embd, p->n_ctx, GEN_GAUSS, 0.0f, 0.5f);
+        add(&b, "token_embd_norm.weight", -1, 1, p->n_embd, 1, GEN_GAUSS, 1.0f, 0.1f);
+        add(&b, "token_embd_norm.bias", -1, 1, p->n_embd, 1, GEN_GAUSS, 0.0f, 0.1f);
+        for (int64_t il = 0; il < p->n_layer; il++) add_layer_bert(&b, il);
+        goto tensors;
+    }
 
     const float s_out = LOGIT_STD / sqrtf((float)p->n_embd);
     add(&b, "token_embd.weight", -1, 2, p->n_embd, p->n_vocab, GEN_GAUSS, 0.0f, p->tied ? s_out : 1.0f);
@@ -449,6 +569,7 @@ enum lir_status lir_gen_write(const struct lir_gen_params *p, const char *path, 
     for (int64_t il = 0; il < p->n_layer; il++) add_layer(&b, il);
     add(&b, "output_norm.weight", -1, 1, p->n_embd, 1, GEN_GAUSS, 1.0f, 0.1f);
     if (!p->tied) add(&b, "output.weight", -1, 2, p->n_embd, p->n_vocab, GEN_GAUSS, 0.0f, s_out);
+tensors:
     if (b.oom) { s = lir__errf(e, LIR_EINTERNAL, "lir_gen: tensor table overflow"); goto out; }
     for (size_t i = 0; i < b.n; i++)
         lir_gguf_writer_add_tensor_stream(w, b.t[i].name, b.t[i].type, b.t[i].n_dims, b.t[i].ne, fill_range, &b.t[i]);
