@@ -43,7 +43,9 @@ extern "C" {
     X(ERANGE,         -7, "value out of range")                             \
     X(ECONTEXT,       -8, "context full")                                   \
     X(ECANCELLED,     -9, "cancelled")                                      \
-    X(EINTERNAL,     -10, "internal error")
+    X(EINTERNAL,     -10, "internal error")                                 \
+    X(ETIER,         -11, "feature not in licence tier")                    \
+    X(ELICENCE,      -12, "licence rejected")
 
 enum lir_status {
 #define X(name, code, msg) LIR_##name = code,
@@ -485,6 +487,188 @@ LIR_API enum lir_status lir_grammar_filter_logits(lir_grammar_state *st, const l
 /* Accepts a generated token: its piece, or for an end-of-generation token checks that the
  * grammar can end (the state is unchanged then). Returns as lir_grammar_accept_bytes. */
 LIR_API enum lir_status lir_grammar_accept_token(lir_grammar_state *st, const lir_grammar_vocab *v, lir_token token);
+
+/* --------------------------------------------------------------- licences */
+
+/* Licence tiers (spec §8) and what each unlocks, from one policy table (src/licence/policy.c):
+ *
+ *   tier        loaded models  concurrent requests  generation parameters  embeddings  context mgmt
+ *   Core        0 (none)       0                    none                   no          no
+ *   WriterPro   1              1                    basic                  no          no
+ *   Teams       unlimited      1                    all                    yes         yes
+ *   Enterprise  unlimited      unlimited (>= 3)     all                    yes         yes
+ *
+ *   tier        context snapshots  performance profiling  advanced resource management
+ *   Core..Teams no                 no                     no
+ *   Enterprise  yes                yes                    yes
+ *
+ * Core has no inference at all ("Not available"). "basic" generation parameters are temperature
+ * and top_p (the spec's list) plus max_tokens and stop, without which no client can bound its
+ * output; every other parameter (top_k, min_p, typical_p, penalties, mirostat, seed, logit_bias,
+ * n_probs, grammar, json_schema, response_format) needs Teams. Where the spec is silent lir
+ * chose: "multiple models" is no tier limit (memory decides); Enterprise's "3+" concurrent
+ * requests is no tier limit (the scheduler's slot count decides); lower tiers run one request
+ * at a time (spec §1.3 #8: queue the rest). "Advanced resource management" is multi-GPU
+ * placement (tensor split, main GPU), resource limits and alert thresholds.
+ *
+ * The tier comes from a lir_licence: a static tier from configuration (a self-hosted runtime
+ * defaults to LIR_TIER_DEFAULT, Enterprise), or a licence file signed with Ed25519 and checked
+ * against configured public keys and a clock. A licence that is forged, expired, not yet valid
+ * or malformed is an error AND a usable handle at the lowest tier (Core) that remembers why.
+ *
+ * Licence file (UTF-8 JSON, at most 64 KiB; `lir-licence sign` writes one):
+ *   {"lir_licence": 1,
+ *    "payload":   "<base64 of the payload JSON bytes>",
+ *    "signature": "<base64 of the 64-byte Ed25519 detached signature of those bytes>"}
+ * Payload (the bytes that are signed, so no JSON canonicalization is needed):
+ *   {"licensee": "Acme Ltd",                  non-empty string, required
+ *    "tier":     "Teams",                     Core | WriterPro | Teams | Enterprise (any case), required
+ *    "issued":   "2026-01-01T00:00:00Z",      UTC, required; not valid before this instant
+ *    "expires":  "2027-01-01T00:00:00Z",      UTC or null (perpetual), required; invalid from this instant
+ *    "features": ["profiling"],               optional add-ons beyond the tier (lir_feature_str names)
+ *    ...}                                     other keys (id, comment) are kept in the payload, unread
+ * Base64 is the standard alphabet with padding; whitespace is ignored. Public keys are the
+ * 32-byte Ed25519 keys in base64 (the one line of a `lir-licence keygen` .pub file).
+ * An add-on feature lifts its limit to the value of the lowest tier that has it. */
+#define LIR_TIER_MAP(X)          \
+    X(CORE, "Core")              \
+    X(WRITER_PRO, "WriterPro")   \
+    X(TEAMS, "Teams")            \
+    X(ENTERPRISE, "Enterprise")
+
+enum lir_tier {
+#define X(name, str) LIR_TIER_##name,
+    LIR_TIER_MAP(X)
+#undef X
+    LIR_TIER_COUNT
+};
+#define LIR_TIER_LOWEST LIR_TIER_CORE
+#define LIR_TIER_DEFAULT LIR_TIER_ENTERPRISE /* static tier of a self-hosted runtime */
+
+/* Gated features: name (licence "features" entries) and label (messages). */
+#define LIR_FEATURE_MAP(X)                                                          \
+    X(INFERENCE, "inference", "inference")                                          \
+    X(MULTIPLE_MODELS, "multiple_models", "multiple loaded models")                 \
+    X(GENERATION_PARAMETERS, "generation_parameters", "all generation parameters")  \
+    X(EMBEDDINGS, "embeddings", "embeddings")                                       \
+    X(CONTEXT_MANAGEMENT, "context_management", "context management")               \
+    X(CONTEXT_SNAPSHOTS, "context_snapshots", "context snapshots")                  \
+    X(CONCURRENT_REQUESTS, "concurrent_requests", "concurrent requests")            \
+    X(PROFILING, "profiling", "performance profiling")                              \
+    X(RESOURCE_MANAGEMENT, "resource_management", "advanced resource management")
+
+enum lir_feature {
+#define X(name, str, label) LIR_FEATURE_##name,
+    LIR_FEATURE_MAP(X)
+#undef X
+    LIR_FEATURE_COUNT
+};
+
+#define LIR_UNLIMITED INT32_MAX /* a limit with no tier cap */
+
+/* One row of the policy table (or a licence's effective policy). */
+struct lir_tier_policy {
+    enum lir_tier tier;
+    int32_t max_loaded_models;       /* 0, 1 or LIR_UNLIMITED */
+    int32_t max_concurrent_requests; /* 0, 1 or LIR_UNLIMITED */
+    bool features[LIR_FEATURE_COUNT];
+};
+
+/* "Core", "WriterPro", "Teams", "Enterprise"; "unknown" otherwise. Static storage. */
+LIR_API const char *lir_tier_str(enum lir_tier t);
+/* The tier named s (borrowed; spec spelling, any case). LIR_OK, or LIR_EINVAL for NULL/unknown. */
+LIR_API enum lir_status lir_tier_parse(const char *s, enum lir_tier *out);
+/* "embeddings", ...; "unknown" otherwise. Static storage. */
+LIR_API const char *lir_feature_str(enum lir_feature f);
+/* The feature named s (borrowed). LIR_OK, or LIR_EINVAL for NULL/unknown. */
+LIR_API enum lir_status lir_feature_parse(const char *s, enum lir_feature *out);
+/* The policy table's row for tier t. LIR_OK, LIR_EINVAL (NULL out, unknown tier). */
+LIR_API enum lir_status lir_tier_policy_get(enum lir_tier t, struct lir_tier_policy *out);
+/* The lowest tier that has feature f (LIR_TIER_COUNT for an unknown feature). */
+LIR_API enum lir_tier lir_feature_min_tier(enum lir_feature f);
+/* Whether generation parameter name (borrowed; the lir_sampling_params field names, plus
+ * "grammar", "json_schema", "response_format") is "basic". LIR_OK and *basic, or LIR_EINVAL
+ * for NULL/unknown names. */
+LIR_API enum lir_status lir_generation_param_basic(const char *name, bool *basic);
+
+typedef struct lir_licence lir_licence;
+
+struct lir_licence_params {
+    const char *const *public_keys; /* borrowed for the call; n_public_keys base64 Ed25519 keys */
+    int32_t n_public_keys;          /* 0 */
+    /* Unix seconds now, for issued/expires, called at load and by every check (a licence can
+     * expire while the runtime runs). NULL = the system clock. Called from any thread. */
+    int64_t (*clock)(void *user);
+    void *clock_user;               /* passed to clock; borrowed for the handle's lifetime */
+};
+LIR_API struct lir_licence_params lir_licence_params_default(void);
+
+/* A licence at a fixed tier, from configuration. On success *out is owned by the caller
+ * (free with lir_licence_free). Returns LIR_OK, LIR_EINVAL (NULL out, unknown tier), LIR_ENOMEM. */
+LIR_API enum lir_status lir_licence_create_static(enum lir_tier tier, lir_licence **out);
+/* Loads a signed licence from path, or from len bytes of data (borrowed; copied).
+ * p (borrowed; NULL = defaults, i.e. no keys) gives the public keys and the clock.
+ * On LIR_OK *out holds the licence's tier. On a licence problem *out is STILL a handle the
+ * caller owns, at LIR_TIER_LOWEST, and err (and lir_licence_status) says what is wrong:
+ *   LIR_EIO       the file cannot be read
+ *   LIR_EFORMAT   not a licence: bad JSON, base64, signature size, missing/ill-typed field,
+ *                 unknown tier or feature, bad date, too large
+ *   LIR_ELICENCE  the signature verifies with none of the configured keys (forged, tampered,
+ *                 signed by another issuer; no keys configured; a key that is not 32 bytes
+ *                 of base64), expired, not yet valid
+ * Only LIR_EINVAL (NULL out/path/data) and LIR_ENOMEM leave *out NULL. */
+LIR_API enum lir_status lir_licence_load_file(const char *path, const struct lir_licence_params *p,
+                                              lir_licence **out, char *err, size_t err_len);
+LIR_API enum lir_status lir_licence_load_memory(const char *data, size_t len, const struct lir_licence_params *p,
+                                                lir_licence **out, char *err, size_t err_len);
+LIR_API void lir_licence_free(lir_licence *lic);
+
+/* The tier in force now: the static tier; the licence's tier while it is valid; else Core.
+ * A handle is immutable after load, so every query and check is safe from any thread. */
+LIR_API enum lir_tier lir_licence_tier(const lir_licence *lic);
+/* LIR_OK while the handle is in force as loaded; else the reason it fell to Core
+ * (LIR_EIO/LIR_EFORMAT/LIR_ELICENCE as at load, or LIR_ELICENCE once it expired), with the
+ * message in msg (may be NULL; msg_len bytes). LIR_EINVAL for NULL lic. */
+LIR_API enum lir_status lir_licence_status(const lir_licence *lic, char *msg, size_t msg_len);
+/* The effective policy now: the tier's row plus the licence's add-on features. */
+LIR_API void lir_licence_policy(const lir_licence *lic, struct lir_tier_policy *out);
+
+/* What a licence says (all zero/NULL for a static licence or one whose signature failed).
+ * Strings are valid until lir_licence_free. */
+struct lir_licence_info {
+    bool from_file;
+    enum lir_tier licensed_tier; /* the payload's tier (the static tier for a static licence) */
+    const char *licensee;        /* NULL when unknown */
+    int64_t issued;              /* unix seconds */
+    int64_t expires;             /* unix seconds; 0 = perpetual */
+    const char *payload;         /* the signed payload JSON, NUL-terminated; NULL when unknown */
+};
+LIR_API void lir_licence_get_info(const lir_licence *lic, struct lir_licence_info *out);
+
+/* Gates. Each returns LIR_OK, or LIR_ETIER with a message (may be NULL; msg_len bytes) naming
+ * the feature, the tier in force and the tier that unlocks it, e.g.
+ *   "embeddings: not in the WriterPro tier; needs the Teams tier or higher"
+ * and, when the handle fell to Core, why (" (licence: expired at 2026-01-01T00:00:00Z)").
+ * LIR_EINVAL for NULL lic or an unknown feature. */
+LIR_API enum lir_status lir_licence_check(const lir_licence *lic, enum lir_feature f, char *msg, size_t msg_len);
+/* Whether n models may be loaded at once (the one being loaded included). LIR_ETIER names
+ * "multiple loaded models" (or "inference" on Core); LIR_EINVAL for n < 1. */
+LIR_API enum lir_status lir_licence_check_loaded_models(const lir_licence *lic, int32_t n, char *msg,
+                                                        size_t msg_len);
+/* Whether n requests may run at once (the new one included); a scheduler queues past the limit.
+ * LIR_ETIER names "concurrent requests" (or "inference"); LIR_EINVAL for n < 1. */
+LIR_API enum lir_status lir_licence_check_concurrent_requests(const lir_licence *lic, int32_t n, char *msg,
+                                                              size_t msg_len);
+/* Whether a request may set the n generation parameters named (borrowed; names as
+ * lir_generation_param_basic). LIR_ETIER names the first parameter the tier does not allow,
+ * e.g. "top_k: all generation parameters are not in the WriterPro tier; ..." (on Core: inference).
+ * LIR_EINVAL for NULL arguments or an unknown name (named). */
+LIR_API enum lir_status lir_licence_check_params(const lir_licence *lic, const char *const *names, int32_t n,
+                                                 char *msg, size_t msg_len);
+/* As lir_licence_check_params over the fields of p (borrowed) that differ from
+ * lir_sampling_params_default(), in struct order (n_logit_bias > 0 is "logit_bias", n_stop > 0 "stop"). */
+LIR_API enum lir_status lir_licence_check_sampling(const lir_licence *lic, const struct lir_sampling_params *p,
+                                                   char *msg, size_t msg_len);
 
 #ifdef __cplusplus
 }
