@@ -214,7 +214,7 @@ static int cmp_range(const void *a, const void *b) {
 /* Finishes the set whose ranges are ranges[first..n_ranges): sort, merge, bitmap. */
 static uint32_t close_set(struct parser *P, uint32_t first, bool negated) {
     uint32_t *r = P->ranges + 2 * first, n = P->n_ranges - first;
-    qsort(r, n, 2 * sizeof *r, cmp_range);
+    if (n > 1) qsort(r, n, 2 * sizeof *r, cmp_range);
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (k && r[2 * i] <= r[2 * (k - 1) + 1] + 1) {

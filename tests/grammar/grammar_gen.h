@@ -142,7 +142,7 @@ static bool gen_accepts(const lir_grammar *g, const char *s, size_t len) {
     return ok;
 }
 
-static char *gen_read_file(const char *rel) {
+__attribute__((unused)) static char *gen_read_file(const char *rel) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", LIR_SOURCE_DIR, rel);
     FILE *f = fopen(path, "rb");
