@@ -30,8 +30,20 @@ typedef struct ev {
 
 #define MAX_STEPS 1000000u
 /* Steps alone do not bound the time: each step can scan a 16 MiB string or a long list. A real
- * template walks its messages a few times (megabytes); 64 Mi bytes/items is well under a second. */
+ * template walks its messages a few times (megabytes, thousands of items); 64 Mi units (bytes,
+ * or items at ITEM_COST each) is well under a second. */
 #define MAX_WORK ((uint64_t)1 << 26)
+/* What walking v costs in work units: a byte is one, a value handled one by one (an item of a
+ * list, a comparison) ITEM_COST. */
+#define ITEM_COST 16
+static uint64_t vsize(jv v) {
+    switch (v.t) {
+    case JV_STR: return v.u.s.n + ITEM_COST;
+    case JV_LIST: return ((uint64_t)v.u.l->n + 1) * ITEM_COST;
+    case JV_DICT: case JV_NS: return ((uint64_t)v.u.d->n + 1) * ITEM_COST;
+    default: return ITEM_COST;
+    }
+}
 
 /* A macro or caller value: the node and, for caller(), the scope of the call block. */
 typedef struct jclosure {
@@ -60,8 +72,8 @@ static env *env_new(ev *E, env *parent) {
 static void charge(ev *E, jnode *n, uint64_t units) {
     E->work += units;
     if (E->work > MAX_WORK)
-        FAIL(n, "the template does too much work (more than %llu bytes and items scanned; loops over large values?)",
-             (unsigned long long)MAX_WORK);
+        FAIL(n, "the template does too much work (more than %llu Mi bytes or %llu Mi items scanned; loops over large values?)",
+             (unsigned long long)(MAX_WORK >> 20), (unsigned long long)(MAX_WORK >> 20) / ITEM_COST);
 }
 
 /* Scopes are scanned linearly; the globals can be large (extra variables come from the caller). */
@@ -86,15 +98,6 @@ static jv to_str(ev *E, jv v) {
 }
 
 static bool is_num(jv v) { return v.t == JV_INT || v.t == JV_FLOAT; }
-/* What walking v costs: its bytes or its items (one level). */
-static uint64_t vsize(jv v) {
-    switch (v.t) {
-    case JV_STR: return v.u.s.n + 1;
-    case JV_LIST: return v.u.l->n + 1;
-    case JV_DICT: case JV_NS: return v.u.d->n + 1;
-    default: return 1;
-    }
-}
 /* Integer arithmetic never overflows silently (that would be undefined behaviour in C): a
  * result outside 64 bits becomes a float, as the oracle's numbers (JavaScript doubles) would. */
 static bool fits_i64(double x) { return x >= -9223372036854775808.0 && x < 9223372036854775808.0; }
@@ -801,7 +804,7 @@ static jv apply_filter(ev *E, jnode *n, const char *name, jv v, jargs *A, env *s
             jv r = jv_list_new(E->a);
             for (size_t i = 0; i < l->n; i++) {
                 bool seen = false;
-                charge(E, n, r.u.l->n + vsize(l->v[i])); /* quadratic */
+                charge(E, n, r.u.l->n * ITEM_COST + vsize(l->v[i])); /* quadratic */
                 for (size_t j = 0; j < r.u.l->n && !seen; j++) seen = strict_eq(r.u.l->v[j], l->v[i]);
                 if (!seen) jl_push(E->a, r.u.l, l->v[i]);
             }

@@ -99,10 +99,11 @@ Test(jinja_limits, scans_in_loops_are_bounded, .timeout = 30) {
                "too much work");
     EXPECT_ERR("{% set s = 'a' * 16000000 %}{% for i in range(1000000) %}{{ s|length }}{% endfor %}", "too much work");
     EXPECT_ERR("{{ range(1000000)|unique|length }}", "too much work");
+    EXPECT_ERR("{{ range(1000000)|reverse|list|sort|sort|length }}", "too much work");
 }
 
 Test(jinja_limits, sort_and_search_are_not_quadratic, .timeout = 30) {
-    EXPECT("{{ range(1000000)|reverse|list|sort|first }}", "0");
+    EXPECT("{{ range(50000)|reverse|list|sort|first }}", "0");
     EXPECT("{% set s = 'a' * 16000000 %}{% set t = 'a' * 8000000 ~ 'b' %}{{ t in s }}", "false");
     EXPECT("{{ ('a' * 4000000 ~ 'b')|replace('a' * 1000 ~ 'b', 'c')|length }}", "3999001");
     EXPECT("{{ ('a' * 4000000 ~ 'b').split('a' * 1000 ~ 'b')|length }}", "2");
