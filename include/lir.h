@@ -616,6 +616,9 @@ LIR_API enum lir_status lir_licence_create_static(enum lir_tier tier, lir_licenc
  *   LIR_ELICENCE  the signature verifies with none of the configured keys (forged, tampered,
  *                 signed by another issuer; no keys configured; a key that is not 32 bytes
  *                 of base64), expired, not yet valid
+ *   LIR_EINTERNAL libsodium failed to start
+ * Expired / not yet valid are judged against the clock at every call, so such a handle comes
+ * back to its tier if the clock enters its window; the other problems are for good.
  * Only LIR_EINVAL (NULL out/path/data) and LIR_ENOMEM leave *out NULL. */
 LIR_API enum lir_status lir_licence_load_file(const char *path, const struct lir_licence_params *p,
                                               lir_licence **out, char *err, size_t err_len);
@@ -633,8 +636,9 @@ LIR_API enum lir_status lir_licence_status(const lir_licence *lic, char *msg, si
 /* The effective policy now: the tier's row plus the licence's add-on features. */
 LIR_API void lir_licence_policy(const lir_licence *lic, struct lir_tier_policy *out);
 
-/* What a licence says (all zero/NULL for a static licence or one whose signature failed).
- * Strings are valid until lir_licence_free. */
+/* What a licence says. licensee/issued/expires are set once the signature verified and the
+ * payload parsed (zero/NULL for a static licence or a rejected one, whose licensed_tier is
+ * Core); payload once the signature verified. Strings are valid until lir_licence_free. */
 struct lir_licence_info {
     bool from_file;
     enum lir_tier licensed_tier; /* the payload's tier (the static tier for a static licence) */
@@ -661,7 +665,8 @@ LIR_API enum lir_status lir_licence_check_concurrent_requests(const lir_licence 
                                                               size_t msg_len);
 /* Whether a request may set the n generation parameters named (borrowed; names as
  * lir_generation_param_basic). LIR_ETIER names the first parameter the tier does not allow,
- * e.g. "top_k: all generation parameters are not in the WriterPro tier; ..." (on Core: inference).
+ * e.g. "top_k: all generation parameters (beyond temperature, top_p, max_tokens, stop) are not in
+ * the WriterPro tier; needs the Teams tier or higher" (on Core the refusal names inference).
  * LIR_EINVAL for NULL arguments or an unknown name (named). */
 LIR_API enum lir_status lir_licence_check_params(const lir_licence *lic, const char *const *names, int32_t n,
                                                  char *msg, size_t msg_len);
