@@ -130,6 +130,20 @@ LIR_API const float *lir_context_logits(const lir_context *ctx, int32_t i);
 /* Message of the last error on this context; "" when none. Valid until the next call. */
 LIR_API const char *lir_context_last_error(const lir_context *ctx);
 
+/* Teacher-forced scoring (perplexity): evaluates tokens (borrowed, n >= 2) at positions
+ * 0..n-1, overwriting whatever the context held, and writes to nll (borrowed, n-1-first
+ * doubles) the negative log-likelihood of each next token from position first on:
+ *   nll[i - first] = -log softmax(logits_i)[tokens[i+1]],  i = first .. n-2
+ * (log-softmax summed in double, as lir_logprob). Logits are computed for the scored rows only,
+ * a bounded number at a time. lir_context_logits is unspecified afterwards.
+ * Returns LIR_OK, LIR_EINVAL (NULL arguments, n < 2, first outside [0, n-2], bad token id),
+ * LIR_ECONTEXT (n > the context size), LIR_ENOMEM. */
+LIR_API enum lir_status lir_context_score(lir_context *ctx, const lir_token *tokens, int32_t n, int32_t first,
+                                          double *nll);
+/* log softmax(logits)[token] over n logits (borrowed): logits[token] - max - log(sum exp(logits - max)),
+ * the sum in double. NAN when logits is NULL, n < 1 or token is outside [0, n). */
+LIR_API double lir_logprob(const float *logits, int32_t n, lir_token token);
+
 /* -------------------------------------------------------------- tokenizer */
 
 /* The model's vocabulary is read from its GGUF tokenizer.ggml.* keys at lir_model_load. A model
@@ -167,6 +181,9 @@ LIR_API lir_token lir_vocab_eos(const lir_model *model);
 LIR_API lir_token lir_vocab_eot(const lir_model *model);
 /* Number of tokens in the vocabulary (0 when none). */
 LIR_API int32_t lir_vocab_n_tokens(const lir_model *model);
+/* Whether the vocabulary asks for BOS (tokenizer.ggml.add_bos_token, or the vocabulary type's
+ * default), as llama.cpp's llama_vocab_get_add_bos. False when there is no vocabulary. */
+LIR_API bool lir_vocab_add_bos(const lir_model *model);
 /* True for tokens that end generation: EOS, EOT, EOM and the end tokens llama.cpp recognizes
  * by their text (<|eot_id|>, <|im_end|>, <|endoftext|>, <end_of_turn>, ...). */
 LIR_API bool lir_vocab_is_eog(const lir_model *model, lir_token token);

@@ -37,6 +37,8 @@ static const char *usage_text =
     "                                               text to token ids (JSON array by default)\n"
     "  detokenize -m MODEL [--special] [--no-strip] IDS\n"
     "                                               token ids (\"1,2,3\") to text\n"
+    "  perplexity -m MODEL -f TEXT [--ctx 512] [--batch N] [--threads N] [--chunks N] [--json]\n"
+    "                                               perplexity of a text file (as llama-perplexity)\n"
     "  version\n";
 
 static int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -409,6 +411,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
     if (!strcmp(cmd, "template")) { int lir_cli_template(int, char **); return lir_cli_template(argc, argv); }
     if (!strcmp(cmd, "tokenize")) { int lir_cli_tokenize(int, char **); return lir_cli_tokenize(argc, argv); }
+    if (!strcmp(cmd, "perplexity")) { int lir_cli_perplexity(int, char **); return lir_cli_perplexity(argc, argv); }
     if (!strcmp(cmd, "detokenize")) { int lir_cli_detokenize(int, char **); return lir_cli_detokenize(argc, argv); }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("lir %d.%d.%d\n", LIR_VERSION_MAJOR, LIR_VERSION_MINOR, LIR_VERSION_PATCH);

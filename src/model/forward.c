@@ -262,3 +262,4 @@ int lir__context_n_threads(const lir_context *c) { return lir_cpu_n_threads(c->c
 const char *lir__context_isa(const lir_context *c) { return lir_cpu_isa(c->cpu); }
 int32_t lir__context_n_ctx(const lir_context *c) { return c->n_ctx; }
 const lir_model *lir__context_model(const lir_context *c) { return c->model; }
+lir_err *lir__context_err(lir_context *c) { return &c->err; }

@@ -51,6 +51,7 @@ lir_token lir_vocab_eot(const lir_model *m) { return m && m->vocab ? lir__vocab_
 int32_t lir_vocab_n_tokens(const lir_model *m) { return m && m->vocab ? lir__vocab_n_tokens(m->vocab) : 0; }
 bool lir_vocab_is_eog(const lir_model *m, lir_token t) { return m && m->vocab && lir__vocab_is_eog(m->vocab, t); }
 bool lir_vocab_add_space_prefix(const lir_model *m) { return m && m->vocab && lir__vocab_add_space_prefix(m->vocab); }
+bool lir_vocab_add_bos(const lir_model *m) { return m && m->vocab && lir__vocab_add_bos(m->vocab); }
 
 enum lir_status lir_detok_create(const lir_model *m, bool show_special, bool strip_leading_space, lir_detok **out) {
     if (!m || !out) return LIR_EINVAL;
