@@ -123,65 +123,181 @@ void lir__sample_top_k(lir__cands *c, int32_t k) {
     c->sorted = true;
 }
 
-/* Locally typical sampling (llama_sampler_typical_apply): keep the tokens whose surprise
- * -log p is closest to the entropy H, in that order, until their mass exceeds p. */
-static int cmp_score(const void *a, const void *b) {
-    const lir__tok *x = a, *y = b;
-    if (x->s != y->s) return x->s < y->s ? -1 : 1;
-    if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1; /* ties: chain order */
-    return x->id < y->id ? -1 : (x->id > y->id);
+/* ---------------------------------------------------------------- shortest prefix by score */
+
+/* Order of typical_p and top_p: score s ascending, then chain order. */
+static inline bool score_before(const lir__tok *a, const lir__tok *b) {
+    return a->s < b->s || (a->s == b->s && lir__tok_before(a, b));
 }
 
+static int cmp_score(const void *a, const void *b) {
+    const lir__tok *x = a, *y = b;
+    return score_before(x, y) ? -1 : score_before(y, x) ? 1 : 0;
+}
+
+enum { N_BUCKETS = 1024 };
+
+static inline int32_t bucket_of(float s, float smin, float scale) {
+    if (!(s < INFINITY)) return N_BUCKETS - 1;
+    int32_t b = (int32_t)((s - smin) * scale);
+    return b < 0 ? 0 : b >= N_BUCKETS ? N_BUCKETS - 1 : b;
+}
+
+static inline bool reached(double cum, double target, bool strict) { return strict ? cum > target : cum >= target; }
+
+/* The shortest prefix of d[0..n) in score order whose mass (sum of p) reaches target
+ * (strict: exceeds it), at least one token: moves it to d[0..k) (unordered) and returns k.
+ * Without sorting the list: bucket the scores linearly between their min and max, keep the
+ * buckets before the one where the mass crosses the target, and repeat inside that bucket
+ * until it is small enough to sort. Each round keeps the min and the max of its region in
+ * different buckets, so the region shrinks every round. O(n) for any spread of scores. */
+static int32_t prefix_by_score(lir__tok *d, int32_t n, double target, bool strict) {
+    int32_t lo = 0, hi = n; /* d[0..lo) kept, d[lo..hi) undecided, the rest dropped */
+    double cum = 0.0;
+    int32_t count[N_BUCKETS];
+    double mass[N_BUCKETS];
+    while (hi - lo > 64) {
+        float smin = INFINITY, smax = -INFINITY;
+        for (int32_t i = lo; i < hi; i++) {
+            const float s = d[i].s;
+            if (s < INFINITY) {
+                if (s < smin) smin = s;
+                if (s > smax) smax = s;
+            }
+        }
+        if (!(smax > smin)) break; /* one score (or none finite): sort what is left */
+        const float scale = (float)(N_BUCKETS - 1) / (smax - smin);
+        for (int32_t b = 0; b < N_BUCKETS; b++) count[b] = 0, mass[b] = 0.0;
+        for (int32_t i = lo; i < hi; i++) {
+            const int32_t b = bucket_of(d[i].s, smin, scale);
+            count[b]++;
+            mass[b] += d[i].p;
+        }
+        int32_t cross = -1;
+        double before = cum;
+        for (int32_t b = 0; b < N_BUCKETS; b++) {
+            if (!count[b]) continue;
+            if (reached(before + mass[b], target, strict)) {
+                cross = b;
+                break;
+            }
+            before += mass[b];
+        }
+        if (cross < 0) return hi; /* rounding kept the mass below target: keep the region */
+        /* d[lo..) = buckets before cross, then bucket cross, then the rest */
+        int32_t w = lo;
+        for (int32_t i = lo; i < hi; i++)
+            if (bucket_of(d[i].s, smin, scale) < cross) swap_tok(&d[i], &d[w++]);
+        const int32_t mid = w;
+        for (int32_t i = mid; i < hi; i++)
+            if (bucket_of(d[i].s, smin, scale) == cross) swap_tok(&d[i], &d[w++]);
+        lo = mid;
+        hi = w;
+        cum = before;
+    }
+    qsort(d + lo, (size_t)(hi - lo), sizeof *d, cmp_score);
+    for (int32_t i = lo; i < hi; i++) {
+        cum += d[i].p;
+        if (reached(cum, target, strict)) return i + 1;
+    }
+    return hi > 0 ? hi : 1;
+}
+
+/* ---------------------------------------------------------------- truncation by mass */
+
+/* p = softmax(logit) over the list; returns log(sum exp(logit)) (so -ln p_i = lse - logit_i). */
+static double softmax_lse(lir__cands *c) {
+    const float mx = max_logit(c);
+    double sum = 0.0;
+    for (int32_t i = 0; i < c->n; i++) {
+        float e = expf(c->d[i].logit - mx);
+        c->d[i].p = e;
+        sum += e;
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int32_t i = 0; i < c->n; i++) c->d[i].p *= inv;
+    return (double)mx + log(sum);
+}
+
+/* Locally typical sampling (llama_sampler_typical_apply): keep the tokens whose surprise
+ * -ln p is closest to the entropy H, in that order, until their mass exceeds p. */
 void lir__sample_typical(lir__cands *c, float p) {
     if (p >= 1.0f || c->n <= 1) return;
-    lir__cands_softmax(c);
-    double h = 0.0;
+    const double lse = softmax_lse(c);
+    double h = 0.0; /* H = sum p (lse - logit) */
+    for (int32_t i = 0; i < c->n; i++) h += (double)c->d[i].p * (lse - (double)c->d[i].logit);
     for (int32_t i = 0; i < c->n; i++)
-        if (c->d[i].p > 0.0f) h -= (double)c->d[i].p * log((double)c->d[i].p);
-    for (int32_t i = 0; i < c->n; i++)
-        c->d[i].s = c->d[i].p > 0.0f ? fabsf(-logf(c->d[i].p) - (float)h) : INFINITY;
-    qsort(c->d, (size_t)c->n, sizeof *c->d, cmp_score);
-    double cum = 0.0;
-    int32_t keep = c->n;
-    for (int32_t i = 0; i < c->n; i++) {
-        cum += c->d[i].p;
-        if (cum > p) { /* strictly more than p, as llama.cpp; min_keep = 1 */
-            keep = i + 1;
-            break;
-        }
-    }
-    c->n = keep;
+        c->d[i].s = c->d[i].p > 0.0f ? (float)fabs(lse - (double)c->d[i].logit - h) : INFINITY;
+    c->n = prefix_by_score(c->d, c->n, p, true); /* strictly more than p, as llama.cpp */
     c->sorted = false;
 }
 
 /* Nucleus sampling (llama_sampler_top_p_apply): the shortest prefix in chain order whose
- * mass reaches p. The prefix is found by sorting ever larger heads (64, 256, ...) of the
- * list rather than the whole list: with real models it is short. */
+ * mass reaches p. The first round of prefix_by_score is done here on the logits themselves
+ * (key -logit), fused with the exponentials, so a 128k list is read three times: min/max,
+ * exp + buckets, partition. p is left unnormalized (exp(logit - max)) for the survivors. */
 void lir__sample_top_p(lir__cands *c, float p) {
     if (p >= 1.0f || c->n <= 1) return;
-    lir__cands_softmax(c);
-    int32_t done = 0, m = c->n < 64 ? c->n : 64;
-    double cum = 0.0;
-    for (;;) {
-        if (!c->sorted) { /* sort d[done..m) as the next best after d[0..done) */
-            lir__tok *d = c->d + done;
-            int32_t n = c->n - done, k = m - done;
-            if (k < n) quick_select(d, n, k);
-            quick_sort(d, k);
-        }
-        for (int32_t i = done; i < m; i++) {
+    if (c->sorted) {
+        lir__cands_softmax(c);
+        double cum = 0.0;
+        for (int32_t i = 0; i < c->n; i++) {
             cum += c->d[i].p;
             if (cum >= p) {
                 c->n = i + 1;
-                c->sorted = true;
                 return;
             }
         }
-        if (m == c->n) break; /* rounding kept the sum below p: keep everything */
-        done = m;
-        m = m > c->n / 4 ? c->n : m * 4;
+        return;
     }
-    c->sorted = true;
+    lir__tok *d = c->d;
+    const int32_t n = c->n;
+    float mx = -INFINITY, mn = INFINITY;
+    for (int32_t i = 0; i < n; i++) {
+        const float l = d[i].logit;
+        mx = l > mx ? l : mx;
+        mn = l < mn && l > -INFINITY ? l : mn;
+    }
+    if (n <= 64 || !(mx > mn)) {
+        lir__cands_softmax(c);
+        for (int32_t i = 0; i < n; i++) d[i].s = -d[i].logit;
+        c->n = prefix_by_score(d, n, p, false);
+        return;
+    }
+    int32_t count[N_BUCKETS] = { 0 };
+    double mass[N_BUCKETS] = { 0 };
+    const float scale = (float)(N_BUCKETS - 1) / (mx - mn);
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        const float e = expf(d[i].logit - mx);
+        const int32_t b = bucket_of(mx - d[i].logit, 0.0f, scale);
+        d[i].p = e;
+        sum += e;
+        count[b]++;
+        mass[b] += e;
+    }
+    const double target = (double)p * sum;
+    int32_t cross = -1;
+    double before = 0.0;
+    for (int32_t b = 0; b < N_BUCKETS; b++) {
+        if (!count[b]) continue;
+        if (before + mass[b] >= target) {
+            cross = b;
+            break;
+        }
+        before += mass[b];
+    }
+    if (cross < 0) return; /* rounding: keep everything */
+    /* three-way partition: buckets before cross, cross, after */
+    int32_t lo = 0, mid = 0, hi = n;
+    while (mid < hi) {
+        const int32_t b = bucket_of(mx - d[mid].logit, 0.0f, scale);
+        if (b < cross) swap_tok(&d[lo++], &d[mid++]);
+        else if (b == cross) mid++;
+        else swap_tok(&d[mid], &d[--hi]);
+    }
+    for (int32_t i = lo; i < hi; i++) d[i].s = -d[i].logit;
+    c->n = lo + prefix_by_score(d + lo, hi - lo, target - before, false);
 }
 
 /* Min-p (llama_sampler_min_p_apply): keep p >= p_min * p_max, i.e. logit >= max + log(p_min).
@@ -220,8 +336,24 @@ static int32_t draw(const lir__cands *c, uint64_t rng[4]) {
 }
 
 int32_t lir__sample_dist(lir__cands *c, uint64_t rng[4]) {
-    lir__cands_softmax(c);
-    return draw(c, rng);
+    /* weights exp(logit - max) and their sum in one pass; no normalization needed to draw */
+    const float mx = max_logit(c);
+    double total = 0.0;
+    for (int32_t i = 0; i < c->n; i++) {
+        const float e = expf(c->d[i].logit - mx);
+        c->d[i].p = e;
+        total += e;
+    }
+    const double u = lir_rng_uniform(rng) * total;
+    double acc = 0.0;
+    int32_t last = 0;
+    for (int32_t i = 0; i < c->n; i++) {
+        if (c->d[i].p <= 0.0f) continue;
+        acc += c->d[i].p;
+        last = i;
+        if (u < acc) return i;
+    }
+    return last;
 }
 
 /* Mirostat (Basu et al. 2021, Algorithm 1; llama_sampler_mirostat_apply). */

@@ -107,7 +107,7 @@ enum lir_status lir_stop_matcher_push(lir_stop_matcher *m, const char *text, siz
     /* the stop string that starts first (lower index on ties) */
     size_t best_at = SIZE_MAX;
     int32_t best = -1;
-    for (int32_t i = 0; i < m->n; i++) {
+    for (int32_t i = 0; i < m->n && m->used; i++) {
         const char *hit = memmem(m->buf, m->used, m->stop[i], m->len[i]);
         if (hit && (size_t)(hit - m->buf) < best_at) {
             best_at = (size_t)(hit - m->buf);

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "sample/sample.h"
 
 static lir__tok buf[8192];
@@ -268,4 +269,70 @@ Test(sample_chain, mirostat_v1_zipf_estimate) {
         cr_assert_float_eq(mu, 6.0 - 0.2 * (-log2(p) - 3.0), 1e-4);
     }
     for (int i = 0; i < 4; i++) cr_assert(seen[i] > 0, "token %d never drawn", i);
+}
+
+/* ---------------------------------------------------------------- large lists against a full sort */
+
+static int cmp_chain(const void *a, const void *b) {
+    return lir__tok_before(a, b) ? -1 : lir__tok_before(b, a) ? 1 : 0;
+}
+
+static double ref_score[8192];
+static int cmp_ref_typical(const void *a, const void *b) {
+    const lir__tok *x = a, *y = b;
+    if (ref_score[x->id] != ref_score[y->id]) return ref_score[x->id] < ref_score[y->id] ? -1 : 1;
+    return cmp_chain(a, b);
+}
+
+/* ours must be a prefix of ref (as a set), and its length where the cumulative mass crosses p
+ * (within float rounding of the boundary) */
+static void expect_prefix(const lir__cands *c, const lir__tok *ref, const double *pref, int32_t n, double p,
+                          bool strict) {
+    static bool in[8192];
+    memset(in, 0, sizeof in);
+    for (int32_t i = 0; i < c->n; i++) in[c->d[i].id] = true;
+    for (int32_t i = 0; i < c->n; i++) cr_assert(in[ref[i].id], "kept set is not the prefix (at %d)", i);
+    double cum = 0;
+    int32_t k = n;
+    for (int32_t i = 0; i < n; i++) {
+        cum += pref[ref[i].id];
+        if (strict ? cum > p : cum >= p) {
+            k = i + 1;
+            break;
+        }
+    }
+    cr_assert(abs(c->n - k) <= 1, "kept %d, reference %d (p %g)", c->n, k, p);
+}
+
+Test(sample_chain, top_p_and_typical_match_a_full_sort) {
+    enum { N = 8000 };
+    static float l[N];
+    static lir__tok ref[N];
+    static double pr[N];
+    for (int trial = 0; trial < 12; trial++) {
+        uint64_t rng[4];
+        lir_rng_seed(rng, 100 + (uint64_t)trial);
+        const double spread = trial % 3 == 0 ? 0.5 : trial % 3 == 1 ? 3.0 : 8.0;
+        for (int i = 0; i < N; i++) l[i] = (float)((lir_rng_uniform(rng) - 0.5) * spread);
+        if (trial % 4 == 3) l[17] = 30.0f; /* one huge outlier: everything else in one bucket */
+        double mx = -INFINITY, z = 0;
+        for (int i = 0; i < N; i++) mx = l[i] > mx ? l[i] : mx;
+        for (int i = 0; i < N; i++) z += exp(l[i] - mx);
+        for (int i = 0; i < N; i++) pr[i] = exp(l[i] - mx) / z;
+        const double p = 0.05 + 0.08 * trial;
+        /* top_p: reference = chain order */
+        lir__cands c = make(l, N);
+        for (int i = 0; i < N; i++) ref[i] = c.d[i];
+        qsort(ref, N, sizeof *ref, cmp_chain);
+        lir__sample_top_p(&c, (float)p);
+        expect_prefix(&c, ref, pr, N, p, false);
+        /* typical: reference = |-ln p - H| then chain order */
+        double h = 0;
+        for (int i = 0; i < N; i++) h -= pr[i] * log(pr[i]);
+        for (int i = 0; i < N; i++) ref_score[i] = fabs(-log(pr[i]) - h);
+        c = make(l, N);
+        qsort(ref, N, sizeof *ref, cmp_ref_typical);
+        lir__sample_typical(&c, (float)p);
+        expect_prefix(&c, ref, pr, N, p, true);
+    }
 }
