@@ -364,6 +364,9 @@ LIR_API enum lir_status lir_sampler_accept(lir_sampler *s, lir_token token);
  * logit_bias, penalties, truncation and temperature — what OpenAI's logprobs/top_logprobs and
  * llama.cpp server's n_probs report by default — largest first, lower id first on ties.
  * Updates the generator and mirostat's mu, not the history (see lir_sampler_accept).
+ * Constraints such as grammars are the caller's: set the tokens they forbid to -INFINITY in
+ * a copy of the logits and pass that (those tokens are then never drawn). Cost: a few passes
+ * over the vocabulary (no full sort), see src/sample/chain.c.
  * Returns LIR_OK, LIR_EINVAL (NULL arguments, n_vocab other than the sampler's, NaN logits,
  * every token banned by -INFINITY); on error *token is -1 and lir_sampler_last_error says why. */
 LIR_API enum lir_status lir_sampler_sample(lir_sampler *s, const float *logits, int32_t n_vocab, lir_token *token,

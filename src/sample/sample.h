@@ -28,8 +28,9 @@ int32_t lir_top_k(const float *logits, int32_t n, int32_t k, int32_t *ids, float
 
 /* ---------------------------------------------------------------- the chain's steps */
 
-/* One candidate token. p is valid after lir__cands_softmax (and until logits change);
- * s is scratch (typical_p's score). */
+/* One candidate token. p: a probability after lir__cands_softmax (until logits change);
+ * after lir__sample_top_p and lir__sample_dist only proportional to one (exp(logit - max)).
+ * s: scratch (the score of typical_p and top_p's prefix search). */
 typedef struct lir__tok {
     float logit;
     float p;
@@ -59,8 +60,8 @@ void lir__cands_partial_sort(lir__cands *c, int32_t k);
 
 /* Each truncation keeps at least one candidate; all are O(n) except where noted. */
 void lir__sample_top_k(lir__cands *c, int32_t k);          /* k <= 0 or k >= n: no-op */
-void lir__sample_typical(lir__cands *c, float p);          /* p >= 1: no-op; sorts by score: O(n log n) */
-void lir__sample_top_p(lir__cands *c, float p);            /* p >= 1: no-op; sorts only the prefix it keeps */
+void lir__sample_typical(lir__cands *c, float p);          /* p >= 1: no-op; leaves the list unsorted */
+void lir__sample_top_p(lir__cands *c, float p);            /* p >= 1: no-op; unsorted unless it was sorted */
 void lir__sample_min_p(lir__cands *c, float p);            /* p <= 0: no-op */
 void lir__sample_temp(lir__cands *c, float t);             /* logit /= t (t > 0) */
 /* Draws from softmax over d[0..n); returns the index into d. */
