@@ -15,7 +15,11 @@
  * Filtering a vocabulary walks a trie of the token pieces (built once per vocabulary, in preorder,
  * so a dead prefix skips its whole subtree) from the current state: each trie edge is one byte
  * step, shared by every token with that prefix. Cost: the live part of the trie times the number
- * of stacks; never the length of the output so far.
+ * of stacks; never the length of the output so far. Sets of stacks are interned (sorted ids,
+ * hashed) and each state caches "set x byte -> set" transitions, so in the common case (inside
+ * a JSON string, any character leads back to the same set) a trie step is one table lookup.
+ * Interned sets and the cache are dropped when the pool is compacted (node ids change) or when
+ * they grow past a bound.
  *
  * Limits: at most MAX_STACKS stacks in a set (an ambiguous grammar fails with LIR_ERANGE instead
  * of slowing down without bound) and MAX_NODES pool nodes. */
@@ -39,12 +43,18 @@ struct gnode {
     uint32_t minrem; /* fewest code points to empty this stack */
 };
 
-/* A set of stacks inside the scratch buffer, plus a pending partial UTF-8 character. */
+/* A point of a walk: an interned set of stacks plus a pending partial UTF-8 character. */
 struct wstate {
-    uint32_t off, n;  /* buf[off .. off+n) */
+    uint32_t set;     /* interned set id */
     uint32_t acc;     /* bits of the pending character so far */
     uint32_t need;    /* continuation bytes still expected (0 = none pending) */
     uint32_t lo;      /* smallest code point a sequence of this length may encode */
+};
+
+struct sset {
+    uint32_t off, n; /* set_data[off .. off+n): node ids, ascending */
+    uint32_t hash;
+    bool can_end;    /* holds the empty stack */
 };
 
 struct lir_grammar_state {
@@ -54,13 +64,22 @@ struct lir_grammar_state {
     uint32_t n_nodes, cap_nodes, cur_stamp, live_after_compact;
     uint32_t *buckets;           /* heads of hash chains; 0 = empty (node 0 is never hashed) */
     uint32_t n_buckets;
-    uint32_t *stacks, n_stacks, cap_stacks;
+    uint32_t *stacks, n_stacks, cap_stacks; /* the current set (ascending ids) */
     uint32_t acc, need, lo;      /* pending partial character */
+    uint32_t cur_set;            /* the current set interned, or NONE until needed */
+    /* interned sets and the transition cache (scratch: rebuilt on demand) */
+    struct sset *sets;
+    uint32_t n_sets, cap_sets;
+    uint32_t *set_data, n_set_data, cap_set_data;
+    uint32_t *set_ht, cap_set_ht;   /* set id + 1, open addressing */
+    uint64_t *tc_key;               /* 0 = empty */
+    uint32_t *tc_val;
+    uint32_t n_tc, cap_tc;
     /* scratch */
     uint32_t *work, cap_work;
     uint32_t *buf, n_buf, cap_buf;
     struct wstate *ws;
-    uint32_t *tops, cap_ws;
+    uint32_t cap_ws;
     uint8_t *allowed;
     size_t cap_allowed;
     enum lir_status scratch_err; /* first failure inside a walk (ENOMEM, ERANGE) */
@@ -201,54 +220,198 @@ static uint32_t expand(struct lir_grammar_state *st, uint32_t nw) {
     return added;
 }
 
-/* Advances the set `in` over code point cp; the result is appended to buf as `out`. */
-static bool advance(struct lir_grammar_state *st, const struct wstate *in, uint32_t cp, struct wstate *out) {
+/* ---------------------------------------------------------------- interned sets */
+
+#define MAX_SET_DATA (1u << 24) /* past this many ids, interned sets and the cache start over */
+#define DEAD   NONE             /* a transition to no stacks */
+#define FAILED (NONE - 1)       /* a limit or allocation failure (scratch_err says which) */
+
+static void sets_clear(struct lir_grammar_state *st) {
+    st->n_sets = 0;
+    st->n_set_data = 0;
+    if (st->set_ht) memset(st->set_ht, 0, (size_t)st->cap_set_ht * sizeof *st->set_ht);
+    if (st->tc_key) memset(st->tc_key, 0, (size_t)st->cap_tc * sizeof *st->tc_key);
+    st->n_tc = 0;
+    st->cur_set = NONE;
+}
+
+static uint32_t ids_hash(const uint32_t *ids, uint32_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    for (uint32_t i = 0; i < n; i++) h = (h ^ ids[i]) * 0xff51afd7ed558ccdull;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool grow32(uint32_t **p, uint32_t *cap, uint64_t need) {
+    if (need <= *cap) return true;
+    uint64_t c = *cap ? *cap : 256;
+    while (c < need) c *= 2;
+    if (c > UINT32_MAX) return false;
+    uint32_t *q = realloc(*p, (size_t)c * sizeof *q);
+    if (!q) return false;
+    *p = q;
+    *cap = (uint32_t)c;
+    return true;
+}
+
+static bool set_ht_rebuild(struct lir_grammar_state *st, uint32_t cap) {
+    uint32_t *h = calloc(cap, sizeof *h);
+    if (!h) return false;
+    free(st->set_ht);
+    st->set_ht = h;
+    st->cap_set_ht = cap;
+    for (uint32_t i = 0; i < st->n_sets; i++) {
+        uint32_t k = st->sets[i].hash & (cap - 1);
+        while (h[k]) k = (k + 1) & (cap - 1);
+        h[k] = i + 1;
+    }
+    return true;
+}
+
+/* Interns ids[0..n) (sorted here, in place). Returns the set id or FAILED. */
+static uint32_t intern_set(struct lir_grammar_state *st, uint32_t *ids, uint32_t n) {
+    if (n > 1) qsort(ids, n, sizeof *ids, cmp_u32);
+    uint32_t h = ids_hash(ids, n);
+    if (st->cap_set_ht) {
+        for (uint32_t k = h & (st->cap_set_ht - 1); st->set_ht[k]; k = (k + 1) & (st->cap_set_ht - 1)) {
+            const struct sset *x = &st->sets[st->set_ht[k] - 1];
+            if (x->hash == h && x->n == n && !memcmp(st->set_data + x->off, ids, (size_t)n * sizeof *ids))
+                return st->set_ht[k] - 1;
+        }
+    }
+    if (st->n_sets == st->cap_sets) {
+        uint32_t c = st->cap_sets ? st->cap_sets * 2 : 64;
+        struct sset *q = realloc(st->sets, (size_t)c * sizeof *q);
+        if (!q) goto nomem;
+        st->sets = q;
+        st->cap_sets = c;
+    }
+    if (!grow32(&st->set_data, &st->cap_set_data, (uint64_t)st->n_set_data + n)) goto nomem;
+    if ((st->n_sets + 1) * 2 > st->cap_set_ht && !set_ht_rebuild(st, st->cap_set_ht ? st->cap_set_ht * 2 : 128))
+        goto nomem;
+    struct sset *x = &st->sets[st->n_sets];
+    x->off = st->n_set_data;
+    x->n = n;
+    x->hash = h;
+    x->can_end = n && ids[0] == 0;
+    memcpy(st->set_data + x->off, ids, (size_t)n * sizeof *ids);
+    st->n_set_data += n;
+    uint32_t k = h & (st->cap_set_ht - 1);
+    while (st->set_ht[k]) k = (k + 1) & (st->cap_set_ht - 1);
+    st->set_ht[k] = st->n_sets + 1;
+    return st->n_sets++;
+nomem:
+    if (!st->scratch_err) st->scratch_err = LIR_ENOMEM;
+    return FAILED;
+}
+
+/* The transition cache: key -> value, key never 0. */
+static bool tc_get(const struct lir_grammar_state *st, uint64_t key, uint32_t *val) {
+    if (!st->cap_tc) return false;
+    uint32_t m = st->cap_tc - 1;
+    for (uint32_t k = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & m; st->tc_key[k]; k = (k + 1) & m)
+        if (st->tc_key[k] == key) { *val = st->tc_val[k]; return true; }
+    return false;
+}
+
+static void tc_put(struct lir_grammar_state *st, uint64_t key, uint32_t val) {
+    if ((st->n_tc + 1) * 2 > st->cap_tc) { /* grow (a failure just leaves the entry out) */
+        uint32_t c = st->cap_tc ? st->cap_tc * 2 : 1024;
+        uint64_t *nk = calloc(c, sizeof *nk);
+        uint32_t *nv = nk ? malloc((size_t)c * sizeof *nv) : NULL;
+        if (!nv) { free(nk); return; }
+        for (uint32_t i = 0; i < st->cap_tc; i++) {
+            if (!st->tc_key[i]) continue;
+            uint32_t k = (uint32_t)((st->tc_key[i] * 0x9E3779B97F4A7C15ull) >> 32) & (c - 1);
+            while (nk[k]) k = (k + 1) & (c - 1);
+            nk[k] = st->tc_key[i];
+            nv[k] = st->tc_val[i];
+        }
+        free(st->tc_key);
+        free(st->tc_val);
+        st->tc_key = nk;
+        st->tc_val = nv;
+        st->cap_tc = c;
+    }
+    uint32_t m = st->cap_tc - 1;
+    uint32_t k = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & m;
+    while (st->tc_key[k]) k = (k + 1) & m;
+    st->tc_key[k] = key;
+    st->tc_val[k] = val;
+    st->n_tc++;
+}
+
+/* The set after code point cp from set `set`: a set id, DEAD or FAILED. */
+static uint32_t advance(struct lir_grammar_state *st, uint32_t set, uint32_t cp) {
+    uint64_t key = (1ull << 63) | ((uint64_t)set << 21) | cp;
+    uint32_t r;
+    if (tc_get(st, key, &r)) return r;
     const struct lir_grammar *g = st->g;
     next_stamp(st);
     uint32_t nw = 0;
-    for (uint32_t i = 0; i < in->n; i++) {
-        uint32_t s = st->buf[in->off + i];
+    const struct sset x = st->sets[set];
+    for (uint32_t i = 0; i < x.n; i++) {
+        uint32_t s = st->set_data[x.off + i];
         if (s == 0) continue;
         uint32_t pos = st->nodes[s].pos;
         if (!lir__gset_has(g, g->elems[pos].val, cp)) continue;
         uint32_t parent = st->nodes[s].parent;
-        if (!work_push(st, &nw, is_end(g, pos + 1) ? parent : intern(st, pos + 1, parent))) return false;
+        if (!work_push(st, &nw, is_end(g, pos + 1) ? parent : intern(st, pos + 1, parent))) return FAILED;
     }
-    out->off = st->n_buf;
+    st->n_buf = 0;
     uint32_t n = expand(st, nw);
-    if (n == NONE) return false;
-    out->n = n;
-    out->need = 0;
-    return n > 0;
+    if (n == NONE) return FAILED;
+    r = n ? intern_set(st, st->buf, n) : DEAD;
+    if (r != FAILED) tc_put(st, key, r);
+    return r;
 }
 
 /* Whether some stack of `w` can take a character that completes its pending bytes. */
-static bool partial_viable(const struct lir_grammar_state *st, const struct wstate *w) {
+static bool partial_viable(struct lir_grammar_state *st, const struct wstate *w) {
+    uint64_t key = (1ull << 62) | ((uint64_t)w->set << 24) | ((uint64_t)w->acc << 4) | ((uint64_t)w->need << 2) |
+                   (w->lo == 0x80 ? 1u : w->lo == 0x800 ? 2u : 3u);
+    uint32_t r;
+    if (tc_get(st, key, &r)) return r;
     uint32_t lo = w->acc << (6 * w->need), hi = lo | ((1u << (6 * w->need)) - 1);
     if (lo < w->lo) lo = w->lo;
     if (hi > 0x10FFFF) hi = 0x10FFFF;
-    if (lo > hi) return false;
-    /* surrogates are not characters: look at the parts of [lo, hi] outside D800..DFFF */
-    uint32_t lo2 = 1, hi2 = 0;
-    if (lo <= 0xDFFF && hi >= 0xD800) {
-        if (hi > 0xDFFF) { lo2 = 0xE000; hi2 = hi; }
-        if (lo >= 0xD800) { if (lo2 > hi2) return false; lo = lo2; hi = hi2; lo2 = 1; hi2 = 0; }
-        else hi = 0xD7FF;
+    bool ok = false;
+    if (lo <= hi) {
+        /* surrogates are not characters: look at the parts of [lo, hi] outside D800..DFFF */
+        uint32_t lo2 = 1, hi2 = 0;
+        bool none = false;
+        if (lo <= 0xDFFF && hi >= 0xD800) {
+            if (hi > 0xDFFF) { lo2 = 0xE000; hi2 = hi; }
+            if (lo >= 0xD800) {
+                if (lo2 > hi2) none = true;
+                lo = lo2; hi = hi2; lo2 = 1; hi2 = 0;
+            } else hi = 0xD7FF;
+        }
+        const struct sset x = st->sets[w->set];
+        for (uint32_t i = 0; i < x.n && !none && !ok; i++) {
+            uint32_t s = st->set_data[x.off + i];
+            if (!s) continue;
+            uint32_t set = st->g->elems[st->nodes[s].pos].val;
+            ok = lir__gset_meets(st->g, set, lo, hi) || (lo2 <= hi2 && lir__gset_meets(st->g, set, lo2, hi2));
+        }
     }
-    for (uint32_t i = 0; i < w->n; i++) {
-        uint32_t s = st->buf[w->off + i];
-        if (!s) continue;
-        uint32_t set = st->g->elems[st->nodes[s].pos].val;
-        if (lir__gset_meets(st->g, set, lo, hi) || (lo2 <= hi2 && lir__gset_meets(st->g, set, lo2, hi2))) return true;
-    }
-    return false;
+    tc_put(st, key, ok);
+    return ok;
 }
 
-/* One byte. out shares in's set while a character is pending. False: the byte is not allowed
- * (or a limit was hit: scratch_err says so). */
+/* One byte. False: the byte is not allowed (or a limit was hit: scratch_err says so). */
 static bool step(struct lir_grammar_state *st, const struct wstate *in, uint8_t b, struct wstate *out) {
     if (in->need == 0) {
-        if (b < 0x80) return advance(st, in, b, out);
+        if (b < 0x80) {
+            uint32_t r = advance(st, in->set, b);
+            if (r >= FAILED) return false;
+            *out = (struct wstate){ r, 0, 0, 0 };
+            return true;
+        }
         *out = *in;
         if (b >= 0xC2 && b <= 0xDF) { out->acc = b & 0x1F; out->need = 1; out->lo = 0x80; }
         else if (b >= 0xE0 && b <= 0xEF) { out->acc = b & 0x0F; out->need = 2; out->lo = 0x800; }
@@ -263,20 +426,28 @@ static bool step(struct lir_grammar_state *st, const struct wstate *in, uint8_t 
     if (out->need) return partial_viable(st, out);
     uint32_t cp = out->acc;
     if (cp < in->lo || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    return advance(st, in, cp, out);
-}
-
-/* Copies the state's stacks into buf as the root of a walk. */
-static bool walk_root(struct lir_grammar_state *st, struct wstate *w) {
-    st->n_buf = 0;
-    st->scratch_err = LIR_OK;
-    for (uint32_t i = 0; i < st->n_stacks; i++)
-        if (!buf_push(st, st->stacks[i])) return false;
-    *w = (struct wstate){ 0, st->n_stacks, st->acc, st->need, st->lo };
+    uint32_t r = advance(st, in->set, cp);
+    if (r >= FAILED) return false;
+    *out = (struct wstate){ r, 0, 0, 0 };
     return true;
 }
 
-/* Walks len bytes from the state; *end receives the result (in buf). */
+/* The state's current point, its set interned. */
+static bool walk_root(struct lir_grammar_state *st, struct wstate *w) {
+    st->scratch_err = LIR_OK;
+    if (st->n_set_data > MAX_SET_DATA || st->n_tc > MAX_SET_DATA) sets_clear(st);
+    if (st->cur_set == NONE) {
+        if (!grow32(&st->buf, &st->cap_buf, st->n_stacks + 1)) { st->scratch_err = LIR_ENOMEM; return false; }
+        memcpy(st->buf, st->stacks, (size_t)st->n_stacks * sizeof *st->stacks);
+        uint32_t r = intern_set(st, st->buf, st->n_stacks);
+        if (r == FAILED) return false;
+        st->cur_set = r;
+    }
+    *w = (struct wstate){ st->cur_set, st->acc, st->need, st->lo };
+    return true;
+}
+
+/* Walks len bytes from the state; *end receives the result. */
 static bool walk_bytes(struct lir_grammar_state *st, const uint8_t *p, size_t len, struct wstate *end) {
     struct wstate a, b;
     if (!walk_root(st, &a)) return false;
@@ -315,6 +486,7 @@ static bool compact(struct lir_grammar_state *st) {
     st->n_nodes = n;
     st->live_after_compact = n;
     st->cur_stamp = 1;
+    sets_clear(st); /* they hold old ids */
     uint32_t nb = 1024;
     while (nb < n) nb *= 2;
     return rehash(st, nb);
@@ -342,20 +514,27 @@ void lir_grammar_state_free(lir_grammar_state *st) {
     free(st->work);
     free(st->buf);
     free(st->ws);
-    free(st->tops);
     free(st->allowed);
+    free(st->sets);
+    free(st->set_data);
+    free(st->set_ht);
+    free(st->tc_key);
+    free(st->tc_val);
     free(st);
 }
 
+static bool set_stacks_raw(struct lir_grammar_state *st, const uint32_t *ids, uint32_t n) {
+    if (!grow32(&st->stacks, &st->cap_stacks, n)) return false;
+    if (n) memcpy(st->stacks, ids, (size_t)n * sizeof *st->stacks);
+    st->n_stacks = n;
+    return true;
+}
+
+/* Makes the walk's end point the state's own. */
 static bool set_stacks(struct lir_grammar_state *st, const struct wstate *w) {
-    if (w->n > st->cap_stacks) {
-        uint32_t *s = realloc(st->stacks, (size_t)w->n * sizeof *s);
-        if (!s) return false;
-        st->stacks = s;
-        st->cap_stacks = w->n;
-    }
-    memcpy(st->stacks, st->buf + w->off, (size_t)w->n * sizeof *st->stacks);
-    st->n_stacks = w->n;
+    const struct sset *x = &st->sets[w->set];
+    if (!set_stacks_raw(st, st->set_data + x->off, x->n)) return false;
+    st->cur_set = w->set;
     st->acc = w->acc;
     st->need = w->need;
     st->lo = w->lo;
@@ -369,6 +548,7 @@ enum lir_status lir_grammar_state_create(const lir_grammar *g, lir_grammar_state
     lir_grammar_state *st = calloc(1, sizeof *st);
     if (!st) return LIR_ENOMEM;
     st->g = g;
+    st->cur_set = NONE;
     st->cap_nodes = 1024;
     st->nodes = malloc(st->cap_nodes * sizeof *st->nodes);
     st->stamp = calloc(st->cap_nodes, sizeof *st->stamp);
@@ -380,7 +560,6 @@ enum lir_status lir_grammar_state_create(const lir_grammar *g, lir_grammar_state
     st->cur_stamp = 1;
     /* the start: a reference to the root rule, expanded */
     uint32_t nw = 0;
-    struct wstate w = { 0, 0, 0, 0, 0 };
     st->scratch_err = LIR_OK;
     /* a synthetic REF element does not exist in the grammar; expand the root's alternatives */
     next_stamp(st);
@@ -394,8 +573,8 @@ enum lir_status lir_grammar_state_create(const lir_grammar *g, lir_grammar_state
         lir_grammar_state_free(st);
         return s;
     }
-    w.n = n;
-    if (!set_stacks(st, &w)) { lir_grammar_state_free(st); return LIR_ENOMEM; }
+    if (n > 1) qsort(st->buf, n, sizeof *st->buf, cmp_u32);
+    if (!set_stacks_raw(st, st->buf, n)) { lir_grammar_state_free(st); return LIR_ENOMEM; }
     st->live_after_compact = st->n_nodes;
     *out = st;
     return LIR_OK;
@@ -408,6 +587,7 @@ enum lir_status lir_grammar_state_clone(const lir_grammar_state *src, lir_gramma
     lir_grammar_state *st = calloc(1, sizeof *st);
     if (!st) return LIR_ENOMEM;
     st->g = src->g;
+    st->cur_set = NONE;
     st->n_nodes = src->n_nodes;
     st->cap_nodes = src->n_nodes + 1024;
     st->n_buckets = src->n_buckets;
@@ -630,29 +810,23 @@ enum lir_status lir_grammar_filter_logits(lir_grammar_state *st, const lir_gramm
     }
     if (v->max_depth + 1 > st->cap_ws) {
         struct wstate *w = realloc(st->ws, ((size_t)v->max_depth + 1) * sizeof *w);
-        if (w) st->ws = w;
-        uint32_t *tp = w ? realloc(st->tops, ((size_t)v->max_depth + 1) * sizeof *tp) : NULL;
-        if (!tp) return LIR_ENOMEM;
-        st->tops = tp;
+        if (!w) return LIR_ENOMEM;
+        st->ws = w;
         st->cap_ws = v->max_depth + 1;
     }
     memset(st->allowed, 0, (size_t)v->n_tokens);
     struct wstate *ws = st->ws;
-    uint32_t *tops = st->tops;
     if (!walk_root(st, &ws[0])) return walk_failed(st, "filter", (const uint8_t *)"", 0);
-    tops[0] = st->n_buf;
     enum lir_status failed = LIR_OK;
     for (uint32_t i = 0; i < v->n_trie;) {
         const struct tnode *tn = &v->trie[i];
         uint32_t d = tn->depth;
-        st->n_buf = tops[d - 1];
         if (!step(st, &ws[d - 1], tn->byte, &ws[d])) {
             if (st->scratch_err && !failed) failed = st->scratch_err;
             st->scratch_err = LIR_OK;
             i = tn->end;
             continue;
         }
-        tops[d] = st->n_buf;
         for (uint32_t k = 0; k < tn->tok_n; k++) st->allowed[v->sorted[tn->tok_first + k]] = 1;
         i++;
     }

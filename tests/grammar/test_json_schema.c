@@ -388,3 +388,36 @@ Test(grammar_json, schema_errors_and_unsupported_keywords_listed) {
     cr_assert(accepts_str(g, "[1, {\"a\": null}]"));
     lir_grammar_free(g);
 }
+
+Test(grammar_json, deep_nesting_compacts_and_keeps_working) {
+    /* stacks as deep as the nesting; thousands of nodes created and dropped again, so the pool
+     * is compacted (ids renumbered, caches dropped) several times along the way */
+    lir_grammar *g;
+    cr_assert_eq(lir_grammar_json(false, &g), LIR_OK);
+    lir_grammar_state *st;
+    cr_assert_eq(lir_grammar_state_create(g, &st), LIR_OK);
+    struct gen_vocab gv;
+    gen_vocab_init(&gv);
+    float *logits = malloc((size_t)gv.n * sizeof *logits);
+    cr_assert_eq(lir_grammar_accept_bytes(st, "[", 1), LIR_OK);
+    for (int round = 0; round < 6; round++) {
+        for (int i = 0; i < 3000; i++) cr_assert_eq(lir_grammar_accept_bytes(st, i % 2 ? "[" : "{\"k\":", i % 2 ? 1 : 5), LIR_OK);
+        cr_assert_eq(lir_grammar_filter_logits(st, gv.v, logits), LIR_OK);
+        for (int i = 2999; i >= 0; i--) {
+            const char *close = i == 2999 ? "1]" : i % 2 ? "]" : "}";
+            cr_assert_eq(lir_grammar_accept_bytes(st, close, strlen(close)), LIR_OK, "%d", i);
+        }
+        cr_assert_eq(lir_grammar_accept_bytes(st, ",", 1), LIR_OK);
+        for (int32_t t = 0; t < gv.n; t++) logits[t] = 0;
+        cr_assert_eq(lir_grammar_filter_logits(st, gv.v, logits), LIR_OK);
+        for (int32_t t = 0; t < gv.n; t++) cr_assert_eq(logits[t] == 0, lir_grammar_token_allowed(st, gv.v, t));
+        cr_assert(!lir_grammar_token_allowed(st, gv.v, gv.eog));
+    }
+    cr_assert_eq(lir_grammar_accept_bytes(st, "1]", 2), LIR_OK);
+    cr_assert(lir_grammar_can_end(st));
+    cr_assert(lir_grammar_token_allowed(st, gv.v, gv.eog));
+    free(logits);
+    gen_vocab_free(&gv);
+    lir_grammar_state_free(st);
+    lir_grammar_free(g);
+}
