@@ -654,6 +654,88 @@ out:
     return st;
 }
 
+/* Shortest derivation (in code points) of each rule, by Knuth's generalization of Dijkstra's
+ * algorithm: an alternative becomes a candidate for its rule once every rule it refers to is
+ * final; the smallest candidate overall is final next. O(E log E), whatever the rule order (a
+ * plain fixed point can take one pass per rule on a chain written backwards). Rules that are
+ * never final have no finite derivation: LIR_GRAMMAR_INF. Returns false when out of memory. */
+struct heap_item { uint32_t len, rule; };
+
+static void heap_push(struct heap_item *h, uint32_t *n, struct heap_item x) {
+    uint32_t i = (*n)++;
+    while (i && h[(i - 1) / 2].len > x.len) { h[i] = h[(i - 1) / 2]; i = (i - 1) / 2; }
+    h[i] = x;
+}
+
+static struct heap_item heap_pop(struct heap_item *h, uint32_t *n) {
+    struct heap_item top = h[0], x = h[--(*n)];
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && h[c + 1].len < h[c].len) c++;
+        if (h[c].len >= x.len) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n) h[i] = x;
+    return top;
+}
+
+static bool shortest_derivations(struct lir_grammar *g) {
+    uint32_t n_alts = g->alt_off[g->n_rules], n_rules = g->n_rules;
+    uint32_t *cnt = calloc(n_alts, sizeof *cnt), *acc = calloc(n_alts, sizeof *acc);
+    uint32_t *alt_rule = malloc(n_alts * sizeof *alt_rule);
+    uint32_t *occ_off = calloc((size_t)n_rules + 1, sizeof *occ_off), *occ = NULL;
+    uint8_t *done = calloc(n_rules, 1);
+    struct heap_item *heap = NULL;
+    uint32_t n_occ = 0, hn = 0;
+    bool ok = false;
+    if (!cnt || !acc || !alt_rule || !occ_off || !done) goto out;
+    for (uint32_t r = 0; r < n_rules; r++)
+        for (uint32_t k = g->alt_off[r]; k < g->alt_off[r + 1]; k++) {
+            alt_rule[k] = r;
+            for (uint32_t p = g->alts[k]; !is_end(&g->elems[p]); p++) {
+                if (g->elems[p].type == LIR_GE_SET) acc[k] = sat_add(acc[k], 1);
+                else { cnt[k]++; occ_off[g->elems[p].val + 1]++; n_occ++; }
+            }
+        }
+    for (uint32_t r = 0; r < n_rules; r++) occ_off[r + 1] += occ_off[r];
+    occ = malloc(((size_t)n_occ + 1) * sizeof *occ);
+    heap = malloc(((size_t)n_alts + 1) * sizeof *heap);
+    if (!occ || !heap) goto out;
+    {
+        uint32_t *fill = calloc((size_t)n_rules + 1, sizeof *fill);
+        if (!fill) goto out;
+        for (uint32_t k = 0; k < n_alts; k++)
+            for (uint32_t p = g->alts[k]; !is_end(&g->elems[p]); p++)
+                if (g->elems[p].type == LIR_GE_REF) {
+                    uint32_t r = g->elems[p].val;
+                    occ[occ_off[r] + fill[r]++] = k;
+                }
+        free(fill);
+    }
+    for (uint32_t r = 0; r < n_rules; r++) g->min_len[r] = LIR_GRAMMAR_INF;
+    for (uint32_t k = 0; k < n_alts; k++)
+        if (!cnt[k]) heap_push(heap, &hn, (struct heap_item){ acc[k], alt_rule[k] });
+    while (hn) {
+        struct heap_item it = heap_pop(heap, &hn);
+        if (done[it.rule]) continue;
+        done[it.rule] = 1;
+        g->min_len[it.rule] = it.len;
+        for (uint32_t i = occ_off[it.rule]; i < occ_off[it.rule + 1]; i++) {
+            uint32_t k = occ[i];
+            acc[k] = sat_add(acc[k], it.len);
+            if (--cnt[k] == 0 && !done[alt_rule[k]] && acc[k] < LIR_GRAMMAR_INF)
+                heap_push(heap, &hn, (struct heap_item){ acc[k], alt_rule[k] });
+        }
+    }
+    ok = true;
+out:
+    free(cnt); free(acc); free(alt_rule); free(occ_off); free(occ); free(done); free(heap);
+    return ok;
+}
+
 static enum lir_status compile(struct parser *P, const char *root, struct lir_grammar **out) {
     lir_err *e = P->e;
     for (uint32_t i = 0; i < P->n_rules; i++)
@@ -700,18 +782,7 @@ static enum lir_status compile(struct parser *P, const char *root, struct lir_gr
     g->sets = P->sets; P->sets = NULL; g->n_sets = P->n_sets;
     g->ranges = P->ranges; P->ranges = NULL; g->n_ranges = P->n_ranges;
 
-    /* shortest derivation of each rule: fixed point from "infinite" */
-    for (uint32_t i = 0; i < g->n_rules; i++) g->min_len[i] = LIR_GRAMMAR_INF;
-    for (bool changed = true; changed;) {
-        changed = false;
-        for (uint32_t i = 0; i < g->n_rules; i++)
-            for (uint32_t k = g->alt_off[i]; k < g->alt_off[i + 1]; k++) {
-                uint32_t len = 0;
-                for (uint32_t p = g->alts[k]; !is_end(&g->elems[p]); p++)
-                    len = sat_add(len, g->elems[p].type == LIR_GE_SET ? 1 : g->min_len[g->elems[p].val]);
-                if (len < g->min_len[i]) { g->min_len[i] = len; changed = true; }
-            }
-    }
+    if (!shortest_derivations(g)) goto nomem;
     for (uint32_t p = n; p-- > 0;) {
         const struct lir_gelem *el = &g->elems[p];
         g->min_suffix[p] = is_end(el) ? 0

@@ -414,8 +414,9 @@ static void integer_body(struct conv *c, struct sb *b, json_t *s, const char *pa
 
 /* ---------------------------------------------------------------- objects */
 
-/* "key not among the declared ones" as a JSON string rule (a trie of the declared keys, each
- * node allowing any other character). NULL when a key needs escapes (then any key is allowed). */
+/* "key not among the declared ones" as the inside of a JSON string (a trie of the declared keys,
+ * each node allowing any other character). False when it cannot say it (too many distinct
+ * characters at one point, a very long key): then the caller allows any key. */
 static bool key_excluding(struct conv *c, struct sb *b, json_t *props, const char *prefix, size_t depth) {
     /* the set of next characters among keys that start with prefix */
     const char *k;
@@ -438,7 +439,10 @@ static bool key_excluding(struct conv *c, struct sb *b, json_t *props, const cha
             if (il == cl && !memcmp(chars + i, k + plen, cl)) dup = true;
             i += il;
         }
-        if (!dup && nch + cl < sizeof chars) { memcpy(chars + nch, k + plen, cl); nch += cl; }
+        if (dup) continue;
+        if (nch + cl >= sizeof chars) return false; /* too many: the caller allows any key */
+        memcpy(chars + nch, k + plen, cl);
+        nch += cl;
     }
     sb_add(b, "(");
     bool first = true;
@@ -548,8 +552,10 @@ static void object_body(struct conv *c, struct sb *b, json_t *s, const char *nam
         if (!val) goto out;
         struct sb t = { 0 };
         sb_add(&t, "\"\\\"\" ");
-        if (np && keys_plain(props)) key_excluding(c, &t, props, "", 0);
+        struct sb kt = { 0 };
+        if (np && keys_plain(props) && key_excluding(c, &kt, props, "", 0) && !kt.oom) sb_add(&t, kt.p);
         else { sb_add(&t, "char*"); need(c, "char"); }
+        free(kt.p);
         sb_addf(&t, " \"\\\"\" space \":\" space %s", val);
         free(val);
         snprintf(hint, sizeof hint, "%s-additional-kv", name);

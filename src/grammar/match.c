@@ -33,7 +33,7 @@
 #include <string.h>
 
 #define MAX_STACKS 4096u
-#define MAX_NODES  (1u << 26)
+#define MAX_NODES  (1u << 22) /* 64 MiB of nodes + 16 MiB of stamps at most */
 #define NONE       UINT32_MAX
 
 struct gnode {

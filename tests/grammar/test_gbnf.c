@@ -236,3 +236,26 @@ Test(grammar_gbnf, llama_cpp_grammars_known_strings) {
     lir_grammar_free(g);
     free(src);
 }
+
+Test(grammar_gbnf, long_rule_chains_compile_and_match) {
+    /* 20000 rules, each referring to the next: shortest derivations, left-recursion and
+     * reachability checks are linear or n log n, whatever the order the rules are written in */
+    size_t cap = 20000 * 40, n = 0;
+    char *src = malloc(cap);
+    for (int i = 0; i < 20000; i++)
+        n += (size_t)snprintf(src + n, cap - n, i < 19999 ? "r%d ::= \"a\" r%d\n" : "r%d ::= \"a\"\n", i, i + 1);
+    lir_grammar *g = NULL;
+    char err[256];
+    cr_assert_eq(lir_grammar_parse(src, "r0", &g, err, sizeof err), LIR_OK, "%s", err);
+    char *text = malloc(20001);
+    memset(text, 'a', 20000);
+    cr_assert(gen_accepts(g, text, 19999) == false);
+    cr_assert(gen_accepts(g, text, 20000));
+    lir_grammar_state *st;
+    cr_assert_eq(lir_grammar_state_create(g, &st), LIR_OK);
+    cr_assert_eq(lir__grammar_state_min_remaining(st), 20000);
+    lir_grammar_state_free(st);
+    lir_grammar_free(g);
+    free(text);
+    free(src);
+}
