@@ -17,7 +17,7 @@
 // every models/*.gguf with a held-out text (models/*heldout*, preferably sharing the model's
 // name prefix), when present.
 // Also the usage errors: missing file, text shorter than one chunk, context above the model's.
-// Environment: LIR_BIN, LIR_GEN as parity.test.mjs.
+// Environment: LIR_BIN, LIR_GEN as parity.test.mjs; LIR_PPL_CTX (chunk size, default 128).
 import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -31,7 +31,7 @@ const LIR = process.env.LIR_BIN ?? path.join(ROOT, "build/lir");
 const LIR_GEN = process.env.LIR_GEN ?? path.join(ROOT, "build/lir-gen");
 const OUT = path.join(ROOT, "out/parity");
 const PROSE = path.join(ROOT, "tests/parity/fixtures/perplexity_prose.txt");
-const N_CTX = 128; // or the model's training context if smaller
+const N_CTX = Number(process.env.LIR_PPL_CTX ?? 128); // or the model's training context if smaller
 const REL_TOL = 0.01;
 
 function run(bin, args, { timeout = 120_000 } = {}) {
