@@ -666,6 +666,7 @@ struct lir_licence_info {
     int64_t issued;              /* unix seconds */
     int64_t expires;             /* unix seconds; 0 = perpetual */
     const char *payload;         /* the signed payload JSON, NUL-terminated; NULL when unknown */
+    bool features[LIR_FEATURE_COUNT]; /* add-ons the payload grants beyond its tier */
 };
 LIR_API void lir_licence_get_info(const lir_licence *lic, struct lir_licence_info *out);
 

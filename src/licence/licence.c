@@ -295,4 +295,5 @@ void lir_licence_get_info(const lir_licence *lic, struct lir_licence_info *out) 
     out->issued = lic->issued;
     out->expires = lic->expires;
     out->payload = lic->payload;
+    memcpy(out->features, lic->features, sizeof out->features);
 }
