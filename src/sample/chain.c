@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- ordering */
 
@@ -101,15 +102,25 @@ static float max_logit(const lir__cands *c) {
     return mx;
 }
 
+/* p = exp(logit - mx) for every candidate; returns their sum. Summed in blocks of 8 floats
+ * added to a double: a single double accumulator is a 4-cycle dependency per element, which
+ * on a 128k vocabulary costs as much as the exponentials. */
+static double exp_sum(lir__tok *d, int32_t n, float mx) {
+    double sum = 0.0;
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float b = 0.0f;
+        for (int32_t j = 0; j < 8; j++) d[i + j].p = expf(d[i + j].logit - mx);
+        for (int32_t j = 0; j < 8; j++) b += d[i + j].p;
+        sum += b;
+    }
+    for (; i < n; i++) sum += d[i].p = expf(d[i].logit - mx);
+    return sum;
+}
+
 float lir__cands_softmax(lir__cands *c) {
     const float mx = max_logit(c);
-    double sum = 0.0;
-    for (int32_t i = 0; i < c->n; i++) {
-        float e = expf(c->d[i].logit - mx);
-        c->d[i].p = e;
-        sum += e;
-    }
-    const float inv = (float)(1.0 / sum);
+    const float inv = (float)(1.0 / exp_sum(c->d, c->n, mx));
     for (int32_t i = 0; i < c->n; i++) c->d[i].p *= inv;
     return mx;
 }
@@ -208,12 +219,7 @@ static int32_t prefix_by_score(lir__tok *d, int32_t n, double target, bool stric
 /* p = softmax(logit) over the list; returns log(sum exp(logit)) (so -ln p_i = lse - logit_i). */
 static double softmax_lse(lir__cands *c) {
     const float mx = max_logit(c);
-    double sum = 0.0;
-    for (int32_t i = 0; i < c->n; i++) {
-        float e = expf(c->d[i].logit - mx);
-        c->d[i].p = e;
-        sum += e;
-    }
+    const double sum = exp_sum(c->d, c->n, mx);
     const float inv = (float)(1.0 / sum);
     for (int32_t i = 0; i < c->n; i++) c->d[i].p *= inv;
     return (double)mx + log(sum);
@@ -337,14 +343,7 @@ static int32_t draw(const lir__cands *c, uint64_t rng[4]) {
 
 int32_t lir__sample_dist(lir__cands *c, uint64_t rng[4]) {
     /* weights exp(logit - max) and their sum in one pass; no normalization needed to draw */
-    const float mx = max_logit(c);
-    double total = 0.0;
-    for (int32_t i = 0; i < c->n; i++) {
-        const float e = expf(c->d[i].logit - mx);
-        c->d[i].p = e;
-        total += e;
-    }
-    const double u = lir_rng_uniform(rng) * total;
+    const double u = lir_rng_uniform(rng) * exp_sum(c->d, c->n, max_logit(c));
     double acc = 0.0;
     int32_t last = 0;
     for (int32_t i = 0; i < c->n; i++) {
@@ -359,15 +358,15 @@ int32_t lir__sample_dist(lir__cands *c, uint64_t rng[4]) {
 /* Mirostat (Basu et al. 2021, Algorithm 1; llama_sampler_mirostat_apply). */
 int32_t lir__sample_mirostat(lir__cands *c, float tau, float eta, int32_t m, int32_t n_vocab, float *mu,
                              uint64_t rng[4]) {
-    lir__cands_softmax(c);
     int32_t head = m < c->n ? m : c->n;
     lir__cands_partial_sort(c, head);
-    /* Zipf exponent s_hat by least squares over the m most probable tokens */
+    /* Zipf exponent s_hat by least squares over the m most probable tokens. It needs only
+     * ln(p_i / p_i+1) = logit_i - logit_i+1, so no softmax over the whole list. */
     double sum_tb = 0.0, sum_tt = 0.0;
     for (int32_t i = 0; i + 1 < head; i++) {
-        if (!(c->d[i + 1].p > 0.0f)) break;
+        if (!(c->d[i + 1].logit > -INFINITY)) break;
         double t = log((double)(i + 2) / (double)(i + 1));
-        double b = log((double)c->d[i].p / (double)c->d[i + 1].p);
+        double b = (double)c->d[i].logit - (double)c->d[i + 1].logit;
         sum_tb += t * b;
         sum_tt += t * t;
     }
@@ -409,6 +408,125 @@ int32_t lir__sample_mirostat_v2(lir__cands *c, float tau, float eta, float *mu, 
     const float surprise = -log2f(c->d[idx].p);
     *mu -= eta * (surprise - tau);
     return idx;
+}
+
+/* ---------------------------------------------------------------- on the raw logits */
+
+/* Largest logit, and smallest one above -inf (+inf when none): 8 running extremes, which
+ * the compiler can keep in vector registers; a second pass only when some logit is -inf. */
+static void min_max(const float *l, int32_t n, float *mx_out, float *mn_out) {
+    float mx[8], mn[8];
+    for (int j = 0; j < 8; j++) mx[j] = -INFINITY, mn[j] = INFINITY;
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            mx[j] = l[i + j] > mx[j] ? l[i + j] : mx[j];
+            mn[j] = l[i + j] < mn[j] ? l[i + j] : mn[j];
+        }
+    for (; i < n; i++) {
+        mx[0] = l[i] > mx[0] ? l[i] : mx[0];
+        mn[0] = l[i] < mn[0] ? l[i] : mn[0];
+    }
+    for (int j = 1; j < 8; j++) {
+        mx[0] = mx[j] > mx[0] ? mx[j] : mx[0];
+        mn[0] = mn[j] < mn[0] ? mn[j] : mn[0];
+    }
+    if (mn[0] == -INFINITY) {
+        mn[0] = INFINITY;
+        for (i = 0; i < n; i++)
+            if (l[i] < mn[0] && l[i] > -INFINITY) mn[0] = l[i];
+    }
+    *mx_out = mx[0];
+    *mn_out = mn[0];
+}
+
+/* Every token of l with logit >= thr (and > -inf), in id order. */
+static int32_t gather_above(const float *l, int32_t n, float thr, lir__tok *out) {
+    int32_t k = 0;
+    for (int32_t i = 0; i < n; i++)
+        if (l[i] >= thr && l[i] > -INFINITY) out[k++] = (lir__tok){ .logit = l[i], .id = i };
+    return k;
+}
+
+int32_t lir__gather_all(const float *l, int32_t n, float min_p, lir__tok *out) {
+    if (!(min_p > 0.0f)) return gather_above(l, n, -INFINITY, out);
+    float mx, mn;
+    min_max(l, n, &mx, &mn);
+    return gather_above(l, n, mx + logf(min_p), out); /* as lir__sample_min_p */
+}
+
+int32_t lir__gather_top_k(const float *l, int32_t n, int32_t k, lir__tok *out) {
+    float mx, mn;
+    min_max(l, n, &mx, &mn);
+    if (mx == -INFINITY) return 0;
+    if (!(mx > mn) || k >= n) return gather_above(l, n, -INFINITY, out);
+    /* the bucket (by logit, from the top) where the count reaches k: keep it and those above */
+    int32_t count[N_BUCKETS] = { 0 };
+    const float scale = (float)(N_BUCKETS - 1) / (mx - mn);
+    for (int32_t i = 0; i < n; i++) count[bucket_of(mx - l[i], 0.0f, scale)]++;
+    int32_t cross = N_BUCKETS - 1, cum = 0;
+    for (int32_t b = 0; b < N_BUCKETS; b++)
+        if ((cum += count[b]) >= k) {
+            cross = b;
+            break;
+        }
+    int32_t m = 0;
+    for (int32_t i = 0; i < n; i++)
+        if (l[i] > -INFINITY && bucket_of(mx - l[i], 0.0f, scale) <= cross) out[m++] = (lir__tok){ .logit = l[i], .id = i };
+    return m;
+}
+
+int32_t lir__gather_top_p(const float *l, int32_t n, float p, lir__tok *out) {
+    float mx, mn;
+    min_max(l, n, &mx, &mn);
+    if (mx == -INFINITY) return 0;
+    if (n <= 64 || !(mx > mn) || p >= 1.0f) {
+        lir__cands c = { out, gather_above(l, n, -INFINITY, out), false };
+        lir__sample_top_p(&c, p);
+        return c.n;
+    }
+    /* mass per bucket of logit (from the top); the bucket where it reaches p * sum is the
+     * boundary: the tokens above it are kept, the boundary bucket is searched exactly */
+    int32_t count[N_BUCKETS] = { 0 };
+    double mass[N_BUCKETS] = { 0 }, mass2[N_BUCKETS] = { 0 }; /* two: neighbours often share a bucket */
+    const float scale = (float)(N_BUCKETS - 1) / (mx - mn);
+    int32_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        const int32_t b0 = bucket_of(mx - l[i], 0.0f, scale), b1 = bucket_of(mx - l[i + 1], 0.0f, scale);
+        const float e0 = expf(l[i] - mx), e1 = expf(l[i + 1] - mx); /* 0 for -inf: no mass */
+        count[b0] += l[i] > -INFINITY;
+        count[b1] += l[i + 1] > -INFINITY;
+        mass[b0] += e0;
+        mass2[b1] += e1;
+    }
+    if (i < n) {
+        count[bucket_of(mx - l[i], 0.0f, scale)] += l[i] > -INFINITY;
+        mass[bucket_of(mx - l[i], 0.0f, scale)] += expf(l[i] - mx);
+    }
+    double sum = 0.0;
+    for (int32_t b = 0; b < N_BUCKETS; b++) sum += mass[b] += mass2[b];
+    const double target = (double)p * sum;
+    int32_t cross = N_BUCKETS - 1;
+    double before = 0.0;
+    for (int32_t b = 0; b < N_BUCKETS; b++) {
+        if (!count[b]) continue;
+        if (before + mass[b] >= target) {
+            cross = b;
+            break;
+        }
+        before += mass[b];
+    }
+    /* kept tokens from the front of out, the boundary bucket from the back */
+    int32_t k = 0, back = n;
+    for (i = 0; i < n; i++) {
+        if (!(l[i] > -INFINITY)) continue;
+        const int32_t b = bucket_of(mx - l[i], 0.0f, scale);
+        if (b < cross) out[k++] = (lir__tok){ .logit = l[i], .p = expf(l[i] - mx), .id = i };
+        else if (b == cross) out[--back] = (lir__tok){ .logit = l[i], .p = expf(l[i] - mx), .s = -l[i], .id = i };
+    }
+    const int32_t nb = n - back;
+    memmove(out + k, out + back, sizeof *out * (size_t)nb);
+    return k + prefix_by_score(out + k, nb, target - before, false);
 }
 
 /* ---------------------------------------------------------------- penalties */

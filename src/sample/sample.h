@@ -77,6 +77,16 @@ int32_t lir__sample_mirostat_v2(lir__cands *c, float tau, float eta, float *mu, 
 void lir__sample_penalties(float *logits, const lir_token *hist, int32_t n_hist, float repeat, float freq,
                            float presence, int32_t *counts);
 
+/* The first truncation step run on the raw logits l[0..n) (-inf: never kept), writing only
+ * the survivors to out (room for n), unsorted; they return the count. Same survivors as
+ * building the whole list and running the step (up to float rounding at the boundary):
+ *   lir__gather_top_k  a superset of top_k's k (whole histogram buckets): run lir__sample_top_k on it
+ *   lir__gather_top_p  top_p exactly (p of the survivors is exp(logit - max), unnormalized)
+ *   lir__gather_all    every token, or min_p's survivors when min_p > 0 */
+int32_t lir__gather_top_k(const float *l, int32_t n, int32_t k, lir__tok *out);
+int32_t lir__gather_top_p(const float *l, int32_t n, float p, lir__tok *out);
+int32_t lir__gather_all(const float *l, int32_t n, float min_p, lir__tok *out);
+
 /* lir_sampling_params_validate, with logit_bias tokens also checked against n_vocab (> 0). */
 enum lir_status lir__sampling_params_check(const struct lir_sampling_params *p, int32_t n_vocab, char *msg,
                                            size_t msg_len);

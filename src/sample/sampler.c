@@ -175,8 +175,14 @@ static void raw_logprobs(const float *logits, int32_t n_vocab, int32_t n_probs, 
         }
         best[j] = (lir__tok){ .logit = l, .id = i };
     }
-    double sum = 0.0;
-    for (int32_t i = 0; i < n_vocab; i++) sum += expf(logits[i] - mx);
+    double sum = 0.0; /* in blocks of 8 floats: see exp_sum in chain.c */
+    int32_t i = 0;
+    for (; i + 8 <= n_vocab; i += 8) {
+        float b = 0.0f;
+        for (int32_t j = 0; j < 8; j++) b += expf(logits[i + j] - mx);
+        sum += b;
+    }
+    for (; i < n_vocab; i++) sum += expf(logits[i] - mx);
     const double lse = (double)mx + log(sum);
     if (tok_lp) *tok_lp = (float)((double)logits[tok] - lse);
     for (int32_t i = 0; i < m; i++) top[i] = (struct lir_token_logprob){ best[i].id, (float)((double)best[i].logit - lse) };
@@ -243,26 +249,23 @@ enum lir_status lir_sampler_sample(lir_sampler *s, const float *logits, int32_t 
         tok = argmax(l, n_vocab);
         if (l[tok] == -INFINITY) goto banned;
     } else {
+        /* The first truncation runs on the raw logits and builds candidates for its survivors
+         * only (chain.c, lir__gather_*); banned (-inf) tokens are never candidates. */
         lir__tok *d = s->cand;
-        float mn = INFINITY;
-        for (int32_t i = 0; i < n_vocab; i++) {
-            d[i] = (lir__tok){ .logit = l[i], .id = i };
-            mn = l[i] < mn ? l[i] : mn;
-        }
-        int32_t n = n_vocab;
-        if (mn == -INFINITY) { /* banned tokens never come back: drop them here */
-            n = 0;
-            for (int32_t i = 0; i < n_vocab; i++)
-                if (d[i].logit != -INFINITY) d[n++] = d[i];
-            if (!n) goto banned;
-        }
+        int32_t n;
+        bool did_top_p = false;
+        if (p->mirostat || p->typical_p < 1.0f) n = lir__gather_all(l, n_vocab, 0.0f, d);
+        else if (p->top_k > 0 && p->top_k < n_vocab) n = lir__gather_top_k(l, n_vocab, p->top_k, d);
+        else if (p->top_p < 1.0f) n = lir__gather_top_p(l, n_vocab, p->top_p, d), did_top_p = true;
+        else n = lir__gather_all(l, n_vocab, p->min_p, d);
+        if (!n) goto banned;
         lir__cands c = { d, n, false };
         int32_t idx;
         if (p->mirostat == 0) {
-            lir__sample_top_k(&c, p->top_k);
+            lir__sample_top_k(&c, p->top_k); /* exact k of lir__gather_top_k's buckets */
             lir__sample_typical(&c, p->typical_p);
-            lir__sample_top_p(&c, p->top_p);
-            lir__sample_min_p(&c, p->min_p);
+            if (!did_top_p) lir__sample_top_p(&c, p->top_p);
+            lir__sample_min_p(&c, p->min_p); /* idempotent after lir__gather_all's */
             lir__sample_temp(&c, p->temperature);
             idx = lir__sample_dist(&c, s->rng);
         } else {

@@ -336,3 +336,46 @@ Test(sample_chain, top_p_and_typical_match_a_full_sort) {
         expect_prefix(&c, ref, pr, N, p, true);
     }
 }
+
+Test(sample_chain, gathering_on_raw_logits_matches_the_steps) {
+    enum { N = 8000 };
+    static float l[N];
+    static lir__tok ref[N], out[N];
+    static double pr[N];
+    for (int trial = 0; trial < 12; trial++) {
+        uint64_t rng[4];
+        lir_rng_seed(rng, 500 + (uint64_t)trial);
+        const double spread = trial % 3 == 0 ? 0.5 : trial % 3 == 1 ? 3.0 : 8.0;
+        for (int i = 0; i < N; i++) l[i] = (float)((lir_rng_uniform(rng) - 0.5) * spread);
+        if (trial % 4 == 3) l[17] = 30.0f;
+        if (trial % 2) l[5] = l[99] = -INFINITY; /* banned: never gathered */
+        double mx = -INFINITY, z = 0;
+        for (int i = 0; i < N; i++) mx = l[i] > mx ? l[i] : mx;
+        for (int i = 0; i < N; i++) z += exp(l[i] - mx);
+        for (int i = 0; i < N; i++) pr[i] = exp(l[i] - mx) / z;
+        lir__cands all = make(l, N);
+        for (int i = 0; i < N; i++) ref[i] = all.d[i];
+        qsort(ref, N, sizeof *ref, cmp_chain);
+
+        const double p = 0.05 + 0.08 * trial;
+        lir__cands c = { out, lir__gather_top_p(l, N, (float)p, out), false };
+        expect_prefix(&c, ref, pr, N, p, false);
+        for (int i = 0; i < c.n; i++) cr_assert(out[i].logit > -INFINITY);
+
+        const int32_t k = 1 + trial * 37;
+        c = (lir__cands){ out, lir__gather_top_k(l, N, k, out), false };
+        cr_assert(c.n >= k, "gathered %d < k %d", c.n, k);
+        lir__sample_top_k(&c, k);
+        for (int i = 0; i < k; i++) cr_assert_eq(c.d[i].id, ref[i].id, "top_k rank %d", i);
+
+        const float mp = 0.02f * (float)(trial + 1);
+        c = (lir__cands){ out, lir__gather_all(l, N, mp, out), false };
+        lir__cands full = make(l, N);
+        int32_t nf = 0; /* the step on the whole list, banned ones dropped */
+        for (int i = 0; i < N; i++)
+            if (full.d[i].logit > -INFINITY) full.d[nf++] = full.d[i];
+        full.n = nf;
+        lir__sample_min_p(&full, mp);
+        cr_assert_eq(c.n, full.n, "min_p: %d vs %d", c.n, full.n);
+    }
+}
