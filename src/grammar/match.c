@@ -222,7 +222,7 @@ static uint32_t expand(struct lir_grammar_state *st, uint32_t nw) {
 
 /* ---------------------------------------------------------------- interned sets */
 
-#define MAX_SET_DATA (1u << 24) /* past this many ids, interned sets and the cache start over */
+#define MAX_SET_DATA (1u << 20) /* past this many ids or cached transitions, both start over */
 #define DEAD   NONE             /* a transition to no stacks */
 #define FAILED (NONE - 1)       /* a limit or allocation failure (scratch_err says which) */
 

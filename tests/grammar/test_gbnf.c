@@ -259,3 +259,48 @@ Test(grammar_gbnf, long_rule_chains_compile_and_match) {
     free(text);
     free(src);
 }
+
+Test(grammar_gbnf, mutated_grammars_fail_cleanly) {
+    /* byte-level mutations of the example grammars: each either parses (and then the matcher
+     * runs on random bytes) or fails with a message; nothing crashes (run under ASan too) */
+    const char *files[] = { "json.gbnf", "arithmetic.gbnf", "c.gbnf", "chess.gbnf", "japanese.gbnf", "list.gbnf" };
+    uint64_t rng = 12345;
+    int parsed = 0, failed = 0;
+    for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+        char rel[256];
+        snprintf(rel, sizeof rel, "tests/grammar/data/%s", files[f]);
+        char *src = gen_read_file(rel);
+        size_t n = strlen(src);
+        for (int it = 0; it < 400; it++) {
+            char *m = strdup(src);
+            int edits = 1 + (int)(gen_rand(&rng) % 4);
+            for (int e = 0; e < edits; e++) {
+                size_t at = gen_rand(&rng) % n;
+                static const char pool[] = "()[]{}|*+?\"\\-^#:=\n ax0,9\x80\xe3";
+                m[at] = pool[gen_rand(&rng) % (sizeof pool - 1)];
+            }
+            lir_grammar *g = NULL;
+            char err[512] = "";
+            enum lir_status s = lir_grammar_parse(m, NULL, &g, err, sizeof err);
+            if (s == LIR_OK) {
+                parsed++;
+                lir_grammar_state *st;
+                if (lir_grammar_state_create(g, &st) == LIR_OK) {
+                    for (int k = 0; k < 50; k++) {
+                        char b = (char)(gen_rand(&rng) % 128);
+                        (void)lir_grammar_accept_bytes(st, &b, 1);
+                    }
+                    lir_grammar_state_free(st);
+                }
+                lir_grammar_free(g);
+            } else {
+                failed++;
+                cr_assert_null(g);
+                cr_assert(strncmp(err, "gbnf: ", 6) == 0, "%s", err);
+            }
+            free(m);
+        }
+        free(src);
+    }
+    cr_assert(parsed > 100 && failed > 100, "parsed %d, failed %d", parsed, failed);
+}
