@@ -421,3 +421,49 @@ Test(grammar_json, deep_nesting_compacts_and_keeps_working) {
     lir_grammar_state_free(st);
     lir_grammar_free(g);
 }
+
+Test(grammar_json, mutated_schemas_convert_to_grammars_that_parse) {
+    /* byte mutations of schemas: conversion fails with a message, or its GBNF parses (only a
+     * schema that refers to itself without consuming anything may fail there, as left recursion) */
+    static const char *const schemas[] = {
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":12},"
+        "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":150},\"tags\":{\"type\":\"array\",\"items\":"
+        "{\"enum\":[\"red\",3,null]},\"minItems\":1,\"maxItems\":3}},\"required\":[\"name\"],"
+        "\"additionalProperties\":{\"type\":\"number\"}}",
+        "{\"$defs\":{\"node\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},\"kids\":{\"type\":"
+        "\"array\",\"items\":{\"$ref\":\"#/$defs/node\"}}},\"required\":[\"v\"]}},\"$ref\":\"#/$defs/node\"}",
+        "{\"anyOf\":[{\"type\":\"integer\",\"minimum\":-10,\"exclusiveMaximum\":99},{\"type\":\"string\",\"format\":"
+        "\"date-time\"},{\"allOf\":[{\"properties\":{\"a\":{\"const\":1}}},{\"properties\":{\"b\":{\"type\":\"null\"}}}]}]}",
+    };
+    uint64_t rng = 777;
+    int ok = 0, bad = 0;
+    for (size_t s = 0; s < sizeof schemas / sizeof *schemas; s++) {
+        size_t n = strlen(schemas[s]);
+        for (int it = 0; it < 600; it++) {
+            char *m = strdup(schemas[s]);
+            int edits = 1 + (int)(gen_rand(&rng) % 3);
+            for (int e = 0; e < edits; e++) {
+                static const char pool[] = "{}[]\":,0123456789-atrue ";
+                m[gen_rand(&rng) % n] = pool[gen_rand(&rng) % (sizeof pool - 1)];
+            }
+            char *text = NULL;
+            char err[1024] = "";
+            enum lir_status st = lir_json_schema_to_gbnf(m, &text, err, sizeof err);
+            if (st == LIR_OK) {
+                ok++;
+                lir_grammar *g = NULL;
+                enum lir_status ps = lir_grammar_parse(text, NULL, &g, err, sizeof err);
+                cr_assert(ps == LIR_OK || strstr(err, "left recursion") || strstr(err, "never finish"),
+                          "schema %s\ngave GBNF that does not parse: %s\n%s", m, err, text);
+                lir_grammar_free(g);
+                lir_grammar_text_free(text);
+            } else {
+                bad++;
+                cr_assert_null(text);
+                cr_assert(strncmp(err, "json schema: ", 13) == 0, "%s", err);
+            }
+            free(m);
+        }
+    }
+    cr_assert(ok > 50 && bad > 50, "ok %d, failed %d", ok, bad);
+}
