@@ -1,6 +1,6 @@
-/* licence_parse.c — the licence file's parsers: base64, UTC dates, the JSON envelope
- * {lir_licence, payload, signature} and the payload {licensee, tier, issued, expires,
- * features}. Every input here is untrusted (the envelope before its signature is checked);
+/* licence_parse.c — the licence file's parsers: tier and feature names, base64, UTC dates,
+ * the JSON envelope {lir_licence, payload, signature} and the payload {licensee, tier, issued,
+ * expires, features}. Every input here is untrusted (the envelope before its signature is checked);
  * nothing here does crypto, so fuzz/fuzz_licence.c links this file alone. Format: lir.h. */
 #include "licence/licence.h"
 
@@ -8,6 +8,45 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+/* ---------------------------------------------------------------- names (tiers, features) */
+
+const char *lir_tier_str(enum lir_tier t) {
+    switch (t) {
+#define X(name, str) case LIR_TIER_##name: return str;
+        LIR_TIER_MAP(X)
+#undef X
+    case LIR_TIER_COUNT: break;
+    }
+    return "unknown";
+}
+
+enum lir_status lir_tier_parse(const char *s, enum lir_tier *out) {
+    if (!s || !out) return LIR_EINVAL;
+#define X(name, str) if (!strcasecmp(s, str)) { *out = LIR_TIER_##name; return LIR_OK; }
+    LIR_TIER_MAP(X)
+#undef X
+    return LIR_EINVAL;
+}
+
+const char *lir_feature_str(enum lir_feature f) {
+    switch (f) {
+#define X(name, str, label) case LIR_FEATURE_##name: return str;
+        LIR_FEATURE_MAP(X)
+#undef X
+    case LIR_FEATURE_COUNT: break;
+    }
+    return "unknown";
+}
+
+enum lir_status lir_feature_parse(const char *s, enum lir_feature *out) {
+    if (!s || !out) return LIR_EINVAL;
+#define X(name, str, label) if (!strcmp(s, str)) { *out = LIR_FEATURE_##name; return LIR_OK; }
+    LIR_FEATURE_MAP(X)
+#undef X
+    return LIR_EINVAL;
+}
 
 /* ---------------------------------------------------------------- base64 */
 

@@ -1,5 +1,5 @@
 /* policy.c — the licence policy: one static table of what each tier (spec §8) unlocks, the
- * names of tiers, features and generation parameters, and the gates that check a licence
+ * names of generation parameters, and the gates that check a licence
  * against it and say which tier would unlock what was refused. The table and the choices
  * made where the spec is silent are documented in include/lir.h, section "licences". */
 #include "licence/licence.h"
@@ -7,7 +7,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 /* ---------------------------------------------------------------- the table */
 
@@ -69,34 +68,6 @@ const char *lir__basic_params_list(void) { return "temperature, top_p, max_token
 
 /* ---------------------------------------------------------------- names */
 
-const char *lir_tier_str(enum lir_tier t) {
-    switch (t) {
-#define X(name, str) case LIR_TIER_##name: return str;
-        LIR_TIER_MAP(X)
-#undef X
-    case LIR_TIER_COUNT: break;
-    }
-    return "unknown";
-}
-
-enum lir_status lir_tier_parse(const char *s, enum lir_tier *out) {
-    if (!s || !out) return LIR_EINVAL;
-#define X(name, str) if (!strcasecmp(s, str)) { *out = LIR_TIER_##name; return LIR_OK; }
-    LIR_TIER_MAP(X)
-#undef X
-    return LIR_EINVAL;
-}
-
-const char *lir_feature_str(enum lir_feature f) {
-    switch (f) {
-#define X(name, str, label) case LIR_FEATURE_##name: return str;
-        LIR_FEATURE_MAP(X)
-#undef X
-    case LIR_FEATURE_COUNT: break;
-    }
-    return "unknown";
-}
-
 const char *lir__feature_label(enum lir_feature f) {
     switch (f) {
 #define X(name, str, label) case LIR_FEATURE_##name: return label;
@@ -105,14 +76,6 @@ const char *lir__feature_label(enum lir_feature f) {
     case LIR_FEATURE_COUNT: break;
     }
     return "unknown";
-}
-
-enum lir_status lir_feature_parse(const char *s, enum lir_feature *out) {
-    if (!s || !out) return LIR_EINVAL;
-#define X(name, str, label) if (!strcmp(s, str)) { *out = LIR_FEATURE_##name; return LIR_OK; }
-    LIR_FEATURE_MAP(X)
-#undef X
-    return LIR_EINVAL;
 }
 
 enum lir_status lir_tier_policy_get(enum lir_tier t, struct lir_tier_policy *out) {
