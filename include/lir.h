@@ -311,7 +311,7 @@ struct lir_token_logprob {
  *   logit_bias and penalties, as llama.cpp did before, since a client that sets them wants them.) */
 struct lir_sampling_params {
     int32_t max_tokens;        /* 0 = until end of generation or a full context; else 1..32768 */
-    float temperature;         /* 0.7; [0, 2]; 0 = greedy */
+    float temperature;         /* 0.7; [0, 2] (lir_sampler_create: any finite >= 0); 0 = greedy */
     float top_p;               /* 0.9; [0, 1]; 1 = off, 0 keeps the best token only */
     int32_t top_k;             /* 0 = off (spec: none); else >= 1 (>= n_vocab keeps everything) */
     float min_p;               /* 0 = off; [0, 1] */
@@ -347,7 +347,10 @@ LIR_API enum lir_status lir_sampling_params_validate(const struct lir_sampling_p
 typedef struct lir_sampler lir_sampler;
 
 /* Creates a sampler for a vocabulary of n_vocab tokens (>= 1) from p (borrowed; validated as
- * lir_sampling_params_validate, and logit_bias tokens against n_vocab). On success *out owns the
+ * lir_sampling_params_validate, and logit_bias tokens against n_vocab — except temperature,
+ * which only has to be finite and >= 0: the spec's [0, 2] is for requests, which the server
+ * checks with lir_sampling_params_validate; tools such as the CLI allow more, as llama.cpp
+ * does). On success *out owns the
  * sampler (free with lir_sampler_free); on error *out is NULL and err (may be NULL) has the
  * message. Returns LIR_OK, LIR_EINVAL, LIR_ERANGE, LIR_ENOMEM. */
 LIR_API enum lir_status lir_sampler_create(const struct lir_sampling_params *p, int32_t n_vocab, lir_sampler **out,

@@ -78,14 +78,18 @@ static bool in_range(float x, float lo, bool lo_open, float hi) {
         return fail(msg, msg_len, LIR_ERANGE, #field ": %g is outside %s%g, %g]", (double)p->field, \
                     (lo_open) ? "(" : "[", (double)(lo), (double)(hi))
 
-enum lir_status lir__sampling_params_check(const struct lir_sampling_params *p, int32_t n_vocab, char *msg,
-                                           size_t msg_len) {
+enum lir_status lir__sampling_params_check(const struct lir_sampling_params *p, int32_t n_vocab, bool spec,
+                                           char *msg, size_t msg_len) {
     if (msg && msg_len) msg[0] = 0;
     if (!p) return fail(msg, msg_len, LIR_EINVAL, "sampling parameters: NULL");
     if (p->max_tokens < 0 || p->max_tokens > LIR_MAX_TOKENS_MAX)
         return fail(msg, msg_len, LIR_ERANGE, "max_tokens: %d is outside [1, %d] (0 = no limit)", p->max_tokens,
                     LIR_MAX_TOKENS_MAX);
-    CHECK_F(temperature, 0.0f, false, 2.0f);
+    if (spec) {
+        CHECK_F(temperature, 0.0f, false, 2.0f);
+    } else if (!(p->temperature >= 0.0f && p->temperature < INFINITY)) { /* what the chain needs */
+        return fail(msg, msg_len, LIR_ERANGE, "temperature: %g is not a finite number >= 0", (double)p->temperature);
+    }
     CHECK_F(top_p, 0.0f, false, 1.0f);
     if (p->top_k < 0) return fail(msg, msg_len, LIR_ERANGE, "top_k: %d is negative (0 = off, else >= 1)", p->top_k);
     CHECK_F(min_p, 0.0f, false, 1.0f);
@@ -138,5 +142,5 @@ enum lir_status lir__sampling_params_check(const struct lir_sampling_params *p, 
 }
 
 enum lir_status lir_sampling_params_validate(const struct lir_sampling_params *p, char *msg, size_t msg_len) {
-    return lir__sampling_params_check(p, 0, msg, msg_len);
+    return lir__sampling_params_check(p, 0, true, msg, msg_len);
 }

@@ -87,8 +87,9 @@ int32_t lir__gather_top_k(const float *l, int32_t n, int32_t k, lir__tok *out);
 int32_t lir__gather_top_p(const float *l, int32_t n, float p, lir__tok *out);
 int32_t lir__gather_all(const float *l, int32_t n, float min_p, lir__tok *out);
 
-/* lir_sampling_params_validate, with logit_bias tokens also checked against n_vocab (> 0). */
-enum lir_status lir__sampling_params_check(const struct lir_sampling_params *p, int32_t n_vocab, char *msg,
-                                           size_t msg_len);
+/* lir_sampling_params_validate, with logit_bias tokens also checked against n_vocab (> 0).
+ * spec = false (lir_sampler_create): temperature only has to be finite and >= 0. */
+enum lir_status lir__sampling_params_check(const struct lir_sampling_params *p, int32_t n_vocab, bool spec,
+                                           char *msg, size_t msg_len);
 
 #endif

@@ -74,7 +74,7 @@ enum lir_status lir_sampler_create(const struct lir_sampling_params *p, int32_t 
         return LIR_EINVAL;
     }
     char msg[LIR_ERR_MAX];
-    if ((st = lir__sampling_params_check(p, n_vocab, msg, sizeof msg))) {
+    if ((st = lir__sampling_params_check(p, n_vocab, false, msg, sizeof msg))) {
         lir__errf(&e, st, "lir_sampler_create: %s", msg);
         lir__err_copy(&e, err, err_len);
         return st;

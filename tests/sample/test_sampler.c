@@ -324,9 +324,18 @@ Test(sample_sampler, bad_inputs) {
     cr_assert_eq(lir_sampler_create(&p, 3, &s, err, sizeof err), LIR_ERANGE);
     cr_assert(strstr(err, "logit_bias") && strstr(err, "token 3"), "%s", err);
     p.n_logit_bias = 0;
-    p.temperature = 3.0f;
+    p.temperature = 3.0f; /* above the spec's 2: a request error, but a sampler can run it */
+    char msg[256];
+    cr_assert_eq(lir_sampling_params_validate(&p, msg, sizeof msg), LIR_ERANGE);
+    cr_assert_eq(lir_sampler_create(&p, 3, &s, err, sizeof err), LIR_OK, "%s", err);
+    lir_sampler_free(s);
+    p.temperature = INFINITY;
     cr_assert_eq(lir_sampler_create(&p, 3, &s, err, sizeof err), LIR_ERANGE);
     cr_assert(strstr(err, "temperature"), "%s", err);
+    p.temperature = 1.0f;
+    p.top_p = 1.5f; /* everything else keeps the spec's ranges */
+    cr_assert_eq(lir_sampler_create(&p, 3, &s, err, sizeof err), LIR_ERANGE);
+    cr_assert(strstr(err, "top_p: 1.5"), "%s", err);
 }
 
 /* ---------------------------------------------------------------- mirostat through the API */
