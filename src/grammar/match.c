@@ -25,7 +25,6 @@
  * of slowing down without bound) and MAX_NODES pool nodes. */
 #include "grammar/grammar.h"
 #include "tokenizer/tokenizer.h"
-#include "model/model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -765,12 +764,43 @@ enum lir_status lir__grammar_vocab_from_vocab(const struct lir_vocab *voc, lir_g
     return s ? lir__errf(e, s, "grammar: cannot build the token table: %s", lir_status_str(s)) : LIR_OK;
 }
 
+/* Through the public tokenizer functions, so this file needs nothing of the model's insides. */
 enum lir_status lir_grammar_vocab_create(const lir_model *model, lir_grammar_vocab **out) {
     if (!out) return LIR_EINVAL;
     *out = NULL;
     if (!model) return LIR_EINVAL;
-    if (!model->vocab) return model->vocab_status ? model->vocab_status : LIR_ENOTFOUND;
-    return lir__grammar_vocab_from_vocab(model->vocab, out, NULL);
+    int32_t n = lir_vocab_n_tokens(model);
+    if (n <= 0) {
+        size_t len;
+        enum lir_status s = lir_token_to_piece(model, 0, false, NULL, 0, &len); /* why there is none */
+        return s ? s : LIR_ENOTFOUND;
+    }
+    char **p = calloc((size_t)n, sizeof *p);
+    size_t *l = calloc((size_t)n, sizeof *l);
+    bool *eog = calloc((size_t)n, 1);
+    enum lir_status s = LIR_ENOMEM;
+    if (!p || !l || !eog) goto out;
+    for (int32_t i = 0; i < n; i++) {
+        char small[64];
+        size_t len = 0;
+        s = lir_token_to_piece(model, i, false, small, sizeof small, &len);
+        if (s && s != LIR_ERANGE) goto out;
+        p[i] = malloc(len + 1);
+        if (!p[i]) { s = LIR_ENOMEM; goto out; }
+        if (s == LIR_ERANGE) s = lir_token_to_piece(model, i, false, p[i], len, &len);
+        else memcpy(p[i], small, len);
+        if (s) goto out;
+        l[i] = len;
+        eog[i] = lir_vocab_is_eog(model, i);
+    }
+    s = lir_grammar_vocab_create_pieces((const char *const *)p, l, eog, n, out);
+out:
+    if (p)
+        for (int32_t i = 0; i < n; i++) free(p[i]);
+    free(p);
+    free(l);
+    free(eog);
+    return s;
 }
 
 int32_t lir_grammar_vocab_n_tokens(const lir_grammar_vocab *v) { return v ? v->n_tokens : 0; }
