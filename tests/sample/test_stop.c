@@ -199,3 +199,73 @@ Test(sample_stop, bad_input) {
     lir_stop_matcher_free(m);
     lir_stop_matcher_free(NULL);
 }
+
+/* Brute force: with chunk ends at ends[0..n_ends), the text is cut at the first chunk end E
+ * where some stop occurs inside text[0..E), at the earliest start of one (lower index on ties);
+ * the bytes shown must be exactly text[0..cut), whatever the chunking. */
+static size_t reference_cut(const char *text, const size_t *ends, int n_ends, const char *const *stops, int n_stops,
+                            int *which) {
+    for (int c = 0; c < n_ends; c++) {
+        size_t best = SIZE_MAX;
+        for (int i = 0; i < n_stops; i++) {
+            const char *hit = memmem(text, ends[c], stops[i], strlen(stops[i]));
+            if (hit && (size_t)(hit - text) < best) best = (size_t)(hit - text), *which = i;
+        }
+        if (best != SIZE_MAX) return best;
+    }
+    *which = -1;
+    return ends[n_ends - 1];
+}
+
+Test(sample_stop, random_texts_and_chunkings_against_brute_force) {
+    uint64_t x = 12345;
+    for (int trial = 0; trial < 3000; trial++) {
+        char text[64], stopbuf[3][6];
+        const char *stops[3];
+        const size_t len = 1 + (x = x * 6364136223846793005ull + 1442695040888963407ull) % 40;
+        for (size_t i = 0; i < len; i++) text[i] = "abc"[(x = x * 6364136223846793005ull + 1) >> 62 & 1 ? 2 : (x >> 40) % 2];
+        text[len] = 0;
+        const int n_stops = 1 + (int)((x >> 33) % 3);
+        for (int i = 0; i < n_stops; i++) {
+            size_t sl = 1 + (x = x * 6364136223846793005ull + 7) % 4 + (trial % 7 == 0);
+            for (size_t j = 0; j < sl; j++) stopbuf[i][j] = "abc"[(x = x * 6364136223846793005ull + 3) >> 61 & 1 ? 1 : (x >> 50) % 3];
+            stopbuf[i][sl] = 0;
+            stops[i] = stopbuf[i];
+        }
+        size_t ends[64];
+        int n_ends = 0;
+        for (size_t at = 0; at < len;) {
+            size_t step = 1 + (x = x * 6364136223846793005ull + 11) % 5;
+            at = at + step > len ? len : at + step;
+            ends[n_ends++] = at;
+        }
+        int want_idx;
+        const size_t cut = reference_cut(text, ends, n_ends, stops, n_stops, &want_idx);
+
+        lir_stop_matcher *m;
+        cr_assert_eq(lir_stop_matcher_create(stops, n_stops, &m), LIR_OK);
+        char out[128];
+        size_t olen = 0, prev = 0;
+        int got_idx = -1;
+        for (int c = 0; c < n_ends; c++) {
+            const char *e;
+            size_t el;
+            int32_t mi;
+            lir_stop_matcher_push(m, text + prev, ends[c] - prev, &e, &el, &mi);
+            memcpy(out + olen, e, el);
+            olen += el;
+            prev = ends[c];
+            cr_assert(olen <= cut && !memcmp(out, text, olen), "trial %d: shown bytes beyond the cut", trial);
+            if (mi >= 0) got_idx = mi;
+        }
+        const char *e;
+        size_t el;
+        lir_stop_matcher_flush(m, &e, &el);
+        memcpy(out + olen, e, el);
+        olen += el;
+        lir_stop_matcher_free(m);
+        cr_assert_eq(olen, cut, "trial %d: text '%s' stops '%s' '%s' '%s': shown %zu bytes, expected %zu", trial, text,
+                     stops[0], n_stops > 1 ? stops[1] : "", n_stops > 2 ? stops[2] : "", olen, cut);
+        cr_assert_eq(got_idx, want_idx, "trial %d: matched %d, expected %d", trial, got_idx, want_idx);
+    }
+}
