@@ -568,7 +568,14 @@ enum lir_tier {
 #define LIR_TIER_LOWEST LIR_TIER_CORE
 #define LIR_TIER_DEFAULT LIR_TIER_ENTERPRISE /* static tier of a self-hosted runtime */
 
-/* Gated features: name (licence "features" entries) and label (messages). */
+/* Gated features: name (licence "features" entries) and label (messages), and the calls each
+ * gates: inference (model load, generate, embed); multiple_models (a load while another model
+ * is loaded: lir_licence_check_loaded_models); generation_parameters (request parameters beyond
+ * the basic ones: lir_licence_check_params / _check_sampling); embeddings (embed); context_management
+ * (context status, clear, truncate); context_snapshots (snapshot save, restore, list);
+ * concurrent_requests (scheduler slots: lir_licence_check_concurrent_requests); profiling
+ * (per-request metrics, aggregates, history); resource_management (tensor split, main GPU,
+ * resource limits, alert thresholds). */
 #define LIR_FEATURE_MAP(X)                                                          \
     X(INFERENCE, "inference", "inference")                                          \
     X(MULTIPLE_MODELS, "multiple_models", "multiple loaded models")                 \
