@@ -304,3 +304,21 @@ Test(grammar_gbnf, mutated_grammars_fail_cleanly) {
     }
     cr_assert(parsed > 100 && failed > 100, "parsed %d, failed %d", parsed, failed);
 }
+
+Test(grammar_gbnf, too_many_parse_stacks_is_a_clear_error) {
+    /* after k a's, the split between a* and a{0,6000} is open: k + 1 live stacks. Past 4096 the
+     * matcher stops with LIR_ERANGE (and the state stays as it was) instead of slowing down. */
+    lir_grammar *g = parse_ok("root ::= \"a\"* \"a\"{0,6000} \"b\"\n");
+    lir_grammar_state *st;
+    cr_assert_eq(lir_grammar_state_create(g, &st), LIR_OK);
+    enum lir_status s = LIR_OK;
+    int i;
+    for (i = 0; i < 6000 && s == LIR_OK; i++) s = lir_grammar_accept_bytes(st, "a", 1);
+    cr_assert_eq(s, LIR_ERANGE);
+    cr_assert_gt(i, 4000);
+    cr_assert(strstr(lir_grammar_state_last_error(st), "too ambiguous"), "%s", lir_grammar_state_last_error(st));
+    cr_assert_eq(lir_grammar_accept_bytes(st, "b", 1), LIR_OK); /* the state before the failure */
+    cr_assert(lir_grammar_can_end(st));
+    lir_grammar_state_free(st);
+    lir_grammar_free(g);
+}
