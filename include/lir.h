@@ -441,8 +441,9 @@ LIR_API enum lir_status lir_grammar_parse(const char *gbnf, const char *root, li
                                           size_t err_len);
 /* The built-in JSON grammar: any JSON value (object_only false) or any JSON object, with at most
  * one space or a newline plus 20 indentation characters between tokens (so whitespace cannot run
- * on), numbers of at most 16 integer/fraction digits, and no lone \uD800-\uDFFF escapes (so the
- * output parses with strict parsers). Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. */
+ * on), numbers of at most 16 integer and 16 fraction digits and 2 exponent digits (always a finite
+ * double), and no lone \uD800-\uDFFF escapes (so the output parses with strict parsers such as
+ * jansson). Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. */
 LIR_API enum lir_status lir_grammar_json(bool object_only, lir_grammar **out);
 /* Its GBNF text (static storage). */
 LIR_API const char *lir_grammar_json_gbnf(bool object_only);
