@@ -425,3 +425,75 @@ Test(sample_sampler, n_probs_are_raw_log_softmax) {
     cr_assert_float_eq(sum, 1.0, 1e-5);
     lir_sampler_free(s);
 }
+
+/* ---------------------------------------------------------------- larger vocabulary */
+
+static const float *cmp_logits;
+static int cmp_by_logit(const void *a, const void *b) { /* chain order: logit desc, id asc */
+    const int x = *(const int *)a, y = *(const int *)b;
+    if (cmp_logits[x] != cmp_logits[y]) return cmp_logits[x] > cmp_logits[y] ? -1 : 1;
+    return x - y;
+}
+
+/* The chain's distribution computed the slow way: sort everything, then top_k, top_p (on the
+ * renormalized survivors), min_p, temperature. */
+static void reference_chain(const float *l, int v, int top_k, double top_p, double min_p, double temp, double *out) {
+    static int order[4096];
+    for (int i = 0; i < v; i++) order[i] = i, out[i] = 0;
+    cmp_logits = l;
+    qsort(order, (size_t)v, sizeof *order, cmp_by_logit);
+    int n = top_k > 0 && top_k < v ? top_k : v;
+    double z = 0, cum = 0;
+    for (int i = 0; i < n; i++) z += exp(l[order[i]] - l[order[0]]);
+    if (top_p < 1)
+        for (int i = 0; i < n; i++)
+            if ((cum += exp(l[order[i]] - l[order[0]]) / z) >= top_p) {
+                n = i + 1;
+                break;
+            }
+    if (min_p > 0)
+        for (int i = 0; i < n; i++)
+            if (l[order[i]] < l[order[0]] + log(min_p)) {
+                n = i;
+                break;
+            }
+    z = 0;
+    for (int i = 0; i < n; i++) z += exp((l[order[i]] - l[order[0]]) / temp);
+    for (int i = 0; i < n; i++) out[order[i]] = exp((l[order[i]] - l[order[0]]) / temp) / z;
+}
+
+Test(sample_sampler, chi_square_fast_paths_on_a_larger_vocabulary) {
+    enum { V = 3000, N = 60000 };
+    static float l[V];
+    static double expect[V];
+    static int counts[V];
+    uint64_t x = 777;
+    for (int i = 0; i < V; i++) { /* a long tail and a few strong tokens */
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        l[i] = (float)((double)(x >> 11) * 0x1.0p-53 * 6.0 - 3.0);
+    }
+    for (int i = 0; i < 12; i++) l[(i * 251) % V] += 6.0f - 0.4f * i;
+    const struct { int top_k; float top_p, min_p, temp; } cfg[] = {
+        { 0, 0.8f, 0.0f, 0.9f },    /* lir__gather_top_p */
+        { 0, 1.0f, 0.05f, 1.3f },   /* lir__gather_all with min_p */
+        { 50, 0.95f, 0.02f, 0.7f }, /* lir__gather_top_k, then the steps on the survivors */
+        { 0, 0.3f, 0.0f, 1.0f },
+    };
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+        struct lir_sampling_params p = plain();
+        p.top_k = cfg[c].top_k;
+        p.top_p = cfg[c].top_p;
+        p.min_p = cfg[c].min_p;
+        p.temperature = cfg[c].temp;
+        p.seed = 1000 + c;
+        lir_sampler *s = make(&p, V);
+        reference_chain(l, V, cfg[c].top_k, cfg[c].top_p, cfg[c].min_p, cfg[c].temp, expect);
+        memset(counts, 0, sizeof counts);
+        for (int i = 0; i < N; i++) counts[draw(s, l, V)]++;
+        int kept = 0;
+        for (int i = 0; i < V; i++) kept += expect[i] > 0;
+        double pv = chi_square_p(counts, expect, V, N);
+        cr_assert(pv > 1e-3, "config %zu (%d survivors): chi-square p = %g", c, kept, pv);
+        lir_sampler_free(s);
+    }
+}
