@@ -370,8 +370,9 @@ LIR_API enum lir_status lir_sampler_accept(lir_sampler *s, lir_token token);
  * Constraints such as grammars are the caller's: set the tokens they forbid to -INFINITY in
  * a copy of the logits and pass that (those tokens are then never drawn). Cost: a few passes
  * over the vocabulary (no full sort), see src/sample/chain.c.
- * Returns LIR_OK, LIR_EINVAL (NULL arguments, n_vocab other than the sampler's, NaN logits,
- * every token banned by -INFINITY); on error *token is -1 and lir_sampler_last_error says why. */
+ * Returns LIR_OK, LIR_EINVAL (NULL arguments, n_vocab other than the sampler's, a NaN or +inf
+ * logit, every token at -INFINITY after logit_bias); on error *token is -1 and
+ * lir_sampler_last_error says why. */
 LIR_API enum lir_status lir_sampler_sample(lir_sampler *s, const float *logits, int32_t n_vocab, lir_token *token,
                                            float *token_logprob, struct lir_token_logprob *top, int32_t *n_top);
 /* Forgets the history, sets mu back to 2 * tau and reseeds the generator with the same seed
@@ -395,7 +396,8 @@ LIR_API void lir_sampler_free(lir_sampler *s);
  * returned, the stop string and anything after it are dropped, and *matched is its index;
  * among the matches completed by one push the one that starts first wins (then the lower
  * index). After a match the matcher is done: further pushes return nothing. At the end of
- * generation lir_stop_matcher_flush returns what is held back. */
+ * generation lir_stop_matcher_flush returns what is held back. One matcher per sequence;
+ * not thread-safe. */
 typedef struct lir_stop_matcher lir_stop_matcher;
 /* stops: n_stops (0..16) NUL-terminated strings of 1..1024 bytes, borrowed (copied).
  * Returns LIR_OK, LIR_EINVAL (NULL out, NULL stops with n_stops > 0, NULL or empty string),
