@@ -79,7 +79,7 @@ LIR_API void lir_model_free(lir_model *model);
 
 /* Hyper-parameters, read-only. The returned strings are valid until lir_model_free. */
 struct lir_model_info {
-    const char *arch;     /* "llama", "qwen2", "qwen3" */
+    const char *arch;     /* "llama", "qwen2", "qwen3", "bert" */
     const char *name;     /* general.name or "" */
     int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff;
     uint64_t n_params;    /* parameter count over all tensors */
@@ -143,6 +143,48 @@ LIR_API enum lir_status lir_context_score(lir_context *ctx, const lir_token *tok
 /* log softmax(logits)[token] over n logits (borrowed): logits[token] - max - log(sum exp(logits - max)),
  * the sum in double. NAN when logits is NULL, n < 1 or token is outside [0, n). */
 LIR_API double lir_logprob(const float *logits, int32_t n, lir_token token);
+
+/* ------------------------------------------------------------- embeddings */
+
+/* How the final hidden states of an input's tokens become one vector. The values are llama.cpp's
+ * enum llama_pooling_type (GGUF key <arch>.pooling_type). */
+enum lir_pooling {
+    LIR_POOLING_MODEL = -1, /* (request) the model's own; MEAN for a model without one */
+    LIR_POOLING_NONE = 0,   /* (model) no pooling type in the GGUF, e.g. a chat model: embedding it
+                               uses MEAN (as a request: the same as MODEL) */
+    LIR_POOLING_MEAN = 1,   /* average over the tokens */
+    LIR_POOLING_CLS = 2,    /* the first token's ([CLS] for BERT, else BOS) */
+    LIR_POOLING_LAST = 3,   /* the last token's (e.g. Qwen3-Embedding) */
+};
+
+struct lir_embed_params {
+    enum lir_pooling pooling; /* LIR_POOLING_MODEL */
+    bool normalize;           /* scale to unit L2 norm (the spec's default: true); a zero vector stays zero */
+};
+LIR_API struct lir_embed_params lir_embed_params_default(void);
+
+/* Width of the model's embeddings (its hidden size); 0 when model is NULL. */
+LIR_API int32_t lir_model_n_embd(const lir_model *model);
+/* The model's pooling type from its GGUF (LIR_POOLING_NONE when it has none). */
+LIR_API enum lir_pooling lir_model_pooling(const lir_model *model);
+
+/* Embeds n tokens (borrowed) as one input: evaluates them at positions 0..n-1 — overwriting the
+ * context's KV cache; lir_context_logits has nothing afterwards — and pools the final hidden
+ * states (after the output norm of decoders; after the last LayerNorm of BERT encoders, whose
+ * attention sees every token) as params says (NULL: defaults), as llama.cpp's embeddings do.
+ * Writes dim (= lir_model_n_embd) floats to out (borrowed).
+ * Returns LIR_OK, LIR_EINVAL (NULL arguments, n < 1, bad token id, dim != n_embd, unknown
+ * pooling), LIR_ECONTEXT (n over the context size, or over a BERT model's position table),
+ * LIR_EUNSUPPORTED (a decoder with non-causal attention), LIR_ENOMEM; message from
+ * lir_context_last_error. */
+LIR_API enum lir_status lir_embed_tokens(lir_context *ctx, const lir_token *tokens, int32_t n,
+                                         const struct lir_embed_params *params, float *out, int32_t dim);
+/* Tokenizes len bytes of text (borrowed) as llama.cpp's embedding paths do — with the
+ * vocabulary's special tokens added ([CLS] text [SEP] for BERT, BOS for most decoders), special
+ * tokens in the text not parsed — and embeds it as lir_embed_tokens. *n_tokens (may be NULL)
+ * receives the token count. Same statuses, plus the tokenizer's (no usable vocabulary). */
+LIR_API enum lir_status lir_embed(lir_context *ctx, const char *text, size_t len, const struct lir_embed_params *params,
+                                  float *out, int32_t dim, int32_t *n_tokens);
 
 /* -------------------------------------------------------------- tokenizer */
 

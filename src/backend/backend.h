@@ -45,6 +45,17 @@ struct lir_attn_args {
     float *out;              /* [n_tok][n_head*head_dim] */
 };
 
+/* Attention of every token over every token of the batch: no cache, no causal mask (BERT-style
+ * encoders), all in f32 as ggml computes it when there is no KV cache: scores K·q in f32,
+ * softmax in f32 with the sum in double, weights times V in f32. */
+struct lir_attn_full_args {
+    const float *q;          /* [n_tok][n_head*head_dim] */
+    const float *k, *v;      /* [n_tok][n_head_kv*head_dim] */
+    int32_t n_tok, n_head, n_head_kv, head_dim;
+    float scale;             /* 1/sqrt(head_dim) */
+    float *out;              /* [n_tok][n_head*head_dim] */
+};
+
 struct lir_backend_ops {
     const char *name;
     /* out[i] = dequantized row ids[i] of w */
@@ -65,7 +76,27 @@ struct lir_backend_ops {
     void (*swiglu)(struct lir_exec *x, const float *gate, const float *up, float *out, int64_t n);
     /* y += v, n elements */
     void (*add)(struct lir_exec *x, float *y, const float *v, int64_t n);
+
+    /* ---- encoder (BERT-style) ops ---- */
+    /* out[r] = (x[r] - mean) / sqrt(var + eps) * w + b for rows of dim elements (w, b may be
+     * NULL; out may equal in); ggml_norm's numerics: sums in double */
+    void (*layernorm)(struct lir_exec *x, const float *in, const float *w, const float *b, float *out, int64_t rows,
+                      int32_t dim, float eps);
+    /* out = gelu(in), n elements (out may equal in): ggml's, the tanh approximation looked up
+     * at the input rounded to f16 and rounded to f16 (lir_gelu_ggml) */
+    void (*gelu)(struct lir_exec *x, const float *in, float *out, int64_t n);
+    /* y[r] += v for each of rows rows of dim elements (one row broadcast) */
+    void (*add_row)(struct lir_exec *x, float *y, const float *v, int64_t rows, int32_t dim);
+    /* n_tok <= the kv_size the backend was created with */
+    void (*attention_full)(struct lir_exec *x, const struct lir_attn_full_args *a);
 };
+
+/* Scalar references of the encoder ops (the CPU ops are these, split over threads). */
+/* ggml's GELU on the CPU: 0 for v <= -10, v for v >= 10, else the f16 rounding of
+ * 0.5 h (1 + tanh(sqrt(2/pi) h (1 + 0.044715 h^2))) at h = v rounded to f16 (ggml's table). */
+float lir_gelu_ggml(float v);
+/* One row of layernorm (see the op above). */
+void lir_layernorm_row_ref(const float *in, const float *w, const float *b, float *out, int32_t dim, float eps);
 
 /* ---- CPU backend ---- */
 typedef struct lir_cpu lir_cpu;

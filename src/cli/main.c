@@ -39,6 +39,7 @@ static const char *usage_text =
     "                                               token ids (\"1,2,3\") to text\n"
     "  perplexity -m MODEL -f TEXT [--ctx 512] [--batch N] [--threads N] [--chunks N] [--json]\n"
     "                                               perplexity of a text file (as llama-perplexity)\n"
+    "  embed -m MODEL [--pooling mean|cls|last] [--no-normalize] TEXT...   embedding vectors as JSON\n"
     "  version\n";
 
 static int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -412,6 +413,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "template")) { int lir_cli_template(int, char **); return lir_cli_template(argc, argv); }
     if (!strcmp(cmd, "tokenize")) { int lir_cli_tokenize(int, char **); return lir_cli_tokenize(argc, argv); }
     if (!strcmp(cmd, "perplexity")) { int lir_cli_perplexity(int, char **); return lir_cli_perplexity(argc, argv); }
+    if (!strcmp(cmd, "embed")) { int lir_cli_embed(int, char **); return lir_cli_embed(argc, argv); }
     if (!strcmp(cmd, "detokenize")) { int lir_cli_detokenize(int, char **); return lir_cli_detokenize(argc, argv); }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("lir %d.%d.%d\n", LIR_VERSION_MAJOR, LIR_VERSION_MINOR, LIR_VERSION_PATCH);

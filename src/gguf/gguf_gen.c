@@ -316,7 +316,10 @@ static void add(struct builder *b, const char *name, int64_t il, uint32_t n_dims
     t->n_dims = n_dims;
     t->ne[0] = ne0;
     t->ne[1] = ne1;
-    t->type = n_dims == 1 ? LIR_TYPE_F32 : lir_gen_tensor_type(b->p, name, ne0, il);
+    /* token_types stays F32 as llama.cpp's converter leaves it: its row 0 goes through ggml_add,
+     * which takes no quantized operand */
+    t->type = n_dims == 1 || strcmp(name, "token_types.weight") == 0 ? LIR_TYPE_F32
+                                                                      : lir_gen_tensor_type(b->p, name, ne0, il);
     t->mean = mean;
     t->std = std;
     t->stream = b->p->seed ^ hash_name(name);

@@ -39,6 +39,8 @@ struct fwd_args {
     int32_t n_tok;
     int32_t out_from;        /* logits for tokens [out_from, n_tok) */
     float *logits;           /* (n_tok - out_from, n_vocab) */
+    float *embd;             /* if set: the output-normed hidden states of tokens [out_from, n_tok)
+                                (n_tok - out_from, n_embd) instead of logits (embeddings) */
 };
 
 /* ---------------------------------------------------------------- the graph */
@@ -95,9 +97,62 @@ static void forward_llama(struct lir_exec *x, const struct lir_backend_ops *B, v
     /* output head, only for the rows that need logits */
     const int32_t r0 = a->out_from, nr = n - a->out_from;
     if (nr <= 0) return;
+    if (a->embd) { /* embeddings: llama.cpp's t_embd is the output norm's result */
+        B->rmsnorm(x, c->x + (size_t)r0 * E, m->output_norm.data, a->embd, nr, E, hp->rms_eps);
+        return;
+    }
     B->rmsnorm(x, c->x + (size_t)r0 * E, m->output_norm.data, c->xb, nr, E, hp->rms_eps);
     const struct lir_mm out = { &m->output, NULL, a->logits };
     B->matmul(x, &out, 1, c->xb, nr);
+}
+
+/* BERT-style encoder (llama.cpp's LLM_ARCH_BERT graph): token + token-type-0 + position
+ * embeddings, LayerNorm; per layer non-causal attention over the batch (no KV cache), output
+ * projection + residual, LayerNorm, GELU FFN + residual, LayerNorm (post-norm). The result,
+ * every token's final hidden state, is written to a->embd. The whole input is one batch
+ * (non-causal attention needs every token at once, as llama.cpp's n_ubatch >= n_tokens). */
+static void forward_bert(struct lir_exec *x, const struct lir_backend_ops *B, void *varg) {
+    /* callers: a->embd has n_tok rows, a->out_from is 0 */
+    struct fwd_args *a = varg;
+    lir_context *c = a->ctx;
+    const lir_model *m = c->model;
+    const struct lir_hparams *hp = &m->hp;
+    const int32_t n = a->n_tok, E = hp->n_embd, hd = hp->head_dim;
+    const float eps = hp->norm_eps;
+
+    B->get_rows(x, &m->tok_embd, a->tokens, n, c->x);
+    if (m->tok_types.data) { /* token types are all 0 ("sentence A"), as in llama.cpp */
+        B->get_rows(x, &m->tok_types, (const int32_t[]){ 0 }, 1, c->xb);
+        B->add_row(x, c->x, c->xb, n, E);
+    }
+    B->get_rows(x, &m->pos_embd, c->pos, n, c->xb);
+    B->add(x, c->x, c->xb, (int64_t)n * E);
+    B->layernorm(x, c->x, m->tok_norm.data, m->tok_norm_b.data, c->x, n, E, eps);
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        const struct lir_layer *L = &m->layers[il];
+        const struct lir_mm qkv[3] = {
+            { &L->wq, L->bq.data, c->q }, { &L->wk, L->bk.data, c->k }, { &L->wv, L->bv.data, c->v },
+        };
+        B->matmul(x, qkv, 3, c->x, n);
+        const struct lir_attn_full_args aa = {
+            .q = c->q, .k = c->k, .v = c->v, .n_tok = n, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
+            .head_dim = hd, .scale = 1.0f / sqrtf((float)hd), .out = c->att,
+        };
+        B->attention_full(x, &aa);
+        const struct lir_mm o = { &L->wo, L->bo.data, c->xb };
+        B->matmul(x, &o, 1, c->att, n);
+        B->add(x, c->xb, c->x, (int64_t)n * E);
+        B->layernorm(x, c->xb, L->attn_out_norm.data, L->attn_out_norm_b.data, c->xb, n, E, eps);
+        /* feed-forward: down(gelu(up(x))), then the residual and the output LayerNorm */
+        const struct lir_mm up = { &L->w_up, L->b_up.data, c->hb };
+        B->matmul(x, &up, 1, c->xb, n);
+        B->gelu(x, c->hb, c->hb, (int64_t)n * hp->n_ff);
+        const struct lir_mm down = { &L->w_down, L->b_down.data, c->x };
+        B->matmul(x, &down, 1, c->hb, n);
+        B->add(x, c->x, c->xb, (int64_t)n * E);
+        float *dst = il == hp->n_layer - 1 ? a->embd : c->x; /* the last one straight to the output */
+        B->layernorm(x, c->x, L->layer_out_norm.data, L->layer_out_norm_b.data, dst, n, E, eps);
+    }
 }
 
 /* ---------------------------------------------------------------- context */
@@ -140,6 +195,7 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
         goto fail;
     }
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
+    if (m->arch->bert) p.n_batch = p.n_ctx; /* non-causal: an input is always one batch */
     lir_context *c = calloc(1, sizeof *c);
     if (!c) {
         s = lir__errf(&e, LIR_ENOMEM, "lir_context_create: out of memory");
@@ -210,6 +266,10 @@ enum lir_status lir_context_decode(lir_context *c, const lir_token *tokens, int3
     if (!c) return LIR_EINVAL;
     const int32_t nv = c->model->hp.n_vocab;
     c->err.msg[0] = 0;
+    if (c->model->arch->bert)
+        return lir__errf(&c->err, LIR_EUNSUPPORTED,
+                         "lir_context_decode: %s is an encoder without an output head (use lir_embed)",
+                         c->model->arch->name);
     if (!tokens || n < 1)
         return lir__errf(&c->err, LIR_EINVAL, "lir_context_decode: need at least one token (got %d)", n);
     if (pos < 0 || (int64_t)pos + n > c->n_ctx)
@@ -245,6 +305,34 @@ enum lir_status lir_context_decode(lir_context *c, const lir_token *tokens, int3
         }
         lir_cpu_run(c->cpu, forward_llama, &a);
     }
+    return LIR_OK;
+}
+
+enum lir_status lir__context_hidden(lir_context *c, const lir_token *tokens, int32_t n, float *hidden) {
+    const struct lir_hparams *hp = &c->model->hp;
+    c->err.msg[0] = 0;
+    if (!tokens || !hidden || n < 1)
+        return lir__errf(&c->err, LIR_EINVAL, "lir_embed: need at least one token (got %d)", n);
+    int32_t lim = c->n_ctx;
+    if (c->model->arch->bert && hp->n_ctx_train < lim) lim = hp->n_ctx_train; /* learned positions */
+    if (n > lim)
+        return lir__errf(&c->err, LIR_ECONTEXT, "lir_embed: %d tokens exceed the %s %d", n,
+                         lim == c->n_ctx ? "context size" : "model's position table", lim);
+    for (int32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return lir__errf(&c->err, LIR_EINVAL, "lir_embed: token %d at index %d is outside [0, %d)", tokens[i], i,
+                             hp->n_vocab);
+    if (!c->model->arch->bert && !hp->causal)
+        return lir__errf(&c->err, LIR_EUNSUPPORTED, "lir_embed: non-causal attention in %s models is not supported",
+                         c->model->arch->name);
+    for (int32_t i0 = 0; i0 < n; i0 += c->n_batch) {
+        const int32_t nb = n - i0 < c->n_batch ? n - i0 : c->n_batch;
+        for (int32_t i = 0; i < nb; i++) c->pos[i] = i0 + i;
+        struct fwd_args a = { .ctx = c, .tokens = tokens + i0, .n_tok = nb, .out_from = 0,
+                              .embd = hidden + (size_t)i0 * hp->n_embd };
+        lir_cpu_run(c->cpu, c->model->arch->bert ? forward_bert : forward_llama, &a);
+    }
+    c->n_logits = 0; /* the KV cache now holds this input; no logits */
     return LIR_OK;
 }
 

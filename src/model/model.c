@@ -9,9 +9,10 @@
 #include <string.h>
 
 static const struct lir_arch archs[] = {
-    { "llama", LIR_ROPE_NORM, false, false },
-    { "qwen2", LIR_ROPE_NEOX, true,  false },
-    { "qwen3", LIR_ROPE_NEOX, false, true  },
+    { "llama", LIR_ROPE_NORM, false, false, false },
+    { "qwen2", LIR_ROPE_NEOX, true,  false, false },
+    { "qwen3", LIR_ROPE_NEOX, false, true,  false },
+    { "bert",  LIR_ROPE_NORM, true,  false, true  },
 };
 
 const struct lir_arch *lir_arch_find(const char *name, size_t len) {
@@ -61,6 +62,28 @@ static enum lir_status get_f32_key(const lir_model *m, const char *suffix, float
     return LIR_OK;
 }
 
+/* Embedding keys: pooling type, causal attention, and bert's LayerNorm epsilon. */
+static enum lir_status load_hparams_embd(lir_model *m, lir_err *e) {
+    struct lir_hparams *hp = &m->hp;
+    enum lir_status s;
+    hp->pooling = LIR_POOL_NONE;
+    hp->causal = !m->arch->bert;
+    if ((s = get_i32_key(m, "pooling_type", &hp->pooling, false, LIR_POOL_NONE, LIR_POOL_LAST, e))) return s;
+    char key[128];
+    snprintf(key, sizeof key, "%s.attention.causal", m->arch_name);
+    lir_err ge = { { 0 } };
+    if (!lir_gguf_get_bool(m->gguf, key, &hp->causal, &ge) && ge.msg[0])
+        return lir__errf(e, LIR_EFORMAT, "model: %s", ge.msg);
+    if (m->arch->bert) {
+        if (hp->causal)
+            return lir__errf(e, LIR_EUNSUPPORTED, "model: %s = true is not supported for bert", key);
+        if (hp->n_head_kv != hp->n_head || hp->head_dim * hp->n_head != hp->n_embd)
+            return lir__errf(e, LIR_EFORMAT, "model: bert needs head_count_kv == head_count and n_embd = heads x head dim");
+        if ((s = get_f32_key(m, "attention.layer_norm_epsilon", &hp->norm_eps, true, 0.0f, 1.0f, e))) return s;
+    }
+    return LIR_OK;
+}
+
 static enum lir_status load_hparams(lir_model *m, lir_err *e) {
     struct lir_hparams *hp = &m->hp;
     enum lir_status s;
@@ -104,7 +127,7 @@ static enum lir_status load_hparams(lir_model *m, lir_err *e) {
             return lir__errf(e, LIR_EUNSUPPORTED, "model: rope scaling type '%.*s' is not supported", (int)st.len,
                              st.ptr);
     }
-    return LIR_OK;
+    return load_hparams_embd(m, e);
 }
 
 /* ---------------------------------------------------------------- tensors */
@@ -139,6 +162,49 @@ static enum lir_status bind(lir_model *m, struct lir_tensor *t, const char *name
     return LIR_OK;
 }
 
+/* bert (llama.cpp's LLM_ARCH_BERT): token types (optional), learned positions, embedding
+ * LayerNorm, and per layer biased q/k/v/output, two post-norm LayerNorms, biased GELU FFN.
+ * No output head: the model gives embeddings only. */
+static enum lir_status load_tensors_bert(lir_model *m, lir_err *e) {
+    const struct lir_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, F = hp->n_ff;
+    enum lir_status s;
+    const struct lir_gguf_tensor *tt = lir_gguf_find_tensor(m->gguf, "token_types.weight");
+    if (tt && (tt->ne[1] < 1 || tt->ne[1] > 1024))
+        return lir__errf(e, LIR_EFORMAT, "model: token_types.weight has %lld rows", (long long)tt->ne[1]);
+    if ((s = bind(m, &m->tok_types, "token_types.weight", E, tt ? tt->ne[1] : 1, true, false, e))) return s;
+    if ((s = bind(m, &m->pos_embd, "position_embd.weight", E, hp->n_ctx_train, false, false, e))) return s;
+    if ((s = bind(m, &m->tok_norm, "token_embd_norm.weight", E, 1, false, true, e))) return s;
+    if ((s = bind(m, &m->tok_norm_b, "token_embd_norm.bias", E, 1, false, true, e))) return s;
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return lir__errf(e, LIR_ENOMEM, "model: out of memory for %d layers", hp->n_layer);
+    for (int i = 0; i < hp->n_layer; i++) {
+        struct lir_layer *L = &m->layers[i];
+        char n[96];
+#define B(field, suffix, ne0, ne1, opt, f32)                                      \
+        snprintf(n, sizeof n, "blk.%d.%s", i, suffix);                            \
+        if ((s = bind(m, &L->field, n, ne0, ne1, opt, f32, e))) return s;
+        B(wq, "attn_q.weight", E, E, false, false)
+        B(wk, "attn_k.weight", E, E, false, false)
+        B(wv, "attn_v.weight", E, E, false, false)
+        B(bq, "attn_q.bias", E, 1, false, true)
+        B(bk, "attn_k.bias", E, 1, false, true)
+        B(bv, "attn_v.bias", E, 1, false, true)
+        B(wo, "attn_output.weight", E, E, false, false)
+        B(bo, "attn_output.bias", E, 1, true, true)
+        B(attn_out_norm, "attn_output_norm.weight", E, 1, false, true)
+        B(attn_out_norm_b, "attn_output_norm.bias", E, 1, false, true)
+        B(w_up, "ffn_up.weight", E, F, false, false)
+        B(b_up, "ffn_up.bias", F, 1, true, true)
+        B(w_down, "ffn_down.weight", F, E, false, false)
+        B(b_down, "ffn_down.bias", E, 1, true, true)
+        B(layer_out_norm, "layer_output_norm.weight", E, 1, false, true)
+        B(layer_out_norm_b, "layer_output_norm.bias", E, 1, false, true)
+#undef B
+    }
+    return LIR_OK;
+}
+
 static enum lir_status load_tensors(lir_model *m, lir_err *e) {
     const struct lir_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, QD = (int64_t)hp->n_head * hp->head_dim, KD = (int64_t)hp->n_head_kv * hp->head_dim;
@@ -156,6 +222,7 @@ static enum lir_status load_tensors(lir_model *m, lir_err *e) {
                          (unsigned long long)nv_kv, nv);
     m->hp.n_vocab = nv;
     if ((s = bind(m, &m->tok_embd, "token_embd.weight", E, nv, false, false, e))) return s;
+    if (m->arch->bert) return load_tensors_bert(m, e);
     if ((s = bind(m, &m->output_norm, "output_norm.weight", E, 1, false, true, e))) return s;
     if ((s = bind(m, &m->output, "output.weight", E, nv, true, false, e))) return s;
     if (!m->output.data) {
@@ -218,7 +285,7 @@ enum lir_status lir_model_load(const char *path, const struct lir_model_params *
     }
     m->arch = lir_arch_find(a.ptr, a.len);
     if (!m->arch) {
-        s = lir__errf(&e, LIR_EUNSUPPORTED, "model: architecture '%.*s' is not supported (supported: llama, qwen2, qwen3)",
+        s = lir__errf(&e, LIR_EUNSUPPORTED, "model: architecture '%.*s' is not supported (supported: llama, qwen2, qwen3, bert)",
                       (int)(a.len > 64 ? 64 : a.len), a.ptr);
         goto fail;
     }

@@ -18,6 +18,9 @@ struct lir_arch {
     enum lir_rope_mode rope;
     bool qkv_bias;             /* qwen2 */
     bool qk_norm;              /* qwen3: RMSNorm over each head of q and k */
+    bool bert;                 /* BERT-style encoder: learned positions + token types, LayerNorm
+                                  with bias after each block (post-norm), GELU FFN, non-causal
+                                  attention, no output head (embeddings only) */
 };
 const struct lir_arch *lir_arch_find(const char *name, size_t len);
 
@@ -42,12 +45,24 @@ struct lir_layer {
     struct lir_tensor w_gate;      /* (n_embd -> n_ff) */
     struct lir_tensor w_up;        /* (n_embd -> n_ff) */
     struct lir_tensor w_down;      /* (n_ff -> n_embd) */
+    /* bert only (data NULL otherwise) */
+    struct lir_tensor bo;          /* (n_embd) f32 attention output bias */
+    struct lir_tensor attn_out_norm, attn_out_norm_b;   /* (n_embd) f32 LayerNorm after attention */
+    struct lir_tensor b_up;        /* (n_ff) f32 */
+    struct lir_tensor b_down;      /* (n_embd) f32 */
+    struct lir_tensor layer_out_norm, layer_out_norm_b; /* (n_embd) f32 LayerNorm after the FFN */
 };
+
+/* <arch>.pooling_type, llama.cpp's numbering (enum lir_pooling in lir.h). */
+enum { LIR_POOL_UNSET = -1, LIR_POOL_NONE = 0, LIR_POOL_MEAN = 1, LIR_POOL_CLS = 2, LIR_POOL_LAST = 3 };
 
 struct lir_hparams {
     int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff;
     int32_t n_rot;             /* rope.dimension_count (defaults to head_dim) */
     float rms_eps, rope_base, rope_freq_scale;
+    float norm_eps;            /* bert: attention.layer_norm_epsilon (LayerNorm) */
+    int32_t pooling;           /* <arch>.pooling_type (LIR_POOL_*; NONE when absent) */
+    bool causal;               /* <arch>.attention.causal (default true; bert false) */
 };
 
 struct lir_model {
@@ -61,6 +76,10 @@ struct lir_model {
     struct lir_tensor output;      /* (n_embd -> n_vocab); == tok_embd when tied */
     struct lir_tensor rope_freqs;  /* (n_rot/2) f32 frequency divisors; data NULL when absent */
     bool tied_output;
+    /* bert only (data NULL otherwise) */
+    struct lir_tensor tok_types;   /* (n_embd) x n_token_types rows; row 0 is added to every token */
+    struct lir_tensor pos_embd;    /* (n_embd) x n_ctx_train rows */
+    struct lir_tensor tok_norm, tok_norm_b; /* (n_embd) f32 LayerNorm of the summed embeddings */
     struct lir_layer *layers;      /* n_layer */
     uint64_t n_params, weight_bytes;
     int32_t bos_id, eos_id;

@@ -230,6 +230,95 @@ static void cpu_add(struct lir_exec *x, float *y, const float *v, int64_t n) {
     barrier(x);
 }
 
+/* ---------------------------------------------------------------- encoder ops */
+
+void lir_layernorm_row_ref(const float *a, const float *w, const float *b, float *o, int32_t dim, float eps) {
+    /* ggml_compute_forward_norm_f32: the mean from a double sum rounded to float, the
+     * centered values stored, their variance summed in double; then ggml_mul and ggml_add */
+    double sum = 0.0;
+    for (int32_t i = 0; i < dim; i++) sum += (double)a[i];
+    const float mean = (float)sum / (float)dim;
+    double var = 0.0;
+    for (int32_t i = 0; i < dim; i++) {
+        const float d = a[i] - mean;
+        o[i] = d;
+        var += (double)(d * d);
+    }
+    const float scale = 1.0f / sqrtf((float)(var / dim) + eps);
+    for (int32_t i = 0; i < dim; i++) o[i] *= scale;
+    if (w)
+        for (int32_t i = 0; i < dim; i++) o[i] *= w[i];
+    if (b)
+        for (int32_t i = 0; i < dim; i++) o[i] += b[i];
+}
+
+static void cpu_layernorm(struct lir_exec *x, const float *in, const float *w, const float *b, float *out,
+                          int64_t rows, int32_t dim, float eps) {
+    int64_t lo, hi;
+    lir_pool_split(rows, 1, ith(x), nth(x), &lo, &hi);
+    for (int64_t r = lo; r < hi; r++) lir_layernorm_row_ref(in + r * dim, w, b, out + r * dim, dim, eps);
+    barrier(x);
+}
+
+float lir_gelu_ggml(float v) {
+    /* ggml_vec_gelu_f32 with GGML_GELU_FP16: a table of ggml_gelu_f32 over every f16 input,
+     * stored as f16; outside (-10, 10) the identity or zero */
+    if (v <= -10.0f) return 0.0f;
+    if (v >= 10.0f) return v;
+    const float h = lir_f16_to_f32(lir_f32_to_f16(v));
+    const float g = 0.5f * h * (1.0f + tanhf(0.79788456080286535587989211986876f * h * (1.0f + 0.044715f * h * h)));
+    return lir_f16_to_f32(lir_f32_to_f16(g));
+}
+
+static void cpu_gelu(struct lir_exec *x, const float *in, float *out, int64_t n) {
+    int64_t lo, hi;
+    lir_pool_split(n, 64, ith(x), nth(x), &lo, &hi);
+    for (int64_t i = lo; i < hi; i++) out[i] = lir_gelu_ggml(in[i]);
+    barrier(x);
+}
+
+static void cpu_add_row(struct lir_exec *x, float *y, const float *v, int64_t rows, int32_t dim) {
+    int64_t lo, hi;
+    lir_pool_split(rows, 1, ith(x), nth(x), &lo, &hi);
+    for (int64_t r = lo; r < hi; r++)
+        for (int32_t i = 0; i < dim; i++) y[r * dim + i] += v[i];
+    barrier(x);
+}
+
+/* One job = one (query token, head) row: n_tok scores in the thread's score scratch (which
+ * holds at least kv_size floats), softmax as ggml_soft_max_f32, then the weighted sum of V. */
+static void cpu_attention_full(struct lir_exec *x, const struct lir_attn_full_args *a) {
+    const int32_t hd = a->head_dim, n = a->n_tok, group = a->n_head / a->n_head_kv;
+    const size_t qd = (size_t)a->n_head * hd, kvd = (size_t)a->n_head_kv * hd;
+    float (*dot)(int, const float *, const float *) = x->cpu->k->dot_f32;
+    int64_t lo, hi;
+    lir_pool_split((int64_t)n * a->n_head, 1, ith(x), nth(x), &lo, &hi);
+    float *s = x->scores;
+    for (int64_t job = lo; job < hi; job++) {
+        const int32_t t = (int32_t)(job / a->n_head), h = (int32_t)(job % a->n_head), kvh = h / group;
+        const float *q = a->q + (size_t)t * qd + (size_t)h * hd;
+        float mx = -INFINITY;
+        for (int32_t j = 0; j < n; j++) {
+            s[j] = dot(hd, a->k + (size_t)j * kvd + (size_t)kvh * hd, q) * a->scale;
+            if (s[j] > mx) mx = s[j];
+        }
+        double sum = 0.0;
+        for (int32_t j = 0; j < n; j++) {
+            s[j] = expf(s[j] - mx);
+            sum += (double)s[j];
+        }
+        const float inv = (float)(1.0 / sum);
+        float *o = a->out + (size_t)t * qd + (size_t)h * hd;
+        for (int32_t d = 0; d < hd; d++) o[d] = 0.0f;
+        for (int32_t j = 0; j < n; j++) {
+            const float p = s[j] * inv;
+            const float *v = a->v + (size_t)j * kvd + (size_t)kvh * hd;
+            for (int32_t d = 0; d < hd; d++) o[d] += p * v[d];
+        }
+    }
+    barrier(x);
+}
+
 static const struct lir_backend_ops cpu_ops = {
     .name = "cpu",
     .get_rows = cpu_get_rows,
@@ -240,6 +329,10 @@ static const struct lir_backend_ops cpu_ops = {
     .attention = cpu_attention,
     .swiglu = cpu_swiglu,
     .add = cpu_add,
+    .layernorm = cpu_layernorm,
+    .gelu = cpu_gelu,
+    .add_row = cpu_add_row,
+    .attention_full = cpu_attention_full,
 };
 
 const struct lir_backend_ops *lir_cpu_ops(void) { return &cpu_ops; }
