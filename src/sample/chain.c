@@ -325,34 +325,50 @@ void lir__sample_temp(lir__cands *c, float t) {
 
 /* ---------------------------------------------------------------- drawing */
 
-/* Draws an index with probability d[i].p / sum(p): the first i whose running sum exceeds u. */
+/* Draws an index with probability d[i].p / sum(p). The running sum advances by the same
+ * blocks of 8 floats as exp_sum added them (so u < total always lands in a block), then
+ * walks the block: one double add per 8 candidates instead of one per candidate. */
 static int32_t draw(const lir__cands *c, uint64_t rng[4]) {
+    const lir__tok *d = c->d;
+    const int32_t n = c->n;
     double total = 0.0;
-    for (int32_t i = 0; i < c->n; i++) total += c->d[i].p;
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float b = 0.0f;
+        for (int32_t j = 0; j < 8; j++) b += d[i + j].p;
+        total += b;
+    }
+    for (; i < n; i++) total += d[i].p;
     const double u = lir_rng_uniform(rng) * total;
     double acc = 0.0;
-    int32_t last = 0;
-    for (int32_t i = 0; i < c->n; i++) {
-        if (c->d[i].p <= 0.0f) continue;
-        acc += c->d[i].p;
+    int32_t last = -1;
+    for (i = 0; i + 8 <= n; i += 8) {
+        float b = 0.0f;
+        for (int32_t j = 0; j < 8; j++) b += d[i + j].p;
+        if (u < acc + b) {
+            for (int32_t j = 0; j < 8; j++) {
+                if (d[i + j].p <= 0.0f) continue;
+                acc += d[i + j].p;
+                last = i + j;
+                if (u < acc) return last;
+            }
+            return last; /* rounding inside the block: its last candidate with p > 0 */
+        }
+        acc += b;
+        for (int32_t j = 0; j < 8; j++) last = d[i + j].p > 0.0f ? i + j : last;
+    }
+    for (; i < n; i++) {
+        if (d[i].p <= 0.0f) continue;
+        acc += d[i].p;
         last = i;
         if (u < acc) return i;
     }
-    return last; /* u within rounding of total */
+    return last >= 0 ? last : 0;
 }
 
 int32_t lir__sample_dist(lir__cands *c, uint64_t rng[4]) {
-    /* weights exp(logit - max) and their sum in one pass; no normalization needed to draw */
-    const double u = lir_rng_uniform(rng) * exp_sum(c->d, c->n, max_logit(c));
-    double acc = 0.0;
-    int32_t last = 0;
-    for (int32_t i = 0; i < c->n; i++) {
-        if (c->d[i].p <= 0.0f) continue;
-        acc += c->d[i].p;
-        last = i;
-        if (u < acc) return i;
-    }
-    return last;
+    exp_sum(c->d, c->n, max_logit(c)); /* weights exp(logit - max): no need to normalize */
+    return draw(c, rng);
 }
 
 /* Mirostat (Basu et al. 2021, Algorithm 1; llama_sampler_mirostat_apply). */
@@ -411,6 +427,52 @@ int32_t lir__sample_mirostat_v2(lir__cands *c, float tau, float eta, float *mu, 
 }
 
 /* ---------------------------------------------------------------- on the raw logits */
+
+int32_t lir__sample_dist_raw(const float *l, int32_t n, float t, float *w, uint64_t rng[4]) {
+    float m8[8];
+    for (int j = 0; j < 8; j++) m8[j] = -INFINITY;
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) m8[j] = l[i + j] > m8[j] ? l[i + j] : m8[j];
+    for (; i < n; i++) m8[0] = l[i] > m8[0] ? l[i] : m8[0];
+    float mx = m8[0];
+    for (int j = 1; j < 8; j++) mx = m8[j] > mx ? m8[j] : mx;
+    if (mx == -INFINITY) return -1;
+    const float inv = 1.0f / t;
+    double total = 0.0;
+    for (i = 0; i + 8 <= n; i += 8) {
+        float b = 0.0f;
+        for (int j = 0; j < 8; j++) w[i + j] = expf((l[i + j] - mx) * inv);
+        for (int j = 0; j < 8; j++) b += w[i + j];
+        total += b;
+    }
+    for (; i < n; i++) total += w[i] = expf((l[i] - mx) * inv);
+    const double u = lir_rng_uniform(rng) * total;
+    double acc = 0.0;
+    int32_t last = -1;
+    for (i = 0; i + 8 <= n; i += 8) { /* as draw(): blocks first, then inside the block */
+        float b = 0.0f;
+        for (int j = 0; j < 8; j++) b += w[i + j];
+        if (u < acc + b) {
+            for (int j = 0; j < 8; j++) {
+                if (w[i + j] <= 0.0f) continue;
+                acc += w[i + j];
+                last = i + j;
+                if (u < acc) return last;
+            }
+            return last;
+        }
+        acc += b;
+        for (int j = 0; j < 8; j++) last = w[i + j] > 0.0f ? i + j : last;
+    }
+    for (; i < n; i++) {
+        if (w[i] <= 0.0f) continue;
+        acc += w[i];
+        last = i;
+        if (u < acc) return i;
+    }
+    return last;
+}
 
 /* Largest logit, and smallest one above -inf (+inf when none): 8 running extremes, which
  * the compiler can keep in vector registers; a second pass only when some logit is -inf. */

@@ -86,6 +86,9 @@ void lir__sample_penalties(float *logits, const lir_token *hist, int32_t n_hist,
 int32_t lir__gather_top_k(const float *l, int32_t n, int32_t k, lir__tok *out);
 int32_t lir__gather_top_p(const float *l, int32_t n, float p, lir__tok *out);
 int32_t lir__gather_all(const float *l, int32_t n, float min_p, lir__tok *out);
+/* No truncation at all: draws from softmax(l / t) over l[0..n) directly (w: n floats of
+ * scratch). Returns the token, or -1 when every logit is -inf. */
+int32_t lir__sample_dist_raw(const float *l, int32_t n, float t, float *w, uint64_t rng[4]);
 
 /* lir_sampling_params_validate, with logit_bias tokens also checked against n_vocab (> 0).
  * spec = false (lir_sampler_create): temperature only has to be finite and >= 0. */

@@ -29,6 +29,7 @@ struct lir_sampler {
     int32_t *counts;                /* (n_vocab) zeros: scratch for lir__sample_penalties */
 
     float *work;                    /* (n_vocab) logits after bias and penalties */
+    float *prob;                    /* (n_vocab) scratch of lir__sample_dist_raw */
     lir__tok *cand;                 /* (n_vocab) candidates */
     char err[LIR_ERR_MAX];
 };
@@ -57,6 +58,7 @@ void lir_sampler_free(lir_sampler *s) {
     free(s->hist);
     free(s->counts);
     free(s->work);
+    free(s->prob);
     free(s->cand);
     free(s);
 }
@@ -101,8 +103,9 @@ enum lir_status lir_sampler_create(const struct lir_sampling_params *p, int32_t 
         if (!s->hist || !s->counts) goto oom;
     }
     s->work = malloc(sizeof *s->work * (size_t)n_vocab);
+    s->prob = malloc(sizeof *s->prob * (size_t)n_vocab);
     s->cand = malloc(sizeof *s->cand * (size_t)n_vocab);
-    if (!s->work || !s->cand) goto oom;
+    if (!s->work || !s->prob || !s->cand) goto oom;
     s->seed = p->seed == LIR_SEED_RANDOM ? draw_seed() : p->seed;
     lir_sampler_reset(s);
     *out = s;
@@ -248,6 +251,10 @@ enum lir_status lir_sampler_sample(lir_sampler *s, const float *logits, int32_t 
     if (p->temperature == 0.0f) { /* greedy: largest logit, lowest id on ties */
         tok = argmax(l, n_vocab);
         if (l[tok] == -INFINITY) goto banned;
+    } else if (!p->mirostat && p->typical_p >= 1.0f && (p->top_k <= 0 || p->top_k >= n_vocab) && p->top_p >= 1.0f &&
+               p->min_p <= 0.0f) { /* nothing truncates (OpenAI's defaults): one pass over the floats */
+        tok = lir__sample_dist_raw(l, n_vocab, p->temperature, s->prob, s->rng);
+        if (tok < 0) goto banned;
     } else {
         /* The first truncation runs on the raw logits and builds candidates for its survivors
          * only (chain.c, lir__gather_*); banned (-inf) tokens are never candidates. */
