@@ -90,15 +90,27 @@ uint32_t ju_decode(const char *s, size_t n, size_t *adv) {
     return cp;
 }
 
+/* ASCII bytes skip the decoder: `s|length` over a 16 MiB string in a loop is what a hostile
+ * template does, and the work budget should end it quickly. */
 size_t ju_len(const char *p, size_t n) {
     size_t k = 0, i = 0, adv;
-    while (i < n) { ju_decode(p + i, n - i, &adv); i += adv; k++; }
+    while (i < n) {
+        if ((unsigned char)p[i] < 0x80) { i++; k++; continue; }
+        ju_decode(p + i, n - i, &adv);
+        i += adv;
+        k++;
+    }
     return k;
 }
 
 size_t ju_offset(const char *p, size_t n, size_t cp) {
     size_t i = 0, adv;
-    while (i < n && cp) { ju_decode(p + i, n - i, &adv); i += adv; cp--; }
+    while (i < n && cp) {
+        if ((unsigned char)p[i] < 0x80) { i++; cp--; continue; }
+        ju_decode(p + i, n - i, &adv);
+        i += adv;
+        cp--;
+    }
     return i;
 }
 
