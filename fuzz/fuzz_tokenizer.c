@@ -423,6 +423,7 @@ static void run_meta(struct cur *c, uint8_t flags) {
     enum lir_status s = lir_vocab_load_gguf(g, &v, &e);
     lir_gguf_close(g);
     free(b.p);
+    if (getenv("FUZZ_TOK_DEBUG")) fprintf(stderr, "vocab %s/%s: %d %s\n", model, pre ? pre : "-", s, e.msg);
     if (s != LIR_OK) {
         if (v || !e.msg[0]) abort(); /* a failure hands out nothing and says why */
         return;
