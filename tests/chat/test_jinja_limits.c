@@ -1,6 +1,8 @@
-/* test_jinja_limits.c — regressions found by fuzz/fuzz_chat.c: hostile templates get a clear
- * error or a defined result, never a crash. Each case is the reproducer kept under fuzz/repro/
- * (the first byte there is the fuzz target's mode byte, not part of the template). */
+/* test_jinja_limits.c — regressions from fuzzing the chat-template interpreter: hostile
+ * templates get a clear error or a defined result, never a crash or a hang. Each case has its
+ * reproducer under fuzz/repro/ (the first byte there is fuzz_chat's mode byte, not part of the
+ * template). fuzz_chat found the int64 overflow and the repeated sort; the others were written
+ * by hand while building the target (and fuzz_chat then ran over them and their mutations). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
