@@ -1,6 +1,6 @@
 /* lir_gen.c — `lir-gen`: writes a random-weight GGUF model (llama family or bert).
  *
- *   lir-gen [--arch llama|qwen2|qwen3|bert] [--pooling none|mean|cls|last] [--preset NAME] [--type TYPE] [--seed N] -o PATH
+ *   lir-gen [--arch llama|qwen2|qwen3|bert|nomic-bert] [--pooling none|mean|cls|last] [--preset NAME] [--type TYPE] [--seed N] -o PATH
  *           [--n-embd N] [--n-layer N] [--n-head N] [--n-head-kv N] [--head-dim N] [--n-ff N]
  *           [--n-vocab N] [--n-ctx N] [--rope-base F] [--rms-eps F] [--tied | --untied]
  *           [--rope-scaling llama3|none] [--threads N] [-v]
@@ -19,7 +19,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: lir-gen [options] -o PATH\n"
-            "  --arch llama|qwen2|qwen3|bert  architecture (default llama; real presets set their own)\n"
+            "  --arch A                     llama (default), qwen2, qwen3, bert, nomic-bert (real presets\n"
+            "                               set their own)\n"
             "  --pooling none|mean|cls|last writes <arch>.pooling_type (embeddings; bert default mean,\n"
             "                               others: no key)\n"
             "  --preset NAME                tiny (default), llama-3.2-1b, llama-3-8b, qwen2.5-0.5b,\n"
@@ -143,7 +144,7 @@ int main(int argc, char **argv) {
         }
         p.head_dim = p.n_embd / p.n_head;
     }
-    if (p.arch == LIR_GEN_BERT) p.n_head_kv = p.n_head; /* no grouped-query attention in BERT */
+    if (p.arch >= LIR_GEN_BERT) p.n_head_kv = p.n_head; /* no grouped-query attention in BERT */
     if (!lir_gen_parse_type(type_s, &p)) return bad("--type", type_s);
     if (!out) { fprintf(stderr, "lir-gen: -o PATH is required\n"); usage(stderr); return 2; }
     uint64_t t0 = lir__now_ns();

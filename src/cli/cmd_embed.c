@@ -19,8 +19,13 @@
 
 int lir_cli_embed(int argc, char **argv);
 
-static const char *usage = "usage: lir embed -m MODEL [--pooling model|mean|cls|last] [--normalize|--no-normalize]\n"
-                           "                 [--ctx N] [--threads N] (TEXT... | --file PATH|-)\n";
+static const char *usage =
+    "usage: lir embed -m MODEL [--pooling model|mean|cls|last] [--normalize|--no-normalize]\n"
+    "                 [--ctx N] [--threads N] (TEXT... | --file PATH|-)\n"
+    "  --pooling model   the GGUF's pooling type (default); a model without one (a chat model) uses mean\n"
+    "  --no-normalize    raw vectors (default: scaled to unit L2 norm)\n"
+    "  --file PATH       one text per line ('-' = stdin)\n"
+    "  prints {\"model\",\"arch\",\"dim\",\"pooling\",\"normalize\",\"data\":[{\"index\",\"n_tokens\",\"embedding\"}]}\n";
 
 static const char *pooling_name(enum lir_pooling p) {
     switch (p) {

@@ -65,7 +65,7 @@ static const struct preset presets[] = {
     {"qwen3-8b", LIR_GEN_QWEN3, 4096, 36, 32, 8, 128, 12288, 151936, 40960, 1000000.0f, 1e-6f, false, false},
 };
 
-static const char *arch_names[] = {"llama", "qwen2", "qwen3", "bert"};
+static const char *arch_names[] = {"llama", "qwen2", "qwen3", "bert", "nomic-bert"};
 #define N_ARCH ((int)(sizeof arch_names / sizeof arch_names[0]))
 
 const char *lir_gen_arch_name(enum lir_gen_arch a) {
@@ -96,7 +96,7 @@ enum lir_status lir_gen_preset(struct lir_gen_params *p, const char *preset, enu
     p->seed = 1;
     p->n_threads = 2;
     p->pooling = LIR_GEN_POOLING_UNSET;
-    if ((!preset || strcmp(preset, "tiny") == 0) && arch == LIR_GEN_BERT) {
+    if ((!preset || strcmp(preset, "tiny") == 0) && (arch == LIR_GEN_BERT || arch == LIR_GEN_NOMIC_BERT)) {
         /* BERT-base proportions, shrunk: learned positions over n_ctx, LayerNorm eps 1e-12,
          * mean pooling (sentence-transformers' all-MiniLM style) */
         p->arch = arch;
@@ -104,7 +104,8 @@ enum lir_status lir_gen_preset(struct lir_gen_params *p, const char *preset, enu
         p->n_ff = 1024; p->n_vocab = 1024; p->n_ctx = 512;
         p->rope_base = 10000.0f; p->rms_eps = 1e-12f;
         p->pooling = LIR_GEN_POOLING_MEAN;
-        snprintf(p->name, sizeof p->name, "lir-gen tiny bert");
+        if (arch == LIR_GEN_NOMIC_BERT) { p->rope_base = 1000.0f; p->n_ctx = 2048; p->n_ff = 768; }
+        snprintf(p->name, sizeof p->name, "lir-gen tiny %s", arch_names[arch]);
         return LIR_OK;
     }
     if (!preset || strcmp(preset, "tiny") == 0) {
@@ -364,6 +365,18 @@ static void add_layer_bert(struct builder *b, int64_t il) {
     const float s_embd = 1.0f / sqrtf((float)E), s_ff = 1.0f / sqrtf((float)p->n_ff);
     char n[64];
 #define NAME(x) (snprintf(n, sizeof n, "blk.%" PRId64 ".%s", il, x), n)
+    if (p->arch == LIR_GEN_NOMIC_BERT) { /* nomic-embed-text: fused q|k|v rows, SwiGLU, no biases */
+        add(b, NAME("attn_qkv.weight"), il, 2, E, 3 * E, GEN_GAUSS, 0.0f, s_embd);
+        add(b, NAME("attn_output.weight"), il, 2, E, E, GEN_GAUSS, 0.0f, s_embd);
+        add(b, NAME("attn_output_norm.weight"), il, 1, E, 1, GEN_GAUSS, 1.0f, 0.1f);
+        add(b, NAME("attn_output_norm.bias"), il, 1, E, 1, GEN_GAUSS, 0.0f, 0.1f);
+        add(b, NAME("ffn_up.weight"), il, 2, E, p->n_ff, GEN_GAUSS, 0.0f, s_embd);
+        add(b, NAME("ffn_gate.weight"), il, 2, E, p->n_ff, GEN_GAUSS, 0.0f, s_embd);
+        add(b, NAME("ffn_down.weight"), il, 2, p->n_ff, E, GEN_GAUSS, 0.0f, s_ff);
+        add(b, NAME("layer_output_norm.weight"), il, 1, E, 1, GEN_GAUSS, 1.0f, 0.1f);
+        add(b, NAME("layer_output_norm.bias"), il, 1, E, 1, GEN_GAUSS, 0.0f, 0.1f);
+        return;
+    }
     add(b, NAME("attn_q.weight"), il, 2, E, E, GEN_GAUSS, 0.0f, s_embd);
     add(b, NAME("attn_q.bias"), il, 1, E, 1, GEN_GAUSS, 0.0f, 0.1f);
     add(b, NAME("attn_k.weight"), il, 2, E, E, GEN_GAUSS, 0.0f, s_embd);
@@ -488,10 +501,10 @@ out:
 
 static enum lir_status check(const struct lir_gen_params *p, lir_err *e) {
 #define REQ(cond, ...) do { if (!(cond)) return lir__errf(e, LIR_EINVAL, "lir_gen: " __VA_ARGS__); } while (0)
-    REQ(p->arch <= LIR_GEN_BERT, "unknown architecture");
+    REQ(p->arch <= LIR_GEN_NOMIC_BERT, "unknown architecture");
     REQ(p->pooling >= LIR_GEN_POOLING_UNSET && p->pooling <= LIR_GEN_POOLING_LAST, "pooling type %d out of range",
         (int)p->pooling);
-    REQ(p->arch != LIR_GEN_BERT || (p->n_head_kv == p->n_head && p->n_head * p->head_dim == p->n_embd),
+    REQ(p->arch < LIR_GEN_BERT || (p->n_head_kv == p->n_head && p->n_head * p->head_dim == p->n_embd),
         "bert needs n_head_kv == n_head and head_dim == n_embd / n_head");
     REQ(p->n_embd > 0 && p->n_embd <= (1 << 20), "n_embd %" PRId64 " out of range 1..2^20", p->n_embd);
     REQ(p->n_layer > 0 && p->n_layer <= 1024, "n_layer %" PRId64 " out of range 1..1024", p->n_layer);
@@ -501,7 +514,7 @@ static enum lir_status check(const struct lir_gen_params *p, lir_err *e) {
     REQ(p->head_dim > 0 && p->head_dim % 2 == 0 && p->head_dim <= 4096, "head_dim %" PRId64 " must be even, 2..4096",
         p->head_dim);
     REQ(p->n_ff > 0 && p->n_ff <= (1 << 22), "n_ff %" PRId64 " out of range 1..2^22", p->n_ff);
-    REQ(p->n_vocab >= (p->arch == LIR_GEN_BERT ? 64 : 260) && p->n_vocab <= (1 << 22), "n_vocab %" PRId64 " out of range 260..2^22 (3 special + 256 byte tokens + pieces)",
+    REQ(p->n_vocab >= (p->arch >= LIR_GEN_BERT ? 64 : 260) && p->n_vocab <= (1 << 22), "n_vocab %" PRId64 " out of range 260..2^22 (3 special + 256 byte tokens + pieces)",
         p->n_vocab);
     REQ(p->n_ctx > 0 && p->n_ctx <= (1 << 24), "n_ctx %" PRId64 " out of range", p->n_ctx);
     REQ(p->rope_base > 0, "rope base must be > 0");
@@ -542,9 +555,10 @@ enum lir_status lir_gen_write(const struct lir_gen_params *p, const char *path, 
         lir_gguf_writer_set_u32(w, K("attention.value_length"), (uint32_t)p->head_dim);
     }
     if (p->pooling != LIR_GEN_POOLING_UNSET) lir_gguf_writer_set_u32(w, K("pooling_type"), (uint32_t)p->pooling);
-    if (p->arch == LIR_GEN_BERT) {
+    if (p->arch >= LIR_GEN_BERT) {
         lir_gguf_writer_set_f32(w, K("attention.layer_norm_epsilon"), p->rms_eps);
         lir_gguf_writer_set_bool(w, K("attention.causal"), false);
+        if (p->arch == LIR_GEN_NOMIC_BERT) lir_gguf_writer_set_f32(w, K("rope.freq_base"), p->rope_base);
     } else {
         lir_gguf_writer_set_f32(w, K("rope.freq_base"), p->rope_base);
         lir_gguf_writer_set_u32(w, K("rope.dimension_count"), (uint32_t)p->head_dim);
@@ -553,13 +567,14 @@ enum lir_status lir_gen_write(const struct lir_gen_params *p, const char *path, 
 #undef K
     lir_gguf_writer_set_u32(w, "general.file_type", file_type(p));
     if (lir_type_traits_get(p->type)->is_quantized) lir_gguf_writer_set_u32(w, "general.quantization_version", 2);
-    if ((s = p->arch == LIR_GEN_BERT ? write_vocab_wpm(w, p->n_vocab, e) : write_vocab(w, p->n_vocab, e))) goto out;
+    if ((s = p->arch >= LIR_GEN_BERT ? write_vocab_wpm(w, p->n_vocab, e) : write_vocab(w, p->n_vocab, e))) goto out;
 
-    if (p->arch == LIR_GEN_BERT) {
-        /* token, token-type (2 rows) and position embeddings, summed, then LayerNorm */
+    if (p->arch >= LIR_GEN_BERT) {
+        /* token, token-type (2 rows) and (bert) position embeddings, summed, then LayerNorm */
         add(&b, "token_embd.weight", -1, 2, p->n_embd, p->n_vocab, GEN_GAUSS, 0.0f, 1.0f);
         add(&b, "token_types.weight", -1, 2, p->n_embd, 2, GEN_GAUSS, 0.0f, 0.5f);
-        add(&b, "position_embd.weight", -1, 2, p->n_embd, p->n_ctx, GEN_GAUSS, 0.0f, 0.5f);
+        if (p->arch == LIR_GEN_BERT)
+            add(&b, "position_embd.weight", -1, 2, p->n_embd, p->n_ctx, GEN_GAUSS, 0.0f, 0.5f);
         add(&b, "token_embd_norm.weight", -1, 1, p->n_embd, 1, GEN_GAUSS, 1.0f, 0.1f);
         add(&b, "token_embd_norm.bias", -1, 1, p->n_embd, 1, GEN_GAUSS, 0.0f, 0.1f);
         for (int64_t il = 0; il < p->n_layer; il++) add_layer_bert(&b, il);

@@ -1,7 +1,8 @@
 /* gguf_gen.h — random-weight model generator (the library part of lir-gen).
  *
  * Writes a GGUF file that llama.cpp loads as arch llama, qwen2, qwen3 or bert: the metadata
- * keys, tensor names and shapes of llama.cpp's converter, a synthetic vocab (SentencePiece
+ * keys, tensor names and shapes of llama.cpp's converter (nomic-bert: rotary positions, fused
+ * attn_qkv, SwiGLU FFN, no biases, as nomic-embed-text), a synthetic vocab (SentencePiece
  * style, tokenizer.ggml.model "llama"; for bert a WordPiece one, "bert", with [PAD] [UNK]
  * [CLS] [SEP] [MASK]), and seeded random weights scaled so that next-token distributions are
  * peaked. Same parameters + seed => same bytes (independent of threads).
@@ -14,7 +15,7 @@
 #include <stdint.h>
 #include "util/util.h"
 
-enum lir_gen_arch { LIR_GEN_LLAMA, LIR_GEN_QWEN2, LIR_GEN_QWEN3, LIR_GEN_BERT };
+enum lir_gen_arch { LIR_GEN_LLAMA, LIR_GEN_QWEN2, LIR_GEN_QWEN3, LIR_GEN_BERT, LIR_GEN_NOMIC_BERT };
 
 /* <arch>.pooling_type values (llama.cpp's enum llama_pooling_type). */
 enum { LIR_GEN_POOLING_UNSET = -1, LIR_GEN_POOLING_NONE = 0, LIR_GEN_POOLING_MEAN = 1, LIR_GEN_POOLING_CLS = 2,
@@ -43,7 +44,7 @@ bool lir_gen_parse_pooling(const char *s, int32_t *out);
  * "qwen3-0.6b", "qwen3-8b". arch is used by "tiny" (the real presets set their own).
  * Returns LIR_OK or LIR_EINVAL (unknown preset) with a message. */
 enum lir_status lir_gen_preset(struct lir_gen_params *p, const char *preset, enum lir_gen_arch arch, lir_err *e);
-/* Parses "llama" | "qwen2" | "qwen3" | "bert". */
+/* Parses "llama" | "qwen2" | "qwen3" | "bert" | "nomic-bert". */
 bool lir_gen_parse_arch(const char *s, enum lir_gen_arch *out);
 const char *lir_gen_arch_name(enum lir_gen_arch a);
 /* Parses a storage type name: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K..Q6_K, Q4_K_M, Q5_K_M

@@ -125,8 +125,13 @@ static void forward_bert(struct lir_exec *x, const struct lir_backend_ops *B, vo
         B->get_rows(x, &m->tok_types, (const int32_t[]){ 0 }, 1, c->xb);
         B->add_row(x, c->x, c->xb, n, E);
     }
-    B->get_rows(x, &m->pos_embd, c->pos, n, c->xb);
-    B->add(x, c->x, c->xb, (int64_t)n * E);
+    if (m->pos_embd.data) { /* bert; nomic-bert rotates q and k instead */
+        B->get_rows(x, &m->pos_embd, c->pos, n, c->xb);
+        B->add(x, c->x, c->xb, (int64_t)n * E);
+    }
+    const struct lir_rope_params rp = {
+        .mode = m->arch->rope, .n_rot = hp->n_rot, .base = hp->rope_base, .freq_scale = hp->rope_freq_scale,
+    };
     B->layernorm(x, c->x, m->tok_norm.data, m->tok_norm_b.data, c->x, n, E, eps);
     for (int32_t il = 0; il < hp->n_layer; il++) {
         const struct lir_layer *L = &m->layers[il];
@@ -134,6 +139,10 @@ static void forward_bert(struct lir_exec *x, const struct lir_backend_ops *B, vo
             { &L->wq, L->bq.data, c->q }, { &L->wk, L->bk.data, c->k }, { &L->wv, L->bv.data, c->v },
         };
         B->matmul(x, qkv, 3, c->x, n);
+        if (!m->pos_embd.data) {
+            B->rope(x, c->q, n, hp->n_head, hd, c->pos, &rp);
+            B->rope(x, c->k, n, hp->n_head_kv, hd, c->pos, &rp);
+        }
         const struct lir_attn_full_args aa = {
             .q = c->q, .k = c->k, .v = c->v, .n_tok = n, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
             .head_dim = hd, .scale = 1.0f / sqrtf((float)hd), .out = c->att,
@@ -143,10 +152,17 @@ static void forward_bert(struct lir_exec *x, const struct lir_backend_ops *B, vo
         B->matmul(x, &o, 1, c->att, n);
         B->add(x, c->xb, c->x, (int64_t)n * E);
         B->layernorm(x, c->xb, L->attn_out_norm.data, L->attn_out_norm_b.data, c->xb, n, E, eps);
-        /* feed-forward: down(gelu(up(x))), then the residual and the output LayerNorm */
-        const struct lir_mm up = { &L->w_up, L->b_up.data, c->hb };
-        B->matmul(x, &up, 1, c->xb, n);
-        B->gelu(x, c->hb, c->hb, (int64_t)n * hp->n_ff);
+        /* feed-forward: down(gelu(up(x))) (nomic-bert: down(silu(gate(x)) * up(x))), then the
+         * residual and the output LayerNorm */
+        if (L->w_gate.data) {
+            const struct lir_mm gu[2] = { { &L->w_gate, NULL, c->hb }, { &L->w_up, NULL, c->hb2 } };
+            B->matmul(x, gu, 2, c->xb, n);
+            B->swiglu(x, c->hb, c->hb2, c->hb, (int64_t)n * hp->n_ff);
+        } else {
+            const struct lir_mm up = { &L->w_up, L->b_up.data, c->hb };
+            B->matmul(x, &up, 1, c->xb, n);
+            B->gelu(x, c->hb, c->hb, (int64_t)n * hp->n_ff);
+        }
         const struct lir_mm down = { &L->w_down, L->b_down.data, c->x };
         B->matmul(x, &down, 1, c->hb, n);
         B->add(x, c->x, c->xb, (int64_t)n * E);
@@ -314,7 +330,7 @@ enum lir_status lir__context_hidden(lir_context *c, const lir_token *tokens, int
     if (!tokens || !hidden || n < 1)
         return lir__errf(&c->err, LIR_EINVAL, "lir_embed: need at least one token (got %d)", n);
     int32_t lim = c->n_ctx;
-    if (c->model->arch->bert && hp->n_ctx_train < lim) lim = hp->n_ctx_train; /* learned positions */
+    if (c->model->pos_embd.data && hp->n_ctx_train < lim) lim = hp->n_ctx_train; /* learned positions */
     if (n > lim)
         return lir__errf(&c->err, LIR_ECONTEXT, "lir_embed: %d tokens exceed the %s %d", n,
                          lim == c->n_ctx ? "context size" : "model's position table", lim);

@@ -13,6 +13,7 @@ static const struct lir_arch archs[] = {
     { "qwen2", LIR_ROPE_NEOX, true,  false, false },
     { "qwen3", LIR_ROPE_NEOX, false, true,  false },
     { "bert",  LIR_ROPE_NORM, true,  false, true  },
+    { "nomic-bert", LIR_ROPE_NEOX, false, false, true }, /* bert graph: rotary positions, SwiGLU */
 };
 
 const struct lir_arch *lir_arch_find(const char *name, size_t len) {
@@ -164,16 +165,19 @@ static enum lir_status bind(lir_model *m, struct lir_tensor *t, const char *name
 
 /* bert (llama.cpp's LLM_ARCH_BERT): token types (optional), learned positions, embedding
  * LayerNorm, and per layer biased q/k/v/output, two post-norm LayerNorms, biased GELU FFN.
+ * nomic-bert (LLM_ARCH_NOMIC_BERT, the same graph): no position table (RoPE on q and k), q/k/v
+ * usually fused in attn_qkv, a SwiGLU FFN whose biases llama.cpp does not use (nor do we).
  * No output head: the model gives embeddings only. */
 static enum lir_status load_tensors_bert(lir_model *m, lir_err *e) {
     const struct lir_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, F = hp->n_ff;
+    const bool nomic = strcmp(m->arch->name, "nomic-bert") == 0;
     enum lir_status s;
     const struct lir_gguf_tensor *tt = lir_gguf_find_tensor(m->gguf, "token_types.weight");
     if (tt && (tt->ne[1] < 1 || tt->ne[1] > 1024))
         return lir__errf(e, LIR_EFORMAT, "model: token_types.weight has %lld rows", (long long)tt->ne[1]);
     if ((s = bind(m, &m->tok_types, "token_types.weight", E, tt ? tt->ne[1] : 1, true, false, e))) return s;
-    if ((s = bind(m, &m->pos_embd, "position_embd.weight", E, hp->n_ctx_train, false, false, e))) return s;
+    if (!nomic && (s = bind(m, &m->pos_embd, "position_embd.weight", E, hp->n_ctx_train, false, false, e))) return s;
     if ((s = bind(m, &m->tok_norm, "token_embd_norm.weight", E, 1, false, true, e))) return s;
     if ((s = bind(m, &m->tok_norm_b, "token_embd_norm.bias", E, 1, false, true, e))) return s;
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
@@ -184,20 +188,43 @@ static enum lir_status load_tensors_bert(lir_model *m, lir_err *e) {
 #define B(field, suffix, ne0, ne1, opt, f32)                                      \
         snprintf(n, sizeof n, "blk.%d.%s", i, suffix);                            \
         if ((s = bind(m, &L->field, n, ne0, ne1, opt, f32, e))) return s;
-        B(wq, "attn_q.weight", E, E, false, false)
-        B(wk, "attn_k.weight", E, E, false, false)
-        B(wv, "attn_v.weight", E, E, false, false)
-        B(bq, "attn_q.bias", E, 1, false, true)
-        B(bk, "attn_k.bias", E, 1, false, true)
-        B(bv, "attn_v.bias", E, 1, false, true)
+        struct lir_tensor qkv, qkv_b;
+        snprintf(n, sizeof n, "blk.%d.attn_qkv.weight", i);
+        if ((s = bind(m, &qkv, n, E, 3 * E, true, false, e))) return s;
+        if (qkv.data) { /* fused: rows [0,E) are q, [E,2E) k, [2E,3E) v — views into it */
+            snprintf(n, sizeof n, "blk.%d.attn_qkv.bias", i);
+            if ((s = bind(m, &qkv_b, n, 3 * E, 1, true, true, e))) return s;
+            struct lir_tensor *parts[3] = { &L->wq, &L->wk, &L->wv }, *bias[3] = { &L->bq, &L->bk, &L->bv };
+            for (int j = 0; j < 3; j++) {
+                *parts[j] = qkv;
+                parts[j]->ne1 = E;
+                parts[j]->data = (const char *)qkv.data + (size_t)j * E * qkv.row_size;
+                if (qkv_b.data) {
+                    *bias[j] = qkv_b;
+                    bias[j]->ne0 = E;
+                    bias[j]->data = (const float *)qkv_b.data + (size_t)j * E;
+                }
+            }
+        } else {
+            B(wq, "attn_q.weight", E, E, false, false)
+            B(wk, "attn_k.weight", E, E, false, false)
+            B(wv, "attn_v.weight", E, E, false, false)
+            B(bq, "attn_q.bias", E, 1, nomic, true)
+            B(bk, "attn_k.bias", E, 1, nomic, true)
+            B(bv, "attn_v.bias", E, 1, nomic, true)
+        }
         B(wo, "attn_output.weight", E, E, false, false)
         B(bo, "attn_output.bias", E, 1, true, true)
         B(attn_out_norm, "attn_output_norm.weight", E, 1, false, true)
         B(attn_out_norm_b, "attn_output_norm.bias", E, 1, false, true)
         B(w_up, "ffn_up.weight", E, F, false, false)
-        B(b_up, "ffn_up.bias", F, 1, true, true)
         B(w_down, "ffn_down.weight", F, E, false, false)
-        B(b_down, "ffn_down.bias", E, 1, true, true)
+        if (nomic) {
+            B(w_gate, "ffn_gate.weight", E, F, false, false)
+        } else {
+            B(b_up, "ffn_up.bias", F, 1, true, true)
+            B(b_down, "ffn_down.bias", E, 1, true, true)
+        }
         B(layer_out_norm, "layer_output_norm.weight", E, 1, false, true)
         B(layer_out_norm_b, "layer_output_norm.bias", E, 1, false, true)
 #undef B
@@ -285,7 +312,7 @@ enum lir_status lir_model_load(const char *path, const struct lir_model_params *
     }
     m->arch = lir_arch_find(a.ptr, a.len);
     if (!m->arch) {
-        s = lir__errf(&e, LIR_EUNSUPPORTED, "model: architecture '%.*s' is not supported (supported: llama, qwen2, qwen3, bert)",
+        s = lir__errf(&e, LIR_EUNSUPPORTED, "model: architecture '%.*s' is not supported (supported: llama, qwen2, qwen3, bert, nomic-bert)",
                       (int)(a.len > 64 ? 64 : a.len), a.ptr);
         goto fail;
     }

@@ -7,8 +7,9 @@
  *    token gives the same vector under every pooling; a model without a pooling type pools by
  *    mean; the model's type is used by default;
  *  - normalize gives unit vectors parallel to the raw ones;
- *  - the thread count does not change a bert embedding; bert attention is non-causal (the
- *    first token's state changes when a later token does).
+ *  - the thread count does not change a bert / nomic-bert embedding; their attention is
+ *    non-causal (the first token's state changes when a later token does); nomic-bert (RoPE)
+ *    takes inputs up to the context size.
  * Equality with llama.cpp is tested in tests/parity/embed.test.mjs. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -109,8 +110,8 @@ Test(embed, bert_loads_and_checks_arguments, .fini = cleanup) {
     lir_model_free(m);
 }
 
-Test(embed, bert_attention_is_not_causal_and_threads_do_not_matter, .fini = cleanup) {
-    lir_model *m = gen_load(LIR_GEN_BERT, LIR_GEN_POOLING_CLS);
+static void encoder_invariants(enum lir_gen_arch arch) {
+    lir_model *m = gen_load(arch, LIR_GEN_POOLING_CLS);
     lir_context *c1 = ctx_of(m, 512, 0, 1), *c3 = ctx_of(m, 512, 0, 3);
     lir_token toks[40];
     for (int i = 0; i < 40; i++) toks[i] = 10 + (i * 37) % 900;
@@ -136,6 +137,28 @@ Test(embed, bert_attention_is_not_causal_and_threads_do_not_matter, .fini = clea
     cr_assert(max_abs_diff(mean1, cls1, 256) <= 1e-6 && max_abs_diff(cls1, last1, 256) == 0);
     lir_context_free(c1);
     lir_context_free(c3);
+    lir_model_free(m);
+}
+
+Test(embed, bert_attention_is_not_causal_and_threads_do_not_matter, .fini = cleanup) {
+    encoder_invariants(LIR_GEN_BERT);
+}
+/* nomic-bert: fused attn_qkv viewed as q, k, v; RoPE instead of a position table (so inputs
+ * may exceed the 512 positions bert's table would allow, up to the context) */
+Test(embed, nomic_bert_attention_is_not_causal_and_threads_do_not_matter, .fini = cleanup) {
+    encoder_invariants(LIR_GEN_NOMIC_BERT);
+    lir_model *m = gen_load(LIR_GEN_NOMIC_BERT, LIR_GEN_POOLING_MEAN);
+    struct lir_model_info mi;
+    lir_model_get_info(m, &mi);
+    cr_assert_str_eq(mi.arch, "nomic-bert");
+    lir_context *c = ctx_of(m, 700, 0, 2);
+    lir_token *many = malloc(sizeof *many * 700);
+    for (int i = 0; i < 700; i++) many[i] = 100 + i % 500;
+    float v[256];
+    cr_assert_eq(lir_embed_tokens(c, many, 700, NULL, v, 256), LIR_OK, "%s", lir_context_last_error(c));
+    cr_assert_eq(lir_embed_tokens(c, many, 701, NULL, v, 256), LIR_ECONTEXT);
+    free(many);
+    lir_context_free(c);
     lir_model_free(m);
 }
 

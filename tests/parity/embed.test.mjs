@@ -15,6 +15,7 @@
 //
 // Cases (each: several texts, cosine(lir, llama.cpp) >= 0.9999 per text, and the same token count):
 //   bert F32 mean, bert F32 cls, bert Q8_0 mean   (WPM tokenizer, learned positions, GELU, LayerNorm)
+//   nomic-bert F32 mean, Q8_0 cls                 (rotary positions, fused attn_qkv, SwiGLU, no biases)
 //   qwen3 F32 last (Qwen3-Embedding style), llama F32 mean, llama Q8_0 cls
 //   llama F32 with no pooling type (a chat model): lir pools by mean, compared with llama.cpp on
 //   the same weights generated with --pooling mean (same seed => same tensors).
@@ -51,6 +52,8 @@ const CASES = [
   { name: "bert-F32-mean", gen: [...BERT, "--pooling", "mean"] },
   { name: "bert-F32-cls", gen: [...BERT, "--pooling", "cls"] },
   { name: "bert-Q8_0-mean", gen: [...BERT, "--type", "Q8_0"] },
+  { name: "nomic-bert-F32-mean", gen: ["--arch", "nomic-bert", "--n-vocab", "1024"] },
+  { name: "nomic-bert-Q8_0-cls", gen: ["--arch", "nomic-bert", "--n-vocab", "1024", "--type", "Q8_0", "--pooling", "cls"] },
   { name: "qwen3-F32-last", gen: ["--arch", "qwen3", ...DEC, "--head-dim", "64", "--pooling", "last"] },
   { name: "llama-F32-mean", gen: ["--arch", "llama", ...DEC, "--pooling", "mean"] },
   { name: "llama-Q8_0-cls", gen: ["--arch", "llama", ...DEC, "--type", "Q8_0", "--pooling", "cls"] },
