@@ -389,6 +389,7 @@ void lir__model_estimate(const struct lir_model *m, int32_t n_ctx, int32_t n_bat
     if (n_ctx <= 0) n_ctx = hp->n_ctx_train;
     if (n_batch <= 0) n_batch = 256;
     if (n_batch > n_ctx) n_batch = n_ctx;
+    if (m->arch->bert) n_batch = n_ctx; /* encoders take an input as one batch (forward.c) */
     uint64_t kvd = (uint64_t)hp->n_head_kv * hp->head_dim;
     o->weights = m->weight_bytes;
     o->kv_cache = 2ull * hp->n_layer * (uint64_t)n_ctx * kvd * sizeof(lir_f16);

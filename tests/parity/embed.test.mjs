@@ -41,6 +41,7 @@ const TEXTS = [
   "Embeddings map text to vectors; similar texts (ideally) map to nearby points.",
   "numbers 12 345 and 6.78 - punctuation: yes? no!",
   "a",
+  "Café NAÏVE résumé — über 東京 façade",
   "Zebras, yaks and quokkas are rarely seen together in the wild, except at the zoo in 1999 " +
     "where keepers kept careful notes about their habits, diets and moods for many months.",
 ];
