@@ -12,17 +12,14 @@
  *     (canonical base64 only);
  *   - lir__rfc3339_parse (the bytes as a C string): whatever parses formats back to itself.
  * Leaks, memory errors (ASan) and undefined behaviour (UBSan) are findings too.
- *
- * Build note (a labelled hack): the parser is compiled into this target by #include, because
- * the fuzz library (CMakeLists.txt, LIR_FUZZ) does not list src/licence/. The parser needs
- * only jansson and src/util, which the fuzz library has; nothing of libsodium. If the fuzz
- * library ever lists src/licence/licence_parse.c, drop the #include below. */
+ * The fuzz library (CMakeLists.txt, LIR_FUZZ) holds licence_parse.c: it needs only jansson and
+ * src/util, nothing of libsodium. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "licence/licence_parse.c"
+#include "licence/licence.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
