@@ -751,6 +751,94 @@ LIR_API enum lir_status lir_licence_check_params(const lir_licence *lic, const c
 LIR_API enum lir_status lir_licence_check_sampling(const lir_licence *lic, const struct lir_sampling_params *p,
                                                    char *msg, size_t msg_len);
 
+/* -------------------------------------------------------------- quantize */
+
+/* Requantizing a model file, as llama.cpp's llama-quantize (without an importance matrix).
+ * File types are llama.cpp's enum llama_ftype (written to general.file_type). */
+enum lir_ftype {
+    LIR_FTYPE_ALL_F32 = 0,
+    LIR_FTYPE_MOSTLY_F16 = 1,
+    LIR_FTYPE_MOSTLY_Q4_0 = 2,
+    LIR_FTYPE_MOSTLY_Q4_1 = 3,
+    LIR_FTYPE_MOSTLY_Q8_0 = 7,
+    LIR_FTYPE_MOSTLY_Q5_0 = 8,
+    LIR_FTYPE_MOSTLY_Q5_1 = 9,
+    LIR_FTYPE_MOSTLY_Q2_K = 10,
+    LIR_FTYPE_MOSTLY_Q3_K_S = 11,
+    LIR_FTYPE_MOSTLY_Q3_K_M = 12,
+    LIR_FTYPE_MOSTLY_Q3_K_L = 13,
+    LIR_FTYPE_MOSTLY_Q4_K_S = 14,
+    LIR_FTYPE_MOSTLY_Q4_K_M = 15,
+    LIR_FTYPE_MOSTLY_Q5_K_S = 16,
+    LIR_FTYPE_MOSTLY_Q5_K_M = 17,
+    LIR_FTYPE_MOSTLY_Q6_K = 18,
+    LIR_FTYPE_MOSTLY_BF16 = 32,
+};
+/* The file type named s (borrowed): llama-quantize's names, any case ("Q4_K_M"), its aliases
+ * (Q3_K = Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M) or the number ("15"). LIR_OK or LIR_EINVAL. */
+LIR_API enum lir_status lir_ftype_parse(const char *s, enum lir_ftype *out);
+/* "Q4_K_M", ...; "unknown" otherwise. Static storage. */
+LIR_API const char *lir_ftype_name(enum lir_ftype t);
+/* The valid names, space-separated, for messages. Static storage. */
+LIR_API const char *lir_ftype_names(void);
+/* A tensor storage type by ggml's name, any case ("q8_0", "Q6_K", "f16", "bf16"): *out is the
+ * ggml type id (as stored in GGUF). LIR_OK, or LIR_EINVAL for NULL/unknown names. */
+LIR_API enum lir_status lir_tensor_type_parse(const char *s, int32_t *out);
+/* ggml's name of type id t ("q4_K"), "unknown" otherwise. Static storage. */
+LIR_API const char *lir_tensor_type_name(int32_t t);
+
+struct lir_quantize_params {
+    enum lir_ftype ftype;         /* target (LIR_FTYPE_MOSTLY_Q4_K_M) */
+    int32_t n_threads;            /* rows are converted on this many threads; 0 = CPUs (at most 16) */
+    bool allow_requantize;        /* convert tensors that are already quantized (false: refused) */
+    bool pure;                    /* no mix rules: every quantizable tensor in the ftype's base type
+                                     (row-size fallbacks still apply) */
+    int32_t output_tensor_type;   /* ggml type id for output.weight (and a tied token_embd); -1 = rules */
+    int32_t token_embedding_type; /* ggml type id for token_embd.weight; -1 = rules */
+};
+LIR_API struct lir_quantize_params lir_quantize_params_default(void);
+
+/* Progress of lir_quantize_model, after each chunk of a tensor is written. */
+struct lir_quantize_progress {
+    int64_t i_tensor, n_tensors;  /* index in the file; count */
+    const char *name;             /* tensor name; valid during the call */
+    int32_t type_in, type_out;    /* ggml type ids */
+    uint64_t bytes_done, bytes_total; /* of the output's tensor data */
+};
+/* Called on the thread that called lir_quantize_model. Return false to cancel. */
+typedef bool (*lir_quantize_progress_fn)(void *user, const struct lir_quantize_progress *p);
+
+struct lir_quantize_result {
+    uint64_t size_in, size_out;   /* file sizes in bytes */
+    int64_t n_tensors, n_converted, n_copied; /* copied: already in their target type */
+    int64_t n_fallback;           /* tensors whose rows did not fit the chosen type's blocks */
+    double seconds;
+};
+
+/* Reads the GGUF model at path in (borrowed; any storage type lir supports) and writes it to
+ * out (borrowed) with tensors in the types llama.cpp's llama-quantize would choose for p->ftype
+ * (NULL p: defaults): tensors it never quantizes (norms and other 1-D tensors, token types,
+ * position embeddings, ...) are copied; the mixes (Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M, and the
+ * output.weight -> Q6_K rule of every quantized target) follow llama.cpp's per-tensor rules
+ * unless p->pure; rows that are not a multiple of a type's block size fall back as in llama.cpp
+ * (Q2_K/Q3_K -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, else F16). Tensors are converted
+ * row by row through f32 with the reference quantizers (the bytes llama-quantize writes without
+ * an imatrix), on p->n_threads threads, never holding a whole tensor in memory. Every key/value
+ * is copied (split.* dropped), general.file_type set to p->ftype and general.quantization_version
+ * to 2; tensor order, names, shapes and the alignment are kept. The file is written as out.tmp
+ * and renamed to out, so out is never left half-written (nor removed on error).
+ * progress (may be NULL) is called with user; returning false stops the work (LIR_ECANCELLED).
+ * res (may be NULL) receives sizes and counts. On error a message is written to err (may be NULL).
+ * Returns LIR_OK, LIR_EINVAL (NULL/empty path, in and out the same file, unknown ftype or type
+ * id, an override type whose blocks do not fit a tensor's rows, n_threads outside [0, 64]),
+ * LIR_EIO (cannot read in, cannot write out), LIR_EFORMAT (malformed in), LIR_EUNSUPPORTED
+ * (a quantized tensor to convert without allow_requantize; a split model; nested arrays, NUL
+ * bytes in strings or names over 63 bytes, which the writer cannot keep), LIR_ECANCELLED,
+ * LIR_ENOMEM. */
+LIR_API enum lir_status lir_quantize_model(const char *in, const char *out, const struct lir_quantize_params *p,
+                                           lir_quantize_progress_fn progress, void *user,
+                                           struct lir_quantize_result *res, char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif
