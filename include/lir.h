@@ -839,6 +839,357 @@ LIR_API enum lir_status lir_quantize_model(const char *in, const char *out, cons
                                            lir_quantize_progress_fn progress, void *user,
                                            struct lir_quantize_result *res, char *err, size_t err_len);
 
+/* ---------------------------------------------------------------- runtime */
+
+/* The runtime (spec §2.2 ILocalInferenceManager): installed models (GGUF files in a models
+ * directory, or any path), loaded models with their status, metrics and resources, an active
+ * model, generation (blocking and streamed), embeddings, resource usage and events (§12).
+ *
+ * Every lir_runtime_* function may be called from any number of threads at once. Results are
+ * copied out into caller structs (no pointer into the runtime survives a call) except where a
+ * pointer says otherwise. Requests on one loaded model run one at a time in arrival order (FIFO);
+ * requests on different models run in parallel. (A later scheduler replaces the per-model FIFO
+ * by continuous batching.) Under a licence whose tier allows one concurrent request (WriterPro,
+ * Teams), requests on all models queue for one slot.
+ *
+ * Ids are UUID strings (36 characters + NUL): an installed model's id is made from its name
+ * (the same name gives the same id in every run); a loaded model's id is random per load. */
+#define LIR_ID_LEN 37
+#define LIR_KEEP_ALIVE_DEFAULT_MS (5 * 60 * 1000) /* Ollama's 5 minutes */
+#define LIR_KEEP_ALIVE_NEVER (-1)
+#define LIR_GPU_LAYERS_ALL (-1)
+#define LIR_TENSOR_SPLIT_MAX 16
+
+typedef struct lir_runtime lir_runtime;
+
+/* A model file found in the models directory or given by path; metadata from its GGUF header. */
+struct lir_installed_model {
+    char id[LIR_ID_LEN];  /* from the name */
+    char name[256];       /* path under the models directory without ".gguf" ("llama/3b-q4"); for a
+                             file elsewhere, its absolute path without ".gguf" */
+    char path[4096];      /* absolute path of the file */
+    char display_name[128]; /* general.name or "" */
+    char arch[32];        /* general.architecture */
+    char source[16];      /* "local" */
+    char backend[16];     /* "native" */
+    uint64_t size_bytes;  /* file size */
+    uint64_t parameters;  /* elements of all tensors */
+    int32_t context_length; /* <arch>.context_length, 0 when absent */
+    int32_t block_count;    /* <arch>.block_count, 0 when absent */
+};
+
+/* Spec §5.1 ModelLoadOptions. */
+struct lir_load_options {
+    int32_t gpu_layers;      /* LIR_GPU_LAYERS_ALL (spec: all); without a GPU backend every layer runs
+                                on the CPU whatever this says (the request is kept in options) */
+    int32_t context_size;    /* 0 = the model's maximum (context_length); else 1..16777216 */
+    int32_t batch_size;      /* 256 */
+    int32_t threads;         /* 0 = number of CPUs */
+    char gpu_id[32];         /* "" = auto */
+    int32_t main_gpu;        /* 0; != 0 needs resource management (Enterprise) */
+    float tensor_split[LIR_TENSOR_SPLIT_MAX]; /* n_tensor_split proportions, finite, >= 0 */
+    int32_t n_tensor_split;  /* 0 = none; > 0 needs resource management (Enterprise) */
+    int64_t keep_alive_ms;   /* how long the model stays loaded when idle: LIR_KEEP_ALIVE_DEFAULT_MS;
+                                0 = unload when its last request ends; LIR_KEEP_ALIVE_NEVER = never.
+                                The idle clock starts at load and restarts at the end of each request. */
+};
+LIR_API struct lir_load_options lir_load_options_default(void);
+
+enum lir_resource_type { LIR_RESOURCE_RAM, LIR_RESOURCE_VRAM, LIR_RESOURCE_DISK, LIR_RESOURCE_CPU };
+/* "Ram", "Vram", "Disk", "Cpu" (the spec's names); "unknown" otherwise. Static storage. */
+LIR_API const char *lir_resource_type_str(enum lir_resource_type r);
+
+/* Spec ResourceCheck: whether a load fits, and if not, what would. */
+struct lir_resource_issue {
+    enum lir_resource_type resource;
+    uint64_t required, available; /* bytes */
+    char message[256];
+};
+struct lir_resource_check {
+    bool is_sufficient;
+    int32_t n_issues;
+    struct lir_resource_issue issues[4];
+    int32_t suggested_context_size; /* > 0: the largest power-of-two context (>= 256) that fits; 0: none */
+    char suggestion[256];           /* e.g. "fits with context_size=4096", or "" */
+};
+
+enum lir_loaded_status {
+    LIR_LOADED_LOADING, LIR_LOADED_READY, LIR_LOADED_BUSY, LIR_LOADED_UNLOADING, LIR_LOADED_ERROR
+};
+/* "Loading", "Ready", "Busy", "Unloading", "Error"; "unknown" otherwise. Static storage. */
+LIR_API const char *lir_loaded_status_str(enum lir_loaded_status s);
+
+/* Times are Unix milliseconds (UTC); durations milliseconds. */
+struct lir_loaded_model {
+    char id[LIR_ID_LEN];
+    struct lir_installed_model model;
+    struct lir_load_options options;   /* as requested (context_size 0 resolved to the model's maximum) */
+    enum lir_loaded_status status;
+    int64_t loaded_at_ms;
+    int64_t last_used_at_ms;           /* 0 = never used */
+    int32_t active_requests;           /* running or queued */
+    struct {
+        int64_t total_requests, total_tokens_generated;
+        double total_inference_ms;
+        float average_tokens_per_second, peak_tokens_per_second;
+        double average_ttft_ms;
+    } metrics;
+    struct {
+        uint64_t ram_bytes;            /* the estimate the load was checked with (weights + KV + compute) */
+        uint64_t vram_bytes;           /* 0 without a GPU backend */
+        int32_t loaded_layers, gpu_layers, cpu_layers;
+        int32_t context_size, context_used; /* context_used: tokens in the KV cache after the last request */
+    } resources;
+};
+
+/* Load progress in [0, 1]; return non-zero to cancel the load (it then fails with LIR_ECANCELLED).
+ * Called on the loading thread, with no runtime lock held. */
+typedef int (*lir_load_progress_fn)(float progress, void *user);
+
+struct lir_runtime_params {
+    const char *models_dir;       /* borrowed for the call (copied); NULL = none (paths only) */
+    const lir_licence *licence;   /* borrowed: must outlive the runtime; NULL = static LIR_TIER_DEFAULT */
+    /* Bytes of RAM free for a new model, NULL = /proc/meminfo MemAvailable. A hook for tests and
+     * for hosts that budget memory themselves. Called with no runtime lock held. */
+    uint64_t (*mem_available)(void *user);
+    void *mem_user;
+    float ram_alert_percent;      /* 90: a ResourceAlert event when system RAM use passes it after a
+                                     load or in lir_runtime_resource_usage; 0 = off */
+};
+LIR_API struct lir_runtime_params lir_runtime_params_default(void);
+
+/* Creates a runtime (starts its idle-unload and event threads). On success *out is owned by the
+ * caller (free with lir_runtime_destroy). Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM (err: why). */
+LIR_API enum lir_status lir_runtime_create(const struct lir_runtime_params *params, lir_runtime **out, char *err,
+                                           size_t err_len);
+/* Unloads every model (waiting for running requests to finish), delivers the pending events,
+ * stops the threads and frees rt. Accepts NULL. No other call on rt may be running or start. */
+LIR_API void lir_runtime_destroy(lir_runtime *rt);
+
+/* Installed models: the *.gguf files under the models directory (up to 4 levels of folders;
+ * files that are not valid GGUF are skipped), sorted by name. *out is a malloc'd array of *n
+ * entries owned by the caller (free with lir_runtime_free); NULL when *n is 0.
+ * Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. A missing directory gives an empty list. */
+LIR_API enum lir_status lir_runtime_list_installed(lir_runtime *rt, struct lir_installed_model **out, int32_t *n);
+/* Scans dir (borrowed) without a runtime, as lir_runtime_list_installed (for `lir models`). */
+LIR_API enum lir_status lir_models_scan(const char *dir, struct lir_installed_model **out, int32_t *n);
+/* Header metadata of one GGUF file (borrowed path) as an installed model outside any directory.
+ * Returns LIR_OK, LIR_EINVAL, LIR_EIO, LIR_EFORMAT (err: why). */
+LIR_API enum lir_status lir_model_inspect(const char *path, struct lir_installed_model *out, char *err,
+                                          size_t err_len);
+/* Frees an array returned by a lir_runtime_* / lir_models_scan call. Accepts NULL. */
+LIR_API void lir_runtime_free(void *p);
+
+/* Whether model (an installed id or name, a loaded id, or a path; borrowed) fits in free memory
+ * with options (NULL = defaults), counting what is already reserved by loads in progress and
+ * the weights of an already mapped file once. Fills *check. Returns LIR_OK (even when it does
+ * not fit: see check->is_sufficient), LIR_EINVAL, LIR_ENOTFOUND, LIR_EIO, LIR_EFORMAT. */
+LIR_API enum lir_status lir_runtime_check_resources(lir_runtime *rt, const char *model,
+                                                    const struct lir_load_options *options,
+                                                    struct lir_resource_check *check, char *err, size_t err_len);
+
+/* Loads model (as above; borrowed) with options (borrowed; NULL = defaults) and writes the loaded
+ * id to loaded_id (LIR_ID_LEN bytes; may be NULL). Flow (spec §3.2): metadata, options checked,
+ * licence (inference; a model beyond the tier's loaded-model limit: LIR_ETIER; main_gpu/tensor_split:
+ * resource management), resource check — if short, nothing is allocated, *check (may be NULL)
+ * says why with a suggestion, ModelLoadFailed is emitted and LIR_ENOMEM returned — then
+ * ModelLoadStarted, the weights are paged in (progress, may be NULL) and the context created,
+ * ModelLoadCompleted. The same model with the same options already loaded (or loading: the call
+ * waits for it) is not loaded again: its id is returned. Another load of the same file with other
+ * options shares the file's mapping (weights once in memory). The first loaded model becomes the
+ * active one when none is. Returns LIR_OK, LIR_EINVAL (options out of range), LIR_ENOTFOUND,
+ * LIR_EIO, LIR_EFORMAT, LIR_EUNSUPPORTED, LIR_ENOMEM, LIR_ETIER, LIR_ECANCELLED (err: why). */
+LIR_API enum lir_status lir_runtime_load(lir_runtime *rt, const char *model, const struct lir_load_options *options,
+                                         lir_load_progress_fn progress, void *progress_user, char *loaded_id,
+                                         struct lir_resource_check *check, char *err, size_t err_len);
+/* Unloads a loaded model (loaded_id borrowed): new requests for it are refused, the running and
+ * queued ones finish first, then its memory is returned and ModelUnloaded emitted.
+ * Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND. */
+LIR_API enum lir_status lir_runtime_unload(lir_runtime *rt, const char *loaded_id);
+/* Unloads every loaded model. Returns LIR_OK, LIR_EINVAL. */
+LIR_API enum lir_status lir_runtime_unload_all(lir_runtime *rt);
+/* Loaded models in load order: *out is a malloc'd array of *n (free with lir_runtime_free; NULL
+ * when none). Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. */
+LIR_API enum lir_status lir_runtime_list_loaded(lir_runtime *rt, struct lir_loaded_model **out, int32_t *n);
+/* One loaded model by id (borrowed). Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND. */
+LIR_API enum lir_status lir_runtime_get_loaded(lir_runtime *rt, const char *loaded_id, struct lir_loaded_model *out);
+/* The active model. Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND (none). */
+LIR_API enum lir_status lir_runtime_get_active(lir_runtime *rt, struct lir_loaded_model *out);
+/* Makes a loaded model (loaded_id borrowed) the active one. Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND. */
+LIR_API enum lir_status lir_runtime_set_active(lir_runtime *rt, const char *loaded_id);
+
+enum lir_chat_role { LIR_ROLE_SYSTEM, LIR_ROLE_USER, LIR_ROLE_ASSISTANT };
+struct lir_chat_message {
+    enum lir_chat_role role;
+    const char *content; /* borrowed for the call; NUL-terminated UTF-8 */
+};
+enum lir_response_format { LIR_FORMAT_TEXT, LIR_FORMAT_JSON, LIR_FORMAT_JSON_SCHEMA };
+
+/* Spec LocalGenerationRequest. Every pointer is borrowed for the call. */
+struct lir_generate_request {
+    const char *model;       /* a loaded id, an installed id or name, or a path; NULL = the active
+                                model. A model that is not loaded is loaded with default options
+                                (concurrent requests for it load it once). */
+    const char *prompt;      /* raw text, tokenized as llama.cpp does for a prompt (BOS as the
+                                vocabulary asks, control tokens written in the text parsed) */
+    const struct lir_chat_message *messages; /* or: rendered with the model's chat template
+                                (chatml when it has none) and an assistant header */
+    int32_t n_messages;
+    const char *system_prompt; /* NULL; with messages: a system message first; with a prompt: the
+                                  pair is rendered as a chat [system, user: prompt] */
+    struct lir_sampling_params sampling; /* lir_sampling_params_default(); max_tokens 0 = until
+                                  end of generation or a full context */
+    enum lir_response_format format; /* TEXT; JSON: any JSON object; JSON_SCHEMA: json_schema */
+    const char *json_schema;  /* with LIR_FORMAT_JSON_SCHEMA */
+    const char *grammar;      /* GBNF (root rule "root"); NULL = none; not with a format */
+};
+LIR_API struct lir_generate_request lir_generate_request_default(void);
+
+struct lir_generation_usage {
+    int32_t prompt_tokens, completion_tokens, total_tokens;
+};
+/* Spec LocalGenerationMetrics, in milliseconds from the call (queueing included). */
+struct lir_generation_metrics {
+    double total_ms;
+    double ttft_ms;            /* until the first token was sampled */
+    double generation_ms;      /* from the end of prompt evaluation to the end */
+    float tokens_per_second;   /* completion_tokens / generation time */
+    float prompt_tokens_per_second;
+};
+
+struct lir_generate_result {
+    char *text;                /* owned by the caller: free with lir_generate_result_clear;
+                                  NUL-terminated UTF-8, len bytes */
+    size_t len;
+    struct lir_generation_usage usage;
+    enum lir_finish_reason finish_reason;
+    struct lir_generation_metrics metrics;
+    char loaded_model_id[LIR_ID_LEN];
+    uint64_t seed;             /* the seed used (the drawn one for LIR_SEED_RANDOM) */
+};
+LIR_API void lir_generate_result_clear(struct lir_generate_result *r);
+
+/* Runs a generation to its end. On LIR_OK *out is filled (clear it with lir_generate_result_clear).
+ * Returns LIR_OK, LIR_EINVAL (no input, no model and no active model, bad parameters: message
+ * names them), LIR_ERANGE, LIR_ENOTFOUND, LIR_ECONTEXT (the prompt does not fit the context),
+ * LIR_ETIER (parameters, grammar or inference beyond the tier), the load statuses when the model
+ * is loaded on demand, LIR_EINTERNAL (evaluation failed). GenerationStarted is emitted once the
+ * prompt is tokenized, then GenerationCompleted or GenerationFailed. */
+LIR_API enum lir_status lir_runtime_generate(lir_runtime *rt, const struct lir_generate_request *req,
+                                             struct lir_generate_result *out, char *err, size_t err_len);
+
+/* One streamed piece of text: whole UTF-8 characters, never any part of a stop string. */
+struct lir_generate_chunk {
+    const char *text;          /* valid during the callback only; may be empty on the last chunk */
+    size_t len;
+    int32_t token_index;       /* 0-based index of the generated token that completed this text */
+    bool is_complete;          /* the last chunk: finish_reason is set */
+    enum lir_finish_reason finish_reason;
+};
+/* Return 0 to go on, non-zero to cancel: generation stops before the next token and the call
+ * returns LIR_ECANCELLED (no further chunk is delivered). The return value of the last chunk is
+ * ignored. Called on the calling thread with no runtime lock held. */
+typedef int (*lir_stream_fn)(const struct lir_generate_chunk *chunk, void *user);
+/* As lir_runtime_generate, delivering the text through cb (not NULL) as it is generated.
+ * out (may be NULL) receives the whole result, also when cancelled (finish_reason CANCELLED).
+ * Returns the statuses of lir_runtime_generate, and LIR_ECANCELLED. */
+LIR_API enum lir_status lir_runtime_generate_stream(lir_runtime *rt, const struct lir_generate_request *req,
+                                                    lir_stream_fn cb, void *user, struct lir_generate_result *out,
+                                                    char *err, size_t err_len);
+
+/* Spec LocalEmbeddingRequest. Pointers borrowed for the call. */
+struct lir_embed_request {
+    const char *model;         /* as lir_generate_request.model */
+    const char *const *texts;  /* n_texts NUL-terminated strings */
+    int32_t n_texts;           /* >= 1 */
+    bool normalize;            /* true */
+    enum lir_pooling pooling;  /* LIR_POOLING_MODEL */
+};
+LIR_API struct lir_embed_request lir_embed_request_default(void);
+struct lir_embed_result {
+    float *embeddings;         /* n x dimensions floats, row per text; owned by the caller:
+                                  lir_embed_result_clear */
+    int32_t n, dimensions;
+    int32_t total_tokens;
+    char loaded_model_id[LIR_ID_LEN];
+};
+LIR_API void lir_embed_result_clear(struct lir_embed_result *r);
+/* Embeds each text as lir_embed. Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND, LIR_ECONTEXT,
+ * LIR_ETIER (embeddings need Teams), LIR_EUNSUPPORTED, the load statuses, LIR_ENOMEM. */
+LIR_API enum lir_status lir_runtime_embed(lir_runtime *rt, const struct lir_embed_request *req,
+                                          struct lir_embed_result *out, char *err, size_t err_len);
+
+/* Spec InferenceResourceUsage (GPU fields: none without a GPU backend). CPU percentages are
+ * measured between this call and the previous one on rt (0 on the first call). */
+struct lir_resource_usage {
+    int64_t timestamp_ms;
+    uint64_t system_ram_bytes, system_ram_used_bytes, process_ram_bytes, models_ram_bytes;
+    int32_t n_gpus;
+    float cpu_usage_percent, process_cpu_percent;
+    int32_t active_models, active_requests;
+    float current_tokens_per_second; /* sum over the running requests' rates */
+};
+LIR_API enum lir_status lir_runtime_resource_usage(lir_runtime *rt, struct lir_resource_usage *out);
+
+/* Events (spec §12), delivered in emission order to every subscriber by one event thread of the
+ * runtime, with no runtime lock held (a callback may call the runtime, but must not wait on a
+ * generation that waits on events). */
+#define LIR_EVENT_MAP(X)                              \
+    X(MODEL_LOAD_STARTED, "ModelLoadStarted")         \
+    X(MODEL_LOAD_COMPLETED, "ModelLoadCompleted")     \
+    X(MODEL_LOAD_FAILED, "ModelLoadFailed")           \
+    X(MODEL_UNLOADED, "ModelUnloaded")                \
+    X(GENERATION_STARTED, "GenerationStarted")        \
+    X(GENERATION_COMPLETED, "GenerationCompleted")    \
+    X(GENERATION_FAILED, "GenerationFailed")          \
+    X(RESOURCE_ALERT, "ResourceAlert")                \
+    X(CONTEXT_TRUNCATED, "ContextTruncated")          \
+    X(SNAPSHOT_SAVED, "SnapshotSaved")                \
+    X(SNAPSHOT_RESTORED, "SnapshotRestored")
+
+enum lir_event_type {
+#define X(name, str) LIR_EVENT_##name,
+    LIR_EVENT_MAP(X)
+#undef X
+    LIR_EVENT_COUNT
+};
+/* "ModelLoadStarted", ...; "unknown" otherwise. Static storage. */
+LIR_API const char *lir_event_type_str(enum lir_event_type t);
+
+/* One event. Fields that the type does not use are zero / "". Valid during the callback only. */
+struct lir_event {
+    enum lir_event_type type;
+    uint64_t seq;                 /* 1, 2, 3... in emission order */
+    int64_t timestamp_ms;         /* Unix milliseconds (UTC) at emission */
+    char model_id[LIR_ID_LEN];    /* installed model: load started / failed */
+    char model_name[256];         /* installed model name (load events), else "" */
+    char loaded_model_id[LIR_ID_LEN]; /* load completed, unloaded, generation *, context, snapshot */
+    struct lir_load_options options;  /* load started */
+    double duration_ms;           /* load completed */
+    char message[512];            /* load failed / generation failed: the error; resource alert: the text */
+    int32_t prompt_tokens;        /* generation started / completed */
+    int32_t completion_tokens;    /* generation completed */
+    enum lir_finish_reason finish_reason; /* generation completed */
+    struct lir_generation_metrics metrics; /* generation completed */
+    enum lir_resource_type resource;      /* resource alert */
+    float usage_percent;                  /* resource alert */
+    int32_t tokens_before, tokens_after;  /* context truncated */
+    char snapshot_id[LIR_ID_LEN];         /* snapshot saved / restored */
+};
+typedef void (*lir_event_fn)(const struct lir_event *ev, void *user);
+/* Subscribes fn (with user, borrowed until unsubscribed) to every event emitted from now on and
+ * writes a subscription id (> 0) to *sub_id. Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. */
+LIR_API enum lir_status lir_runtime_subscribe(lir_runtime *rt, lir_event_fn fn, void *user, int64_t *sub_id);
+/* Ends a subscription; when it returns, fn is not running and will not be called again (unless
+ * called from fn itself, which is allowed). Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND. */
+LIR_API enum lir_status lir_runtime_unsubscribe(lir_runtime *rt, int64_t sub_id);
+/* Waits until every event emitted before the call has been delivered. Not from a callback. */
+LIR_API void lir_runtime_events_flush(lir_runtime *rt);
+/* Emits an event (type, and the fields the type uses, from ev; seq and timestamp are set here);
+ * for the runtime's components (context manager, monitor) and hosts. Returns LIR_OK, LIR_EINVAL,
+ * LIR_ENOMEM. */
+LIR_API enum lir_status lir_runtime_emit(lir_runtime *rt, const struct lir_event *ev);
+
 #ifdef __cplusplus
 }
 #endif
