@@ -1,0 +1,476 @@
+/* test_quantize_model.c — lir_quantize_model (src/quant/quantize_model.c), `lir quantize`.
+ *
+ * On generated F32 llama models (8 layers, GQA 4/2):
+ *   - every target type: each output tensor has the type llama.cpp's rules give (written out
+ *     below, independently of the library, from llama.cpp's src/llama-quant.cpp), and its bytes
+ *     equal quantizing the input's f32 rows with our reference quantizer AND with ggml's own
+ *     ggml_quantize_chunk (what llama-quantize calls; tests/quant/ggml_oracle.h) — the ggml part
+ *     fails, never skips, when the libraries are missing (`make deps`); tensors that stay (norms)
+ *     keep their bytes;
+ *   - metadata: every key of the input is in the output with the same rendered value, plus
+ *     general.file_type (llama_ftype) and general.quantization_version = 2;
+ *   - mixes on other shapes: tied output, rows that need a fallback type, --pure, overrides;
+ *   - requantize: refused without allow_requantize (nothing written, an existing OUT kept), with it
+ *     equal to quantizing the dequantized rows; a tensor already in its type is copied as is;
+ *   - errors: same file, unknown type, missing/malformed input, unwritable output, cancel;
+ *   - thread count does not change the bytes. */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lir.h"
+#include "gguf/gguf.h"
+#include "gguf/gguf_gen.h"
+#include "quant/quant.h"
+#include "quant/ggml_oracle.h" /* header-only, all static: safe in a second test file */
+
+#define N_LAYER 8
+
+static void path_of(char *buf, size_t n, const char *tag) {
+    snprintf(buf, n, "/tmp/lir-test-%d-q-%s.gguf", (int)getpid(), tag);
+}
+
+static bool exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* An F32 llama model: n_embd 256 (K-quant rows), 8 layers, 4 heads / 2 KV heads. */
+static void make_model_e(const char *path, bool tied, int64_t n_ff, int64_t n_embd) {
+    struct lir_gen_params p;
+    lir_err e;
+    cr_assert_eq(lir_gen_preset(&p, "tiny", LIR_GEN_LLAMA, &e), LIR_OK);
+    p.n_layer = N_LAYER;
+    p.n_ff = n_ff;
+    p.n_vocab = 300;
+    p.n_embd = n_embd;
+    p.tied = tied;
+    p.type = LIR_TYPE_F32;
+    p.n_threads = 2;
+    p.seed = 7;
+    cr_assert_eq(lir_gen_write(&p, path, &e), LIR_OK, "%s", e.msg);
+}
+
+static void make_model(const char *path, bool tied, int64_t n_ff) { make_model_e(path, tied, n_ff, 256); }
+
+static enum lir_status quantize(const char *in, const char *out, enum lir_ftype ft, struct lir_quantize_params *pp,
+                                char *err) {
+    struct lir_quantize_params p = pp ? *pp : lir_quantize_params_default();
+    p.ftype = ft;
+    if (!p.n_threads) p.n_threads = 3;
+    return lir_quantize_model(in, out, &p, NULL, NULL, NULL, err, 512);
+}
+
+/* ---------------------------------------------------------------- expected types */
+
+/* llama.cpp's llama_tensor_get_type for a dense llama model with 8 layers, n_gqa 2, no
+ * imatrix, written out per tensor class. Layers where use_more_bits holds for 8 layers:
+ * i < 8/8, i >= 7*8/8, (i - 1) % 3 == 2 -> {0, 3, 6, 7}. */
+static bool more_bits(int il) { return il == 0 || il == 3 || il == 6 || il == 7; }
+
+static int32_t layer_of(const char *name) {
+    int il = -1;
+    sscanf(name, "blk.%d.", &il);
+    return il;
+}
+
+static int32_t block_of(int32_t t) { return lir_type_traits_get(t)->blck_size; }
+
+/* fallback for rows that are not a multiple of the block size (tensor_type_fallback) */
+static int32_t fit(int32_t t, int64_t ne0) {
+    if (ne0 % block_of(t) == 0) return t;
+    int32_t f = t == LIR_TYPE_Q2_K || t == LIR_TYPE_Q3_K ? LIR_TYPE_Q4_0
+              : t == LIR_TYPE_Q4_K ? LIR_TYPE_Q5_0
+              : t == LIR_TYPE_Q5_K ? LIR_TYPE_Q5_1
+              : t == LIR_TYPE_Q6_K ? LIR_TYPE_Q8_0 : t;
+    return ne0 % block_of(f) == 0 ? f : LIR_TYPE_F16;
+}
+
+static int32_t expected_type(enum lir_ftype ft, const char *name, int n_dims, int64_t ne0, bool tied) {
+    if (n_dims < 2) return LIR_TYPE_F32; /* norms stay as they are (F32 in these models) */
+    const int il = layer_of(name);
+    const bool output = !strcmp(name, "output.weight") || (tied && !strcmp(name, "token_embd.weight"));
+    const bool attn_v = strstr(name, ".attn_v.weight") != NULL, ffn_down = strstr(name, ".ffn_down.weight") != NULL,
+               attn_out = strstr(name, ".attn_output.weight") != NULL;
+    int32_t base;
+    switch (ft) {
+    case LIR_FTYPE_ALL_F32: return LIR_TYPE_F32;
+    case LIR_FTYPE_MOSTLY_F16: return LIR_TYPE_F16;
+    case LIR_FTYPE_MOSTLY_BF16: return LIR_TYPE_BF16;
+    case LIR_FTYPE_MOSTLY_Q8_0: base = LIR_TYPE_Q8_0; break;
+    case LIR_FTYPE_MOSTLY_Q4_0: base = LIR_TYPE_Q4_0; break;
+    case LIR_FTYPE_MOSTLY_Q4_1: base = LIR_TYPE_Q4_1; break;
+    case LIR_FTYPE_MOSTLY_Q5_0: base = LIR_TYPE_Q5_0; break;
+    case LIR_FTYPE_MOSTLY_Q5_1: base = LIR_TYPE_Q5_1; break;
+    case LIR_FTYPE_MOSTLY_Q2_K: base = LIR_TYPE_Q2_K; break;
+    case LIR_FTYPE_MOSTLY_Q3_K_S: case LIR_FTYPE_MOSTLY_Q3_K_M: case LIR_FTYPE_MOSTLY_Q3_K_L: base = LIR_TYPE_Q3_K; break;
+    case LIR_FTYPE_MOSTLY_Q4_K_S: case LIR_FTYPE_MOSTLY_Q4_K_M: base = LIR_TYPE_Q4_K; break;
+    case LIR_FTYPE_MOSTLY_Q5_K_S: case LIR_FTYPE_MOSTLY_Q5_K_M: base = LIR_TYPE_Q5_K; break;
+    case LIR_FTYPE_MOSTLY_Q6_K: base = LIR_TYPE_Q6_K; break;
+    default: cr_assert_fail("ftype %d", (int)ft); return -1;
+    }
+    int32_t t = base;
+    if (output) {
+        /* Q6_K unless the target is Q8_0; Q8_0 when the row does not fit the base type's blocks */
+        t = ne0 % block_of(base) != 0 ? LIR_TYPE_Q8_0 : base == LIR_TYPE_Q8_0 ? LIR_TYPE_Q8_0 : LIR_TYPE_Q6_K;
+    } else if (attn_v) {
+        if (ft == LIR_FTYPE_MOSTLY_Q2_K) t = LIR_TYPE_Q3_K;            /* n_gqa 2 < 4 */
+        else if (ft == LIR_FTYPE_MOSTLY_Q3_K_M) t = il < 2 ? LIR_TYPE_Q5_K : LIR_TYPE_Q4_K;
+        else if (ft == LIR_FTYPE_MOSTLY_Q3_K_L) t = LIR_TYPE_Q5_K;
+        else if ((ft == LIR_FTYPE_MOSTLY_Q4_K_M || ft == LIR_FTYPE_MOSTLY_Q5_K_M) && more_bits(il)) t = LIR_TYPE_Q6_K;
+        else if (ft == LIR_FTYPE_MOSTLY_Q4_K_S && il < 4) t = LIR_TYPE_Q5_K;
+    } else if (ffn_down) {
+        if (ft == LIR_FTYPE_MOSTLY_Q2_K) t = LIR_TYPE_Q3_K;
+        else if (ft == LIR_FTYPE_MOSTLY_Q3_K_M) t = LIR_TYPE_Q4_K; /* Q5_K only below n_layer/16 = 0 */
+        else if (ft == LIR_FTYPE_MOSTLY_Q3_K_L) t = LIR_TYPE_Q5_K;
+        else if ((ft == LIR_FTYPE_MOSTLY_Q4_K_M || ft == LIR_FTYPE_MOSTLY_Q5_K_M) && more_bits(il)) t = LIR_TYPE_Q6_K;
+        else if (ft == LIR_FTYPE_MOSTLY_Q4_K_S && il < 1) t = LIR_TYPE_Q5_K;
+    } else if (attn_out) {
+        if (ft == LIR_FTYPE_MOSTLY_Q2_K) t = LIR_TYPE_Q3_K;
+        else if (ft == LIR_FTYPE_MOSTLY_Q3_K_M) t = LIR_TYPE_Q4_K;
+        else if (ft == LIR_FTYPE_MOSTLY_Q3_K_L) t = LIR_TYPE_Q5_K;
+    }
+    return fit(t, ne0);
+}
+
+/* ---------------------------------------------------------------- checks */
+
+static char tname[128];
+static const char *name_of(const struct lir_gguf_tensor *t) {
+    snprintf(tname, sizeof tname, "%.*s", (int)t->name.len, t->name.ptr);
+    return tname;
+}
+
+static int64_t n_rows(const struct lir_gguf_tensor *t) { return t->ne[1] * t->ne[2] * t->ne[3]; }
+
+/* Output tensor types as expected (exp may be NULL: then only bytes); bytes = reference
+ * quantization of the input's rows (dequantized when not F32), and = ggml's when check_ggml. */
+static void check_file(const char *in, const char *out, enum lir_ftype ft, bool tied, bool check_types,
+                       bool check_ggml) {
+    lir_gguf *gi, *go;
+    lir_err e;
+    cr_assert_eq(lir_gguf_open(in, &gi, &e), LIR_OK, "%s", e.msg);
+    cr_assert_eq(lir_gguf_open(out, &go, &e), LIR_OK, "%s", e.msg);
+    struct ggml_oracle *o = ggml_oracle_get();
+    if (check_ggml) cr_assert(o->ok, "%s", o->err);
+    cr_assert_eq(lir_gguf_n_tensors(gi), lir_gguf_n_tensors(go));
+    cr_assert_eq(lir_gguf_alignment(gi), lir_gguf_alignment(go));
+    for (int64_t i = 0; i < lir_gguf_n_tensors(go); i++) {
+        const struct lir_gguf_tensor *to = lir_gguf_tensor(go, i), *ti = lir_gguf_tensor(gi, i);
+        const char *nm = name_of(to);
+        cr_assert(to->name.len == ti->name.len && !memcmp(to->name.ptr, ti->name.ptr, to->name.len), "order kept");
+        cr_assert_eq(to->n_dims, ti->n_dims);
+        for (int d = 0; d < 4; d++) cr_assert_eq(to->ne[d], ti->ne[d]);
+        if (check_types) {
+            int32_t want = expected_type(ft, nm, (int)ti->n_dims, ti->ne[0], tied);
+            cr_assert_eq(to->type, want, "%s %s: %s is %s, llama.cpp's rules give %s", lir_ftype_name(ft), out, nm,
+                         lir_type_name(to->type), lir_type_name(want));
+        }
+        if (to->type == ti->type) {
+            cr_assert(to->size == ti->size && !memcmp(to->data, ti->data, to->size), "%s: copied bytes differ", nm);
+            continue;
+        }
+        const int64_t n = ti->ne[0], rows = n_rows(ti);
+        const size_t ri = lir_type_row_size(ti->type, n), ro = lir_type_row_size(to->type, n);
+        float *x = malloc((size_t)(n * rows) * sizeof *x);
+        uint8_t *y = malloc(ro * (size_t)rows), *yg = malloc(ro * (size_t)rows);
+        cr_assert(x && y && yg);
+        for (int64_t r = 0; r < rows; r++)
+            lir_type_traits_get(ti->type)->dequantize_row_ref((const uint8_t *)ti->data + r * ri, x + r * n, n);
+        for (int64_t r = 0; r < rows; r++) lir_type_traits_get(to->type)->quantize_row_ref(x + r * n, y + r * ro, n);
+        cr_assert(!memcmp(to->data, y, ro * (size_t)rows), "%s: %s bytes differ from the reference quantizer", nm,
+                  lir_type_name(to->type));
+        if (check_ggml) {
+            size_t got = o->quantize_chunk(to->type, x, yg, 0, rows, n, NULL);
+            cr_assert_eq(got, ro * (size_t)rows);
+            cr_assert(!memcmp(to->data, yg, got), "%s: %s bytes differ from ggml_quantize_chunk", nm,
+                      lir_type_name(to->type));
+        }
+        free(x);
+        free(y);
+        free(yg);
+    }
+    lir_gguf_close(gi);
+    lir_gguf_close(go);
+}
+
+/* Every input key has the same rendered value in the output; file type and version set. */
+static void check_metadata(const char *in, const char *out, enum lir_ftype ft) {
+    lir_gguf *gi, *go;
+    lir_err e;
+    cr_assert_eq(lir_gguf_open(in, &gi, &e), LIR_OK);
+    cr_assert_eq(lir_gguf_open(out, &go, &e), LIR_OK);
+    char key[256], a[512], b[512];
+    for (int64_t i = 0; i < lir_gguf_n_kv(gi); i++) {
+        lir_gguf_str k = lir_gguf_key(gi, i);
+        snprintf(key, sizeof key, "%.*s", (int)k.len, k.ptr);
+        if (!strcmp(key, "general.file_type")) continue;
+        int64_t j = lir_gguf_find_key(go, key);
+        cr_assert(j >= 0, "key %s missing", key);
+        cr_assert_eq(lir_gguf_kv_type(gi, i), lir_gguf_kv_type(go, j), "key %s type", key);
+        lir_gguf_kv_to_string(gi, i, a, sizeof a);
+        lir_gguf_kv_to_string(go, j, b, sizeof b);
+        cr_assert_str_eq(a, b, "key %s", key);
+    }
+    /* string arrays in full (the rendering summarizes) */
+    uint64_t n1, n2;
+    cr_assert(lir_gguf_get_arr(gi, "tokenizer.ggml.tokens", NULL, &n1, NULL));
+    cr_assert(lir_gguf_get_arr(go, "tokenizer.ggml.tokens", NULL, &n2, NULL));
+    cr_assert_eq(n1, n2);
+    for (uint64_t i = 0; i < n1; i++) {
+        lir_gguf_str s1 = lir_gguf_arr_str(gi, "tokenizer.ggml.tokens", i), s2 = lir_gguf_arr_str(go, "tokenizer.ggml.tokens", i);
+        cr_assert(s1.len == s2.len && !memcmp(s1.ptr, s2.ptr, s1.len), "token %llu", (unsigned long long)i);
+    }
+    uint32_t v;
+    cr_assert(lir_gguf_get_u32(go, "general.file_type", &v, NULL));
+    cr_assert_eq(v, (uint32_t)ft);
+    cr_assert(lir_gguf_get_u32(go, "general.quantization_version", &v, NULL));
+    cr_assert_eq(v, 2);
+    lir_gguf_close(gi);
+    lir_gguf_close(go);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static const enum lir_ftype all_ftypes[] = {
+    LIR_FTYPE_ALL_F32, LIR_FTYPE_MOSTLY_F16, LIR_FTYPE_MOSTLY_BF16, LIR_FTYPE_MOSTLY_Q8_0, LIR_FTYPE_MOSTLY_Q4_0,
+    LIR_FTYPE_MOSTLY_Q4_1, LIR_FTYPE_MOSTLY_Q5_0, LIR_FTYPE_MOSTLY_Q5_1, LIR_FTYPE_MOSTLY_Q2_K,
+    LIR_FTYPE_MOSTLY_Q3_K_S, LIR_FTYPE_MOSTLY_Q3_K_M, LIR_FTYPE_MOSTLY_Q3_K_L, LIR_FTYPE_MOSTLY_Q4_K_S,
+    LIR_FTYPE_MOSTLY_Q4_K_M, LIR_FTYPE_MOSTLY_Q5_K_S, LIR_FTYPE_MOSTLY_Q5_K_M, LIR_FTYPE_MOSTLY_Q6_K,
+};
+#define N_ALL (sizeof all_ftypes / sizeof all_ftypes[0])
+
+Test(quantize_model, every_target_types_bytes_and_metadata, .timeout = 120) {
+    char in[256], out[256], err[512];
+    path_of(in, sizeof in, "f32");
+    make_model(in, false, 256);
+    for (size_t k = 0; k < N_ALL; k++) {
+        path_of(out, sizeof out, lir_ftype_name(all_ftypes[k]));
+        cr_assert_eq(quantize(in, out, all_ftypes[k], NULL, err), LIR_OK, "%s: %s", lir_ftype_name(all_ftypes[k]), err);
+        cr_assert(!exists((strcat(strcpy(err, out), ".tmp"), err)), "temporary file left");
+        check_file(in, out, all_ftypes[k], false, true, true);
+        check_metadata(in, out, all_ftypes[k]);
+        unlink(out);
+    }
+    unlink(in);
+}
+
+Test(quantize_model, mixes_tied_fallback_pure_overrides, .timeout = 60) {
+    char in[256], out[256], err[512];
+    /* tied output: token_embd takes the output's rules */
+    path_of(in, sizeof in, "tied");
+    make_model(in, true, 256);
+    path_of(out, sizeof out, "tied-out");
+    const enum lir_ftype mixes[] = {LIR_FTYPE_MOSTLY_Q4_K_M, LIR_FTYPE_MOSTLY_Q5_K_M, LIR_FTYPE_MOSTLY_Q8_0};
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(quantize(in, out, mixes[k], NULL, err), LIR_OK, "%s", err);
+        check_file(in, out, mixes[k], true, true, false);
+    }
+    unlink(in);
+
+    /* n_ff 96: ffn_down rows (96) do not fit 256-blocks (Q4_K -> Q5_0, Q6_K -> Q8_0);
+     * n_ff 80 does not fit 32-blocks either (-> F16) */
+    const int64_t ffs[] = {96, 80};
+    for (int f = 0; f < 2; f++) {
+        path_of(in, sizeof in, "ff");
+        make_model(in, false, ffs[f]);
+        const enum lir_ftype fts[] = {LIR_FTYPE_MOSTLY_Q4_K_M, LIR_FTYPE_MOSTLY_Q5_K_S, LIR_FTYPE_MOSTLY_Q2_K,
+                                      LIR_FTYPE_MOSTLY_Q6_K, LIR_FTYPE_MOSTLY_Q8_0, LIR_FTYPE_MOSTLY_Q4_1};
+        for (int k = 0; k < 6; k++) {
+            struct lir_quantize_result res;
+            struct lir_quantize_params p = lir_quantize_params_default();
+            p.ftype = fts[k];
+            cr_assert_eq(lir_quantize_model(in, out, &p, NULL, NULL, &res, err, sizeof err), LIR_OK, "%s", err);
+            const bool fits = ffs[f] % block_of(expected_type(fts[k], "blk.1.ffn_up.weight", 2, 256, false)) == 0;
+            cr_assert_eq(res.n_fallback, fits ? 0 : N_LAYER, "%s n_ff %lld: %lld fallbacks", lir_ftype_name(fts[k]),
+                         (long long)ffs[f], (long long)res.n_fallback);
+            check_file(in, out, fts[k], false, true, false);
+        }
+        unlink(in);
+    }
+
+    /* pure: every 2-D weight in the base type, output included; overrides */
+    path_of(in, sizeof in, "pure");
+    make_model(in, false, 256);
+    struct lir_quantize_params p = lir_quantize_params_default();
+    p.pure = true;
+    cr_assert_eq(quantize(in, out, LIR_FTYPE_MOSTLY_Q4_K_M, &p, err), LIR_OK, "%s", err);
+    lir_gguf *g;
+    cr_assert_eq(lir_gguf_open(out, &g, NULL), LIR_OK);
+    for (int64_t i = 0; i < lir_gguf_n_tensors(g); i++) {
+        const struct lir_gguf_tensor *t = lir_gguf_tensor(g, i);
+        cr_assert_eq(t->type, t->n_dims == 1 ? LIR_TYPE_F32 : LIR_TYPE_Q4_K, "pure: %s", name_of(t));
+    }
+    lir_gguf_close(g);
+    check_file(in, out, LIR_FTYPE_MOSTLY_Q4_K_M, false, false, false);
+
+    p = lir_quantize_params_default();
+    cr_assert_eq(lir_tensor_type_parse("Q8_0", &p.output_tensor_type), LIR_OK);
+    cr_assert_eq(lir_tensor_type_parse("q4_0", &p.token_embedding_type), LIR_OK);
+    cr_assert_eq(quantize(in, out, LIR_FTYPE_MOSTLY_Q5_K_M, &p, err), LIR_OK, "%s", err);
+    cr_assert_eq(lir_gguf_open(out, &g, NULL), LIR_OK);
+    cr_assert_eq(lir_gguf_find_tensor(g, "output.weight")->type, LIR_TYPE_Q8_0);
+    cr_assert_eq(lir_gguf_find_tensor(g, "token_embd.weight")->type, LIR_TYPE_Q4_0);
+    cr_assert_eq(lir_gguf_find_tensor(g, "blk.0.attn_v.weight")->type, LIR_TYPE_Q6_K);
+    cr_assert_eq(lir_gguf_find_tensor(g, "blk.1.attn_v.weight")->type, LIR_TYPE_Q5_K);
+    lir_gguf_close(g);
+    check_file(in, out, LIR_FTYPE_MOSTLY_Q5_K_M, false, false, false);
+    unlink(out);
+    unlink(in);
+}
+
+Test(quantize_model, requantize, .timeout = 60) {
+    char in[256], q8[256], out[256], err[512];
+    path_of(in, sizeof in, "rq-f32");
+    path_of(q8, sizeof q8, "rq-q8");
+    path_of(out, sizeof out, "rq-out");
+    make_model(in, false, 256);
+    cr_assert_eq(quantize(in, q8, LIR_FTYPE_MOSTLY_Q8_0, NULL, err), LIR_OK, "%s", err);
+
+    /* refused, before anything is written: an existing OUT is kept as it was */
+    FILE *f = fopen(out, "wb");
+    fputs("old", f);
+    fclose(f);
+    cr_assert_eq(quantize(q8, out, LIR_FTYPE_MOSTLY_Q4_K_M, NULL, err), LIR_EUNSUPPORTED);
+    cr_assert(strstr(err, "requantiz") && strstr(err, "q8_0"), "%s", err);
+    struct stat st;
+    cr_assert(stat(out, &st) == 0 && st.st_size == 3, "OUT changed");
+
+    /* the same type needs no requantizing: bytes copied */
+    cr_assert_eq(quantize(q8, out, LIR_FTYPE_MOSTLY_Q8_0, NULL, err), LIR_OK, "%s", err);
+    check_file(q8, out, LIR_FTYPE_MOSTLY_Q8_0, false, true, false);
+
+    /* allowed: quantization of the dequantized rows (and ggml's bytes from them) */
+    struct lir_quantize_params p = lir_quantize_params_default();
+    p.allow_requantize = true;
+    cr_assert_eq(quantize(q8, out, LIR_FTYPE_MOSTLY_Q4_K_M, &p, err), LIR_OK, "%s", err);
+    check_file(q8, out, LIR_FTYPE_MOSTLY_Q4_K_M, false, true, true);
+
+    /* F16 input is not "quantized" for llama.cpp: no refusal */
+    char f16[256];
+    path_of(f16, sizeof f16, "rq-f16");
+    cr_assert_eq(quantize(in, f16, LIR_FTYPE_MOSTLY_F16, NULL, err), LIR_OK, "%s", err);
+    cr_assert_eq(quantize(f16, out, LIR_FTYPE_MOSTLY_Q5_K_M, NULL, err), LIR_OK, "%s", err);
+    check_file(f16, out, LIR_FTYPE_MOSTLY_Q5_K_M, false, true, true);
+    unlink(in);
+    unlink(q8);
+    unlink(f16);
+    unlink(out);
+}
+
+static bool cancel_after_3(void *user, const struct lir_quantize_progress *p) {
+    int *calls = user;
+    cr_assert(p->bytes_done <= p->bytes_total && p->i_tensor < p->n_tensors && p->name);
+    return ++*calls < 3;
+}
+
+static bool count_calls(void *user, const struct lir_quantize_progress *p) {
+    ++*(int *)user;
+    return true;
+}
+
+Test(quantize_model, errors_cancel_threads, .timeout = 60) {
+    char in[256], out[256], out2[256], err[512];
+    path_of(in, sizeof in, "err-f32");
+    path_of(out, sizeof out, "err-out");
+    path_of(out2, sizeof out2, "err-out2");
+    make_model(in, false, 256);
+    struct lir_quantize_params p = lir_quantize_params_default();
+
+    enum lir_ftype ft;
+    cr_assert_eq(lir_ftype_parse("q4_k_m", &ft), LIR_OK);
+    cr_assert_eq(ft, LIR_FTYPE_MOSTLY_Q4_K_M);
+    cr_assert_eq(lir_ftype_parse("Q4_K", &ft), LIR_OK);
+    cr_assert_eq(ft, LIR_FTYPE_MOSTLY_Q4_K_M); /* llama-quantize's alias */
+    cr_assert_eq(lir_ftype_parse("7", &ft), LIR_OK);
+    cr_assert_eq(ft, LIR_FTYPE_MOSTLY_Q8_0);
+    cr_assert_eq(lir_ftype_parse("Q7_K", &ft), LIR_EINVAL);
+    cr_assert_eq(lir_ftype_parse("4", &ft), LIR_EINVAL); /* Q4_2, gone */
+    cr_assert_eq(lir_ftype_parse(NULL, &ft), LIR_EINVAL);
+    int32_t tt;
+    cr_assert_eq(lir_tensor_type_parse("q8_K", &tt), LIR_EINVAL);
+    cr_assert_eq(lir_tensor_type_parse("Q6_k", &tt), LIR_OK);
+    cr_assert_eq(tt, LIR_TYPE_Q6_K);
+
+    p.ftype = (enum lir_ftype)4;
+    cr_assert_eq(lir_quantize_model(in, out, &p, NULL, NULL, NULL, err, sizeof err), LIR_EINVAL);
+    cr_assert(strstr(err, "Q4_K_M"), "lists valid types: %s", err);
+    p = lir_quantize_params_default();
+    p.output_tensor_type = LIR_TYPE_Q8_K;
+    cr_assert_eq(lir_quantize_model(in, out, &p, NULL, NULL, NULL, err, sizeof err), LIR_EINVAL);
+    p = lir_quantize_params_default();
+    cr_assert_eq(lir_quantize_model(in, in, &p, NULL, NULL, NULL, err, sizeof err), LIR_EINVAL);
+    cr_assert(strstr(err, "same file"), "%s", err);
+    cr_assert_eq(lir_quantize_model(NULL, out, &p, NULL, NULL, NULL, err, sizeof err), LIR_EINVAL);
+    cr_assert_eq(lir_quantize_model("/nonexistent/x.gguf", out, &p, NULL, NULL, NULL, err, sizeof err), LIR_EIO);
+    cr_assert_eq(lir_quantize_model(in, "/nonexistent/dir/x.gguf", &p, NULL, NULL, NULL, err, sizeof err), LIR_EIO);
+    cr_assert(strstr(err, "/nonexistent/dir/x.gguf"), "%s", err);
+    /* an override whose blocks do not fit the rows: n_embd 224 is not a multiple of 256 */
+    char odd[256];
+    path_of(odd, sizeof odd, "err-odd");
+    make_model_e(odd, false, 256, 224);
+    p.output_tensor_type = LIR_TYPE_Q4_K;
+    cr_assert_eq(lir_quantize_model(odd, out, &p, NULL, NULL, NULL, err, sizeof err), LIR_EINVAL);
+    cr_assert(strstr(err, "output.weight") && strstr(err, "q4_K"), "%s", err);
+    p.output_tensor_type = LIR_TYPE_Q8_0; /* 224 = 7 x 32 */
+    cr_assert_eq(lir_quantize_model(odd, out, &p, NULL, NULL, NULL, err, sizeof err), LIR_OK, "%s", err);
+    unlink(odd);
+    p = lir_quantize_params_default();
+
+    /* malformed input: truncated */
+    char bad[256];
+    path_of(bad, sizeof bad, "err-trunc");
+    FILE *fi = fopen(in, "rb"), *fo = fopen(bad, "wb");
+    char buf[4096];
+    size_t got = fread(buf, 1, sizeof buf, fi);
+    fwrite(buf, 1, got, fo);
+    fclose(fi);
+    fclose(fo);
+    cr_assert_eq(lir_quantize_model(bad, out2, &p, NULL, NULL, NULL, err, sizeof err), LIR_EFORMAT);
+    cr_assert(!exists(out2));
+    /* not a GGUF at all */
+    fo = fopen(bad, "wb");
+    fputs("not a model", fo);
+    fclose(fo);
+    cr_assert_eq(lir_quantize_model(bad, out2, &p, NULL, NULL, NULL, err, sizeof err), LIR_EFORMAT);
+    unlink(bad);
+
+    /* cancel from the progress callback: LIR_ECANCELLED, no output, no temporary file */
+    int calls = 0;
+    cr_assert_eq(lir_quantize_model(in, out2, &p, cancel_after_3, &calls, NULL, err, sizeof err), LIR_ECANCELLED);
+    cr_assert_eq(calls, 3);
+    cr_assert(!exists(out2));
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", out2);
+    cr_assert(!exists(tmp));
+
+    /* threads: 1 and 5 give the same file; progress reaches the total */
+    struct lir_quantize_result r1, r2;
+    p.ftype = LIR_FTYPE_MOSTLY_Q3_K_M;
+    p.n_threads = 1;
+    cr_assert_eq(lir_quantize_model(in, out, &p, NULL, NULL, &r1, err, sizeof err), LIR_OK, "%s", err);
+    p.n_threads = 5;
+    calls = 0;
+    cr_assert_eq(lir_quantize_model(in, out2, &p, count_calls, &calls, &r2, err, sizeof err), LIR_OK, "%s", err);
+    cr_assert(calls > 0);
+    cr_assert_eq(r1.size_out, r2.size_out);
+    cr_assert_eq(r1.n_converted + r1.n_copied, r1.n_tensors);
+    cr_assert_lt(r1.size_out, r1.size_in);
+    FILE *a = fopen(out, "rb"), *b = fopen(out2, "rb");
+    char ba[1 << 16], bb[1 << 16];
+    size_t na, nb;
+    do {
+        na = fread(ba, 1, sizeof ba, a);
+        nb = fread(bb, 1, sizeof bb, b);
+        cr_assert(na == nb && !memcmp(ba, bb, na), "thread counts give different files");
+    } while (na > 0);
+    fclose(a);
+    fclose(b);
+    unlink(in);
+    unlink(out);
+    unlink(out2);
+}
