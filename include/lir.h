@@ -1190,6 +1190,218 @@ LIR_API void lir_runtime_events_flush(lir_runtime *rt);
  * LIR_ENOMEM. */
 LIR_API enum lir_status lir_runtime_emit(lir_runtime *rt, const struct lir_event *ev);
 
+/* ----------------------------------------------------------- request router */
+
+/* The request router sends each request to its model's backends in order: the native engine
+ * (registered by the runtime with lir_router_add_native) or a remote server speaking the
+ * Ollama API (/api/generate, /api/chat, /api/embed; NDJSON streams) or the OpenAI API
+ * (/v1/completions, /v1/chat/completions, /v1/embeddings; SSE streams ending with
+ * "data: [DONE]") — LM Studio, llama.cpp server, vLLM, Ollama's /v1 — over libcurl.
+ *
+ * Failures and what follows them, for one request:
+ *   - a connection failure (refused, DNS, connect timeout, the connection dropped before any
+ *     response byte) is retried on the same backend up to max_retries times, waiting
+ *     retry_backoff_ms, doubled each time;
+ *   - any failure before the caller received text (after the retries, or one that is not
+ *     retried: timeouts, HTTP errors, malformed or truncated streams, an error the server
+ *     reported) moves on to the next backend of the model, in the order they were added;
+ *   - once text was streamed to the caller there is no retry and no fallback: the request
+ *     fails with the partial text in the result;
+ *   - cancellation (the chunk callback or is_cancelled) ends the request at once.
+ * Every failed attempt, retry and fallback is reported to the router's event callback
+ * (GenerationFailed in the spec's events). */
+
+/* Kinds of failure (X-macro: enum and names). */
+#define LIR_ROUTE_FAILURE_MAP(X)                                                  \
+    X(NONE, "none")           /* no failure */                                    \
+    X(CONNECT, "connect")     /* refused, DNS, connect timeout, dropped before a reply */ \
+    X(TIMEOUT, "timeout")     /* first-token, idle or overall timeout */          \
+    X(HTTP, "http")           /* a non-2xx status; the message is the server's */ \
+    X(PROTOCOL, "protocol")   /* malformed JSON, an unexpected shape, a line too long */ \
+    X(TRUNCATED, "truncated") /* the stream ended before [DONE] / "done": true */ \
+    X(BACKEND, "backend")     /* the server reported an error in the stream; the native engine failed */ \
+    X(CANCELLED, "cancelled") /* the caller cancelled */                         \
+    X(NO_BACKEND, "no_backend") /* no backend serves the model */
+
+enum lir_route_failure {
+#define X(name, str) LIR_ROUTE_FAILURE_##name,
+    LIR_ROUTE_FAILURE_MAP(X)
+#undef X
+};
+/* "connect", ...; "unknown" for other values. Static storage. */
+LIR_API const char *lir_route_failure_str(enum lir_route_failure f);
+
+enum lir_remote_kind {
+    LIR_REMOTE_OLLAMA, /* Ollama's native API */
+    LIR_REMOTE_OPENAI, /* OpenAI-compatible: LM Studio, llama.cpp server, vLLM, Ollama's /v1 */
+};
+
+/* A remote backend. Strings are borrowed for lir_router_add_remote (which copies them). */
+struct lir_remote_params {
+    enum lir_remote_kind kind;       /* LIR_REMOTE_OPENAI */
+    const char *base_url;            /* required: "http://127.0.0.1:11434" (Ollama), "http://127.0.0.1:1234"
+                                        or ".../v1" (OpenAI: a trailing /v1 is not doubled) */
+    const char *name;                /* label in events and results; NULL = base_url */
+    const char *api_key;             /* NULL = none; else sent as "Authorization: Bearer <key>" */
+    const char *model;               /* the server's name for the model; NULL = the request's model */
+    const char *extra_body_json;     /* NULL, or a JSON object merged (recursively) into every request
+                                        body, e.g. {"keep_alive": "5m", "options": {"num_ctx": 8192}};
+                                        its keys win over lir's */
+    bool openai_extensions;          /* true: send the sampling fields OpenAI lacks (top_k, min_p,
+                                        typical_p, repeat_penalty, repeat_last_n, mirostat*) as
+                                        llama.cpp server and LM Studio read them */
+    int32_t connect_timeout_ms;      /* 5000; > 0 */
+    int32_t first_token_timeout_ms;  /* 120000; from the start of an attempt to its first text
+                                        (to the whole response for embeddings); 0 = none */
+    int32_t idle_timeout_ms;         /* 60000; longest gap between received bytes; 0 = none */
+    int32_t total_timeout_ms;        /* 0 = none; whole attempt */
+    int32_t max_retries;             /* 2; retries of connection failures (0..100) */
+    int32_t retry_backoff_ms;        /* 250; wait before the first retry, doubled after each (max 10 s) */
+};
+LIR_API struct lir_remote_params lir_remote_params_default(void);
+
+enum lir_route_op {
+    LIR_ROUTE_GENERATE, /* prompt completion: /v1/completions, /api/generate (raw: no template) */
+    LIR_ROUTE_CHAT,     /* messages: /v1/chat/completions, /api/chat */
+    LIR_ROUTE_EMBED,    /* texts: /v1/embeddings, /api/embed (not streamed) */
+};
+
+/* Called with each piece of generated text (len > 0, valid for the call). Return non-zero to
+ * cancel: the transfer is aborted and the request ends with LIR_ECANCELLED. */
+typedef int (*lir_route_chunk_fn)(void *user, const char *text, size_t len);
+
+/* One request. Every pointer is borrowed for the call.
+ * sampling maps to each API as follows (NULL: none sent, the server's defaults); a field at its
+ * "off" value (max_tokens 0, top_k 0, min_p 0, typical_p 1, repeat_penalty 1, penalties 0,
+ * mirostat 0, seed LIR_SEED_RANDOM, no stop, no logit_bias) is not sent:
+ *   lir             OpenAI body                         Ollama "options"
+ *   max_tokens      max_tokens                          num_predict
+ *   temperature     temperature                         temperature
+ *   top_p           top_p                               top_p
+ *   top_k           top_k (extension)                   top_k
+ *   min_p           min_p (extension)                   min_p
+ *   typical_p       typical_p (extension)               typical_p
+ *   repeat_penalty  repeat_penalty (extension)          repeat_penalty
+ *   repeat_last_n   repeat_last_n (extension; with a penalty) repeat_last_n (with a penalty)
+ *   frequency_/presence_penalty  same names             same names
+ *   mirostat, _tau, _eta  same names (extension)        same names
+ *   seed            seed                                seed
+ *   stop            stop                                stop
+ *   logit_bias      logit_bias {"id": bias}, -inf as -100   (not sent)
+ *   n_probs         (not sent)                          (not sent)
+ * OpenAI streams ask for usage ("stream_options": {"include_usage": true}). The caller validates
+ * the values (lir_sampling_params_validate); the router only refuses what JSON cannot carry. */
+struct lir_route_request {
+    enum lir_route_op op;
+    const char *model;              /* required; the router's model name */
+    const char *prompt;             /* GENERATE */
+    const char *messages_json;      /* CHAT: JSON array of {"role", "content", ...}, sent as is */
+    const char *const *texts;       /* EMBED: n_texts strings */
+    int32_t n_texts;
+    const struct lir_sampling_params *sampling; /* GENERATE/CHAT; NULL = none sent */
+    lir_route_chunk_fn on_chunk;    /* may be NULL (the text is still collected in the result) */
+    void *chunk_user;
+    /* Polled about every 50 ms, also while connecting or waiting to retry; true cancels.
+     * May be NULL. */
+    bool (*is_cancelled)(void *user);
+    void *cancel_user;
+};
+
+#define LIR_ROUTE_ERROR_MAX 512
+
+/* What a request produced. Zero it (or use one that lir_route_result_clear emptied) before
+ * lir_router_run; free what it owns with lir_route_result_clear. */
+struct lir_route_result {
+    char *text;                     /* owned (malloc), NUL-terminated; the generated text, partial on
+                                       failure; NULL for EMBED */
+    size_t text_len;
+    float *embeddings;              /* owned (malloc); EMBED: n_embeddings x dim, in the order of texts */
+    int32_t n_embeddings, dim;
+    int32_t prompt_tokens;          /* as the server reported them; -1 when it did not */
+    int32_t completion_tokens;      /* -1 when not reported */
+    enum lir_finish_reason finish_reason; /* STOP, LENGTH, CANCELLED, ERROR */
+    double ttft_ms;                 /* from lir_router_run's start to the first text; -1 when none */
+    double total_ms;                /* lir_router_run's duration */
+    const char *backend;            /* name of the backend that answered (or failed last); valid until
+                                       lir_router_free; NULL when none was tried */
+    int32_t attempts;               /* attempts over all backends */
+    enum lir_route_failure failure; /* NONE on success */
+    int32_t http_status;            /* of the last attempt; 0 when none (native, no reply) */
+    char error[LIR_ROUTE_ERROR_MAX]; /* "" on success, else why (the server's message for HTTP errors) */
+};
+LIR_API void lir_route_result_clear(struct lir_route_result *res);
+
+/* Router events, reported synchronously on the thread running the request. */
+enum lir_route_event_type {
+    LIR_ROUTE_EVENT_GENERATION_FAILED, /* an attempt failed (final: the request failed) */
+    LIR_ROUTE_EVENT_RETRY,             /* the same backend is tried again (attempt = the next one) */
+    LIR_ROUTE_EVENT_FALLBACK,          /* the next backend is tried */
+};
+struct lir_route_event {
+    enum lir_route_event_type type;
+    int64_t time_us;                /* wall clock, microseconds since the Unix epoch */
+    enum lir_route_op op;
+    const char *model;              /* the request's model */
+    const char *backend;            /* the backend that failed / is retried / is left */
+    const char *next_backend;       /* FALLBACK: the backend tried next; else NULL */
+    int32_t attempt;                /* 1-based attempt on backend */
+    enum lir_route_failure failure;
+    const char *reason;             /* the failure's message; "" for none */
+    int32_t http_status;            /* 0 when there was no HTTP reply */
+    bool partial;                   /* text had been streamed to the caller */
+    bool final;                     /* GENERATION_FAILED: no retry or fallback follows */
+};
+/* Strings in ev are valid for the call. Must not call back into the router's configuration. */
+typedef void (*lir_route_event_fn)(void *user, const struct lir_route_event *ev);
+
+struct lir_router_params {
+    lir_route_event_fn on_event;    /* NULL = none */
+    void *event_user;               /* borrowed for the router's lifetime */
+};
+LIR_API struct lir_router_params lir_router_params_default(void);
+
+/* The native engine as a backend: runs req (borrowed) and streams its text through
+ * emit(emit_ctx, text, len), which returns non-zero when the caller cancelled (then stop and
+ * return LIR_ECANCELLED). Fills res->prompt_tokens, completion_tokens, finish_reason, and for
+ * EMBED embeddings/n_embeddings/dim (malloc'd; the router takes ownership) — the router fills
+ * text, metrics, backend and attempts. On failure return a negative status and set res->error;
+ * a failure before any emitted text falls back to the next backend. */
+typedef enum lir_status (*lir_route_native_fn)(void *user, const struct lir_route_request *req,
+                                               int (*emit)(void *emit_ctx, const char *text, size_t len),
+                                               void *emit_ctx, struct lir_route_result *res);
+
+typedef struct lir_router lir_router;
+
+/* Creates an empty router; params may be NULL (defaults). On success *out is owned by the caller
+ * (free with lir_router_free). Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM, LIR_EINTERNAL (libcurl
+ * failed to start). */
+LIR_API enum lir_status lir_router_create(const struct lir_router_params *params, lir_router **out, char *err,
+                                          size_t err_len);
+/* No request may be running. Accepts NULL. */
+LIR_API void lir_router_free(lir_router *r);
+
+/* Appends a remote backend to model's fallback order (model "*": every model without backends of
+ * its own). p is borrowed (copied). Returns LIR_OK, LIR_EINVAL (NULL arguments, bad URL scheme,
+ * bad extra_body_json, a value out of range — named in err), LIR_ENOMEM. */
+LIR_API enum lir_status lir_router_add_remote(lir_router *r, const char *model, const struct lir_remote_params *p,
+                                              char *err, size_t err_len);
+/* Appends the native engine (fn with user, borrowed until lir_router_free) to model's order under
+ * name (borrowed, copied; NULL = "native"). Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. */
+LIR_API enum lir_status lir_router_add_native(lir_router *r, const char *model, const char *name,
+                                              lir_route_native_fn fn, void *user);
+/* Number of backends model is routed to (those of "*" when it has none of its own). */
+LIR_API int32_t lir_router_n_backends(const lir_router *r, const char *model);
+
+/* Runs req (borrowed) on the model's backends as described at the top of this section; blocks
+ * until it ends. res (borrowed) receives the result, also on failure. Safe to call from several
+ * threads at once; lir_router_add_* may run concurrently with requests.
+ * Returns LIR_OK, LIR_EINVAL (NULL arguments, a missing prompt/messages/texts, messages_json not
+ * a JSON array, a sampling value JSON cannot carry), LIR_ENOTFOUND (no backend for the model),
+ * LIR_ECANCELLED, LIR_EIO (connect/timeout/HTTP failures), LIR_EFORMAT (malformed or truncated
+ * responses, an error reported by the server), LIR_ENOMEM, or the native engine's status. */
+LIR_API enum lir_status lir_router_run(lir_router *r, const struct lir_route_request *req,
+                                       struct lir_route_result *res);
+
 #ifdef __cplusplus
 }
 #endif

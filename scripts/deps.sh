@@ -2,7 +2,7 @@
 # Installs what lir's build and tests need on Debian 12, and nothing that is already there.
 #
 #   Debian packages: the C toolchain (cmake, gcc, make, pkg-config), Criterion (unit tests),
-#                    PCRE2, utf8proc, jansson, libsodium (licence signatures),
+#                    PCRE2, utf8proc, jansson, libsodium (licence signatures), libcurl (remote backends),
 #   clang + compiler-rt (libFuzzer target), Node.js + npm (test oracles).
 #   npm packages:    node-llama-cpp + its prebuilt linux-x64 CPU binaries (llama.cpp, our oracle),
 #                    pinned exactly in package.json / package-lock.json.
@@ -25,7 +25,7 @@ fi
 # installing Debian's npm next to it would conflict.
 need=()
 for p in cmake gcc make pkg-config libcriterion-dev clang libclang-rt-14-dev time \
-         libpcre2-dev libutf8proc-dev libjansson-dev libsodium-dev sentencepiece; do
+         libpcre2-dev libutf8proc-dev libjansson-dev libsodium-dev libcurl4-openssl-dev sentencepiece; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 command -v node >/dev/null 2>&1 || need+=(nodejs)
