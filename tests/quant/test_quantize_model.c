@@ -13,9 +13,14 @@
  *   - requantize: refused without allow_requantize (nothing written, an existing OUT kept), with it
  *     equal to quantizing the dequantized rows; a tensor already in its type is copied as is;
  *   - errors: same file, unknown type, missing/malformed input, unwritable output, cancel;
- *   - thread count does not change the bytes. */
+ *   - thread count does not change the bytes;
+ *   - against llama.cpp itself: llama_model_quantize from the prebuilt libllama that
+ *     node-llama-cpp ships (dlopen), on the same inputs, for every target: the same type and the
+ *     same bytes for every tensor, the same key/values (fails, never skips, without `make deps`). */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <dirent.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -473,4 +478,148 @@ Test(quantize_model, errors_cancel_threads, .timeout = 60) {
     unlink(in);
     unlink(out);
     unlink(out2);
+}
+
+/* ---------------------------------------------------------------- llama.cpp's llama-quantize */
+
+/* struct llama_model_quantize_params of the llama.cpp that node-llama-cpp 3.21.1 ships
+ * (include/llama.h of its bundled source); checked against the library's defaults below. */
+struct llama_qparams {
+    int32_t nthread;
+    int ftype;                /* enum llama_ftype */
+    int output_tensor_type;   /* enum ggml_type; GGML_TYPE_COUNT (43) = rules */
+    int token_embedding_type;
+    bool allow_requantize, quantize_output_tensor, only_copy, pure, keep_split, dry_run;
+    const void *imatrix, *kv_overrides, *tt_overrides;
+    const int32_t *prune_layers;
+    size_t max_buf_size;
+};
+
+struct llama_lib {
+    struct llama_qparams (*default_params)(void);
+    uint32_t (*quantize)(const char *in, const char *out, const struct llama_qparams *p);
+};
+
+static void llama_log_quiet(int level, const char *text, void *user) {}
+
+static struct llama_lib *llama_lib_get(void) {
+    static struct llama_lib lib;
+    static bool tried;
+    if (tried) return lib.quantize ? &lib : NULL;
+    tried = true;
+    char dir[1024], path[1400];
+    snprintf(dir, sizeof dir, "%s%s", LIR_SOURCE_DIR, GGML_ORACLE_SUBDIR);
+    DIR *d = opendir(dir);
+    if (!d) return NULL;
+    struct dirent *de;
+    path[0] = '\0';
+    while ((de = readdir(d)))
+        if (!strncmp(de->d_name, "libllama.", 9) && strstr(de->d_name, ".so")) {
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            break;
+        }
+    closedir(d);
+    void *h = path[0] ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
+    if (!h) return NULL;
+    lib.default_params = (struct llama_qparams (*)(void))dlsym(h, "llama_model_quantize_default_params");
+    lib.quantize = (uint32_t (*)(const char *, const char *, const struct llama_qparams *))dlsym(h, "llama_model_quantize");
+    void (*log_set)(void (*)(int, const char *, void *), void *) =
+        (void (*)(void (*)(int, const char *, void *), void *))dlsym(h, "llama_log_set");
+    if (!lib.default_params || !lib.quantize || !log_set) { lib.quantize = NULL; return NULL; }
+    log_set(llama_log_quiet, NULL);
+    return &lib;
+}
+
+/* lir's and llama.cpp's outputs hold the same tensors (by name; llama.cpp writes them sorted
+ * by layer) with the same types and bytes, and the same key/values. */
+static void check_same_as_llama(const char *lir_out, const char *ll_out, const char *what) {
+    lir_gguf *a, *b;
+    lir_err e;
+    cr_assert_eq(lir_gguf_open(lir_out, &a, &e), LIR_OK, "%s", e.msg);
+    cr_assert_eq(lir_gguf_open(ll_out, &b, &e), LIR_OK, "%s", e.msg);
+    cr_assert_eq(lir_gguf_n_tensors(a), lir_gguf_n_tensors(b), "%s", what);
+    for (int64_t i = 0; i < lir_gguf_n_tensors(a); i++) {
+        const struct lir_gguf_tensor *ta = lir_gguf_tensor(a, i);
+        const char *nm = name_of(ta);
+        const struct lir_gguf_tensor *tb = lir_gguf_find_tensor(b, nm);
+        cr_assert(tb, "%s: %s missing in llama.cpp's file", what, nm);
+        cr_assert_eq(ta->type, tb->type, "%s: %s is %s, llama-quantize writes %s", what, nm, lir_type_name(ta->type),
+                     lir_type_name(tb->type));
+        cr_assert(ta->size == tb->size && !memcmp(ta->data, tb->data, ta->size), "%s: %s (%s) bytes differ", what, nm,
+                  lir_type_name(ta->type));
+    }
+    cr_assert_eq(lir_gguf_n_kv(a), lir_gguf_n_kv(b), "%s: key count", what);
+    char key[256], va[512], vb[512];
+    for (int64_t i = 0; i < lir_gguf_n_kv(a); i++) {
+        lir_gguf_str k = lir_gguf_key(a, i);
+        snprintf(key, sizeof key, "%.*s", (int)k.len, k.ptr);
+        int64_t j = lir_gguf_find_key(b, key);
+        cr_assert(j >= 0, "%s: key %s not in llama.cpp's file", what, key);
+        cr_assert_eq(lir_gguf_kv_type(a, i), lir_gguf_kv_type(b, j), "%s: key %s type", what, key);
+        lir_gguf_kv_to_string(a, i, va, sizeof va);
+        lir_gguf_kv_to_string(b, j, vb, sizeof vb);
+        cr_assert_str_eq(va, vb, "%s: key %s", what, key);
+    }
+    lir_gguf_close(a);
+    lir_gguf_close(b);
+}
+
+Test(quantize_model, same_as_llama_quantize, .timeout = 180) {
+    struct llama_lib *ll = llama_lib_get();
+    cr_assert(ll, "llama.cpp's libllama not found in %s%s: run `make deps`", LIR_SOURCE_DIR, GGML_ORACLE_SUBDIR);
+    struct llama_qparams lp = ll->default_params();
+    cr_assert(lp.ftype == 7 && lp.output_tensor_type == 43 && lp.token_embedding_type == 43 &&
+              lp.quantize_output_tensor && !lp.pure && lp.max_buf_size == (8ull << 30),
+              "llama_model_quantize_params layout differs from this test's copy (llama.cpp version?)");
+    char in[256], out[256], ref[256], err[512], what[128];
+    path_of(out, sizeof out, "ll-lir");
+    path_of(ref, sizeof ref, "ll-ref");
+    /* untied GQA 2 with 8 layers; tied with GQA 4 (the Q2_K attn_v rule), 12 layers and
+     * ffn_down rows of 96 (fallbacks) */
+    for (int shape = 0; shape < 2; shape++) {
+        struct lir_gen_params p;
+        lir_err e;
+        cr_assert_eq(lir_gen_preset(&p, "tiny", LIR_GEN_LLAMA, &e), LIR_OK);
+        p.n_layer = shape ? 12 : N_LAYER;
+        p.n_head = shape ? 8 : 4;
+        p.head_dim = shape ? 32 : 64;
+        p.n_head_kv = 2;
+        p.n_ff = shape ? 96 : 256;
+        p.n_vocab = 300;
+        p.tied = shape == 1;
+        p.seed = 11;
+        path_of(in, sizeof in, "ll-in");
+        cr_assert_eq(lir_gen_write(&p, in, &e), LIR_OK, "%s", e.msg);
+        for (size_t k = 0; k < N_ALL; k++) {
+            snprintf(what, sizeof what, "%s shape %d", lir_ftype_name(all_ftypes[k]), shape);
+            cr_assert_eq(quantize(in, out, all_ftypes[k], NULL, err), LIR_OK, "%s: %s", what, err);
+            lp = ll->default_params();
+            lp.ftype = (int)all_ftypes[k];
+            lp.nthread = 2;
+            cr_assert_eq(ll->quantize(in, ref, &lp), 0, "%s: llama_model_quantize failed", what);
+            check_same_as_llama(out, ref, what);
+        }
+        /* pure and overrides */
+        struct lir_quantize_params qp = lir_quantize_params_default();
+        qp.pure = true;
+        cr_assert_eq(quantize(in, out, LIR_FTYPE_MOSTLY_Q3_K_M, &qp, err), LIR_OK, "%s", err);
+        lp = ll->default_params();
+        lp.ftype = LIR_FTYPE_MOSTLY_Q3_K_M;
+        lp.pure = true;
+        cr_assert_eq(ll->quantize(in, ref, &lp), 0);
+        check_same_as_llama(out, ref, "pure Q3_K_M");
+        qp = lir_quantize_params_default();
+        qp.output_tensor_type = LIR_TYPE_Q5_0;
+        qp.token_embedding_type = LIR_TYPE_Q8_0;
+        cr_assert_eq(quantize(in, out, LIR_FTYPE_MOSTLY_Q4_K_S, &qp, err), LIR_OK, "%s", err);
+        lp = ll->default_params();
+        lp.ftype = LIR_FTYPE_MOSTLY_Q4_K_S;
+        lp.output_tensor_type = LIR_TYPE_Q5_0;
+        lp.token_embedding_type = LIR_TYPE_Q8_0;
+        cr_assert_eq(ll->quantize(in, ref, &lp), 0);
+        check_same_as_llama(out, ref, "Q4_K_S with overrides");
+        unlink(in);
+    }
+    unlink(out);
+    unlink(ref);
 }
