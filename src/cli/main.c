@@ -42,6 +42,7 @@ static const char *usage_text =
     "  embed -m MODEL [--pooling mean|cls|last] [--no-normalize] TEXT...   embedding vectors as JSON\n"
     "  quantize [--allow-requantize] [--pure] [--output-tensor-type T] [-t N] IN OUT TYPE\n"
     "                                               requantize a model (as llama-quantize; TYPE e.g. Q4_K_M)\n"
+    "  models [--dir D] [--json]                    installed models (GGUF files in D, default $LIR_MODELS)\n"
     "  version\n";
 
 static int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -416,6 +417,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "tokenize")) { int lir_cli_tokenize(int, char **); return lir_cli_tokenize(argc, argv); }
     if (!strcmp(cmd, "perplexity")) { int lir_cli_perplexity(int, char **); return lir_cli_perplexity(argc, argv); }
     if (!strcmp(cmd, "embed")) { int lir_cli_embed(int, char **); return lir_cli_embed(argc, argv); }
+    if (!strcmp(cmd, "models")) { int lir_cli_models(int, char **); return lir_cli_models(argc, argv); }
     if (!strcmp(cmd, "quantize")) { int lir_cli_quantize(int, char **); return lir_cli_quantize(argc, argv); }
     if (!strcmp(cmd, "detokenize")) { int lir_cli_detokenize(int, char **); return lir_cli_detokenize(argc, argv); }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

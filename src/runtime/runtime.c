@@ -166,6 +166,16 @@ static struct rt_entry *find_loaded(lir_runtime *rt, const char *id) {
     return NULL;
 }
 
+/* A live entry of the installed model named by its id, name or path (no directory scan). */
+static struct rt_entry *find_by_model(lir_runtime *rt, const char *name) {
+    for (struct rt_entry *en = rt->entries; en; en = en->next)
+        if (!en->removed && en->info.status != LIR_LOADED_UNLOADING && en->info.status != LIR_LOADED_ERROR &&
+            (!strcmp(en->info.model.id, name) || !strcmp(en->info.model.name, name) ||
+             !strcmp(en->info.model.path, name)))
+            return en;
+    return NULL;
+}
+
 static int32_t n_loaded(const lir_runtime *rt) {
     int32_t n = 0;
     for (const struct rt_entry *en = rt->entries; en; en = en->next)
@@ -799,12 +809,13 @@ enum lir_status lir__rt_acquire(lir_runtime *rt, const char *model, struct rt_en
         return lir__errf(e, LIR_EINVAL, "no model given and no active model");
     }
     struct rt_entry *en = find_loaded(rt, want);
+    if (!en && model) en = find_by_model(rt, model); /* loaded already: no need to scan the directory */
     if (en) {
         en->refs++;
         while (en->info.status == LIR_LOADED_LOADING) pthread_cond_wait(&rt->cv, &rt->mu);
         if (en->info.status != LIR_LOADED_READY && en->info.status != LIR_LOADED_BUSY) {
-            s = lir__errf(e, LIR_ENOTFOUND, "model %s is %s", want,
-                          en->info.status == LIR_LOADED_ERROR ? "not loaded (its load failed)" : "being unloaded");
+            if (en->info.status == LIR_LOADED_ERROR) s = lir__errf(e, en->load_status, "%s", en->load_err);
+            else s = lir__errf(e, LIR_ENOTFOUND, "model %s is being unloaded", want);
             if (--en->refs == 0 && en->removed) free(en);
             pthread_mutex_unlock(&rt->mu);
             return s;

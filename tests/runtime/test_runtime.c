@@ -492,3 +492,99 @@ Test(runtime, events_in_order_with_timestamps, .fini = fini) {
     cr_assert_eq(rec.n, 7);
     lir_runtime_destroy(rt);
 }
+
+/* ---------------------------------------------------------------- cancel a load, unload under load */
+
+static int cancel_progress(float p, void *user) {
+    (void)user;
+    return p > 0.5f;
+}
+
+Test(runtime, progress_callback_cancels_a_load, .fini = fini) {
+    rt_dir_make("cancel");
+    rt_model_make("m", LIR_GEN_LLAMA, 1);
+    struct rec rec = { .mu = PTHREAD_MUTEX_INITIALIZER };
+    lir_runtime *rt = rt_new(NULL, NULL, NULL);
+    cr_assert_eq(lir_runtime_subscribe(rt, rec_fn, &rec, NULL), LIR_OK);
+    struct lir_load_options o = rt_opts(512);
+    char err[512] = "";
+    cr_assert_eq(lir_runtime_load(rt, "m", &o, cancel_progress, NULL, NULL, NULL, err, sizeof err), LIR_ECANCELLED);
+    struct lir_loaded_model *v;
+    int32_t n;
+    cr_assert_eq(lir_runtime_list_loaded(rt, &v, &n), LIR_OK);
+    cr_assert_eq(n, 0);
+    lir_runtime_events_flush(rt);
+    cr_assert_eq(rec.n, 2);
+    cr_assert_eq(rec.ev[0].type, LIR_EVENT_MODEL_LOAD_STARTED);
+    cr_assert_eq(rec.ev[1].type, LIR_EVENT_MODEL_LOAD_FAILED);
+    pthread_mutex_lock(&rt->mu);
+    cr_assert_null(rt->shared, "the mapping is released");
+    cr_assert_eq(rt->reserved, 0);
+    pthread_mutex_unlock(&rt->mu);
+    char id[LIR_ID_LEN];
+    rt_load(rt, "m", &o, id); /* and a later load works */
+    lir_runtime_destroy(rt);
+}
+
+static int slow_chunk(const struct lir_generate_chunk *c, void *user) {
+    (void)c;
+    (*(int *)user)++;
+    usleep(20000);
+    return 0;
+}
+
+struct slow_arg {
+    lir_runtime *rt;
+    const char *id;
+    int chunks;
+    enum lir_status s;
+};
+
+static void *slow_gen(void *p) {
+    struct slow_arg *a = p;
+    struct lir_generate_request q = lir_generate_request_default();
+    q.model = a->id;
+    q.prompt = "Once upon a time";
+    q.sampling.max_tokens = 12;
+    q.sampling.seed = 2;
+    a->s = lir_runtime_generate_stream(a->rt, &q, slow_chunk, &a->chunks, NULL, NULL, 0);
+    return NULL;
+}
+
+Test(runtime, unload_waits_for_running_requests, .fini = fini) {
+    rt_dir_make("unl");
+    rt_model_make("m", LIR_GEN_LLAMA, 1);
+    lir_runtime *rt = rt_new(NULL, NULL, NULL);
+    char id[LIR_ID_LEN];
+    struct lir_load_options o = rt_opts(512);
+    rt_load(rt, "m", &o, id);
+    struct slow_arg a = { .rt = rt, .id = id };
+    pthread_t th;
+    pthread_create(&th, NULL, slow_gen, &a);
+    struct lir_loaded_model lm;
+    for (int i = 0; i < 500; i++) { /* until it runs */
+        cr_assert_eq(lir_runtime_get_loaded(rt, id, &lm), LIR_OK);
+        if (lm.active_requests) break;
+        usleep(1000);
+    }
+    cr_assert_eq(lir_runtime_unload(rt, id), LIR_OK);
+    pthread_join(th, NULL);
+    cr_assert_eq(a.s, LIR_OK, "the running request finished first");
+    cr_assert_gt(a.chunks, 1);
+    cr_assert_eq(lir_runtime_get_loaded(rt, id, &lm), LIR_ENOTFOUND);
+    lir_runtime_destroy(rt);
+}
+
+Test(runtime, inspect_one_file) {
+    rt_dir_make("insp");
+    rt_model_make("x", LIR_GEN_QWEN3, 1);
+    char path[512], err[512] = "";
+    snprintf(path, sizeof path, "%s/x.gguf", rt_dir);
+    struct lir_installed_model m;
+    cr_assert_eq(lir_model_inspect(path, &m, err, sizeof err), LIR_OK, "%s", err);
+    cr_assert_str_eq(m.arch, "qwen3");
+    cr_assert_str_eq(m.display_name, "lir-gen tiny qwen3");
+    cr_assert_eq(m.block_count, 2);
+    cr_assert_eq(lir_model_inspect("/nonexistent.gguf", &m, err, sizeof err), LIR_EIO);
+    rt_dir_remove();
+}
