@@ -305,3 +305,63 @@ Test(runtime_generate, embed, .fini = fini) {
     cr_assert_eq(lir_runtime_embed(rt, &q, &r, err, sizeof err), LIR_EINVAL);
     lir_runtime_destroy(rt);
 }
+
+/* ---------------------------------------------------------------- tier slots */
+
+static int inside, max_inside;
+static pthread_mutex_t inside_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int overlap_chunk(const struct lir_generate_chunk *c, void *user) {
+    (void)c;
+    (void)user;
+    pthread_mutex_lock(&inside_mu);
+    if (++inside > max_inside) max_inside = inside;
+    pthread_mutex_unlock(&inside_mu);
+    usleep(3000);
+    pthread_mutex_lock(&inside_mu);
+    inside--;
+    pthread_mutex_unlock(&inside_mu);
+    return 0;
+}
+
+struct ov_arg {
+    lir_runtime *rt;
+    const char *id;
+    enum lir_status s;
+};
+
+static void *overlap_gen(void *p) {
+    struct ov_arg *a = p;
+    struct lir_generate_request q = lir_generate_request_default();
+    q.model = a->id;
+    q.prompt = "Once upon a time";
+    q.sampling.max_tokens = 10;
+    a->s = lir_runtime_generate_stream(a->rt, &q, overlap_chunk, NULL, NULL, NULL, 0);
+    return NULL;
+}
+
+Test(runtime_generate, teams_tier_runs_one_request_at_a_time, .fini = fini) {
+    rt_dir_make("slots");
+    rt_model_make("a", LIR_GEN_LLAMA, 1);
+    rt_model_make("b", LIR_GEN_LLAMA, 2);
+    lir_licence *lic = NULL;
+    cr_assert_eq(lir_licence_create_static(LIR_TIER_TEAMS, &lic), LIR_OK);
+    lir_runtime *rt = rt_new(lic, NULL, NULL);
+    char ids[2][LIR_ID_LEN];
+    struct lir_load_options o = rt_opts(256);
+    rt_load(rt, "a", &o, ids[0]);
+    rt_load(rt, "b", &o, ids[1]);
+    enum { T = 4 };
+    pthread_t th[T];
+    struct ov_arg args[T];
+    inside = max_inside = 0;
+    for (int i = 0; i < T; i++) {
+        args[i] = (struct ov_arg){ .rt = rt, .id = ids[i % 2] };
+        pthread_create(&th[i], NULL, overlap_gen, &args[i]);
+    }
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < T; i++) cr_assert_eq(args[i].s, LIR_OK);
+    cr_assert_eq(max_inside, 1, "requests on two models queued for the one slot of Teams");
+    lir_runtime_destroy(rt);
+    lir_licence_free(lic);
+}
