@@ -1351,7 +1351,7 @@ struct lir_route_event {
     bool partial;                   /* text had been streamed to the caller */
     bool final;                     /* GENERATION_FAILED: no retry or fallback follows */
 };
-/* Strings in ev are valid for the call. Must not call back into the router's configuration. */
+/* Strings in ev are valid for the call. No lock is held: it may call lir_router_add_*, not lir_router_free. */
 typedef void (*lir_route_event_fn)(void *user, const struct lir_route_event *ev);
 
 struct lir_router_params {

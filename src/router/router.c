@@ -393,11 +393,14 @@ static enum lir_status attempt_native(struct run *run, const struct backend *b) 
     enum lir_status st = b->fn(b->user, run->req, native_emit, run, res);
     if (st == LIR_OK) {
         res->failure = LIR_ROUTE_FAILURE_NONE;
-        if (run->req->op == LIR_ROUTE_EMBED && (!res->embeddings || res->n_embeddings != run->req->n_texts)) {
-            res->failure = LIR_ROUTE_FAILURE_BACKEND;
-            snprintf(res->error, sizeof res->error, "the native engine returned %d embeddings for %d texts",
-                     res->n_embeddings, run->req->n_texts);
-            return LIR_EINTERNAL;
+        if (run->req->op == LIR_ROUTE_EMBED) {
+            if (!res->embeddings || res->n_embeddings != run->req->n_texts || res->dim < 1) {
+                res->failure = LIR_ROUTE_FAILURE_BACKEND;
+                snprintf(res->error, sizeof res->error, "the native engine returned %d embeddings for %d texts",
+                         res->n_embeddings, run->req->n_texts);
+                return LIR_EINTERNAL;
+            }
+            res->finish_reason = LIR_FINISH_STOP;
         }
     } else {
         res->failure = st == LIR_ECANCELLED ? LIR_ROUTE_FAILURE_CANCELLED : LIR_ROUTE_FAILURE_BACKEND;

@@ -552,6 +552,92 @@ Test(router, dropped_connection_is_retried) {
     mock_stop(&m);
 }
 
+/* A listening socket whose accept queue is full (backlog 0 and one connection never accepted):
+ * Linux drops further SYNs, so a connect hangs until the client's connect timeout. */
+Test(router, connect_timeout_retried_then_fallback) {
+    static const struct mock_seg OK[] = {
+        { HTTP_OK_NDJSON "{\"response\":\"ok\",\"done\":true}\n", 0, 0 }, { NULL, 0, 0 },
+    };
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t al = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    cr_assert_eq(listen(fd, 0), 0);
+    int filler = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_eq(connect(filler, (struct sockaddr *)&a, sizeof a), 0);
+    struct mock m;
+    mock_start(&m, OK);
+    lir_router *r = make_router();
+    struct lir_remote_params p = remote(LIR_REMOTE_OLLAMA, ntohs(a.sin_port), "hung");
+    p.connect_timeout_ms = 150;
+    p.max_retries = 1;
+    add(r, "m", &p);
+    p = remote(LIR_REMOTE_OLLAMA, m.port, "ok");
+    add(r, "m", &p);
+    struct lir_route_request req = { .op = LIR_ROUTE_GENERATE, .model = "m", .prompt = "x" };
+    struct lir_route_result res;
+    cr_assert_eq(lir_router_run(r, &req, &res), LIR_OK, "%s", res.error);
+    cr_assert_str_eq(res.text, "ok");
+    cr_assert_eq(res.attempts, 3);
+    cr_assert(res.total_ms >= 290 && res.total_ms < 2000, "%f", res.total_ms);
+    cr_assert_eq(EV.n, 4); /* failed, retry, failed, fallback */
+    cr_assert_eq(EV.ev[0].failure, LIR_ROUTE_FAILURE_CONNECT, "%d %s", EV.ev[0].failure, EV.ev[0].reason);
+    cr_assert_eq(EV.ev[2].failure, LIR_ROUTE_FAILURE_CONNECT);
+    cr_assert(strstr(EV.ev[0].reason, "after 150 ms"), "%s", EV.ev[0].reason);
+    cr_assert_eq(EV.ev[3].type, LIR_ROUTE_EVENT_FALLBACK);
+    lir_route_result_clear(&res);
+    lir_router_free(r);
+    mock_stop(&m);
+    close(filler);
+    close(fd);
+}
+
+struct par {
+    lir_router *r;
+    int ok;
+};
+static void *par_main(void *arg) {
+    struct par *p = arg;
+    for (int i = 0; i < 5; i++) {
+        struct lir_route_request req = { .op = LIR_ROUTE_GENERATE, .model = "m", .prompt = "x" };
+        struct lir_route_result res;
+        if (lir_router_run(p->r, &req, &res) == LIR_OK && strcmp(res.text, "abc") == 0) p->ok++;
+        lir_route_result_clear(&res);
+    }
+    return NULL;
+}
+
+Test(router, concurrent_requests) {
+    static const struct mock_seg S[] = {
+        { HTTP_OK_SSE "data: {\"choices\":[{\"text\":\"a\"}]}\n\n", 0, 0 },
+        { "data: {\"choices\":[{\"text\":\"bc\"}]}\n\ndata: [DONE]\n\n", 1, 0 },
+        { NULL, 0, 0 },
+    };
+    struct mock m;
+    mock_start(&m, S);
+    lir_router *r = make_router();
+    struct lir_remote_params p = remote(LIR_REMOTE_OPENAI, m.port, "o");
+    add(r, "m", &p);
+    pthread_t th[4];
+    struct par ps[4];
+    for (int i = 0; i < 4; i++) {
+        ps[i] = (struct par){ r, 0 };
+        pthread_create(&th[i], NULL, par_main, &ps[i]);
+    }
+    /* backends may be added while requests run */
+    struct lir_remote_params q = remote(LIR_REMOTE_OPENAI, m.port, "later");
+    add(r, "m", &q);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(ps[i].ok, 5, "thread %d", i);
+    }
+    cr_assert_eq(mock_n_req(&m), 20);
+    cr_assert_eq(EV.n, 0);
+    lir_router_free(r);
+    mock_stop(&m);
+}
+
 /* ---------------------------------------------------------------- cancellation */
 
 Test(router, cancel_mid_stream) {
