@@ -21,6 +21,7 @@
 #include <criterion/logging.h>
 #include <dirent.h>
 #include <dlfcn.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,8 +185,13 @@ static void check_file(const char *in, const char *out, enum lir_ftype ft, bool 
         float *x = malloc((size_t)(n * rows) * sizeof *x);
         uint8_t *y = malloc(ro * (size_t)rows), *yg = malloc(ro * (size_t)rows);
         cr_assert(x && y && yg);
-        for (int64_t r = 0; r < rows; r++)
-            lir_type_traits_get(ti->type)->dequantize_row_ref((const uint8_t *)ti->data + r * ri, x + r * n, n);
+        uint64_t *row = malloc(ri + 8); /* aligned copy: the input's data may sit at any offset (alignment 1) */
+        cr_assert(row);
+        for (int64_t r = 0; r < rows; r++) {
+            memcpy(row, (const uint8_t *)ti->data + r * ri, ri);
+            lir_type_traits_get(ti->type)->dequantize_row_ref(row, x + r * n, n);
+        }
+        free(row);
         for (int64_t r = 0; r < rows; r++) lir_type_traits_get(to->type)->quantize_row_ref(x + r * n, y + r * ro, n);
         cr_assert(!memcmp(to->data, y, ro * (size_t)rows), "%s: %s bytes differ from the reference quantizer", nm,
                   lir_type_name(to->type));
@@ -622,4 +628,138 @@ Test(quantize_model, same_as_llama_quantize, .timeout = 180) {
     }
     unlink(out);
     unlink(ref);
+}
+
+/* ---------------------------------------------------------------- odd and malformed inputs */
+
+/* A GGUF without an architecture, alignment 1 (tensor data at odd offsets), every scalar key
+ * type, and tensors of each kind: F16 and Q8_0 matrices, a 3-D F32 tensor, rows of 33 (no
+ * quantized type fits: F16), a 2-D *_norm.weight and a 1-D bias (both stay). */
+Test(quantize_model, odd_input_alignment_1_every_key_type, .timeout = 30) {
+    char in[256], out[256], err[512];
+    path_of(in, sizeof in, "odd-in");
+    path_of(out, sizeof out, "odd-out");
+    lir_gguf_writer *w = lir_gguf_writer_create(3, 1);
+    lir_gguf_writer_set_u8(w, "k.u8", 200);
+    lir_gguf_writer_set_i8(w, "k.i8", -100);
+    lir_gguf_writer_set_u16(w, "k.u16", 60000);
+    lir_gguf_writer_set_i16(w, "k.i16", -30000);
+    lir_gguf_writer_set_u32(w, "k.u32", 4000000000u);
+    lir_gguf_writer_set_i32(w, "k.i32", -2000000000);
+    lir_gguf_writer_set_u64(w, "k.u64", 18000000000000000000ull);
+    lir_gguf_writer_set_i64(w, "k.i64", -9000000000000000000ll);
+    lir_gguf_writer_set_f32(w, "k.f32", 1.25e-7f);
+    lir_gguf_writer_set_f64(w, "k.f64", 0.1);
+    lir_gguf_writer_set_bool(w, "k.bool", true);
+    lir_gguf_writer_set_str(w, "k.str", "h\xc3\xa9llo");
+    const bool bools[3] = {true, false, true};
+    lir_gguf_writer_set_arr(w, "k.arr_bool", LIR_GGUF_BOOL, bools, 3);
+    const double f64s[2] = {1.0 / 3.0, -2.5};
+    lir_gguf_writer_set_arr(w, "k.arr_f64", LIR_GGUF_FLOAT64, f64s, 2);
+    const char *strs[3] = {"", "a", "\xe2\x96\x81x"};
+    lir_gguf_writer_set_arr_str(w, "k.arr_str", strs, 3);
+    lir_gguf_writer_set_arr_str(w, "k.arr_empty", strs, 0);
+
+    float f[4 * 64 * 3];
+    for (int i = 0; i < 4 * 64 * 3; i++) f[i] = sinf((float)i * 0.37f) * (1.0f + (float)(i % 7));
+    lir_f16 h[64 * 3];
+    lir_quantize_row_f16_ref(f, h, 64 * 3);
+    block_q8_0 q8[2 * 2];
+    lir_quantize_row_q8_0_ref(f, q8, 64 * 2);
+    const int64_t ne_a[2] = {64, 3}, ne_b[2] = {64, 2}, ne_c[1] = {7}, ne_d[3] = {32, 2, 2}, ne_e[2] = {33, 2},
+                  ne_f[2] = {64, 2};
+    lir_gguf_writer_add_tensor(w, "c.bias", LIR_TYPE_F32, 1, ne_c, f, NULL, NULL);
+    lir_gguf_writer_add_tensor(w, "a.weight", LIR_TYPE_F16, 2, ne_a, h, NULL, NULL);
+    lir_gguf_writer_add_tensor(w, "b.weight", LIR_TYPE_Q8_0, 2, ne_b, q8, NULL, NULL);
+    lir_gguf_writer_add_tensor(w, "d.weight", LIR_TYPE_F32, 3, ne_d, f + 1, NULL, NULL);
+    lir_gguf_writer_add_tensor(w, "e.weight", LIR_TYPE_F32, 2, ne_e, f + 3, NULL, NULL);
+    lir_gguf_writer_add_tensor(w, "f_norm.weight", LIR_TYPE_F32, 2, ne_f, f, NULL, NULL);
+    lir_err e;
+    cr_assert_eq(lir_gguf_writer_finish(w, in, &e), LIR_OK, "%s", e.msg);
+    lir_gguf_writer_free(w);
+
+    struct lir_quantize_params p = lir_quantize_params_default();
+    p.ftype = LIR_FTYPE_MOSTLY_Q4_0;
+    p.n_threads = 4;
+    cr_assert_eq(lir_quantize_model(in, out, &p, NULL, NULL, NULL, err, sizeof err), LIR_EUNSUPPORTED);
+    cr_assert(strstr(err, "b.weight"), "%s", err);
+    p.allow_requantize = true;
+    cr_assert_eq(lir_quantize_model(in, out, &p, NULL, NULL, NULL, err, sizeof err), LIR_OK, "%s", err);
+
+    lir_gguf *gi, *go;
+    cr_assert_eq(lir_gguf_open(in, &gi, NULL), LIR_OK);
+    cr_assert_eq(lir_gguf_open(out, &go, NULL), LIR_OK);
+    cr_assert_eq(lir_gguf_alignment(go), 1);
+    const struct { const char *name; int32_t type; } want[] = {
+        {"c.bias", LIR_TYPE_F32}, {"a.weight", LIR_TYPE_Q4_0}, {"b.weight", LIR_TYPE_Q4_0},
+        {"d.weight", LIR_TYPE_Q4_0}, {"e.weight", LIR_TYPE_F16}, {"f_norm.weight", LIR_TYPE_F32},
+    };
+    for (int i = 0; i < 6; i++) {
+        const struct lir_gguf_tensor *t = lir_gguf_tensor(go, i);
+        cr_assert_str_eq(name_of(t), want[i].name);
+        cr_assert_eq(t->type, want[i].type, "%s: %s", want[i].name, lir_type_name(t->type));
+    }
+    /* raw values, not renderings: f64 and i64 keep every bit */
+    for (int64_t i = 0; i < lir_gguf_n_kv(gi); i++) {
+        lir_gguf_str k = lir_gguf_key(gi, i);
+        char key[64], a[512], b[512];
+        snprintf(key, sizeof key, "%.*s", (int)k.len, k.ptr);
+        int64_t j = lir_gguf_find_key(go, key);
+        cr_assert(j >= 0, "%s", key);
+        lir_gguf_str kj = lir_gguf_key(go, j);
+        enum lir_gguf_vtype vt = lir_gguf_kv_type(gi, i);
+        cr_assert_eq(vt, lir_gguf_kv_type(go, j), "%s", key);
+        static const size_t sz[LIR_GGUF_VTYPE_COUNT] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+        if (sz[vt]) cr_assert(!memcmp(k.ptr + k.len + 4, kj.ptr + kj.len + 4, sz[vt]), "%s raw value", key);
+        lir_gguf_kv_to_string(gi, i, a, sizeof a);
+        lir_gguf_kv_to_string(go, j, b, sizeof b);
+        cr_assert_str_eq(a, b, "%s", key);
+    }
+    const double *d = lir_gguf_arr_data(go, "k.arr_f64");
+    double d0;
+    memcpy(&d0, d, 8);
+    cr_assert(d0 == 1.0 / 3.0);
+    cr_assert_eq(lir_gguf_arr_str(go, "k.arr_str", 2).len, 4);
+    lir_gguf_close(gi);
+    lir_gguf_close(go);
+    check_file(in, out, LIR_FTYPE_MOSTLY_Q4_0, false, false, true);
+
+    /* a string holding a NUL byte cannot go through the writer: refused, nothing written */
+    FILE *fp = fopen(in, "r+b");
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, fp);
+    char *at = memmem(buf, n, "h\xc3\xa9llo", 6);
+    cr_assert(at);
+    fseek(fp, (long)(at - buf + 1), SEEK_SET);
+    fputc(0, fp);
+    fclose(fp);
+    unlink(out);
+    cr_assert_eq(lir_quantize_model(in, out, &p, NULL, NULL, NULL, err, sizeof err), LIR_EUNSUPPORTED);
+    cr_assert(strstr(err, "k.str") && strstr(err, "NUL"), "%s", err);
+    cr_assert(!exists(out));
+    unlink(in);
+}
+
+/* Every malformed file of the GGUF reader's corpus: a clean error, nothing written. */
+Test(quantize_model, malformed_corpus, .timeout = 60) {
+    char dir[512], path[1024], out[256], err[512];
+    snprintf(dir, sizeof dir, "%s/tests/gguf/corpus", LIR_SOURCE_DIR);
+    path_of(out, sizeof out, "corpus-out");
+    DIR *d = opendir(dir);
+    cr_assert(d, "%s", dir);
+    struct dirent *de;
+    int n = 0;
+    struct lir_quantize_params p = lir_quantize_params_default();
+    p.allow_requantize = true;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        enum lir_status s = lir_quantize_model(path, out, &p, NULL, NULL, NULL, err, sizeof err);
+        cr_assert(s != LIR_OK, "%s: accepted", de->d_name);
+        cr_assert(err[0], "%s: no message", de->d_name);
+        cr_assert(!exists(out), "%s: output written", de->d_name);
+        n++;
+    }
+    closedir(d);
+    cr_assert_gt(n, 50);
 }
