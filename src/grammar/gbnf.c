@@ -213,7 +213,7 @@ static int cmp_range(const void *a, const void *b) {
 
 /* Finishes the set whose ranges are ranges[first..n_ranges): sort, merge, bitmap. */
 static uint32_t close_set(struct parser *P, uint32_t first, bool negated) {
-    uint32_t *r = P->ranges + 2 * first, n = P->n_ranges - first;
+    uint32_t *r = P->ranges ? P->ranges + 2 * first : NULL, n = P->n_ranges - first; /* NULL: no set yet */
     if (n > 1) qsort(r, n, 2 * sizeof *r, cmp_range);
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -249,7 +249,7 @@ static bool add_range(struct parser *P, uint32_t lo, uint32_t hi) {
 bool lir__gset_has(const struct lir_grammar *g, uint32_t set, uint32_t cp) {
     const struct lir_gset *s = &g->sets[set];
     if (cp < 128) return (s->ascii[cp >> 6] >> (cp & 63)) & 1;
-    const uint32_t *r = g->ranges + 2 * s->first;
+    const uint32_t *r = g->ranges ? g->ranges + 2 * s->first : NULL; /* NULL: sets without ranges only */
     uint32_t lo = 0, hi = s->n; /* binary search: first range with hi >= cp */
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
@@ -262,7 +262,7 @@ bool lir__gset_has(const struct lir_grammar *g, uint32_t set, uint32_t cp) {
 
 bool lir__gset_meets(const struct lir_grammar *g, uint32_t set, uint32_t lo, uint32_t hi) {
     const struct lir_gset *s = &g->sets[set];
-    const uint32_t *r = g->ranges + 2 * s->first;
+    const uint32_t *r = g->ranges ? g->ranges + 2 * s->first : NULL; /* NULL: sets without ranges only */
     if (!s->negated) {
         for (uint32_t i = 0; i < s->n; i++)
             if (r[2 * i] <= hi && r[2 * i + 1] >= lo) return true;
