@@ -1308,6 +1308,7 @@ struct lir_route_request {
 };
 
 #define LIR_ROUTE_ERROR_MAX 512
+#define LIR_ROUTE_NAME_MAX 128
 
 /* What a request produced. Zero it (or use one that lir_route_result_clear emptied) before
  * lir_router_run; free what it owns with lir_route_result_clear. */
@@ -1322,8 +1323,8 @@ struct lir_route_result {
     enum lir_finish_reason finish_reason; /* STOP, LENGTH, CANCELLED, ERROR */
     double ttft_ms;                 /* from lir_router_run's start to the first text; -1 when none */
     double total_ms;                /* lir_router_run's duration */
-    const char *backend;            /* name of the backend that answered (or failed last); valid until
-                                       lir_router_free; NULL when none was tried */
+    char backend[LIR_ROUTE_NAME_MAX]; /* name of the backend that answered (or failed last), cut to
+                                       fit; "" when none was tried */
     int32_t attempts;               /* attempts over all backends */
     enum lir_route_failure failure; /* NONE on success */
     int32_t http_status;            /* of the last attempt; 0 when none (native, no reply) */
@@ -1385,16 +1386,22 @@ LIR_API void lir_router_free(lir_router *r);
  * bad extra_body_json, a value out of range — named in err), LIR_ENOMEM. */
 LIR_API enum lir_status lir_router_add_remote(lir_router *r, const char *model, const struct lir_remote_params *p,
                                               char *err, size_t err_len);
-/* Appends the native engine (fn with user, borrowed until lir_router_free) to model's order under
- * name (borrowed, copied; NULL = "native"). Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. */
+/* Appends the native engine (fn with user, borrowed: valid until it is removed and the requests
+ * using it have returned, or lir_router_free) to model's order under name (borrowed, copied;
+ * NULL = "native"). Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. */
 LIR_API enum lir_status lir_router_add_native(lir_router *r, const char *model, const char *name,
                                               lir_route_native_fn fn, void *user);
 /* Number of backends model is routed to (those of "*" when it has none of its own). */
 LIR_API int32_t lir_router_n_backends(const lir_router *r, const char *model);
+/* Removes model's backends named name (borrowed; NULL = all of model's own backends), e.g. the
+ * native engine when its model is unloaded. Requests already using a removed backend finish on
+ * it (it is freed when the last one ends); later requests no longer see it. Returns how many
+ * were removed (0 for NULL arguments or none). */
+LIR_API int32_t lir_router_remove(lir_router *r, const char *model, const char *name);
 
 /* Runs req (borrowed) on the model's backends as described at the top of this section; blocks
  * until it ends. res (borrowed) receives the result, also on failure. Safe to call from several
- * threads at once; lir_router_add_* may run concurrently with requests.
+ * threads at once; lir_router_add_* and lir_router_remove may run concurrently with requests.
  * Returns LIR_OK, LIR_EINVAL (NULL arguments, a missing prompt/messages/texts, messages_json not
  * a JSON array, a sampling value JSON cannot carry), LIR_ENOTFOUND (no backend for the model),
  * LIR_ECANCELLED, LIR_EIO (connect/timeout/HTTP failures), LIR_EFORMAT (malformed or truncated

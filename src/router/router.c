@@ -2,10 +2,12 @@
  * fallback order, one request's walk over them (retries of connection failures, fallback before
  * any text reached the caller), events, results.
  *
- * Shared state: the route table, guarded by r->mu. Backends are never removed or changed once
- * added, so a request copies its model's list of backend pointers under the lock and runs
- * without it. */
+ * Shared state: the route table, guarded by r->mu. A backend never changes once added; it is
+ * reference-counted (one reference from the table, one per request using it), so a request
+ * copies its model's list of backend pointers under the lock, runs without it, and a backend
+ * removed meanwhile is freed when the last request using it ends. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #define MAX_BACKENDS_PER_MODEL 64
 
 struct backend {
+    atomic_int refs; /* the table's + one per request using it */
     char *name;
     bool native;
     /* remote */
@@ -103,6 +106,7 @@ enum lir_status lir_router_create(const struct lir_router_params *params, lir_ro
 
 static void backend_free(struct backend *b) {
     if (!b) return;
+    if (atomic_fetch_sub(&b->refs, 1) != 1) return; /* still used by a request */
     free(b->name);
     free(b->base_url);
     free(b->api_key);
@@ -203,6 +207,7 @@ enum lir_status lir_router_add_remote(lir_router *r, const char *model, const st
     }
     b = calloc(1, sizeof *b);
     if (!b) FAIL(LIR_ENOMEM, "lir_router_add_remote: out of memory");
+    atomic_init(&b->refs, 1);
     b->kind = p->kind;
     b->openai_extensions = p->openai_extensions;
     b->connect_timeout_ms = p->connect_timeout_ms;
@@ -235,6 +240,7 @@ enum lir_status lir_router_add_native(lir_router *r, const char *model, const ch
     if (!r || !model || !fn) return LIR_EINVAL;
     struct backend *b = calloc(1, sizeof *b);
     if (!b) return LIR_ENOMEM;
+    atomic_init(&b->refs, 1);
     b->native = true;
     b->fn = fn;
     b->user = user;
@@ -245,14 +251,18 @@ enum lir_status lir_router_add_native(lir_router *r, const char *model, const ch
     return add_backend(r, model, b, NULL);
 }
 
-/* Copies model's backend list (or "*"'s) into out (cap entries); returns the count. */
+/* Copies model's backend list (or "*"'s) into out (cap entries), each with a reference the
+ * caller drops with backend_free; returns the count. */
 static int32_t lookup(lir_router *r, const char *model, struct backend **out, int32_t cap) {
     pthread_mutex_lock(&r->mu);
     struct route *rt = find_route(r, model);
     if (!rt || rt->n == 0) rt = find_route(r, "*");
     int32_t n = 0;
     if (rt)
-        for (; n < rt->n && n < cap; n++) out[n] = rt->b[n];
+        for (; n < rt->n && n < cap; n++) {
+            out[n] = rt->b[n];
+            atomic_fetch_add(&out[n]->refs, 1);
+        }
     pthread_mutex_unlock(&r->mu);
     return n;
 }
@@ -260,7 +270,30 @@ static int32_t lookup(lir_router *r, const char *model, struct backend **out, in
 int32_t lir_router_n_backends(const lir_router *r, const char *model) {
     if (!r || !model) return 0;
     struct backend *tmp[MAX_BACKENDS_PER_MODEL];
-    return lookup((lir_router *)r, model, tmp, MAX_BACKENDS_PER_MODEL);
+    int32_t n = lookup((lir_router *)r, model, tmp, MAX_BACKENDS_PER_MODEL);
+    for (int32_t i = 0; i < n; i++) backend_free(tmp[i]);
+    return n;
+}
+
+int32_t lir_router_remove(lir_router *r, const char *model, const char *name) {
+    if (!r || !model) return 0;
+    int32_t removed = 0;
+    pthread_mutex_lock(&r->mu);
+    struct route *rt = find_route(r, model);
+    if (rt) {
+        int32_t k = 0;
+        for (int32_t i = 0; i < rt->n; i++) {
+            if (!name || strcmp(rt->b[i]->name, name) == 0) {
+                backend_free(rt->b[i]);
+                removed++;
+            } else {
+                rt->b[k++] = rt->b[i];
+            }
+        }
+        rt->n = k;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return removed;
 }
 
 /* ================================================================ one request */
@@ -465,7 +498,7 @@ enum lir_status lir_router_run(lir_router *r, const struct lir_route_request *re
         return st;
     }
     struct backend *bs[MAX_BACKENDS_PER_MODEL];
-    int32_t nb = lookup(r, req->model, bs, MAX_BACKENDS_PER_MODEL);
+    int32_t nb = lookup(r, req->model, bs, MAX_BACKENDS_PER_MODEL); /* references dropped at the end */
     if (nb == 0) {
         res->failure = LIR_ROUTE_FAILURE_NO_BACKEND;
         snprintf(res->error, sizeof res->error, "lir_router_run: no backend serves model \"%s\"", req->model);
@@ -475,7 +508,7 @@ enum lir_status lir_router_run(lir_router *r, const struct lir_route_request *re
     st = LIR_EIO;
     for (int32_t i = 0; i < nb; i++) {
         const struct backend *b = bs[i];
-        res->backend = b->name;
+        snprintf(res->backend, sizeof res->backend, "%s", b->name);
         char *body = NULL;
         if (!b->native) {
             if ((st = lir__wire_body(b->kind, req, b->model ? b->model : req->model, b->openai_extensions,
@@ -549,5 +582,6 @@ end:
         free(run.text);
     }
     res->total_ms = (double)(lir__now_ns() - run.t0) / 1e6;
+    for (int32_t i = 0; i < nb; i++) backend_free(bs[i]);
     return st;
 }

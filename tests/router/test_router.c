@@ -874,3 +874,54 @@ Test(router, argument_checks) {
     lir_router_free(NULL);
     cr_assert_eq(lir_router_create(NULL, NULL, err, sizeof err), LIR_EINVAL);
 }
+
+/* ---------------------------------------------------------------- removal */
+
+struct slow_run {
+    lir_router *r;
+    enum lir_status st;
+    struct lir_route_result res;
+};
+static void *slow_main(void *arg) {
+    struct slow_run *s = arg;
+    struct lir_route_request req = { .op = LIR_ROUTE_GENERATE, .model = "m", .prompt = "x" };
+    s->st = lir_router_run(s->r, &req, &s->res);
+    return NULL;
+}
+
+Test(router, remove_while_a_request_uses_the_backend) {
+    static const struct mock_seg S[] = {
+        { HTTP_OK_NDJSON "{\"response\":\"a\",\"done\":false}\n", 0, 0 },
+        { "{\"response\":\"b\",\"done\":true}\n", 300, 0 },
+        { NULL, 0, 0 },
+    };
+    struct mock m;
+    mock_start(&m, S);
+    lir_router *r = make_router();
+    struct lir_remote_params p = remote(LIR_REMOTE_OLLAMA, m.port, "slow");
+    add(r, "m", &p);
+    p = remote(LIR_REMOTE_OLLAMA, m.port, "other");
+    add(r, "m", &p);
+    struct slow_run s = { .r = r };
+    pthread_t th;
+    pthread_create(&th, NULL, slow_main, &s);
+    while (mock_n_req(&m) == 0) {
+        struct timespec ts = { 0, 2000000 };
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_eq(lir_router_remove(r, "m", "slow"), 1); /* while the request streams from it */
+    cr_assert_eq(lir_router_n_backends(r, "m"), 1);
+    pthread_join(th, NULL);
+    cr_assert_eq(s.st, LIR_OK, "%s", s.res.error);
+    cr_assert_str_eq(s.res.text, "ab");
+    cr_assert_str_eq(s.res.backend, "slow");
+    lir_route_result_clear(&s.res);
+    cr_assert_eq(lir_router_remove(r, "m", "nope"), 0);
+    cr_assert_eq(lir_router_remove(r, "m", NULL), 1);
+    cr_assert_eq(lir_router_n_backends(r, "m"), 0);
+    struct lir_route_request req = { .op = LIR_ROUTE_GENERATE, .model = "m", .prompt = "x" };
+    cr_assert_eq(lir_router_run(r, &req, &s.res), LIR_ENOTFOUND);
+    lir_route_result_clear(&s.res);
+    lir_router_free(r);
+    mock_stop(&m);
+}
