@@ -16,7 +16,8 @@
  *   - thread count does not change the bytes;
  *   - against llama.cpp itself: llama_model_quantize from the prebuilt libllama that
  *     node-llama-cpp ships (dlopen), on the same inputs, for every target: the same type and the
- *     same bytes for every tensor, the same key/values (fails, never skips, without `make deps`). */
+ *     same bytes for every tensor, the same key/values, also --pure, overrides and requantizing
+ *     (fails, never skips, without `make deps`). */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <dirent.h>
@@ -153,10 +154,13 @@ static const char *name_of(const struct lir_gguf_tensor *t) {
 
 static int64_t n_rows(const struct lir_gguf_tensor *t) { return t->ne[1] * t->ne[2] * t->ne[3]; }
 
-/* Output tensor types as expected (exp may be NULL: then only bytes); bytes = reference
- * quantization of the input's rows (dequantized when not F32), and = ggml's when check_ggml. */
-static void check_file(const char *in, const char *out, enum lir_ftype ft, bool tied, bool check_types,
-                       bool check_ggml) {
+/* Output tensor types as llama.cpp's rules (check_types); copied tensors' bytes unchanged;
+ * converted tensors' bytes (REF_BYTES) = reference quantization of the input's rows (dequantized
+ * when not F32), and (GGML_BYTES) = ggml_quantize_chunk's. */
+enum { TYPES_ONLY, REF_BYTES, GGML_BYTES };
+
+static void check_file(const char *in, const char *out, enum lir_ftype ft, bool tied, bool check_types, int bytes) {
+    const bool check_ggml = bytes == GGML_BYTES;
     lir_gguf *gi, *go;
     lir_err e;
     cr_assert_eq(lir_gguf_open(in, &gi, &e), LIR_OK, "%s", e.msg);
@@ -180,6 +184,7 @@ static void check_file(const char *in, const char *out, enum lir_ftype ft, bool 
             cr_assert(to->size == ti->size && !memcmp(to->data, ti->data, to->size), "%s: copied bytes differ", nm);
             continue;
         }
+        if (bytes == TYPES_ONLY) continue;
         const int64_t n = ti->ne[0], rows = n_rows(ti);
         const size_t ri = lir_type_row_size(ti->type, n), ro = lir_type_row_size(to->type, n);
         float *x = malloc((size_t)(n * rows) * sizeof *x);
@@ -263,7 +268,7 @@ Test(quantize_model, every_target_types_bytes_and_metadata, .timeout = 120) {
         path_of(out, sizeof out, lir_ftype_name(all_ftypes[k]));
         cr_assert_eq(quantize(in, out, all_ftypes[k], NULL, err), LIR_OK, "%s: %s", lir_ftype_name(all_ftypes[k]), err);
         cr_assert(!exists((strcat(strcpy(err, out), ".tmp"), err)), "temporary file left");
-        check_file(in, out, all_ftypes[k], false, true, true);
+        check_file(in, out, all_ftypes[k], false, true, GGML_BYTES);
         check_metadata(in, out, all_ftypes[k]);
         unlink(out);
     }
@@ -279,7 +284,7 @@ Test(quantize_model, mixes_tied_fallback_pure_overrides, .timeout = 60) {
     const enum lir_ftype mixes[] = {LIR_FTYPE_MOSTLY_Q4_K_M, LIR_FTYPE_MOSTLY_Q5_K_M, LIR_FTYPE_MOSTLY_Q8_0};
     for (int k = 0; k < 3; k++) {
         cr_assert_eq(quantize(in, out, mixes[k], NULL, err), LIR_OK, "%s", err);
-        check_file(in, out, mixes[k], true, true, false);
+        check_file(in, out, mixes[k], true, true, TYPES_ONLY);
     }
     unlink(in);
 
@@ -299,7 +304,7 @@ Test(quantize_model, mixes_tied_fallback_pure_overrides, .timeout = 60) {
             const bool fits = ffs[f] % block_of(expected_type(fts[k], "blk.1.ffn_up.weight", 2, 256, false)) == 0;
             cr_assert_eq(res.n_fallback, fits ? 0 : N_LAYER, "%s n_ff %lld: %lld fallbacks", lir_ftype_name(fts[k]),
                          (long long)ffs[f], (long long)res.n_fallback);
-            check_file(in, out, fts[k], false, true, false);
+            check_file(in, out, fts[k], false, true, f == 0 && k < 3 ? REF_BYTES : TYPES_ONLY);
         }
         unlink(in);
     }
@@ -317,7 +322,7 @@ Test(quantize_model, mixes_tied_fallback_pure_overrides, .timeout = 60) {
         cr_assert_eq(t->type, t->n_dims == 1 ? LIR_TYPE_F32 : LIR_TYPE_Q4_K, "pure: %s", name_of(t));
     }
     lir_gguf_close(g);
-    check_file(in, out, LIR_FTYPE_MOSTLY_Q4_K_M, false, false, false);
+    check_file(in, out, LIR_FTYPE_MOSTLY_Q4_K_M, false, false, TYPES_ONLY);
 
     p = lir_quantize_params_default();
     cr_assert_eq(lir_tensor_type_parse("Q8_0", &p.output_tensor_type), LIR_OK);
@@ -329,7 +334,7 @@ Test(quantize_model, mixes_tied_fallback_pure_overrides, .timeout = 60) {
     cr_assert_eq(lir_gguf_find_tensor(g, "blk.0.attn_v.weight")->type, LIR_TYPE_Q6_K);
     cr_assert_eq(lir_gguf_find_tensor(g, "blk.1.attn_v.weight")->type, LIR_TYPE_Q5_K);
     lir_gguf_close(g);
-    check_file(in, out, LIR_FTYPE_MOSTLY_Q5_K_M, false, false, false);
+    check_file(in, out, LIR_FTYPE_MOSTLY_Q5_K_M, false, false, REF_BYTES);
     unlink(out);
     unlink(in);
 }
@@ -353,20 +358,20 @@ Test(quantize_model, requantize, .timeout = 60) {
 
     /* the same type needs no requantizing: bytes copied */
     cr_assert_eq(quantize(q8, out, LIR_FTYPE_MOSTLY_Q8_0, NULL, err), LIR_OK, "%s", err);
-    check_file(q8, out, LIR_FTYPE_MOSTLY_Q8_0, false, true, false);
+    check_file(q8, out, LIR_FTYPE_MOSTLY_Q8_0, false, true, TYPES_ONLY);
 
     /* allowed: quantization of the dequantized rows (and ggml's bytes from them) */
     struct lir_quantize_params p = lir_quantize_params_default();
     p.allow_requantize = true;
     cr_assert_eq(quantize(q8, out, LIR_FTYPE_MOSTLY_Q4_K_M, &p, err), LIR_OK, "%s", err);
-    check_file(q8, out, LIR_FTYPE_MOSTLY_Q4_K_M, false, true, true);
+    check_file(q8, out, LIR_FTYPE_MOSTLY_Q4_K_M, false, true, GGML_BYTES);
 
     /* F16 input is not "quantized" for llama.cpp: no refusal */
     char f16[256];
     path_of(f16, sizeof f16, "rq-f16");
     cr_assert_eq(quantize(in, f16, LIR_FTYPE_MOSTLY_F16, NULL, err), LIR_OK, "%s", err);
     cr_assert_eq(quantize(f16, out, LIR_FTYPE_MOSTLY_Q5_K_M, NULL, err), LIR_OK, "%s", err);
-    check_file(f16, out, LIR_FTYPE_MOSTLY_Q5_K_M, false, true, true);
+    check_file(f16, out, LIR_FTYPE_MOSTLY_Q5_K_M, false, true, GGML_BYTES);
     unlink(in);
     unlink(q8);
     unlink(f16);
@@ -597,6 +602,11 @@ Test(quantize_model, same_as_llama_quantize, .timeout = 180) {
         path_of(in, sizeof in, "ll-in");
         cr_assert_eq(lir_gen_write(&p, in, &e), LIR_OK, "%s", e.msg);
         for (size_t k = 0; k < N_ALL; k++) {
+            /* the second shape: the targets whose rules read GQA, tying, layer count or row width */
+            const enum lir_ftype f = all_ftypes[k];
+            if (shape == 1 && (f == LIR_FTYPE_ALL_F32 || f == LIR_FTYPE_MOSTLY_BF16 || f == LIR_FTYPE_MOSTLY_Q4_1 ||
+                               f == LIR_FTYPE_MOSTLY_Q5_0 || f == LIR_FTYPE_MOSTLY_Q5_1 || f == LIR_FTYPE_MOSTLY_Q3_K_S))
+                continue;
             snprintf(what, sizeof what, "%s shape %d", lir_ftype_name(all_ftypes[k]), shape);
             cr_assert_eq(quantize(in, out, all_ftypes[k], NULL, err), LIR_OK, "%s: %s", what, err);
             lp = ll->default_params();
@@ -624,6 +634,21 @@ Test(quantize_model, same_as_llama_quantize, .timeout = 180) {
         lp.token_embedding_type = LIR_TYPE_Q8_0;
         cr_assert_eq(ll->quantize(in, ref, &lp), 0);
         check_same_as_llama(out, ref, "Q4_K_S with overrides");
+        /* requantizing: refused by both without allow_requantize, the same bytes with it */
+        char q8[256];
+        path_of(q8, sizeof q8, "ll-q8");
+        cr_assert_eq(quantize(in, q8, LIR_FTYPE_MOSTLY_Q8_0, NULL, err), LIR_OK, "%s", err);
+        lp = ll->default_params();
+        lp.ftype = LIR_FTYPE_MOSTLY_Q5_K_M;
+        cr_assert_neq(ll->quantize(q8, ref, &lp), 0, "llama.cpp requantized without allow_requantize");
+        cr_assert_eq(quantize(q8, out, LIR_FTYPE_MOSTLY_Q5_K_M, NULL, err), LIR_EUNSUPPORTED);
+        lp.allow_requantize = true;
+        cr_assert_eq(ll->quantize(q8, ref, &lp), 0);
+        qp = lir_quantize_params_default();
+        qp.allow_requantize = true;
+        cr_assert_eq(quantize(q8, out, LIR_FTYPE_MOSTLY_Q5_K_M, &qp, err), LIR_OK, "%s", err);
+        check_same_as_llama(out, ref, "Q5_K_M requantized from Q8_0");
+        unlink(q8);
         unlink(in);
     }
     unlink(out);
@@ -722,7 +747,7 @@ Test(quantize_model, odd_input_alignment_1_every_key_type, .timeout = 30) {
     cr_assert_eq(lir_gguf_arr_str(go, "k.arr_str", 2).len, 4);
     lir_gguf_close(gi);
     lir_gguf_close(go);
-    check_file(in, out, LIR_FTYPE_MOSTLY_Q4_0, false, false, true);
+    check_file(in, out, LIR_FTYPE_MOSTLY_Q4_0, false, false, GGML_BYTES);
 
     /* a string holding a NUL byte cannot go through the writer: refused, nothing written */
     FILE *fp = fopen(in, "r+b");
