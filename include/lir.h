@@ -1266,8 +1266,9 @@ enum lir_route_op {
     LIR_ROUTE_EMBED,    /* texts: /v1/embeddings, /api/embed (not streamed) */
 };
 
-/* Called with each piece of generated text (len > 0, valid for the call). Return non-zero to
- * cancel: the transfer is aborted and the request ends with LIR_ECANCELLED. */
+/* Called with each piece of generated text (len > 0, valid for the call), on the thread running
+ * lir_router_run. Return non-zero to cancel: the transfer is aborted and the request ends with
+ * LIR_ECANCELLED. */
 typedef int (*lir_route_chunk_fn)(void *user, const char *text, size_t len);
 
 /* One request. Every pointer is borrowed for the call.

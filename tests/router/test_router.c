@@ -431,7 +431,7 @@ Test(router, slow_first_byte_times_out) {
     cr_assert_eq(lir_router_run(r, &req, &res), LIR_EIO);
     cr_assert_eq(res.failure, LIR_ROUTE_FAILURE_TIMEOUT);
     cr_assert_str_eq(res.error, "no token within 200 ms");
-    cr_assert(res.total_ms >= 190 && res.total_ms < 1500, "%f", res.total_ms);
+    cr_assert(res.total_ms >= 190 && res.total_ms < 2500, "%f", res.total_ms);
     cr_assert_eq(res.attempts, 1);
     cr_assert_str_eq(res.text, "");
     lir_route_result_clear(&res);
@@ -457,7 +457,7 @@ Test(router, idle_gap_after_first_token_times_out) {
     cr_assert_eq(res.failure, LIR_ROUTE_FAILURE_TIMEOUT);
     cr_assert_str_eq(res.error, "no data for 200 ms");
     cr_assert_str_eq(res.text, "a");
-    cr_assert(res.total_ms < 1500);
+    cr_assert(res.total_ms < 2500);
     lir_route_result_clear(&res);
     lir_router_free(r);
     mock_stop(&m);
@@ -580,7 +580,7 @@ Test(router, connect_timeout_retried_then_fallback) {
     cr_assert_eq(lir_router_run(r, &req, &res), LIR_OK, "%s", res.error);
     cr_assert_str_eq(res.text, "ok");
     cr_assert_eq(res.attempts, 3);
-    cr_assert(res.total_ms >= 290 && res.total_ms < 2000, "%f", res.total_ms);
+    cr_assert(res.total_ms >= 290 && res.total_ms < 2500, "%f", res.total_ms);
     cr_assert_eq(EV.n, 4); /* failed, retry, failed, fallback */
     cr_assert_eq(EV.ev[0].failure, LIR_ROUTE_FAILURE_CONNECT, "%d %s", EV.ev[0].failure, EV.ev[0].reason);
     cr_assert_eq(EV.ev[2].failure, LIR_ROUTE_FAILURE_CONNECT);
@@ -664,7 +664,7 @@ Test(router, cancel_mid_stream) {
     cr_assert_eq(res.failure, LIR_ROUTE_FAILURE_CANCELLED);
     cr_assert_eq(res.finish_reason, LIR_FINISH_CANCELLED);
     cr_assert_str_eq(res.text, "one two");
-    cr_assert(res.total_ms < 1500, "%f", res.total_ms);
+    cr_assert(res.total_ms < 2500, "%f", res.total_ms);
     cr_assert_eq(mock_n_req(&m2), 0);
     cr_assert_eq(EV.n, 1);
     cr_assert(EV.ev[0].final);
@@ -690,7 +690,7 @@ Test(router, cancel_while_waiting_for_first_token) {
     struct lir_route_result res;
     cr_assert_eq(lir_router_run(r, &req, &res), LIR_ECANCELLED);
     cr_assert_eq(res.finish_reason, LIR_FINISH_CANCELLED);
-    cr_assert(res.total_ms < 1000);
+    cr_assert(res.total_ms < 2500);
     lir_route_result_clear(&res);
     lir_router_free(r);
     mock_stop(&m);
