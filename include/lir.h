@@ -913,6 +913,9 @@ struct lir_resource_check {
     char suggestion[256];           /* e.g. "fits with context_size=4096", or "" */
 };
 
+/* Ready: loaded and idle; Busy: requests running or queued (a view: reported while
+ * active_requests > 0). A load that fails leaves no entry behind (callers waiting on it get its
+ * status and message), so LIR_LOADED_ERROR is not listed today; it is kept for the spec. */
 enum lir_loaded_status {
     LIR_LOADED_LOADING, LIR_LOADED_READY, LIR_LOADED_BUSY, LIR_LOADED_UNLOADING, LIR_LOADED_ERROR
 };
