@@ -26,6 +26,21 @@ static const char *usage_line =
     "usage: lir quantize [--allow-requantize] [--pure] [--output-tensor-type T] [--token-embedding-type T]\n"
     "                    [-t N] [-q] IN OUT TYPE [THREADS]\n";
 
+static const char *help_text =
+    "Requantizes the GGUF model IN to OUT, as llama.cpp's llama-quantize (without an imatrix):\n"
+    "tensors get the types llama-quantize would give them, with the same bytes.\n"
+    "\n"
+    "  TYPE   F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M\n"
+    "         Q5_K_S Q5_K_M Q6_K (any case; Q3_K, Q4_K, Q5_K are the _M mixes; or the number)\n"
+    "  --allow-requantize          also convert tensors that are already quantized (lower quality)\n"
+    "  --pure                      every quantizable tensor in TYPE's base type: no mix rules\n"
+    "  --output-tensor-type T      type of output.weight (f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1\n"
+    "                              q2_K q3_K q4_K q5_K q6_K)\n"
+    "  --token-embedding-type T    type of token_embd.weight\n"
+    "  -t, --threads N             conversion threads (default: CPUs, at most 16); or THREADS\n"
+    "  -q, --quiet                 no progress, no summary\n"
+    "Norms and other 1-D tensors stay as they are. OUT is written as OUT.tmp, then renamed.\n";
+
 static int usage_err(const char *fmt, const char *arg) {
     fputs("lir: ", stderr);
     fprintf(stderr, fmt, arg);
@@ -72,7 +87,7 @@ int lir_cli_quantize(int argc, char **argv) {
     bool quiet = false;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_line, stdout); return 0; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_line, stdout); fputs(help_text, stdout); return 0; }
         else if (!strcmp(a, "--allow-requantize")) p.allow_requantize = true;
         else if (!strcmp(a, "--pure")) p.pure = true;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = true;
