@@ -831,10 +831,11 @@ struct lir_quantize_result {
  * res (may be NULL) receives sizes and counts. On error a message is written to err (may be NULL).
  * Returns LIR_OK, LIR_EINVAL (NULL/empty path, in and out the same file, unknown ftype or type
  * id, an override type whose blocks do not fit a tensor's rows, n_threads outside [0, 64]),
- * LIR_EIO (cannot read in, cannot write out), LIR_EFORMAT (malformed in), LIR_EUNSUPPORTED
- * (a quantized tensor to convert without allow_requantize; a split model; nested arrays, NUL
- * bytes in strings or names over 63 bytes, which the writer cannot keep), LIR_ECANCELLED,
- * LIR_ENOMEM. */
+ * LIR_EIO (cannot read in, cannot write out), LIR_EFORMAT (malformed in; NaN or infinity in a
+ * tensor to convert, which llama.cpp refuses too; tensors copied as they are are not checked),
+ * LIR_EUNSUPPORTED (a quantized tensor to convert without allow_requantize; a split model;
+ * nested arrays, NUL bytes in strings or names over 63 bytes, which the writer cannot keep),
+ * LIR_ECANCELLED, LIR_ENOMEM. */
 LIR_API enum lir_status lir_quantize_model(const char *in, const char *out, const struct lir_quantize_params *p,
                                            lir_quantize_progress_fn progress, void *user,
                                            struct lir_quantize_result *res, char *err, size_t err_len);

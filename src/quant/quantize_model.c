@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -407,8 +408,6 @@ static enum lir_status copy_metadata(const lir_gguf *g, lir_gguf_writer *w, lir_
 
 /* ---------------------------------------------------------------- conversion */
 
-struct job;
-
 struct qtensor {
     char name[MAX_NAME + 1];
     const struct lir_gguf_tensor *t;
@@ -419,7 +418,6 @@ struct qtensor {
 };
 
 struct run {
-    struct qtensor *q;
     int64_t n;
     int n_threads;
     float *f32[MAX_THREADS]; /* one row each */
@@ -428,6 +426,9 @@ struct run {
     void *user;
     uint64_t bytes_done, bytes_total;
     bool cancelled;
+    bool bad;                /* a row to convert holds NaN or infinity: the output is refused */
+    char bad_name[MAX_NAME + 1];
+    int64_t bad_row;
 };
 
 struct job {
@@ -436,10 +437,11 @@ struct job {
     int64_t row0, nrows;
     float *f32;
     uint8_t *src;
+    int64_t bad_row;         /* first row holding NaN/inf, or -1 */
 };
 
 static void *run_job(void *arg) {
-    const struct job *j = arg;
+    struct job *j = arg;
     const struct qtensor *q = j->q;
     const int64_t n = q->t->ne[0];
     const struct lir_type_traits *ti = lir_type_traits_get(q->t->type), *to = lir_type_traits_get(q->type_out);
@@ -448,6 +450,10 @@ static void *run_job(void *arg) {
         if ((uintptr_t)src % 4 != 0) { memcpy(j->src, src, q->row_in); src = j->src; }
         const float *x = (const float *)(const void *)src;
         if (q->t->type != LIR_TYPE_F32) { ti->dequantize_row_ref(src, j->f32, n); x = j->f32; }
+        /* llama.cpp refuses such input (its loader validates the data); the quantizers' float
+         * to int conversions are undefined for it */
+        for (int64_t k = 0; k < n; k++)
+            if (!isfinite(x[k])) { j->bad_row = j->row0 + r; return NULL; }
         to->quantize_row_ref(x, j->dst + (size_t)r * q->row_out, n);
     }
     return NULL;
@@ -476,7 +482,7 @@ static void report(struct run *rn, const struct qtensor *q, uint64_t bytes) {
 static void fill_range(void *user, void *dst, uint64_t off, uint64_t size) {
     struct qtensor *q = user;
     struct run *rn = q->run;
-    if (rn->cancelled) { memset(dst, 0, (size_t)size); return; }
+    if (rn->cancelled || rn->bad) { memset(dst, 0, (size_t)size); return; }
     if (q->type_out == q->t->type) { /* same type: the bytes as they are */
         memcpy(dst, (const uint8_t *)q->t->data + off, (size_t)size);
         release_input((const uint8_t *)q->t->data + off, (size_t)size);
@@ -491,7 +497,7 @@ static void fill_range(void *user, void *dst, uint64_t off, uint64_t size) {
     bool started[MAX_THREADS] = {false};
     for (int i = 0; i < nt; i++) {
         int64_t a = nrows * i / nt, b = nrows * (i + 1) / nt;
-        jobs[i] = (struct job){q, (uint8_t *)dst + (size_t)a * q->row_out, row0 + a, b - a, rn->f32[i], rn->src[i]};
+        jobs[i] = (struct job){q, (uint8_t *)dst + (size_t)a * q->row_out, row0 + a, b - a, rn->f32[i], rn->src[i], -1};
         if (i > 0) started[i] = pthread_create(&th[i], NULL, run_job, &jobs[i]) == 0;
     }
     run_job(&jobs[0]);
@@ -499,6 +505,12 @@ static void fill_range(void *user, void *dst, uint64_t off, uint64_t size) {
         if (started[i]) pthread_join(th[i], NULL);
         else run_job(&jobs[i]); /* no thread: do it here */
     }
+    for (int i = 0; i < nt && !rn->bad; i++)
+        if (jobs[i].bad_row >= 0) {
+            rn->bad = true;
+            rn->bad_row = jobs[i].bad_row;
+            memcpy(rn->bad_name, q->name, sizeof rn->bad_name);
+        }
     release_input((const uint8_t *)q->t->data + (size_t)row0 * q->row_in, (size_t)nrows * q->row_in);
     report(rn, q, size);
 }
@@ -704,6 +716,9 @@ enum lir_status lir_quantize_model(const char *in, const char *out, const struct
     for (int64_t i = 0; i < rn.n; i++)
         lir_gguf_writer_add_tensor_stream(w, q[i].name, q[i].type_out, q[i].t->n_dims, q[i].t->ne, fill_range, &q[i]);
     s = lir_gguf_writer_finish(w, tmp, &e);
+    if (!s && rn.bad)
+        s = lir__errf(&e, LIR_EFORMAT, "lir_quantize_model: tensor '%s', row %" PRId64 ": NaN or infinite values "
+                      "(llama.cpp refuses them too)", rn.bad_name, rn.bad_row);
     if (!s && rn.cancelled) s = lir__errf(&e, LIR_ECANCELLED, "lir_quantize_model: cancelled by the progress callback");
     if (!s && rename(tmp, out) != 0)
         s = lir__errf(&e, LIR_EIO, "lir_quantize_model: cannot rename '%s' to '%s': %s", tmp, out, strerror(errno));

@@ -788,3 +788,31 @@ Test(quantize_model, malformed_corpus, .timeout = 60) {
     closedir(d);
     cr_assert_gt(n, 50);
 }
+
+/* NaN or infinity in a tensor to convert: refused as llama.cpp's loader does, nothing written;
+ * a tensor copied as it is (F32 target) is not looked at. */
+Test(quantize_model, non_finite_input_refused, .timeout = 30) {
+    char in[256], out[256], err[512];
+    path_of(in, sizeof in, "nan-in");
+    path_of(out, sizeof out, "nan-out");
+    make_model(in, false, 256);
+    const float bad[2] = {NAN, INFINITY};
+    for (int k = 0; k < 2; k++) {
+        lir_gguf *g;
+        cr_assert_eq(lir_gguf_open(in, &g, NULL), LIR_OK);
+        const struct lir_gguf_tensor *t = lir_gguf_find_tensor(g, "blk.5.ffn_up.weight");
+        long off = (long)(lir_gguf_data_offset(g) + t->offset) + 4 * (256 * 17 + 3); /* row 17 */
+        lir_gguf_close(g);
+        FILE *f = fopen(in, "r+b");
+        fseek(f, off, SEEK_SET);
+        fwrite(&bad[k], 4, 1, f);
+        fclose(f);
+        cr_assert_eq(quantize(in, out, LIR_FTYPE_MOSTLY_Q4_K_M, NULL, err), LIR_EFORMAT);
+        cr_assert(strstr(err, "blk.5.ffn_up.weight") && strstr(err, "row 17"), "%s", err);
+        cr_assert(!exists(out));
+        cr_assert_eq(quantize(in, out, LIR_FTYPE_ALL_F32, NULL, err), LIR_OK, "%s", err);
+        unlink(out);
+    }
+    unlink(in);
+    unlink(out);
+}
