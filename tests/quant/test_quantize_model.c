@@ -651,6 +651,29 @@ Test(quantize_model, same_as_llama_quantize, .timeout = 180) {
         unlink(q8);
         unlink(in);
     }
+    /* other architectures: qwen2 (1-D biases), qwen3 (q/k norms), bert (token types, position
+     * embeddings, LayerNorm biases; attn_output_norm), nomic-bert (fused attn_qkv: the attn_v rules) */
+    const enum lir_gen_arch archs[] = {LIR_GEN_QWEN2, LIR_GEN_QWEN3, LIR_GEN_BERT, LIR_GEN_NOMIC_BERT};
+    const enum lir_ftype few[] = {LIR_FTYPE_MOSTLY_Q4_K_M, LIR_FTYPE_MOSTLY_Q3_K_L, LIR_FTYPE_MOSTLY_Q8_0};
+    for (int a = 0; a < 4; a++) {
+        struct lir_gen_params p;
+        lir_err e;
+        cr_assert_eq(lir_gen_preset(&p, "tiny", archs[a], &e), LIR_OK);
+        p.n_vocab = 300;
+        p.seed = 13;
+        path_of(in, sizeof in, "ll-arch");
+        cr_assert_eq(lir_gen_write(&p, in, &e), LIR_OK, "%s", e.msg);
+        for (int k = 0; k < 3; k++) {
+            snprintf(what, sizeof what, "%s %s", lir_ftype_name(few[k]), lir_gen_arch_name(archs[a]));
+            cr_assert_eq(quantize(in, out, few[k], NULL, err), LIR_OK, "%s: %s", what, err);
+            lp = ll->default_params();
+            lp.ftype = (int)few[k];
+            lp.nthread = 2;
+            cr_assert_eq(ll->quantize(in, ref, &lp), 0, "%s: llama_model_quantize failed", what);
+            check_same_as_llama(out, ref, what);
+        }
+        unlink(in);
+    }
     unlink(out);
     unlink(ref);
 }
