@@ -793,6 +793,7 @@ struct lir_quantize_params {
     bool allow_requantize;        /* convert tensors that are already quantized (false: refused) */
     bool pure;                    /* no mix rules: every quantizable tensor in the ftype's base type
                                      (row-size fallbacks still apply) */
+    bool leave_output_tensor;     /* output.weight keeps its type (llama-quantize --leave-output-tensor) */
     int32_t output_tensor_type;   /* ggml type id for output.weight (and a tied token_embd); -1 = rules */
     int32_t token_embedding_type; /* ggml type id for token_embd.weight; -1 = rules */
 };

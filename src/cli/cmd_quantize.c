@@ -6,6 +6,7 @@
  *            _M mixes; the llama_ftype number works too)
  *     --allow-requantize          convert tensors that are already quantized (refused otherwise)
  *     --pure                      every quantizable tensor in TYPE's base type, no mix rules
+ *     --leave-output-tensor       output.weight keeps its type
  *     --output-tensor-type T      type of output.weight (ggml names: q8_0, q6_K, f16, ...)
  *     --token-embedding-type T    type of token_embd.weight
  *     -t, --threads N             conversion threads (default: CPUs, at most 16)
@@ -23,8 +24,8 @@
 int lir_cli_quantize(int argc, char **argv);
 
 static const char *usage_line =
-    "usage: lir quantize [--allow-requantize] [--pure] [--output-tensor-type T] [--token-embedding-type T]\n"
-    "                    [-t N] [-q] IN OUT TYPE [THREADS]\n";
+    "usage: lir quantize [--allow-requantize] [--pure] [--leave-output-tensor] [--output-tensor-type T]\n"
+    "                    [--token-embedding-type T] [-t N] [-q] IN OUT TYPE [THREADS]\n";
 
 static const char *help_text =
     "Requantizes the GGUF model IN to OUT, as llama.cpp's llama-quantize (without an imatrix):\n"
@@ -34,6 +35,7 @@ static const char *help_text =
     "         Q5_K_S Q5_K_M Q6_K (any case; Q3_K, Q4_K, Q5_K are the _M mixes; or the number)\n"
     "  --allow-requantize          also convert tensors that are already quantized (lower quality)\n"
     "  --pure                      every quantizable tensor in TYPE's base type: no mix rules\n"
+    "  --leave-output-tensor       output.weight keeps its type (bigger, better quality)\n"
     "  --output-tensor-type T      type of output.weight (f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1\n"
     "                              q2_K q3_K q4_K q5_K q6_K)\n"
     "  --token-embedding-type T    type of token_embd.weight\n"
@@ -90,6 +92,7 @@ int lir_cli_quantize(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_line, stdout); fputs(help_text, stdout); return 0; }
         else if (!strcmp(a, "--allow-requantize")) p.allow_requantize = true;
         else if (!strcmp(a, "--pure")) p.pure = true;
+        else if (!strcmp(a, "--leave-output-tensor")) p.leave_output_tensor = true;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = true;
         else if (!strcmp(a, "--output-tensor-type")) { p.output_tensor_type = tensor_type_arg(a, v); i++; }
         else if (!strcmp(a, "--token-embedding-type")) { p.token_embedding_type = tensor_type_arg(a, v); i++; }

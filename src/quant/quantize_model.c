@@ -159,8 +159,9 @@ static int ggml_n_dims(const struct lir_gguf_tensor *t) {
     return 1;
 }
 
-/* tensor_allows_quantization (params->only_copy and quantize_output_tensor are not offered). */
-static bool allows_quantization(const char *n, const struct lir_gguf_tensor *t) {
+/* tensor_allows_quantization (params->only_copy is not offered; leave_output is
+ * !quantize_output_tensor). */
+static bool allows_quantization(const char *n, const struct lir_gguf_tensor *t, bool leave_output) {
     static const char *const never[] = {
         "_norm.weight", "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel", "per_layer_model_proj",
         "ssm_conv1d", "shortconv.conv.weight", "indexer.k_proj.weight", "indexer.q_proj.weight",
@@ -177,6 +178,7 @@ static bool allows_quantization(const char *n, const struct lir_gguf_tensor *t) 
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
         if (strstr(n, never[i])) return false;
     if (!strcmp(n, "position_embd.weight") || !strcmp(n, "token_types.weight")) return false;
+    if (leave_output && !strcmp(n, "output.weight")) return false;
     return true;
 }
 
@@ -289,7 +291,7 @@ static enum lir_status tensor_type(struct mix *m, const char *name, const struct
     const struct lir_quantize_params *p = m->p;
     const enum category cat = category_of(name);
     int32_t t = ftype_default_type(m->ftype);
-    if (!allows_quantization(name, ten)) { *out = ten->type; return LIR_OK; }
+    if (!allows_quantization(name, ten, p->leave_output_tensor)) { *out = ten->type; return LIR_OK; }
     if (p->token_embedding_type >= 0 && cat == CAT_TOKEN_EMBD) t = p->token_embedding_type;
     else if (p->output_tensor_type >= 0 && cat == CAT_OUTPUT) t = p->output_tensor_type;
     else if (lir_type_traits_get(t)->is_quantized) {

@@ -634,6 +634,14 @@ Test(quantize_model, same_as_llama_quantize, .timeout = 180) {
         lp.token_embedding_type = LIR_TYPE_Q8_0;
         cr_assert_eq(ll->quantize(in, ref, &lp), 0);
         check_same_as_llama(out, ref, "Q4_K_S with overrides");
+        qp = lir_quantize_params_default();
+        qp.leave_output_tensor = true;
+        cr_assert_eq(quantize(in, out, LIR_FTYPE_MOSTLY_Q2_K, &qp, err), LIR_OK, "%s", err);
+        lp = ll->default_params();
+        lp.ftype = LIR_FTYPE_MOSTLY_Q2_K;
+        lp.quantize_output_tensor = false;
+        cr_assert_eq(ll->quantize(in, ref, &lp), 0);
+        check_same_as_llama(out, ref, "Q2_K with the output tensor left");
         /* requantizing: refused by both without allow_requantize, the same bytes with it */
         char q8[256];
         path_of(q8, sizeof q8, "ll-q8");
