@@ -46,7 +46,7 @@ unit-asan:
 	@test -x build-asan/lir_tests || { echo "make: build-asan/lir_tests is missing" >&2; exit 1; }
 	@echo "== unit tests (ASan + UBSan) =="
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  build-asan/lir_tests --jobs $(JOBS)
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp build-asan/lir_tests --jobs $(JOBS)
 
 fuzz:
 	@if [ -x fuzz/run.sh ]; then echo "== fuzz ($(FUZZ_SECS) s) =="; fuzz/run.sh $(FUZZ_SECS); \
