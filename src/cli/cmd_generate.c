@@ -1,16 +1,28 @@
 /* cmd_generate.c — `lir generate`, and the sampling loop that `run` and `chat` share.
  *
- *   lir generate -m MODEL (--tokens 1,2,3 | -p TEXT) [-n N] [--temp T] [--top-k K] [--seed S]
+ *   lir generate -m MODEL (--tokens 1,2,3 | -p TEXT) [-n N] [sampling] [--stop TEXT]... [--n-probs N]
  *                [--threads N] [--ctx N] [--batch N] [--json]
+ *     sampling: --temp T (0 = greedy, the default) --top-k K --top-p P --min-p P --typical-p P
+ *               --repeat-penalty R --repeat-last-n N --frequency-penalty F --presence-penalty F
+ *               --mirostat 0|1|2 --mirostat-tau T --mirostat-eta E --seed S: the library's sampler
+ *               chain (include/lir.h, lir_sampling_params) with every step off unless given, as
+ *               before (top_p 1, repeat_penalty 1); ranges as the spec's, except --temp (up to
+ *               100). Prompt tokens count for the penalties, as llama.cpp's.
+ *     --stop TEXT  end generation when the text contains TEXT (repeatable, up to 16); the stop
+ *               text is not printed. Needs a vocabulary (the text is checked, not the tokens).
+ *     --n-probs N  with --json: "logprobs", per generated token its log-probability and the N
+ *               most likely tokens (log-softmax of the model's logits, before sampling).
  *     --tokens  continue these token ids, exactly as given (no BOS added)
  *     -p TEXT   tokenize TEXT as llama.cpp's llama-cli does for a prompt: BOS/EOS as the
  *               vocabulary asks, control tokens written in the text (<|eot_id|>) parsed
  *     Without --json the generated text is streamed to stdout (whole UTF-8 characters, flushed
  *     as they complete; control tokens not shown), then a newline. With --json one object:
  *     {"tokens":[…],"margins":[…],"n_prompt":N,"n_gen":N,"metrics":{"ttft_ms":…,"prompt_tok_s":…,
- *      "gen_tok_s":…}} — a stable interface — plus "text" (the generated text) with -p.
- *     Generation stops after N tokens (default 64), at an end-of-generation token, or when the
- *     context is full. The context is prompt + N tokens unless --ctx gives it.
+ *      "gen_tok_s":…},"finish_reason":"stop"|"length"} — a stable interface — plus "text" (the
+ *     generated text) with -p or --stop, and "logprobs" with --n-probs.
+ *     Generation stops after N tokens (default 64) or when the context is full ("length"), at an
+ *     end-of-generation token or a stop string ("stop"). The context is prompt + N tokens unless
+ *     --ctx gives it.
  * Exit 0 ok, 1 model/tokenizer/evaluation error, 2 usage. */
 #include "cli/cli.h"
 #include "sample/sample.h"
@@ -80,15 +92,30 @@ lir_token *lir_cli_text_tokens(const lir_model *m, const char *text, bool add_sp
 
 /* ---------------------------------------------------------------- the sampling loop */
 
-static lir_token sample(const float *logits, int32_t n_vocab, struct lir_cli_sampler *s) {
-    if (!(s->temp > 0.0f) || s->top_k <= 0 || s->top_k >= n_vocab) return lir_sample_temp(logits, n_vocab, s->temp, s->rng);
-    /* top-k: temperature sampling among the k largest logits (lir_top_k sorts them) */
-    enum { K_MAX = 1000 };
-    int32_t ids[K_MAX];
-    float lg[K_MAX];
-    double lp[K_MAX];
-    int32_t k = lir_top_k(logits, n_vocab, s->top_k < K_MAX ? s->top_k : K_MAX, ids, lg, lp);
-    return ids[lir_sample_temp(lg, k, s->temp, s->rng)];
+/* What a generation needs besides model and context: the sampler (borrowed), a stop matcher
+ * (borrowed, may be NULL: it sees the detokenized text, so txt must have a detokenizer), and
+ * room for log-probabilities when n_probs > 0. */
+struct gen_opts {
+    lir_sampler *sampler;
+    lir_stop_matcher *stop;
+    int32_t n_probs;
+    float *logprob;                /* (n_gen) log-probability of each sampled token, or NULL */
+    struct lir_token_logprob *top; /* (n_gen * n_probs) the n_probs most likely, or NULL */
+    bool stopped;                  /* out: a stop string matched */
+};
+
+/* The seed of the library's sampler, drawn from the CLI's generator (seeded by --seed): run,
+ * chat and generate draw it the same way, so the same --seed gives the same tokens in each,
+ * and chat turns (one generator for the session) differ from each other. */
+static int32_t n_vocab_of(const lir_model *m) {
+    struct lir_model_info mi;
+    lir_model_get_info(m, &mi);
+    return mi.n_vocab;
+}
+
+static uint64_t draw_seed(uint64_t rng[4]) {
+    uint64_t s = (uint64_t)(lir_rng_uniform(rng) * 0x1p53);
+    return s == LIR_SEED_RANDOM ? 0 : s;
 }
 
 static bool text_add(struct lir_cli_text *t, const char *s, size_t n) {
@@ -111,9 +138,20 @@ static bool text_add(struct lir_cli_text *t, const char *s, size_t n) {
     return true;
 }
 
-enum lir_status lir_cli_generate_tokens(lir_model *m, lir_context *ctx, const lir_token *prompt, int32_t n_prompt,
-                                        int32_t pos, int32_t n_gen, struct lir_cli_sampler *smp,
-                                        struct lir_cli_text *txt, struct lir_cli_gen *r, char *err, size_t err_len) {
+/* Text of one token through the stop matcher (if any) to txt. Returns false on out of memory. */
+static bool text_push(struct lir_cli_text *txt, struct gen_opts *o, const char *text, size_t len) {
+    if (!o->stop) return text_add(txt, text, len);
+    const char *e;
+    size_t el;
+    int32_t matched;
+    if (lir_stop_matcher_push(o->stop, text, len, &e, &el, &matched) != LIR_OK) return false;
+    if (matched >= 0) o->stopped = true;
+    return text_add(txt, e, el);
+}
+
+static enum lir_status generate(lir_model *m, lir_context *ctx, const lir_token *prompt, int32_t n_prompt,
+                                int32_t pos, int32_t n_gen, struct gen_opts *o, struct lir_cli_text *txt,
+                                struct lir_cli_gen *r, char *err, size_t err_len) {
     struct lir_model_info mi;
     lir_model_get_info(m, &mi);
     memset(r, 0, sizeof *r);
@@ -124,6 +162,7 @@ enum lir_status lir_cli_generate_tokens(lir_model *m, lir_context *ctx, const li
         return LIR_ENOMEM;
     }
     const int32_t n_ctx = lir__context_n_ctx(ctx);
+    const bool text = txt && txt->detok;
     enum lir_status s;
     uint64_t t0 = lir__now_ns();
     if ((s = lir_context_decode(ctx, prompt, n_prompt, pos, false))) {
@@ -135,17 +174,24 @@ enum lir_status lir_cli_generate_tokens(lir_model *m, lir_context *ctx, const li
     pos += n_prompt;
     for (int32_t i = 0; i < n_gen; i++) {
         const float *lg = lir_context_logits(ctx, -1);
-        lir_token tok = sample(lg, mi.n_vocab, smp);
+        lir_token tok;
+        if ((s = lir_sampler_sample(o->sampler, lg, mi.n_vocab, &tok, o->logprob ? &o->logprob[i] : NULL,
+                                    o->top ? o->top + (size_t)i * (size_t)o->n_probs : NULL, NULL))) {
+            snprintf(err, err_len, "%s", lir_sampler_last_error(o->sampler));
+            return s;
+        }
+        lir_sampler_accept(o->sampler, tok);
         r->margins[i] = lir_sample_margin(lg, mi.n_vocab);
         r->tokens[r->n_gen++] = tok;
         if (i == 0) r->ttft_ms = (double)(lir__now_ns() - t0) / 1e6;
-        if (txt && txt->detok) {
-            const char *text;
+        if (text) {
+            const char *piece;
             size_t len;
-            if (lir_detok_push(txt->detok, tok, &text, &len) == LIR_OK && !text_add(txt, text, len)) {
+            if (lir_detok_push(txt->detok, tok, &piece, &len) == LIR_OK && !text_push(txt, o, piece, len)) {
                 snprintf(err, err_len, "out of memory");
                 return LIR_ENOMEM;
             }
+            if (o->stopped) break; /* a stop string: "stop" */
         }
         if (lir_vocab_is_eog(m, tok)) { /* end of generation, as llama.cpp */
             r->eog = true;
@@ -163,15 +209,39 @@ enum lir_status lir_cli_generate_tokens(lir_model *m, lir_context *ctx, const li
         r->n_decode++;
     }
     r->gen_ms = (double)(lir__now_ns() - t1) / 1e6 - (r->ttft_ms - r->prompt_ms);
-    if (txt && txt->detok) {
-        const char *text;
+    if (text && !o->stopped) { /* what the detokenizer and then the stop matcher hold back */
+        const char *rest;
         size_t len;
-        if (lir_detok_flush(txt->detok, &text, &len) == LIR_OK && !text_add(txt, text, len)) {
+        bool ok = lir_detok_flush(txt->detok, &rest, &len) != LIR_OK || text_push(txt, o, rest, len);
+        if (ok && o->stop && !o->stopped && lir_stop_matcher_flush(o->stop, &rest, &len) == LIR_OK)
+            ok = text_add(txt, rest, len);
+        if (!ok) {
             snprintf(err, err_len, "out of memory");
             return LIR_ENOMEM;
         }
     }
     return LIR_OK;
+}
+
+enum lir_status lir_cli_generate_tokens(lir_model *m, lir_context *ctx, const lir_token *prompt, int32_t n_prompt,
+                                        int32_t pos, int32_t n_gen, struct lir_cli_sampler *smp,
+                                        struct lir_cli_text *txt, struct lir_cli_gen *r, char *err, size_t err_len) {
+    /* run and chat: temperature and top-k, every other step of the chain off */
+    struct lir_sampling_params sp = lir_sampling_params_default();
+    sp.temperature = smp->temp;
+    sp.top_k = smp->top_k;
+    sp.top_p = 1.0f;
+    sp.repeat_penalty = 1.0f;
+    sp.seed = draw_seed(smp->rng);
+    struct gen_opts o = { 0 };
+    enum lir_status s = lir_sampler_create(&sp, n_vocab_of(m), &o.sampler, err, err_len);
+    if (s) {
+        memset(r, 0, sizeof *r);
+        return s;
+    }
+    s = generate(m, ctx, prompt, n_prompt, pos, n_gen, &o, txt, r, err, err_len);
+    lir_sampler_free(o.sampler);
+    return s;
 }
 
 /* ---------------------------------------------------------------- lir generate */
@@ -204,7 +274,12 @@ static lir_token *parse_ids(const char *s, int32_t *n_out) {
 int lir_cli_generate(int argc, char **argv) {
     const char *model = NULL, *ids = NULL, *prompt = NULL;
     int32_t n_gen = 64, n_threads = 0, n_ctx = 0, n_batch = 0;
-    struct lir_cli_sampler smp = { .temp = 0.0f, .top_k = 0 };
+    /* the library's chain, every step off unless a flag turns it on (greedy by default) */
+    struct lir_sampling_params sp = lir_sampling_params_default();
+    sp.temperature = 0.0f;
+    sp.top_p = 1.0f;
+    sp.repeat_penalty = 1.0f;
+    const char *stops[LIR_STOP_MAX];
     uint64_t seed = 0;
     bool json = false;
     for (int i = 2; i < argc; i++) {
@@ -213,21 +288,49 @@ int lir_cli_generate(int argc, char **argv) {
         else if (!strcmp(a, "--tokens")) { if (!v) lir_cli_die(2, "--tokens needs a value"); ids = v; i++; }
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { if (!v) lir_cli_die(2, "%s needs a value", a); prompt = v; i++; }
         else if (!strcmp(a, "-n")) { n_gen = (int32_t)lir_cli_arg_long(a, v, 0, 1 << 24); i++; }
-        else if (!strcmp(a, "--temp")) { smp.temp = lir_cli_arg_float(a, v, 0.0f, 100.0f); i++; }
-        else if (!strcmp(a, "--top-k")) { smp.top_k = (int32_t)lir_cli_arg_long(a, v, 0, 1000); i++; }
+        else if (!strcmp(a, "--temp")) { sp.temperature = lir_cli_arg_float(a, v, 0.0f, 100.0f); i++; }
+        else if (!strcmp(a, "--top-k")) { sp.top_k = (int32_t)lir_cli_arg_long(a, v, 0, INT32_MAX); i++; }
+        else if (!strcmp(a, "--top-p")) { sp.top_p = lir_cli_arg_float(a, v, 0.0f, 1.0f); i++; }
+        else if (!strcmp(a, "--min-p")) { sp.min_p = lir_cli_arg_float(a, v, 0.0f, 1.0f); i++; }
+        else if (!strcmp(a, "--typical-p")) { sp.typical_p = lir_cli_arg_float(a, v, 0.0f, 1.0f); i++; }
+        else if (!strcmp(a, "--repeat-penalty")) { sp.repeat_penalty = lir_cli_arg_float(a, v, 0.0f, 2.0f); i++; }
+        else if (!strcmp(a, "--repeat-last-n")) { sp.repeat_last_n = (int32_t)lir_cli_arg_long(a, v, -1, LIR_REPEAT_LAST_N_MAX); i++; }
+        else if (!strcmp(a, "--frequency-penalty")) { sp.frequency_penalty = lir_cli_arg_float(a, v, 0.0f, 2.0f); i++; }
+        else if (!strcmp(a, "--presence-penalty")) { sp.presence_penalty = lir_cli_arg_float(a, v, 0.0f, 2.0f); i++; }
+        else if (!strcmp(a, "--mirostat")) { sp.mirostat = (int32_t)lir_cli_arg_long(a, v, 0, 2); i++; }
+        else if (!strcmp(a, "--mirostat-tau")) { sp.mirostat_tau = lir_cli_arg_float(a, v, 0.0f, 20.0f); i++; }
+        else if (!strcmp(a, "--mirostat-eta")) { sp.mirostat_eta = lir_cli_arg_float(a, v, 0.0f, 1.0f); i++; }
+        else if (!strcmp(a, "--n-probs")) { sp.n_probs = (int32_t)lir_cli_arg_long(a, v, 0, LIR_N_PROBS_MAX); i++; }
+        else if (!strcmp(a, "--stop")) {
+            if (!v) lir_cli_die(2, "--stop needs a value");
+            if (sp.n_stop == LIR_STOP_MAX) lir_cli_die(2, "--stop: at most %d stop strings", LIR_STOP_MAX);
+            stops[sp.n_stop++] = v;
+            i++;
+        }
         else if (!strcmp(a, "--seed")) { seed = (uint64_t)lir_cli_arg_long(a, v, 0, 0x7fffffffffffffffL); i++; }
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { n_threads = (int32_t)lir_cli_arg_long(a, v, 1, 1024); i++; }
         else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) { n_ctx = (int32_t)lir_cli_arg_long(a, v, 1, 1 << 24); i++; }
         else if (!strcmp(a, "--batch") || !strcmp(a, "-b")) { n_batch = (int32_t)lir_cli_arg_long(a, v, 1, 65536); i++; }
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            puts("usage: lir generate -m MODEL (--tokens 1,2,3 | -p TEXT) [-n N] [--temp T] [--top-k K] [--seed S]\n"
-                 "                    [--threads N] [--ctx N] [--batch N] [--json]");
+            puts("usage: lir generate -m MODEL (--tokens 1,2,3 | -p TEXT) [-n N] [--temp T] [--top-k K] [--top-p P]\n"
+                 "                    [--min-p P] [--typical-p P] [--repeat-penalty R] [--repeat-last-n N]\n"
+                 "                    [--frequency-penalty F] [--presence-penalty F] [--mirostat 0|1|2]\n"
+                 "                    [--mirostat-tau T] [--mirostat-eta E] [--seed S] [--stop TEXT]...\n"
+                 "                    [--n-probs N] [--threads N] [--ctx N] [--batch N] [--json]");
             exit(0);
         }
         else lir_cli_die(2, "generate: unexpected argument '%s'", a);
     }
     if (!ids == !prompt) lir_cli_die(2, "generate: give either --tokens IDS or -p TEXT");
+    sp.stop = stops;
+    {   /* the library names the parameter, its value and its range (temperature: see --temp) */
+        char msg[LIR_ERR_MAX];
+        const float temp = sp.temperature;
+        sp.temperature = 0.0f;
+        if (lir_sampling_params_validate(&sp, msg, sizeof msg)) lir_cli_die(2, "generate: %s", msg);
+        sp.temperature = temp;
+    }
     lir_token *toks = NULL;
     int32_t n = 0;
     if (ids) toks = parse_ids(ids, &n); /* usage errors before the model is loaded */
@@ -257,11 +360,25 @@ int lir_cli_generate(int argc, char **argv) {
     if (lir_context_create(m, &cp, &c, err, sizeof err)) lir_cli_die(1, "%s", err);
 
     struct lir_cli_text txt = { .out = json ? NULL : stdout };
-    if ((prompt || !json) && lir_detok_create(m, false, false, &txt.detok) != LIR_OK)
-        lir_cli_die(1, "cannot print text: %s", lir_model_vocab_error(m));
-    lir_rng_seed(smp.rng, seed);
+    const bool text = prompt || !json || sp.n_stop > 0;
+    if (text && lir_detok_create(m, false, false, &txt.detok) != LIR_OK)
+        lir_cli_die(1, "cannot %s: %s", sp.n_stop ? "match --stop" : "print text", lir_model_vocab_error(m));
+    uint64_t rng[4];
+    lir_rng_seed(rng, seed);
+    sp.seed = draw_seed(rng); /* as run and chat draw it (lir_cli_generate_tokens) */
+    struct gen_opts o = { .n_probs = json ? sp.n_probs : 0 };
+    if (lir_sampler_create(&sp, mi.n_vocab, &o.sampler, err, sizeof err)) lir_cli_die(2, "generate: %s", err);
+    if (sp.n_stop && lir_stop_matcher_create(stops, sp.n_stop, &o.stop) != LIR_OK) lir_cli_die(1, "out of memory");
+    if (o.n_probs) {
+        o.logprob = malloc(sizeof *o.logprob * (size_t)(n_gen + 1));
+        o.top = malloc(sizeof *o.top * (size_t)(n_gen + 1) * (size_t)o.n_probs);
+        if (!o.logprob || !o.top) lir_cli_die(1, "out of memory");
+    }
+    for (int32_t i = 0; i < n; i++) /* prompt tokens count for the penalties, as llama.cpp's */
+        if (lir_sampler_accept(o.sampler, toks[i])) lir_cli_die(1, "%s", lir_sampler_last_error(o.sampler));
     struct lir_cli_gen r;
-    if (lir_cli_generate_tokens(m, c, toks, n, 0, n_gen, &smp, &txt, &r, err, sizeof err)) lir_cli_die(1, "%s", err);
+    if (generate(m, c, toks, n, 0, n_gen, &o, &txt, &r, err, sizeof err)) lir_cli_die(1, "%s", err);
+    const enum lir_finish_reason fin = o.stopped || r.eog ? LIR_FINISH_STOP : LIR_FINISH_LENGTH;
     if (json) {
         printf("{\"tokens\":[");
         for (int32_t i = 0; i < r.n_gen; i++) printf("%s%d", i ? "," : "", r.tokens[i]);
@@ -270,7 +387,20 @@ int lir_cli_generate(int argc, char **argv) {
         printf("],\"n_prompt\":%d,\"n_gen\":%d,\"metrics\":{\"ttft_ms\":%.3f,\"prompt_tok_s\":%.3f,\"gen_tok_s\":%.3f}",
                n, r.n_gen, r.ttft_ms, r.prompt_ms > 0 ? n / (r.prompt_ms / 1e3) : 0.0,
                r.gen_ms > 0 ? r.n_decode / (r.gen_ms / 1e3) : 0.0);
-        if (prompt) {
+        printf(",\"finish_reason\":\"%s\"", lir_finish_reason_str(fin));
+        if (o.n_probs) { /* as OpenAI's logprobs.content: per token its logprob and top_logprobs */
+            printf(",\"logprobs\":[");
+            for (int32_t i = 0; i < r.n_gen; i++) {
+                printf("%s{\"token\":%d,\"logprob\":%.6g,\"top\":[", i ? "," : "", r.tokens[i], o.logprob[i]);
+                const struct lir_token_logprob *t = o.top + (size_t)i * (size_t)o.n_probs;
+                const int32_t k = o.n_probs < mi.n_vocab ? o.n_probs : mi.n_vocab;
+                for (int32_t j = 0; j < k; j++)
+                    printf("%s{\"token\":%d,\"logprob\":%.6g}", j ? "," : "", t[j].token, t[j].logprob);
+                printf("]}");
+            }
+            printf("]");
+        }
+        if (prompt || sp.n_stop) {
             json_t *js = json_stringn(txt.text ? txt.text : "", txt.len);
             char *d = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
             if (!d) lir_cli_die(1, "out of memory");
@@ -284,6 +414,10 @@ int lir_cli_generate(int argc, char **argv) {
     }
     free(txt.text);
     lir_detok_free(txt.detok);
+    lir_sampler_free(o.sampler);
+    lir_stop_matcher_free(o.stop);
+    free(o.logprob);
+    free(o.top);
     free(r.tokens);
     free(r.margins);
     lir_context_free(c);
