@@ -11,8 +11,8 @@
 //      piece ("beginning beginning ...", 1 distinct word at any temperature); with a random
 //      tokenizer they emit fragments that are not words;
 //   4. perplexity on the start of the held-out text (models/kjv-heldout.txt, never trained on) is
-//      a trained model's: < 40 in llama.cpp (teacher-forced, 256 tokens) and, where this lir has
-//      the `perplexity` command, in lir (about 20 and 13; random weights: about 1e20).
+//      a trained model's: < 40 in llama.cpp (teacher-forced, 256 tokens) and in lir's
+//      `perplexity` command (about 20 and 13; random weights: about 1e20).
 // Environment: LIR_BIN (default build/lir), LIR_DEFAULT_MODEL (default the committed model).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
