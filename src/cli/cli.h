@@ -15,6 +15,10 @@ _Noreturn void lir_cli_die(int code, const char *fmt, ...) __attribute__((format
 /* The value of a flag as an integer / a number in [lo, hi]; dies (exit 2) naming the flag. */
 long lir_cli_arg_long(const char *flag, const char *v, long lo, long hi);
 float lir_cli_arg_float(const char *flag, const char *v, float lo, float hi);
+/* The whole file at path ("-" = stdin when allow_stdin) as a malloc'd NUL-terminated buffer
+ * (the caller frees it), its length in *len (may be NULL). NULL with errno set when the file
+ * cannot be opened or read, or on out of memory. */
+char *lir_cli_read_file(const char *path, bool allow_stdin, size_t *len);
 /* Loads a model or dies (exit 1) with the loader's message. */
 lir_model *lir_cli_load_model(const char *path);
 /* Tokenizes text (add_special: BOS/EOS as the vocabulary asks; parse_special: control tokens

@@ -62,22 +62,6 @@ static char *token_text(const lir_model *m, lir_token t) {
     return s;
 }
 
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0, k;
-    char *b = malloc(cap);
-    while (b && (k = fread(b + n, 1, cap - n - 1, f)) > 0)
-        if ((n += k) + 1 == cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) free(b);
-            b = nb;
-        }
-    fclose(f);
-    if (b) b[n] = 0;
-    return b;
-}
-
 /* Renders the conversation; returns the prompt (caller frees with lir_chat_free) or NULL after
  * printing why. */
 static char *render(const struct chat *c) {
@@ -236,7 +220,7 @@ int lir_cli_chat(int argc, char **argv) {
     char *tmpl_owned = NULL;
     if (tmpl_arg) {
         c.tmpl = lir_chat_builtin(tmpl_arg);
-        if (!c.tmpl) c.tmpl = tmpl_owned = read_file(tmpl_arg);
+        if (!c.tmpl) c.tmpl = tmpl_owned = lir_cli_read_file(tmpl_arg, false, NULL);
     } else {
         c.tmpl = lir_model_chat_template(c.model);
     }

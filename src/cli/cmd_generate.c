@@ -49,6 +49,31 @@ _Noreturn void lir_cli_die(int code, const char *fmt, ...) {
     exit(code);
 }
 
+char *lir_cli_read_file(const char *path, bool allow_stdin, size_t *len) {
+    FILE *f = allow_stdin && !strcmp(path, "-") ? stdin : fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        if (n + 1 == cap) { /* room for the NUL */
+            char *p = realloc(b, cap * 2);
+            if (!p) { free(b); b = NULL; errno = ENOMEM; break; }
+            b = p;
+            cap *= 2;
+        }
+        const size_t r = fread(b + n, 1, cap - 1 - n, f);
+        n += r;
+        if (r == 0) {
+            if (ferror(f)) { free(b); b = NULL; errno = EIO; }
+            break;
+        }
+    }
+    if (f != stdin) fclose(f);
+    if (b) b[n] = 0;
+    if (b && len) *len = n;
+    return b;
+}
+
 long lir_cli_arg_long(const char *flag, const char *v, long lo, long hi) {
     if (!v) lir_cli_die(2, "%s needs a value", flag);
     char *end;

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "lir.h"
+#include "cli/cli.h"
 
 int lir_cli_perplexity(int argc, char **argv);
 
@@ -55,30 +56,6 @@ static bool int_arg(const char *flag, const char *v, long lo, long hi, int32_t *
     }
     *out = (int32_t)x;
     return true;
-}
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        if (n == cap) {
-            char *p = realloc(b, cap * 2);
-            if (!p) { free(b); b = NULL; errno = ENOMEM; break; }
-            b = p;
-            cap *= 2;
-        }
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) {
-            if (ferror(f)) { free(b); b = NULL; errno = EIO; }
-            break;
-        }
-    }
-    fclose(f);
-    *len = n;
-    return b;
 }
 
 static double now_s(void) {
@@ -126,7 +103,7 @@ int lir_cli_perplexity(int argc, char **argv) {
     if (!text_path) return usage_fail("no text given (-f TEXT)");
 
     size_t len = 0;
-    char *text = read_file(text_path, &len);
+    char *text = lir_cli_read_file(text_path, false, &len);
     if (!text) return fail(1, "cannot read '%s': %s", text_path, strerror(errno));
     char err[512] = "";
     lir_model *m = NULL;

@@ -9,6 +9,7 @@
  * other variables), the shape transformers' apply_chat_template tests use.
  * The prompt goes to stdout exactly (no newline added); errors to stderr, exit 1 (2: usage). */
 #include "lir.h"
+#include "cli/cli.h"
 #include "chat/chat.h"
 #include "gguf/gguf.h"
 #include "util/util.h"
@@ -25,25 +26,6 @@ static int fail(int code, const char *fmt, const char *a, const char *b) {
     fprintf(stderr, fmt, a, b);
     fputc('\n', stderr);
     return code;
-}
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    size_t k;
-    while (b && (k = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += k;
-        if (n + 1 == cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) { free(b); b = NULL; }
-            else b = nb;
-        }
-    }
-    fclose(f);
-    if (b) b[n] = 0;
-    return b;
 }
 
 /* Token text by id from the GGUF vocabulary ("" when absent). */
@@ -136,7 +118,7 @@ int lir_cli_template(int argc, char **argv) {
     }
     if (tmpl_arg) {
         const char *b = lir_chat_builtin(tmpl_arg);
-        tmpl = b ? strdup(b) : read_file(tmpl_arg);
+        tmpl = b ? strdup(b) : lir_cli_read_file(tmpl_arg, false, NULL);
         if (!tmpl) {
             fprintf(stderr, "lir template: '%s' is neither a built-in template nor a readable file; built-ins:", tmpl_arg);
             for (const char *const *n = lir__chat_builtin_names(); *n; n++) fprintf(stderr, " %s", *n);
@@ -145,9 +127,9 @@ int lir_cli_template(int argc, char **argv) {
         }
     }
     if (!tmpl) { fail(1, "out of memory%s%s", "", ""); goto done; }
-    if (!(msg_text = read_file(messages))) { fail(1, "cannot read '%s'%s", messages, ""); goto done; }
-    if (tools && !(tools_text = read_file(tools))) { fail(1, "cannot read '%s'%s", tools, ""); goto done; }
-    if (vars && !(vars_text = read_file(vars))) { fail(1, "cannot read '%s'%s", vars, ""); goto done; }
+    if (!(msg_text = lir_cli_read_file(messages, false, NULL))) { fail(1, "cannot read '%s'%s", messages, ""); goto done; }
+    if (tools && !(tools_text = lir_cli_read_file(tools, false, NULL))) { fail(1, "cannot read '%s'%s", tools, ""); goto done; }
+    if (vars && !(vars_text = lir_cli_read_file(vars, false, NULL))) { fail(1, "cannot read '%s'%s", vars, ""); goto done; }
 
     /* {"messages": [...], "tools": [...], other variables...} */
     const char *msgs_json = msg_text, *tools_json = tools_text, *extra_json = vars_text;

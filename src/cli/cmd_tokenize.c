@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "lir.h"
+#include "cli/cli.h"
 
 int lir_cli_tokenize(int argc, char **argv);
 int lir_cli_detokenize(int argc, char **argv);
@@ -34,27 +35,6 @@ static int usage_err(const char *msg) {
     fprintf(stderr, "lir: %s\nusage: lir tokenize -m MODEL [--ids|--pieces] [--special] [--no-add-special] (TEXT | --file PATH|-)\n"
                     "       lir detokenize -m MODEL [--special] [--no-strip] IDS\n", msg);
     return 2;
-}
-
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        if (n == cap) {
-            char *p = realloc(b, cap * 2);
-            if (!p) { free(b); b = NULL; break; }
-            b = p;
-            cap *= 2;
-        }
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    if (f != stdin) fclose(f);
-    *len = n;
-    return b;
 }
 
 static lir_model *open_model(const char *path) {
@@ -209,7 +189,7 @@ int lir_cli_tokenize(int argc, char **argv) {
     size_t len = 0;
     char *buf = NULL;
     if (file) {
-        if (!(buf = read_all(file, &len))) { fprintf(stderr, "lir: cannot read %s: %s\n", file, strerror(errno)); return 1; }
+        if (!(buf = lir_cli_read_file(file, true, &len))) { fprintf(stderr, "lir: cannot read %s: %s\n", file, strerror(errno)); return 1; }
         text = buf;
     } else {
         len = strlen(text);
