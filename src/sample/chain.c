@@ -156,6 +156,23 @@ static inline int32_t bucket_of(float s, float smin, float scale) {
 
 static inline bool reached(double cum, double target, bool strict) { return strict ? cum > target : cum >= target; }
 
+/* Walks the non-empty buckets in order, from a mass of cum: the first whose mass brings the sum
+ * to target (strict: past it), or -1 when none does (rounding kept the sum below); *before is
+ * the sum ahead of that bucket (cum included). */
+static int32_t crossing_bucket(const int32_t *count, const double *mass, double cum, double target, bool strict,
+                               double *before) {
+    for (int32_t b = 0; b < N_BUCKETS; b++) {
+        if (!count[b]) continue;
+        if (reached(cum + mass[b], target, strict)) {
+            *before = cum;
+            return b;
+        }
+        cum += mass[b];
+    }
+    *before = cum;
+    return -1;
+}
+
 /* The shortest prefix of d[0..n) in score order whose mass (sum of p) reaches target
  * (strict: exceeds it), at least one token: moves it to d[0..k) (unordered) and returns k.
  * Without sorting the list: bucket the scores linearly between their min and max, keep the
@@ -184,16 +201,8 @@ static int32_t prefix_by_score(lir__tok *d, int32_t n, double target, bool stric
             count[b]++;
             mass[b] += d[i].p;
         }
-        int32_t cross = -1;
-        double before = cum;
-        for (int32_t b = 0; b < N_BUCKETS; b++) {
-            if (!count[b]) continue;
-            if (reached(before + mass[b], target, strict)) {
-                cross = b;
-                break;
-            }
-            before += mass[b];
-        }
+        double before;
+        const int32_t cross = crossing_bucket(count, mass, cum, target, strict, &before);
         if (cross < 0) return hi; /* rounding kept the mass below target: keep the region */
         /* d[lo..) = buckets before cross, then bucket cross, then the rest */
         int32_t w = lo;
@@ -283,16 +292,8 @@ void lir__sample_top_p(lir__cands *c, float p) {
         mass[b] += e;
     }
     const double target = (double)p * sum;
-    int32_t cross = -1;
-    double before = 0.0;
-    for (int32_t b = 0; b < N_BUCKETS; b++) {
-        if (!count[b]) continue;
-        if (before + mass[b] >= target) {
-            cross = b;
-            break;
-        }
-        before += mass[b];
-    }
+    double before;
+    const int32_t cross = crossing_bucket(count, mass, 0.0, target, false, &before);
     if (cross < 0) return; /* rounding: keep everything */
     /* three-way partition: buckets before cross, cross, after */
     int32_t lo = 0, mid = 0, hi = n;
@@ -568,16 +569,9 @@ int32_t lir__gather_top_p(const float *l, int32_t n, float p, lir__tok *out) {
     double sum = 0.0;
     for (int32_t b = 0; b < N_BUCKETS; b++) sum += mass[b] += mass2[b];
     const double target = (double)p * sum;
-    int32_t cross = N_BUCKETS - 1;
-    double before = 0.0;
-    for (int32_t b = 0; b < N_BUCKETS; b++) {
-        if (!count[b]) continue;
-        if (before + mass[b] >= target) {
-            cross = b;
-            break;
-        }
-        before += mass[b];
-    }
+    double before;
+    int32_t cross = crossing_bucket(count, mass, 0.0, target, false, &before);
+    if (cross < 0) cross = N_BUCKETS - 1; /* rounding: the last bucket is the boundary */
     /* kept tokens from the front of out, the boundary bucket from the back */
     int32_t k = 0, back = n;
     for (i = 0; i < n; i++) {
