@@ -93,7 +93,7 @@ prompt=$(seq -s, 10 137) # 128 prompt tokens
 tmax=$(printf '%s\n' $THREADS | sort -n | tail -1)
 for f in "${models[@]}"; do
   log "peak RSS: $(basename "$f")"
-  /usr/bin/time -v "$LIR" generate -m "$f" --tokens "$prompt" -n 128 --temp 0 --ctx 2048 --json -t "$tmax" \
+  /usr/bin/time -v "$LIR" generate -m "$f" --tokens "$prompt" -n 128 --temp 0 --ctx 2048 --output json -t "$tmax" \
     > /dev/null 2> "$OUT/time.txt" || { cat "$OUT/time.txt" >&2; die "lir generate failed on $f"; }
   kb=$(sed -n 's/.*Maximum resident set size (kbytes): *\([0-9]*\).*/\1/p' "$OUT/time.txt")
   printf '{"kind":"rss","model":"%s","n_ctx":2048,"max_rss_kb":%s}\n' "$f" "$kb" >> "$RUNS"

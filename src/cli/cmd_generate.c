@@ -1,7 +1,8 @@
 /* cmd_generate.c — `lir generate`, and the sampling loop that `run` and `chat` share.
  *
  *   lir generate -m MODEL (--tokens 1,2,3 | -p TEXT) [-n N] [sampling] [--stop TEXT]... [--n-probs N]
- *                [--threads N] [--ctx N] [--batch N] [--json]
+ *                [--grammar-file F | --json | --json-schema-file F] [--threads N] [--ctx N] [--batch N]
+ *                [--output text|json]
  *     sampling: --temp T (0 = greedy, the default) --top-k K --top-p P --min-p P --typical-p P
  *               --repeat-penalty R --repeat-last-n N --frequency-penalty F --presence-penalty F
  *               --mirostat 0|1|2 --mirostat-tau T --mirostat-eta E --seed S: the library's sampler
@@ -10,16 +11,27 @@
  *               100). Prompt tokens count for the penalties, as llama.cpp's.
  *     --stop TEXT  end generation when the text contains TEXT (repeatable, up to 16); the stop
  *               text is not printed. Needs a vocabulary (the text is checked, not the tokens).
- *     --n-probs N  with --json: "logprobs", per generated token its log-probability and the N
- *               most likely tokens (log-softmax of the model's logits, before sampling).
+ *     --n-probs N  with --output json: "logprobs", per generated token its log-probability and
+ *               the N most likely tokens (log-softmax of the model's logits, before sampling and
+ *               before any grammar).
+ *     --grammar-file F  constrain the text to the GBNF grammar in F (llama.cpp's format, root
+ *               rule "root"); --json: to a JSON object; --json-schema-file F: to the JSON Schema
+ *               in F (include/lir.h, lir_json_schema_to_gbnf, lists what is supported). At each
+ *               step the token sampled from the raw logits is checked first (fast path); only
+ *               when the grammar rejects it is the vocabulary filtered and the token sampled
+ *               again. End-of-generation is allowed only where the grammar can end, and
+ *               generation stops ("stop") once the grammar is complete and nothing may follow.
+ *               A grammar or schema the library refuses: its message (line/column, the
+ *               unsupported keywords) and exit 1. Needs a vocabulary.
  *     --tokens  continue these token ids, exactly as given (no BOS added)
  *     -p TEXT   tokenize TEXT as llama.cpp's llama-cli does for a prompt: BOS/EOS as the
  *               vocabulary asks, control tokens written in the text (<|eot_id|>) parsed
- *     Without --json the generated text is streamed to stdout (whole UTF-8 characters, flushed
- *     as they complete; control tokens not shown), then a newline. With --json one object:
+ *     With --output text (the default) the generated text is streamed to stdout (whole UTF-8
+ *     characters, flushed as they complete; control tokens not shown), then a newline. With
+ *     --output json one object:
  *     {"tokens":[…],"margins":[…],"n_prompt":N,"n_gen":N,"metrics":{"ttft_ms":…,"prompt_tok_s":…,
  *      "gen_tok_s":…},"finish_reason":"stop"|"length"} — a stable interface — plus "text" (the
- *     generated text) with -p or --stop, and "logprobs" with --n-probs.
+ *     generated text) with -p, --stop or a grammar, and "logprobs" with --n-probs.
  *     Generation stops after N tokens (default 64) or when the context is full ("length"), at an
  *     end-of-generation token or a stop string ("stop"). The context is prompt + N tokens unless
  *     --ctx gives it.
@@ -123,6 +135,10 @@ lir_token *lir_cli_text_tokens(const lir_model *m, const char *text, bool add_sp
 struct gen_opts {
     lir_sampler *sampler;
     lir_stop_matcher *stop;
+    lir_grammar_state *grammar;    /* may be NULL; with gvocab and masked */
+    const lir_grammar_vocab *gvocab;
+    float *masked;                 /* (n_vocab) scratch for the filtered logits */
+    bool grammar_done;             /* out: the grammar is complete, nothing may follow */
     int32_t n_probs;
     float *logprob;                /* (n_gen) log-probability of each sampled token, or NULL */
     struct lir_token_logprob *top; /* (n_gen * n_probs) the n_probs most likely, or NULL */
@@ -174,6 +190,35 @@ static bool text_push(struct lir_cli_text *txt, struct gen_opts *o, const char *
     return text_add(txt, e, el);
 }
 
+/* log-softmax of logits[tok]: the raw log-probability of a token drawn from filtered logits. */
+static float raw_logprob(const float *lg, int32_t n, lir_token tok) {
+    float mx = -INFINITY;
+    for (int32_t k = 0; k < n; k++) mx = lg[k] > mx ? lg[k] : mx;
+    double sum = 0;
+    for (int32_t k = 0; k < n; k++) sum += exp((double)(lg[k] - mx));
+    return (float)((double)(lg[tok] - mx) - log(sum));
+}
+
+/* The grammar's fast path: tok (sampled from the raw logits lg) stands if the grammar allows
+ * it; else the logits are filtered and the token is drawn again. */
+static enum lir_status grammar_sample(struct gen_opts *o, const float *lg, int32_t n_vocab, int32_t i,
+                                      lir_token *tok, char *err, size_t err_len) {
+    if (lir_grammar_token_allowed(o->grammar, o->gvocab, *tok)) return LIR_OK;
+    memcpy(o->masked, lg, sizeof *o->masked * (size_t)n_vocab);
+    for (int32_t k = lir_grammar_vocab_n_tokens(o->gvocab); k < n_vocab; k++) o->masked[k] = -INFINITY;
+    enum lir_status s = lir_grammar_filter_logits(o->grammar, o->gvocab, o->masked);
+    if (s && s != LIR_ERANGE) { /* ERANGE: too ambiguous somewhere; those tokens are out */
+        snprintf(err, err_len, "grammar: %s", lir_status_str(s));
+        return s;
+    }
+    if ((s = lir_sampler_sample(o->sampler, o->masked, n_vocab, tok, NULL, NULL, NULL))) {
+        snprintf(err, err_len, "grammar: no token may follow the text so far (%s)", lir_sampler_last_error(o->sampler));
+        return s;
+    }
+    if (o->logprob) o->logprob[i] = raw_logprob(lg, n_vocab, *tok);
+    return LIR_OK;
+}
+
 static enum lir_status generate(lir_model *m, lir_context *ctx, const lir_token *prompt, int32_t n_prompt,
                                 int32_t pos, int32_t n_gen, struct gen_opts *o, struct lir_cli_text *txt,
                                 struct lir_cli_gen *r, char *err, size_t err_len) {
@@ -205,6 +250,13 @@ static enum lir_status generate(lir_model *m, lir_context *ctx, const lir_token 
             snprintf(err, err_len, "%s", lir_sampler_last_error(o->sampler));
             return s;
         }
+        if (o->grammar) {
+            if ((s = grammar_sample(o, lg, mi.n_vocab, i, &tok, err, err_len))) return s;
+            if ((s = lir_grammar_accept_token(o->grammar, o->gvocab, tok))) {
+                snprintf(err, err_len, "grammar: %s", lir_grammar_state_last_error(o->grammar));
+                return s;
+            }
+        }
         lir_sampler_accept(o->sampler, tok);
         r->margins[i] = lir_sample_margin(lg, mi.n_vocab);
         r->tokens[r->n_gen++] = tok;
@@ -220,6 +272,10 @@ static enum lir_status generate(lir_model *m, lir_context *ctx, const lir_token 
         }
         if (lir_vocab_is_eog(m, tok)) { /* end of generation, as llama.cpp */
             r->eog = true;
+            break;
+        }
+        if (o->grammar && lir_grammar_is_done(o->grammar)) { /* nothing more may follow: "stop" */
+            o->grammar_done = true;
             break;
         }
         if (i + 1 == n_gen) break;
@@ -296,6 +352,26 @@ static lir_token *parse_ids(const char *s, int32_t *n_out) {
     return t;
 }
 
+/* The grammar of --grammar-file F, --json-schema-file F, or --json (both NULL), or dies: exit 1
+ * with the library's message (GBNF line and column; the unsupported schema keywords). */
+static lir_grammar *load_grammar(const char *grammar_file, const char *schema_file) {
+    const char *path = grammar_file ? grammar_file : schema_file;
+    char err[LIR_ERR_MAX] = "";
+    lir_grammar *g = NULL;
+    enum lir_status s;
+    if (!path) {
+        if ((s = lir_grammar_json(true, &g))) lir_cli_die(1, "--json: %s", lir_status_str(s));
+        return g;
+    }
+    char *body = lir_cli_read_file(path, false, NULL);
+    if (!body) lir_cli_die(1, "cannot read '%s': %s", path, strerror(errno));
+    s = grammar_file ? lir_grammar_parse(body, NULL, &g, err, sizeof err)
+                     : lir_grammar_from_json_schema(body, &g, err, sizeof err);
+    free(body);
+    if (s) lir_cli_die(1, "%s '%s': %s", grammar_file ? "grammar" : "JSON schema", path, err[0] ? err : lir_status_str(s));
+    return g;
+}
+
 int lir_cli_generate(int argc, char **argv) {
     const char *model = NULL, *ids = NULL, *prompt = NULL;
     int32_t n_gen = 64, n_threads = 0, n_ctx = 0, n_batch = 0;
@@ -306,7 +382,9 @@ int lir_cli_generate(int argc, char **argv) {
     sp.repeat_penalty = 1.0f;
     const char *stops[LIR_STOP_MAX];
     uint64_t seed = 0;
-    bool json = false;
+    bool json = false; /* --output json */
+    const char *grammar_file = NULL, *schema_file = NULL;
+    int n_constraints = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!v) lir_cli_die(2, "%s needs a value", a); model = v; i++; }
@@ -336,18 +414,43 @@ int lir_cli_generate(int argc, char **argv) {
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { n_threads = (int32_t)lir_cli_arg_long(a, v, 1, 1024); i++; }
         else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) { n_ctx = (int32_t)lir_cli_arg_long(a, v, 1, 1 << 24); i++; }
         else if (!strcmp(a, "--batch") || !strcmp(a, "-b")) { n_batch = (int32_t)lir_cli_arg_long(a, v, 1, 65536); i++; }
-        else if (!strcmp(a, "--json")) json = true;
+        else if (!strcmp(a, "--output")) {
+            if (!v || (strcmp(v, "text") && strcmp(v, "json"))) lir_cli_die(2, "--output: give text or json");
+            json = !strcmp(v, "json");
+            i++;
+        }
+        else if (!strcmp(a, "--grammar-file")) { if (!v) lir_cli_die(2, "%s needs a value", a); grammar_file = v; n_constraints++; i++; }
+        else if (!strcmp(a, "--json-schema-file")) { if (!v) lir_cli_die(2, "%s needs a value", a); schema_file = v; n_constraints++; i++; }
+        else if (!strcmp(a, "--json")) n_constraints++; /* a JSON object: load_grammar(NULL, NULL) */
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            puts("usage: lir generate -m MODEL (--tokens 1,2,3 | -p TEXT) [-n N] [--temp T] [--top-k K] [--top-p P]\n"
-                 "                    [--min-p P] [--typical-p P] [--repeat-penalty R] [--repeat-last-n N]\n"
-                 "                    [--frequency-penalty F] [--presence-penalty F] [--mirostat 0|1|2]\n"
-                 "                    [--mirostat-tau T] [--mirostat-eta E] [--seed S] [--stop TEXT]...\n"
-                 "                    [--n-probs N] [--threads N] [--ctx N] [--batch N] [--json]");
+            puts("usage: lir generate -m MODEL (--tokens 1,2,3 | -p TEXT) [options]\n"
+                 "  -m, --model MODEL        GGUF model\n"
+                 "  --tokens 1,2,3           continue these token ids (no BOS added)\n"
+                 "  -p, --prompt TEXT        tokenize TEXT as llama-cli does (BOS, control tokens parsed)\n"
+                 "  -n N                     tokens to generate (default 64)\n"
+                 "sampling (every step off unless given; greedy by default):\n"
+                 "  --temp T                 temperature, 0 = greedy (0..100)\n"
+                 "  --top-k K  --top-p P  --min-p P  --typical-p P\n"
+                 "  --repeat-penalty R (0..2)  --repeat-last-n N (-1 = all, 0 = off)\n"
+                 "  --frequency-penalty F  --presence-penalty F (0..2)\n"
+                 "  --mirostat 0|1|2  --mirostat-tau T (0..20)  --mirostat-eta E (0..1)\n"
+                 "  --seed S                 seed of the sampler (default 0)\n"
+                 "  --stop TEXT              stop when the text contains TEXT (not printed; repeatable, up to 16)\n"
+                 "  --n-probs N              with --output json: each token's log-probability and the N most likely\n"
+                 "constrained output (one of):\n"
+                 "  --grammar-file F         GBNF grammar (llama.cpp's format, root rule \"root\")\n"
+                 "  --json                   a JSON object\n"
+                 "  --json-schema-file F     JSON conforming to the JSON Schema in F\n"
+                 "evaluation and output:\n"
+                 "  -t, --threads N  -c, --ctx N  -b, --batch N\n"
+                 "  --output text|json       text: stream the generated text (default); json: one object with\n"
+                 "                           tokens, margins, n_prompt, n_gen, metrics, finish_reason, text, logprobs");
             exit(0);
         }
         else lir_cli_die(2, "generate: unexpected argument '%s'", a);
     }
     if (!ids == !prompt) lir_cli_die(2, "generate: give either --tokens IDS or -p TEXT");
+    if (n_constraints > 1) lir_cli_die(2, "generate: give one of --grammar-file, --json, --json-schema-file");
     sp.stop = stops;
     {   /* the library names the parameter, its value and its range (temperature: see --temp) */
         char msg[LIR_ERR_MAX];
@@ -359,6 +462,7 @@ int lir_cli_generate(int argc, char **argv) {
     lir_token *toks = NULL;
     int32_t n = 0;
     if (ids) toks = parse_ids(ids, &n); /* usage errors before the model is loaded */
+    lir_grammar *gr = n_constraints ? load_grammar(grammar_file, schema_file) : NULL; /* and grammar errors */
     lir_model *m = lir_cli_load_model(model);
     if (prompt) {
         if (!lir_vocab_n_tokens(m)) lir_cli_die(1, "'%s' has no usable vocabulary: %s", model, lir_model_vocab_error(m));
@@ -385,7 +489,7 @@ int lir_cli_generate(int argc, char **argv) {
     if (lir_context_create(m, &cp, &c, err, sizeof err)) lir_cli_die(1, "%s", err);
 
     struct lir_cli_text txt = { .out = json ? NULL : stdout };
-    const bool text = prompt || !json || sp.n_stop > 0;
+    const bool text = prompt || !json || sp.n_stop > 0 || gr;
     if (text && lir_detok_create(m, false, false, &txt.detok) != LIR_OK)
         lir_cli_die(1, "cannot %s: %s", sp.n_stop ? "match --stop" : "print text", lir_model_vocab_error(m));
     uint64_t rng[4];
@@ -394,6 +498,15 @@ int lir_cli_generate(int argc, char **argv) {
     struct gen_opts o = { .n_probs = json ? sp.n_probs : 0 };
     if (lir_sampler_create(&sp, mi.n_vocab, &o.sampler, err, sizeof err)) lir_cli_die(2, "generate: %s", err);
     if (sp.n_stop && lir_stop_matcher_create(stops, sp.n_stop, &o.stop) != LIR_OK) lir_cli_die(1, "out of memory");
+    lir_grammar_vocab *gv = NULL;
+    if (gr) {
+        enum lir_status gs = lir_grammar_vocab_create(m, &gv);
+        if (gs) lir_cli_die(1, "grammar: cannot build the token table: %s", lir_status_str(gs));
+        if ((gs = lir_grammar_state_create(gr, &o.grammar)))
+            lir_cli_die(1, "grammar: cannot start the matcher: %s", lir_status_str(gs));
+        o.gvocab = gv;
+        if (!(o.masked = malloc(sizeof *o.masked * (size_t)mi.n_vocab))) lir_cli_die(1, "out of memory");
+    }
     if (o.n_probs) {
         o.logprob = malloc(sizeof *o.logprob * (size_t)(n_gen + 1));
         o.top = malloc(sizeof *o.top * (size_t)(n_gen + 1) * (size_t)o.n_probs);
@@ -403,7 +516,9 @@ int lir_cli_generate(int argc, char **argv) {
         if (lir_sampler_accept(o.sampler, toks[i])) lir_cli_die(1, "%s", lir_sampler_last_error(o.sampler));
     struct lir_cli_gen r;
     if (generate(m, c, toks, n, 0, n_gen, &o, &txt, &r, err, sizeof err)) lir_cli_die(1, "%s", err);
-    const enum lir_finish_reason fin = o.stopped || r.eog ? LIR_FINISH_STOP : LIR_FINISH_LENGTH;
+    const enum lir_finish_reason fin = o.stopped || r.eog || o.grammar_done ? LIR_FINISH_STOP : LIR_FINISH_LENGTH;
+    if (o.grammar && !o.stopped && !lir_grammar_can_end(o.grammar)) /* cut short: the text is not complete */
+        fprintf(stderr, "lir: warning: generation ended (%s) before the grammar was complete\n", lir_finish_reason_str(fin));
     if (json) {
         printf("{\"tokens\":[");
         for (int32_t i = 0; i < r.n_gen; i++) printf("%s%d", i ? "," : "", r.tokens[i]);
@@ -425,7 +540,7 @@ int lir_cli_generate(int argc, char **argv) {
             }
             printf("]");
         }
-        if (prompt || sp.n_stop) {
+        if (prompt || sp.n_stop || gr) {
             json_t *js = json_stringn(txt.text ? txt.text : "", txt.len);
             char *d = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
             if (!d) lir_cli_die(1, "out of memory");
@@ -441,6 +556,10 @@ int lir_cli_generate(int argc, char **argv) {
     lir_detok_free(txt.detok);
     lir_sampler_free(o.sampler);
     lir_stop_matcher_free(o.stop);
+    lir_grammar_state_free(o.grammar);
+    lir_grammar_vocab_free(gv);
+    lir_grammar_free(gr);
+    free(o.masked);
     free(o.logprob);
     free(o.top);
     free(r.tokens);

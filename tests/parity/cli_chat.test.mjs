@@ -61,7 +61,7 @@ function ok(args, input) {
 }
 
 function generateText(prompt, extra) {
-  return JSON.parse(ok(["generate", "-m", model, "-p", prompt, "--json", ...extra]).out);
+  return JSON.parse(ok(["generate", "-m", model, "-p", prompt, "--output", "json", ...extra]).out);
 }
 
 // The prompt lir template -m renders for messages, without the leading BOS text.
@@ -100,13 +100,13 @@ describe("lir generate -p", () => {
     assert.equal(ids[0], 128000, "BOS added as the vocabulary asks");
     assert.ok(ids.includes(128009), "<|eot_id|> parsed as a control token");
     for (const extra of [["-n", "12", "--temp", "0"], ["-n", "24", "--temp", "3", "--top-k", "50", "--seed", "11"]]) {
-      const a = JSON.parse(ok(["generate", "-m", model, "--tokens", ids.join(","), "--json", ...extra]).out);
+      const a = JSON.parse(ok(["generate", "-m", model, "--tokens", ids.join(","), "--output", "json", ...extra]).out);
       const b = generateText(TEXT, extra);
       assert.equal(b.n_prompt, ids.length);
       assert.deepEqual(b.tokens, a.tokens, extra.join(" "));
       assert.deepEqual(b.margins, a.margins);
       assert.equal(typeof b.text, "string");
-      assert.equal(a.text, undefined, "--tokens --json keeps its shape");
+      assert.equal(a.text, undefined, "--tokens --output json keeps its shape");
     }
   });
 

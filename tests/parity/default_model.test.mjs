@@ -2,7 +2,7 @@
 // models/README.md) in lir and in llama.cpp (node-llama-cpp 3.21.1, tests/parity/oracle.mjs):
 //   1. it loads in both, with the same shape (vocabulary, context, layers) and lir tokenizes a
 //      prompt exactly as llama.cpp does (BOS added, no space prefix);
-//   2. greedy continuation of a fixed prompt for 32 tokens (`lir generate --temp 0 --json`,
+//   2. greedy continuation of a fixed prompt for 32 tokens (`lir generate --temp 0 --output json`,
 //      one thread) is token-for-token identical to llama.cpp's greedy continuation;
 //   3. the text is made of real, varied words: at least 80% of the words generated at temperature
 //      0 and at 0.8 (seeded) appear in the training text's word list (models/kjv-words.txt), with
@@ -79,7 +79,7 @@ test("default model: loads in lir and llama.cpp with the same shape and tokens",
 test("default model: greedy continuation is identical to llama.cpp's for 32 tokens, in real words", async (t) => {
   const prompt = await runJson(["tokenize", "-m", MODEL, PROMPT]);
   const lir = await runJson(["generate", "-m", MODEL, "--tokens", prompt.join(","), "-n", String(N_GEN),
-    "--temp", "0", "--json", "--threads", "1"]);
+    "--temp", "0", "--output", "json", "--threads", "1"]);
   const ll = await greedy(llModel, prompt, { n: N_GEN, threads: 1 });
   let j = 0;
   while (j < lir.tokens.length && j < ll.tokens.length && lir.tokens[j] === ll.tokens[j]) j++;
