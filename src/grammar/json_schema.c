@@ -112,7 +112,12 @@ static const struct prim prims[] = {
     { "object", "\"{\" space ( string \":\" space value (\",\" space string \":\" space value)* )? \"}\" space",
       { "string", "space", "value" } },
     { "array", "\"[\" space ( value (\",\" space value)* )? \"]\" space", { "value", "space" } },
-    { "date", "[0-9]{4} \"-\" ( \"0\" [1-9] | \"1\" [0-2] ) \"-\" ( \"0\" [1-9] | [12] [0-9] | \"3\" [01] )", { 0 } },
+    /* RFC 3339 full-date: the days each month has; 02-29 only in leap years (divisible by 4,
+     * centuries only when divisible by 400), as validators (ajv-formats) check it */
+    { "leap-year", "[0-9]{2} ( \"0\" [48] | [2468] [048] | [13579] [26] ) | ( [02468] [048] | [13579] [26] ) \"00\"", { 0 } },
+    { "date", "[0-9]{4} \"-\" ( ( \"0\" [13578] | \"1\" [02] ) \"-\" ( \"0\" [1-9] | [12] [0-9] | \"3\" [01] ) "
+              "| ( \"0\" [469] | \"11\" ) \"-\" ( \"0\" [1-9] | [12] [0-9] | \"30\" ) "
+              "| \"02-\" ( \"0\" [1-9] | \"1\" [0-9] | \"2\" [0-8] ) ) | leap-year \"-02-29\"", { "leap-year" } },
     { "time", "( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] \":\" [0-5] [0-9] ( \".\" [0-9]{1,6} )? "
               "( \"Z\" | [+-] ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] )", { 0 } },
     { "date-time", "date \"T\" time", { "date", "time" } },

@@ -21,9 +21,13 @@ static bool digits(const char *s, int n) {
 }
 
 static bool check_date(const char *s) {
+    static const int days[13] = { 0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     int y, m, d;
-    return strlen(s) == 10 && digits(s, 4) && s[4] == '-' && s[7] == '-' && sscanf(s, "%4d-%2d-%2d", &y, &m, &d) == 3 &&
-           m >= 1 && m <= 12 && d >= 1 && d <= 31;
+    if (!(strlen(s) == 10 && digits(s, 4) && s[4] == '-' && s[7] == '-' && sscanf(s, "%4d-%2d-%2d", &y, &m, &d) == 3 &&
+          m >= 1 && m <= 12 && d >= 1))
+        return false;
+    const bool leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    return d <= (m == 2 && leap ? 29 : days[m]);
 }
 
 static bool check_time(const char *s) {
@@ -466,4 +470,22 @@ Test(grammar_json, mutated_schemas_convert_to_grammars_that_parse) {
         }
     }
     cr_assert(ok > 50 && bad > 50, "ok %d, failed %d", ok, bad);
+}
+
+/* format "date" is a calendar date (RFC 3339, as ajv-formats checks it): each month's days,
+ * 02-29 only in leap years. */
+Test(grammar_json, schema_date_format_is_a_calendar_date) {
+    lir_grammar *g = schema_grammar("{\"type\":\"string\",\"format\":\"date\"}");
+    static const char *const good[] = { "\"2024-02-29\"", "\"2000-02-29\"", "\"0000-02-29\"", "\"1996-02-29\"",
+                                        "\"2023-02-28\"", "\"2023-01-31\"", "\"2023-12-31\"", "\"2023-04-30\"",
+                                        "\"2023-11-30\"", "\"2023-08-31\"", "\"1904-02-29\"", "\"2400-02-29\"" };
+    static const char *const bad[] = { "\"2023-02-29\"", "\"1900-02-29\"", "\"2100-02-29\"", "\"2024-02-30\"",
+                                       "\"2023-04-31\"", "\"2023-06-31\"", "\"2023-09-31\"", "\"2023-11-31\"",
+                                       "\"2023-13-01\"", "\"2023-00-10\"", "\"2023-05-00\"", "\"2023-05-32\"" };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) cr_assert(accepts_str(g, good[i]), "%s refused", good[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) cr_assert(!accepts_str(g, bad[i]), "%s accepted", bad[i]);
+    lir_grammar_free(g);
+    /* every generated date is a real one (the test's own calendar check) */
+    check_schema_generation("{\"type\":\"array\",\"items\":{\"type\":\"string\",\"format\":\"date\"},\"minItems\":8,"
+                            "\"maxItems\":8}", 30, 10);
 }
