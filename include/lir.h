@@ -94,7 +94,8 @@ LIR_API void lir_model_get_info(const lir_model *model, struct lir_model_info *o
 LIR_API const char *lir_model_chat_template(const lir_model *model);
 
 /* Memory a context of n_ctx tokens needs on the CPU: weights (mapped file), KV cache
- * (f16) and compute buffers for a batch of n_batch tokens. The loader's resource check
+ * (f16, one sequence: n_ctx rounded up to whole KV blocks, exactly what lir_context_create
+ * allocates) and compute buffers for a batch of n_batch tokens. The loader's resource check
  * uses the same estimator. */
 struct lir_mem_estimate {
     uint64_t weights, kv_cache, compute, total;
@@ -106,12 +107,37 @@ LIR_API void lir_model_estimate_memory(const lir_model *model, int32_t n_ctx, in
 
 typedef struct lir_context lir_context;
 
+/* KV cache element type. Q8_0 (blocks of 32 values with an f16 scale, 34 bytes per 32) needs
+ * head_dim a multiple of 32 and stores about 53% of F16's bytes. */
+enum lir_kv_type {
+    LIR_KV_TYPE_F16 = 0,
+    LIR_KV_TYPE_Q8_0 = 1,
+};
+
+/* Tokens per KV block: the cache is a pool of blocks of this many tokens (all layers, K and V);
+ * each sequence has a table of blocks; blocks are shared (reference-counted) between sequences
+ * after lir_context_seq_copy. 64 = the attention padding unit, so a sequence's attention runs
+ * over whole blocks and a token's result does not depend on the rest of its batch. */
+#define LIR_KV_BLOCK_TOKENS 64
+
+/* A zeroed struct is the defaults except n_batch (use lir_context_params_default). */
 struct lir_context_params {
-    int32_t n_ctx;      /* tokens of KV cache; 0 = the model's training context */
-    int32_t n_batch;    /* tokens per prompt-evaluation step (default 256) */
+    int32_t n_ctx;      /* the most tokens (positions) one sequence may hold; 0 = the model's
+                           training context */
+    int32_t n_batch;    /* tokens per forward step (default 256) */
     int32_t n_threads;  /* worker threads; 0 = number of CPUs */
+    int32_t n_seq_max;  /* sequences, ids 0..n_seq_max-1; 0 = 1 */
+    int32_t kv_size;    /* tokens of KV storage shared by all sequences, rounded up to whole blocks;
+                           0 = n_seq_max x n_ctx (each sequence can fill its context). Less lets
+                           sequences that share prefixes, or are short, use less memory; a decode
+                           that needs more blocks than are free fails with LIR_ECONTEXT */
+    enum lir_kv_type kv_type; /* LIR_KV_TYPE_F16 */
 };
 LIR_API struct lir_context_params lir_context_params_default(void);
+/* Memory a context with params p (NULL: defaults) needs: weights, KV pool (exactly the bytes
+ * lir_context_create allocates for it), compute buffers. */
+LIR_API void lir_model_estimate_context(const lir_model *model, const struct lir_context_params *p,
+                                        struct lir_mem_estimate *out);
 
 /* Creates an inference context (KV cache + worker pool) over a model, borrowed: the model
  * must outlive the context. Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. */
@@ -119,14 +145,85 @@ LIR_API enum lir_status lir_context_create(lir_model *model, const struct lir_co
                                            lir_context **out, char *err, size_t err_len);
 LIR_API void lir_context_free(lir_context *ctx);
 
-/* Evaluates n tokens (borrowed) at positions pos..pos+n-1 of the single sequence, in steps
- * of n_batch. Logits are kept for the last token, or for every token if all_logits.
- * Returns LIR_OK, LIR_EINVAL (bad token id), LIR_ECONTEXT (past n_ctx). */
+/* Evaluates n tokens (borrowed) at positions pos..pos+n-1 of sequence 0, in steps of n_batch.
+ * pos must be at most the sequence's length; tokens from pos on are dropped first (so decoding
+ * at 0 starts the sequence afresh). Logits are kept for the last token, or for every token if
+ * all_logits. Returns LIR_OK, LIR_EINVAL (bad token id, n < 1, pos past the sequence's end),
+ * LIR_ECONTEXT (past n_ctx, or the KV pool has too few free blocks), LIR_ENOMEM; on error the
+ * cache is unchanged. */
 LIR_API enum lir_status lir_context_decode(lir_context *ctx, const lir_token *tokens, int32_t n,
                                            int32_t pos, bool all_logits);
-/* Logits (n_vocab floats) of the i-th token of the last decode call (i = -1: the last one).
- * Valid until the next decode call or lir_context_free. NULL if i has no logits. */
+
+/* A batch for lir_context_decode_batch (llama.cpp's llama_batch): token i goes to sequence
+ * seq_id[i] at position pos[i]. All arrays borrowed, n_tokens entries each. */
+struct lir_batch {
+    int32_t n_tokens;
+    const lir_token *token;
+    const int32_t *pos;     /* NULL: each sequence's next positions in order */
+    const int32_t *seq_id;  /* NULL: all sequence 0 */
+    const int8_t *logits;   /* non-zero: keep this token's logits; NULL: only the last token's */
+};
+/* Evaluates every token of the batch, of any number of sequences, in one forward step per
+ * n_batch tokens (sequences interleaved freely). The tokens of one sequence must continue it
+ * in batch order: its k-th token in the batch at position length + k. A token's logits are
+ * bit-identical whatever else shares its batch. Everything is checked before the cache
+ * changes. Returns LIR_OK, LIR_EINVAL (n_tokens < 1, NULL token, bad token id, sequence id
+ * outside [0, n_seq_max), a position that does not continue its sequence), LIR_ECONTEXT (a
+ * sequence past n_ctx, or too few free KV blocks), LIR_EUNSUPPORTED (encoder models), LIR_ENOMEM. */
+LIR_API enum lir_status lir_context_decode_batch(lir_context *ctx, const struct lir_batch *batch);
+/* Logits (n_vocab floats) of the i-th token of the last decode call (i = -1: the last token with
+ * logits). Valid until the next decode call or lir_context_free. NULL if i has no logits. */
 LIR_API const float *lir_context_logits(const lir_context *ctx, int32_t i);
+
+/* Sequence operations. seq is in [0, n_seq_max); LIR_EINVAL names a bad one. */
+/* Drops every token of seq and releases its blocks (shared ones live on in other sequences). */
+LIR_API enum lir_status lir_context_seq_clear(lir_context *ctx, int32_t seq);
+/* Makes dst a copy of src (dst's old tokens dropped) sharing src's blocks: the prefix is stored
+ * once; the first write into a shared partly filled block copies that block. Returns LIR_OK,
+ * LIR_EINVAL. src == dst is a no-op. */
+LIR_API enum lir_status lir_context_seq_copy(lir_context *ctx, int32_t src, int32_t dst);
+/* Tokens held by seq; -1 for a bad ctx or seq. */
+LIR_API int32_t lir_context_seq_length(const lir_context *ctx, int32_t seq);
+/* The token ids of seq (positions 0..length-1), *n (may be NULL) gets the length. Valid until
+ * the next call that changes seq. NULL for a bad ctx or seq. */
+LIR_API const lir_token *lir_context_seq_tokens(const lir_context *ctx, int32_t seq, int32_t *n);
+/* Context shift: keeps the first n_keep tokens of seq and the tokens after n_keep + n_discard,
+ * which move n_discard positions down; their keys are re-rotated (RoPE) to the new positions,
+ * so decoding continues at length - n_discard as if the kept tokens had been evaluated there
+ * (up to f16/Q8_0 rounding of the rotated keys). n_keep >= 0, n_discard >= 0,
+ * n_keep + n_discard <= length. Logits of the last decode are dropped. Returns LIR_OK,
+ * LIR_EINVAL (bad seq or counts), LIR_ECONTEXT (too few free blocks to copy a shared block
+ * that must change; the sequence is then unchanged). */
+LIR_API enum lir_status lir_context_seq_truncate(lir_context *ctx, int32_t seq, int32_t n_keep, int32_t n_discard);
+
+/* KV cache status. Bytes are exact: a block holds LIR_KV_BLOCK_TOKENS tokens of K and V over all
+ * layers in the cache's type; shared blocks are counted once in the whole-cache figures. */
+struct lir_context_status {
+    int32_t n_ctx;              /* the most tokens one sequence may hold */
+    int32_t n_seq_max;
+    enum lir_kv_type kv_type;
+    int32_t n_blocks, n_blocks_used;
+    int64_t max_tokens;         /* n_blocks x LIR_KV_BLOCK_TOKENS */
+    int64_t used_tokens;        /* distinct cells holding a token (a shared prefix once) */
+    int64_t available_tokens;   /* max_tokens - used_tokens */
+    double usage_percent;       /* 100 x used_tokens / max_tokens */
+    uint64_t kv_bytes;          /* the whole pool (allocated) */
+    uint64_t kv_bytes_used;     /* blocks in use */
+    uint64_t block_bytes;       /* one block */
+};
+struct lir_context_seq_status {
+    int32_t n_tokens;
+    int32_t max_tokens;         /* n_ctx */
+    int32_t available_tokens;   /* tokens seq can still take: n_ctx - n_tokens, or fewer when the
+                                   pool's free blocks (and room in its last block) are fewer */
+    double usage_percent;       /* 100 x n_tokens / n_ctx */
+    int32_t n_blocks;           /* blocks in its table */
+    uint64_t kv_bytes;          /* n_blocks x block_bytes */
+    uint64_t kv_bytes_shared;   /* of which in blocks shared with other sequences */
+};
+/* Fills *out (borrowed). Returns LIR_OK, LIR_EINVAL. */
+LIR_API enum lir_status lir_context_get_status(const lir_context *ctx, struct lir_context_status *out);
+LIR_API enum lir_status lir_context_seq_status(const lir_context *ctx, int32_t seq, struct lir_context_seq_status *out);
 /* Message of the last error on this context; "" when none. Valid until the next call. */
 LIR_API const char *lir_context_last_error(const lir_context *ctx);
 

@@ -4,8 +4,8 @@
  * Execution model (CPU): all worker threads run the forward pass together; every thread
  * calls every op with the same arguments, each op does this thread's share of the work
  * and ends with a barrier, so its outputs are complete when it returns. Activations are
- * row-major f32 [rows][dim]. The KV cache is f16: per layer K as [n_ctx][n_head_kv*head_dim]
- * and V transposed as [n_head_kv*head_dim][n_ctx]. */
+ * row-major f32 [rows][dim]. The KV cache is paged (src/model/kv.h): blocks of LIR_KV_PAD
+ * tokens; a sequence's block table maps its token p to row p % 64 of block table[p / 64]. */
 #ifndef LIR_BACKEND_H
 #define LIR_BACKEND_H
 
@@ -35,11 +35,26 @@ struct lir_mm {
     float *out;              /* [n_tok][w->ne1] */
 };
 
+/* One layer of the paged KV cache. Block b's K rows are at k + b * block_stride, [64][kv_dim] in
+ * type; its V at v + b * block_stride: F16 transposed [kv_dim][64], Q8_0 rows [64][kv_dim]. */
+struct lir_kv_layer {
+    int32_t type;            /* LIR_TYPE_F16 or LIR_TYPE_Q8_0 */
+    char *k, *v;
+    size_t block_stride;
+    size_t row_bytes;        /* one row of kv_dim values in type */
+    const int32_t *const *tables; /* per batch token: its sequence's block table */
+};
+
+/* Query tokens per attention job (a job = one KV head x up to this many consecutive tokens of
+ * one sequence). */
+#define LIR_ATT_TOKENS 16
+
 struct lir_attn_args {
     const float *q;          /* [n_tok][n_head*head_dim] */
-    const lir_f16 *k_cache;  /* [n_ctx][n_head_kv*head_dim] of this layer */
-    const lir_f16 *v_cache;  /* [n_head_kv*head_dim][n_ctx] of this layer */
-    const int32_t *pos;      /* n_tok positions; token i attends to cache rows [0, pos[i]] */
+    const struct lir_kv_layer *kv;
+    const int32_t *pos;      /* n_tok positions; token i attends to rows [0, pos[i]] of its sequence */
+    const int32_t *jobs;     /* n_jobs pairs (first token, count <= LIR_ATT_TOKENS), tokens of one sequence */
+    int32_t n_jobs;
     int32_t n_tok, n_head, n_head_kv, head_dim;
     float scale;             /* 1/sqrt(head_dim) */
     float *out;              /* [n_tok][n_head*head_dim] */
@@ -68,10 +83,14 @@ struct lir_backend_ops {
     /* rotates each head of x ([n_tok][n_head][head_dim]) in place at the given positions */
     void (*rope)(struct lir_exec *x, float *v, int32_t n_tok, int32_t n_head, int32_t head_dim, const int32_t *pos,
                  const struct lir_rope_params *rp);
-    /* stores k, v rows ([n_tok][kv_dim]) as f16 at cache position pos[i] */
-    void (*kv_store)(struct lir_exec *x, lir_f16 *k_cache, lir_f16 *v_cache, const float *k, const float *v,
-                     int32_t n_tok, int32_t kv_dim, const int32_t *pos);
+    /* stores k, v rows ([n_tok][kv_dim]) in the cache's type at position pos[i] of token i's sequence */
+    void (*kv_store)(struct lir_exec *x, const struct lir_kv_layer *kv, const float *k, const float *v, int32_t n_tok,
+                     int32_t kv_dim, const int32_t *pos);
+    /* causal attention over each token's sequence; sums run over whole blocks (weights past
+     * pos exactly 0), so a token's result does not depend on the rest of its batch */
     void (*attention)(struct lir_exec *x, const struct lir_attn_args *a);
+    /* dst[i] = src[rows[i]] for n rows of dim floats (src and dst distinct) */
+    void (*copy_rows)(struct lir_exec *x, const float *src, const int32_t *rows, int32_t n, int32_t dim, float *dst);
     /* out = silu(gate) * up, n elements */
     void (*swiglu)(struct lir_exec *x, const float *gate, const float *up, float *out, int64_t n);
     /* y += v, n elements */
@@ -101,15 +120,20 @@ void lir_layernorm_row_ref(const float *in, const float *w, const float *b, floa
 /* ---- CPU backend ---- */
 typedef struct lir_cpu lir_cpu;
 
-/* Scratch sized for n_batch tokens of the model's widest activation and kv_size scores;
- * kv_size is the cache rows per layer (a multiple of LIR_KV_PAD). */
+/* Scratch sized for n_batch tokens of the model's widest activation and n_ctx scores; n_ctx is
+ * the most rows one sequence attends to (a multiple of LIR_KV_PAD). */
 lir_cpu *lir_cpu_create(const struct lir_model *m, int32_t n_ctx, int32_t n_batch, int n_threads, lir_err *e);
 void lir_cpu_free(lir_cpu *c);
 const struct lir_backend_ops *lir_cpu_ops(void);
+/* This thread's index and the thread count of a running exec. */
+int lir_exec_ith(const struct lir_exec *x);
+int lir_exec_nth(const struct lir_exec *x);
 /* Runs fn on every thread of c's pool with a per-thread exec. */
 typedef void (*lir_exec_fn)(struct lir_exec *x, const struct lir_backend_ops *ops, void *arg);
 void lir_cpu_run(lir_cpu *c, lir_exec_fn fn, void *arg);
 int lir_cpu_n_threads(const lir_cpu *c);
+/* The selected kernels' f32 -> f16 row conversion (ggml's rounding). */
+void (*lir_cpu_f16_row(const lir_cpu *c))(const float *x, void *y, int64_t n);
 const char *lir_cpu_isa(const lir_cpu *c);
 
 #endif /* LIR_BACKEND_H */

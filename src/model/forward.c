@@ -1,8 +1,10 @@
 /* forward.c — the llama-family forward pass (llama, qwen2, qwen3), written once against
- * the backend op table (backend.h), and the inference context: KV cache, activation
- * buffers, logits, decode in n_batch steps. */
+ * the backend op table (backend.h), and the inference context: paged multi-sequence KV cache
+ * (kv.h), activation buffers, logits, batch decode in n_batch steps, sequence operations
+ * (clear, copy, truncate with RoPE re-rotation), status, and the snapshot accessors. */
 #include "model/forward.h"
 #include "backend/backend.h"
+#include "model/kv.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -14,9 +16,14 @@ struct lir_context {
     lir_model *model;
     lir_cpu *cpu;
     int32_t n_ctx, n_batch;
-    int32_t kv_size;             /* n_ctx rounded up to LIR_KV_PAD: rows per layer in the cache */
-    lir_f16 *k_cache;            /* (n_layer, kv_size, n_head_kv*head_dim) */
-    lir_f16 *v_cache;            /* (n_layer, n_head_kv*head_dim, kv_size): transposed, zeroed */
+    int32_t kv_type;             /* enum lir_kv_type */
+    struct lir_kv kv;            /* paged KV cache: blocks, tables, token ids (kv.h) */
+    const int32_t **tok_table;   /* (n_batch) block table of each token's sequence in a step */
+    int32_t *jobs;               /* (2 n_batch) attention jobs of a step: first token, count */
+    int32_t *out_rows;           /* (n_batch) rows of a step that get logits */
+    int32_t *seq_next;           /* (n_seq) scratch: next position per sequence */
+    int32_t *out_map;            /* (out_map_cap) token index of the last decode -> logits row, -1 */
+    int32_t out_map_n, out_map_cap;
     /* activations, each n_batch rows */
     float *x;    /* (n_batch, n_embd) residual stream */
     float *xb;   /* (n_batch, n_embd) normed input / block output */
@@ -29,7 +36,6 @@ struct lir_context {
     int32_t *pos;/* (n_batch) */
     float *logits;           /* (logits_cap, n_vocab) */
     int64_t logits_cap, n_logits;
-    int32_t logits_first;    /* token index (within the last decode call) of logits row 0 */
     lir_err err;
 };
 
@@ -37,10 +43,11 @@ struct fwd_args {
     lir_context *ctx;
     const lir_token *tokens;
     int32_t n_tok;
-    int32_t out_from;        /* logits for tokens [out_from, n_tok) */
-    float *logits;           /* (n_tok - out_from, n_vocab) */
-    float *embd;             /* if set: the output-normed hidden states of tokens [out_from, n_tok)
-                                (n_tok - out_from, n_embd) instead of logits (embeddings) */
+    int32_t n_jobs;          /* attention jobs in ctx->jobs */
+    int32_t n_out;           /* rows ctx->out_rows[0..n_out) get an output */
+    float *logits;           /* (n_out, n_vocab) */
+    float *embd;             /* if set: the output-normed hidden states of the out rows
+                                (n_out, n_embd) instead of logits (embeddings) */
 };
 
 /* ---------------------------------------------------------------- the graph */
@@ -60,8 +67,10 @@ static void forward_llama(struct lir_exec *x, const struct lir_backend_ops *B, v
     B->get_rows(x, &m->tok_embd, a->tokens, n, c->x);
     for (int32_t il = 0; il < hp->n_layer; il++) {
         const struct lir_layer *L = &m->layers[il];
-        lir_f16 *kc = c->k_cache + (size_t)il * c->kv_size * KD;
-        lir_f16 *vc = c->v_cache + (size_t)il * c->kv_size * KD;
+        const struct lir_kv_layer kvl = {
+            .type = c->kv.type, .k = lir__kv_k(&c->kv, 0, il), .v = lir__kv_v(&c->kv, 0, il),
+            .block_stride = c->kv.block_bytes, .row_bytes = c->kv.row_bytes, .tables = c->tok_table,
+        };
 
         /* attention */
         B->rmsnorm(x, c->x, L->attn_norm.data, c->xb, n, E, hp->rms_eps);
@@ -75,10 +84,11 @@ static void forward_llama(struct lir_exec *x, const struct lir_backend_ops *B, v
         }
         B->rope(x, c->q, n, hp->n_head, hd, c->pos, &rp);
         B->rope(x, c->k, n, hp->n_head_kv, hd, c->pos, &rp);
-        B->kv_store(x, kc, vc, c->k, c->v, n, KD, c->pos);
+        B->kv_store(x, &kvl, c->k, c->v, n, KD, c->pos);
         const struct lir_attn_args aa = {
-            .q = c->q, .k_cache = kc, .v_cache = vc, .pos = c->pos, .n_tok = n, .n_head = hp->n_head,
-            .n_head_kv = hp->n_head_kv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd), .out = c->att,
+            .q = c->q, .kv = &kvl, .pos = c->pos, .jobs = c->jobs, .n_jobs = a->n_jobs, .n_tok = n,
+            .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
+            .out = c->att,
         };
         B->attention(x, &aa);
         const struct lir_mm o = { &L->wo, NULL, c->xb };
@@ -95,13 +105,14 @@ static void forward_llama(struct lir_exec *x, const struct lir_backend_ops *B, v
         B->add(x, c->x, c->xb, (int64_t)n * E);
     }
     /* output head, only for the rows that need logits */
-    const int32_t r0 = a->out_from, nr = n - a->out_from;
+    const int32_t nr = a->n_out;
     if (nr <= 0) return;
+    B->copy_rows(x, c->x, c->out_rows, nr, E, c->xb);
     if (a->embd) { /* embeddings: llama.cpp's t_embd is the output norm's result */
-        B->rmsnorm(x, c->x + (size_t)r0 * E, m->output_norm.data, a->embd, nr, E, hp->rms_eps);
+        B->rmsnorm(x, c->xb, m->output_norm.data, a->embd, nr, E, hp->rms_eps);
         return;
     }
-    B->rmsnorm(x, c->x + (size_t)r0 * E, m->output_norm.data, c->xb, nr, E, hp->rms_eps);
+    B->rmsnorm(x, c->xb, m->output_norm.data, c->xb, nr, E, hp->rms_eps);
     const struct lir_mm out = { &m->output, NULL, a->logits };
     B->matmul(x, &out, 1, c->xb, nr);
 }
@@ -174,7 +185,8 @@ static void forward_bert(struct lir_exec *x, const struct lir_backend_ops *B, vo
 /* ---------------------------------------------------------------- context */
 
 struct lir_context_params lir_context_params_default(void) {
-    struct lir_context_params p = { .n_ctx = 0, .n_batch = 256, .n_threads = 0 };
+    struct lir_context_params p = { .n_ctx = 0, .n_batch = 256, .n_threads = 0, .n_seq_max = 1, .kv_size = 0,
+                                     .kv_type = LIR_KV_TYPE_F16 };
     return p;
 }
 
@@ -182,6 +194,9 @@ int lir__cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }
+
+/* The rows one sequence attends to at most: n_ctx in whole blocks (the attention scratch). */
+static int32_t ctx_rows(int32_t n_ctx) { return (n_ctx + LIR_KV_PAD - 1) / LIR_KV_PAD * LIR_KV_PAD; }
 
 enum lir_status lir_context_create(lir_model *m, const struct lir_context_params *params, lir_context **out, char *err,
                                    size_t err_len) {
@@ -198,6 +213,7 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
     if (p.n_ctx == 0) p.n_ctx = hp->n_ctx_train;
     if (p.n_batch == 0) p.n_batch = 256;
     if (p.n_threads == 0) p.n_threads = lir__cpu_count();
+    if (p.n_seq_max == 0) p.n_seq_max = 1;
     if (p.n_ctx < 1 || p.n_ctx > (1 << 24)) {
         s = lir__errf(&e, LIR_EINVAL, "lir_context_create: n_ctx %d is outside [1, %d]", p.n_ctx, 1 << 24);
         goto fail;
@@ -210,6 +226,14 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
         s = lir__errf(&e, LIR_EINVAL, "lir_context_create: n_threads %d is outside [1, 1024]", p.n_threads);
         goto fail;
     }
+    if (p.n_seq_max < 1 || p.n_seq_max > 4096) {
+        s = lir__errf(&e, LIR_EINVAL, "lir_context_create: n_seq_max %d is outside [1, 4096]", p.n_seq_max);
+        goto fail;
+    }
+    if (p.kv_size < 0 || p.kv_size > (1 << 30)) {
+        s = lir__errf(&e, LIR_EINVAL, "lir_context_create: kv_size %d is outside [0, %d]", p.kv_size, 1 << 30);
+        goto fail;
+    }
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
     if (m->arch->bert) p.n_batch = p.n_ctx; /* non-causal: an input is always one batch */
     lir_context *c = calloc(1, sizeof *c);
@@ -219,12 +243,14 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
     }
     c->model = m;
     c->n_ctx = p.n_ctx;
-    c->kv_size = (p.n_ctx + LIR_KV_PAD - 1) / LIR_KV_PAD * LIR_KV_PAD;
     c->n_batch = p.n_batch;
+    c->kv_type = p.kv_type;
     const size_t KD = (size_t)hp->n_head_kv * hp->head_dim, QD = (size_t)hp->n_head * hp->head_dim;
-    const size_t kv_elems = (size_t)hp->n_layer * (size_t)c->kv_size * KD;
-    c->k_cache = lir__alloc_aligned(kv_elems * sizeof(lir_f16));
-    c->v_cache = lir__alloc_aligned(kv_elems * sizeof(lir_f16));
+    if ((s = lir__kv_init(&c->kv, p.kv_type, hp->n_layer, (int32_t)KD, hp->head_dim, p.n_ctx, p.n_seq_max, p.kv_size,
+                          &e))) {
+        free(c);
+        goto fail;
+    }
     const size_t B = (size_t)p.n_batch;
     c->x = lir__alloc_aligned(B * hp->n_embd * sizeof(float));
     c->xb = lir__alloc_aligned(B * hp->n_embd * sizeof(float));
@@ -235,19 +261,20 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
     c->hb = lir__alloc_aligned(B * hp->n_ff * sizeof(float));
     c->hb2 = lir__alloc_aligned(B * hp->n_ff * sizeof(float));
     c->pos = lir__alloc_aligned(B * sizeof(int32_t));
+    c->tok_table = malloc(B * sizeof *c->tok_table);
+    c->jobs = malloc(2 * B * sizeof *c->jobs);
+    c->out_rows = malloc(B * sizeof *c->out_rows);
+    c->seq_next = malloc((size_t)p.n_seq_max * sizeof *c->seq_next);
     c->logits_cap = 1;
     c->logits = lir__alloc_aligned((size_t)hp->n_vocab * sizeof(float));
-    if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->att || !c->hb || !c->hb2 ||
-        !c->pos || !c->logits) {
-        s = lir__errf(&e, LIR_ENOMEM, "lir_context_create: out of memory for KV cache (%zu bytes) and buffers",
-                      2 * kv_elems * sizeof(lir_f16));
+    if (!c->x || !c->xb || !c->q || !c->k || !c->v || !c->att || !c->hb || !c->hb2 || !c->pos || !c->logits ||
+        !c->tok_table || !c->jobs || !c->out_rows || !c->seq_next) {
+        s = lir__errf(&e, LIR_ENOMEM, "lir_context_create: out of memory for activation buffers (n_batch %d)",
+                      p.n_batch);
         lir_context_free(c);
         goto fail;
     }
-    /* never-written V cells are read (times a zero weight) by padded attention sums:
-     * zero them so they are finite */
-    memset(c->v_cache, 0, kv_elems * sizeof(lir_f16));
-    c->cpu = lir_cpu_create(m, c->kv_size, p.n_batch, p.n_threads, &e);
+    c->cpu = lir_cpu_create(m, ctx_rows(p.n_ctx), p.n_batch, p.n_threads, &e);
     if (!c->cpu) {
         s = LIR_ENOMEM;
         lir_context_free(c);
@@ -263,8 +290,7 @@ fail:
 void lir_context_free(lir_context *c) {
     if (!c) return;
     lir_cpu_free(c->cpu);
-    lir__free_aligned(c->k_cache);
-    lir__free_aligned(c->v_cache);
+    lir__kv_free(&c->kv);
     lir__free_aligned(c->x);
     lir__free_aligned(c->xb);
     lir__free_aligned(c->q);
@@ -275,53 +301,192 @@ void lir_context_free(lir_context *c) {
     lir__free_aligned(c->hb2);
     lir__free_aligned(c->pos);
     lir__free_aligned(c->logits);
+    free(c->tok_table);
+    free(c->jobs);
+    free(c->out_rows);
+    free(c->seq_next);
+    free(c->out_map);
     free(c);
+}
+
+/* ---------------------------------------------------------------- decode */
+
+/* One checked batch: token i to sequence seq[i] (NULL: all 0) at that sequence's next position;
+ * want[i] marks rows that get logits (NULL: the last token), or every token when all. Output
+ * to logits, or to hidden (n_out x n_embd) for embeddings. fn names the caller in messages. */
+struct batch_in {
+    const lir_token *tok;
+    const int32_t *seq, *pos;
+    const int8_t *want;
+    int32_t n;
+    bool all;
+    float *hidden;
+    const char *fn;
+};
+
+static int32_t seq_of(const struct batch_in *b, int32_t i) { return b->seq ? b->seq[i] : 0; }
+static bool wants(const struct batch_in *b, int32_t i) {
+    return b->all || b->hidden || (b->want ? b->want[i] != 0 : i == b->n - 1);
+}
+
+/* Checks everything a batch needs (no change on error): ids, positions, room per sequence and
+ * free blocks; sets *n_out. */
+static enum lir_status batch_check(lir_context *c, const struct batch_in *b, int64_t *n_out) {
+    const int32_t nv = c->model->hp.n_vocab, ns = c->kv.n_seq;
+    if (c->model->arch->bert)
+        return lir__errf(&c->err, LIR_EUNSUPPORTED, "%s: %s is an encoder without an output head (use lir_embed)",
+                         b->fn, c->model->arch->name);
+    if (!b->tok || b->n < 1)
+        return lir__errf(&c->err, LIR_EINVAL, "%s: need at least one token (got %d)", b->fn, b->n);
+    for (int32_t s = 0; s < ns; s++) c->seq_next[s] = c->kv.seqs[s].len;
+    *n_out = 0;
+    for (int32_t i = 0; i < b->n; i++) {
+        const int32_t s = seq_of(b, i);
+        if (s < 0 || s >= ns)
+            return lir__errf(&c->err, LIR_EINVAL, "%s: sequence id %d at index %d is outside [0, %d) (n_seq_max)",
+                             b->fn, s, i, ns);
+        if (b->tok[i] < 0 || b->tok[i] >= nv)
+            return lir__errf(&c->err, LIR_EINVAL, "%s: token %d at index %d is outside [0, %d)", b->fn, b->tok[i], i,
+                             nv);
+        if (b->pos && b->pos[i] != c->seq_next[s])
+            return lir__errf(&c->err, LIR_EINVAL,
+                             "%s: token at index %d has position %d but sequence %d continues at position %d", b->fn,
+                             i, b->pos[i], s, c->seq_next[s]);
+        if (c->seq_next[s] >= c->n_ctx)
+            return lir__errf(&c->err, LIR_ECONTEXT,
+                             "%s: sequence %d would exceed the context size %d (it holds %d tokens, the batch adds "
+                             "more)",
+                             b->fn, s, c->n_ctx, c->kv.seqs[s].len);
+        c->seq_next[s]++;
+        *n_out += wants(b, i);
+    }
+    int64_t need = 0;
+    for (int32_t s = 0; s < ns; s++) {
+        const int32_t len = c->kv.seqs[s].len;
+        if (c->seq_next[s] > len) need += lir__kv_blocks_needed(&c->kv, s, len, c->seq_next[s] - len);
+    }
+    if (need > c->kv.n_free)
+        return lir__errf(&c->err, LIR_ECONTEXT,
+                         "%s: the KV pool is full: the batch needs %lld more blocks of %d tokens, %d of %d are free",
+                         b->fn, (long long)need, LIR_KV_BS, c->kv.n_free, c->kv.n_blocks);
+    return LIR_OK;
+}
+
+/* Runs a checked batch (batch_check passed, nothing changed since). */
+static enum lir_status batch_run(lir_context *c, const struct batch_in *b, int64_t n_out) {
+    const int32_t nv = c->model->hp.n_vocab, ns = c->kv.n_seq;
+    /* allocations first: an error leaves the cache unchanged */
+    if (!b->hidden && n_out > c->logits_cap) {
+        float *nl = lir__alloc_aligned((size_t)n_out * (size_t)nv * sizeof(float));
+        if (!nl)
+            return lir__errf(&c->err, LIR_ENOMEM, "%s: out of memory for %lld rows of logits", b->fn,
+                             (long long)n_out);
+        lir__free_aligned(c->logits);
+        c->logits = nl;
+        c->logits_cap = n_out;
+    }
+    if (b->n > c->out_map_cap) {
+        int32_t *nm = realloc(c->out_map, (size_t)b->n * sizeof *nm);
+        if (!nm) return lir__errf(&c->err, LIR_ENOMEM, "%s: out of memory for %d tokens", b->fn, b->n);
+        c->out_map = nm;
+        c->out_map_cap = b->n;
+    }
+    for (int32_t s = 0; s < ns; s++) {
+        enum lir_status st;
+        if (c->seq_next[s] > c->kv.seqs[s].len &&
+            (st = lir__kv_reserve_tokens(&c->kv, s, c->seq_next[s], &c->err)))
+            return st;
+    }
+    /* blocks: every sequence's new positions get exclusive blocks */
+    for (int32_t s = 0; s < ns; s++) {
+        const int32_t len = c->kv.seqs[s].len;
+        if (c->seq_next[s] > len) lir__kv_seq_prepare(&c->kv, s, c->seq_next[s] - len);
+        c->seq_next[s] = len;
+    }
+    c->n_logits = b->hidden ? 0 : n_out;
+    c->out_map_n = b->n;
+    int64_t row = 0;
+    for (int32_t i0 = 0; i0 < b->n; i0 += c->n_batch) {
+        const int32_t nb = b->n - i0 < c->n_batch ? b->n - i0 : c->n_batch;
+        int32_t n_jobs = 0, n_o = 0;
+        const int64_t row0 = row;
+        for (int32_t i = 0; i < nb; i++) {
+            const int32_t s = seq_of(b, i0 + i);
+            struct lir_kv_seq *sq = &c->kv.seqs[s];
+            c->pos[i] = c->seq_next[s];
+            sq->tokens[c->seq_next[s]++] = b->tok[i0 + i];
+            c->tok_table[i] = sq->blocks;
+            /* attention jobs: runs of consecutive tokens of one sequence, up to LIR_ATT_TOKENS */
+            if (n_jobs > 0 && c->tok_table[c->jobs[2 * n_jobs - 2]] == sq->blocks &&
+                c->jobs[2 * n_jobs - 1] < LIR_ATT_TOKENS) {
+                c->jobs[2 * n_jobs - 1]++;
+            } else {
+                c->jobs[2 * n_jobs] = i;
+                c->jobs[2 * n_jobs + 1] = 1;
+                n_jobs++;
+            }
+            if (wants(b, i0 + i)) {
+                c->out_rows[n_o++] = i;
+                c->out_map[i0 + i] = (int32_t)row++;
+            } else {
+                c->out_map[i0 + i] = -1;
+            }
+        }
+        struct fwd_args a = { .ctx = c, .tokens = b->tok + i0, .n_tok = nb, .n_jobs = n_jobs, .n_out = n_o };
+        if (b->hidden)
+            a.embd = b->hidden + (size_t)row0 * c->model->hp.n_embd;
+        else
+            a.logits = c->logits + (size_t)row0 * nv;
+        lir_cpu_run(c->cpu, forward_llama, &a);
+    }
+    for (int32_t s = 0; s < ns; s++) c->kv.seqs[s].len = c->seq_next[s];
+    return LIR_OK;
 }
 
 enum lir_status lir_context_decode(lir_context *c, const lir_token *tokens, int32_t n, int32_t pos, bool all_logits) {
     if (!c) return LIR_EINVAL;
-    const int32_t nv = c->model->hp.n_vocab;
     c->err.msg[0] = 0;
-    if (c->model->arch->bert)
-        return lir__errf(&c->err, LIR_EUNSUPPORTED,
-                         "lir_context_decode: %s is an encoder without an output head (use lir_embed)",
-                         c->model->arch->name);
+    const struct batch_in b = { .tok = tokens, .n = n, .all = all_logits, .fn = "lir_context_decode" };
+    if (pos < 0 || (int64_t)pos + (n > 0 ? n : 0) > c->n_ctx)
+        return lir__errf(&c->err, LIR_ECONTEXT, "lir_context_decode: positions [%d, %lld) exceed the context size %d",
+                         pos, (long long)pos + n, c->n_ctx);
+    const int32_t len = c->kv.seqs[0].len;
+    if (pos > len)
+        return lir__errf(&c->err, LIR_EINVAL,
+                         "lir_context_decode: position %d is past the end of sequence 0 (it holds %d tokens)", pos, len);
+    if (pos == len) {
+        int64_t n_out;
+        enum lir_status s = batch_check(c, &b, &n_out);
+        return s ? s : batch_run(c, &b, n_out);
+    }
+    /* re-evaluating from pos: check against the cache as it will be after dropping the tail */
+    const int32_t freed = lir__kv_blocks_freed(&c->kv, 0, pos);
+    const int32_t need = lir__kv_blocks_needed(&c->kv, 0, pos, n > 0 ? n : 0);
+    if (need > c->kv.n_free + freed)
+        return lir__errf(&c->err, LIR_ECONTEXT,
+                         "lir_context_decode: the KV pool is full: %d more blocks needed, %d free", need,
+                         c->kv.n_free + freed);
     if (!tokens || n < 1)
         return lir__errf(&c->err, LIR_EINVAL, "lir_context_decode: need at least one token (got %d)", n);
-    if (pos < 0 || (int64_t)pos + n > c->n_ctx)
-        return lir__errf(&c->err, LIR_ECONTEXT,
-                         "lir_context_decode: positions [%d, %lld) exceed the context size %d", pos,
-                         (long long)pos + n, c->n_ctx);
     for (int32_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= nv)
+        if (tokens[i] < 0 || tokens[i] >= c->model->hp.n_vocab)
             return lir__errf(&c->err, LIR_EINVAL, "lir_context_decode: token %d at index %d is outside [0, %d)",
-                             tokens[i], i, nv);
-    const int64_t need = all_logits ? n : 1;
-    if (need > c->logits_cap) {
-        float *nl = lir__alloc_aligned((size_t)need * (size_t)nv * sizeof(float));
-        if (!nl)
-            return lir__errf(&c->err, LIR_ENOMEM, "lir_context_decode: out of memory for %lld rows of logits",
-                             (long long)need);
-        lir__free_aligned(c->logits);
-        c->logits = nl;
-        c->logits_cap = need;
-    }
-    c->n_logits = need;
-    c->logits_first = all_logits ? 0 : n - 1;
-    for (int32_t i0 = 0; i0 < n; i0 += c->n_batch) {
-        const int32_t nb = n - i0 < c->n_batch ? n - i0 : c->n_batch;
-        for (int32_t i = 0; i < nb; i++) c->pos[i] = pos + i0 + i;
-        struct fwd_args a = { .ctx = c, .tokens = tokens + i0, .n_tok = nb };
-        if (all_logits) {
-            a.out_from = 0;
-            a.logits = c->logits + (size_t)i0 * nv;
-        } else {
-            a.out_from = (i0 + nb == n) ? nb - 1 : nb; /* only the very last token */
-            a.logits = c->logits;
-        }
-        lir_cpu_run(c->cpu, forward_llama, &a);
-    }
-    return LIR_OK;
+                             tokens[i], i, c->model->hp.n_vocab);
+    lir__kv_seq_cut(&c->kv, 0, pos);
+    int64_t n_out;
+    enum lir_status s = batch_check(c, &b, &n_out);
+    return s ? s : batch_run(c, &b, n_out);
+}
+
+enum lir_status lir_context_decode_batch(lir_context *c, const struct lir_batch *batch) {
+    if (!c) return LIR_EINVAL;
+    c->err.msg[0] = 0;
+    if (!batch) return lir__errf(&c->err, LIR_EINVAL, "lir_context_decode_batch: batch must not be NULL");
+    const struct batch_in b = { .tok = batch->token, .seq = batch->seq_id, .pos = batch->pos, .want = batch->logits,
+                                .n = batch->n_tokens, .fn = "lir_context_decode_batch" };
+    int64_t n_out;
+    enum lir_status s = batch_check(c, &b, &n_out);
+    return s ? s : batch_run(c, &b, n_out);
 }
 
 enum lir_status lir__context_hidden(lir_context *c, const lir_token *tokens, int32_t n, float *hidden) {
@@ -341,29 +506,286 @@ enum lir_status lir__context_hidden(lir_context *c, const lir_token *tokens, int
     if (!c->model->arch->bert && !hp->causal)
         return lir__errf(&c->err, LIR_EUNSUPPORTED, "lir_embed: non-causal attention in %s models is not supported",
                          c->model->arch->name);
-    for (int32_t i0 = 0; i0 < n; i0 += c->n_batch) {
-        const int32_t nb = n - i0 < c->n_batch ? n - i0 : c->n_batch;
-        for (int32_t i = 0; i < nb; i++) c->pos[i] = i0 + i;
-        struct fwd_args a = { .ctx = c, .tokens = tokens + i0, .n_tok = nb, .out_from = 0,
-                              .embd = hidden + (size_t)i0 * hp->n_embd };
-        lir_cpu_run(c->cpu, c->model->arch->bert ? forward_bert : forward_llama, &a);
+    if (c->model->arch->bert) {
+        for (int32_t i0 = 0; i0 < n; i0 += c->n_batch) {
+            const int32_t nb = n - i0 < c->n_batch ? n - i0 : c->n_batch;
+            for (int32_t i = 0; i < nb; i++) c->pos[i] = i0 + i;
+            struct fwd_args a = { .ctx = c, .tokens = tokens + i0, .n_tok = nb, .embd = hidden + (size_t)i0 * hp->n_embd };
+            lir_cpu_run(c->cpu, forward_bert, &a);
+        }
+        c->n_logits = 0;
+        return LIR_OK;
     }
+    /* a decoder: the input as sequence 0 afresh (the KV cache of sequence 0 is overwritten) */
+    const int32_t freed = lir__kv_blocks_freed(&c->kv, 0, 0);
+    if (lir__kv_blocks_needed(&c->kv, 0, 0, n) > c->kv.n_free + freed)
+        return lir__errf(&c->err, LIR_ECONTEXT, "lir_embed: the KV pool has too few free blocks for %d tokens", n);
+    lir__kv_seq_cut(&c->kv, 0, 0);
+    const struct batch_in b = { .tok = tokens, .n = n, .hidden = hidden, .fn = "lir_embed" };
+    int64_t n_out;
+    enum lir_status s = batch_check(c, &b, &n_out);
+    if (!s) s = batch_run(c, &b, n_out);
     c->n_logits = 0; /* the KV cache now holds this input; no logits */
-    return LIR_OK;
+    return s;
 }
 
 const float *lir_context_logits(const lir_context *c, int32_t i) {
     if (!c || c->n_logits == 0) return NULL;
     if (i == -1) return c->logits + (size_t)(c->n_logits - 1) * c->model->hp.n_vocab;
-    int64_t r = (int64_t)i - c->logits_first;
-    if (r < 0 || r >= c->n_logits) return NULL;
-    return c->logits + (size_t)r * c->model->hp.n_vocab;
+    if (i < 0 || i >= c->out_map_n || c->out_map[i] < 0) return NULL;
+    return c->logits + (size_t)c->out_map[i] * c->model->hp.n_vocab;
 }
 
 const char *lir_context_last_error(const lir_context *c) { return c ? c->err.msg : ""; }
+
+/* ---------------------------------------------------------------- sequences */
+
+static enum lir_status check_seq(lir_context *c, int32_t seq, const char *fn) {
+    if (seq < 0 || seq >= c->kv.n_seq)
+        return lir__errf(&c->err, LIR_EINVAL, "%s: sequence id %d is outside [0, %d) (n_seq_max)", fn, seq,
+                         c->kv.n_seq);
+    return LIR_OK;
+}
+
+enum lir_status lir_context_seq_clear(lir_context *c, int32_t seq) {
+    if (!c) return LIR_EINVAL;
+    c->err.msg[0] = 0;
+    enum lir_status s = check_seq(c, seq, "lir_context_seq_clear");
+    if (s) return s;
+    lir__kv_seq_cut(&c->kv, seq, 0);
+    return LIR_OK;
+}
+
+enum lir_status lir_context_seq_copy(lir_context *c, int32_t src, int32_t dst) {
+    if (!c) return LIR_EINVAL;
+    c->err.msg[0] = 0;
+    enum lir_status s;
+    if ((s = check_seq(c, src, "lir_context_seq_copy")) || (s = check_seq(c, dst, "lir_context_seq_copy"))) return s;
+    if (src == dst) return LIR_OK;
+    if ((s = lir__kv_reserve_tokens(&c->kv, dst, c->kv.seqs[src].len, &c->err))) return s;
+    lir__kv_seq_copy(&c->kv, src, dst);
+    return LIR_OK;
+}
+
+int32_t lir_context_seq_length(const lir_context *c, int32_t seq) {
+    if (!c || seq < 0 || seq >= c->kv.n_seq) return -1;
+    return c->kv.seqs[seq].len;
+}
+
+const lir_token *lir_context_seq_tokens(const lir_context *c, int32_t seq, int32_t *n) {
+    if (n) *n = 0;
+    if (!c || seq < 0 || seq >= c->kv.n_seq) return NULL;
+    static const lir_token none[1] = { 0 };
+    if (n) *n = c->kv.seqs[seq].len;
+    return c->kv.seqs[seq].tokens ? c->kv.seqs[seq].tokens : none;
+}
+
+/* Context shift on the worker pool: each thread takes whole layers (layers are independent). */
+struct shift_args {
+    lir_context *ctx;
+    int32_t seq, n_keep, n_discard;
+    struct lir_kv_rot rot;
+    float *tmp;              /* (n_threads, kv_dim) */
+};
+
+static void shift_layers(struct lir_exec *x, const struct lir_backend_ops *B, void *varg) {
+    (void)B;
+    struct shift_args *a = varg;
+    lir_context *c = a->ctx;
+    const int ith = lir_exec_ith(x), nth = lir_exec_nth(x);
+    for (int32_t il = ith; il < c->kv.n_layer; il += nth)
+        lir__kv_shift_layer(&c->kv, a->seq, il, a->n_keep, a->n_discard, &a->rot,
+                            a->tmp + (size_t)ith * c->kv.kv_dim);
+}
+
+enum lir_status lir_context_seq_truncate(lir_context *c, int32_t seq, int32_t n_keep, int32_t n_discard) {
+    if (!c) return LIR_EINVAL;
+    c->err.msg[0] = 0;
+    enum lir_status s = check_seq(c, seq, "lir_context_seq_truncate");
+    if (s) return s;
+    struct lir_kv_seq *sq = &c->kv.seqs[seq];
+    if (n_keep < 0 || n_discard < 0 || (int64_t)n_keep + n_discard > sq->len)
+        return lir__errf(&c->err, LIR_EINVAL,
+                         "lir_context_seq_truncate: n_keep %d and n_discard %d must be >= 0 with n_keep + n_discard <= "
+                         "%d (the sequence's length)",
+                         n_keep, n_discard, sq->len);
+    if (n_discard == 0) return LIR_OK;
+    const int32_t len2 = sq->len - n_discard;
+    if (n_keep == len2) { /* nothing after the dropped part */
+        lir__kv_seq_cut(&c->kv, seq, n_keep);
+        c->n_logits = 0;
+        return LIR_OK;
+    }
+    const struct lir_hparams *hp = &c->model->hp;
+    if (c->model->arch->bert)
+        return lir__errf(&c->err, LIR_EUNSUPPORTED, "lir_context_seq_truncate: %s has no KV cache",
+                         c->model->arch->name);
+    /* blocks written: those holding rows [n_keep, len2); shared ones are copied first */
+    int32_t need = 0;
+    for (int32_t j = n_keep / LIR_KV_BS; j < (len2 + LIR_KV_BS - 1) / LIR_KV_BS; j++)
+        need += c->kv.refs[sq->blocks[j]] > 1;
+    if (need > c->kv.n_free)
+        return lir__errf(&c->err, LIR_ECONTEXT,
+                         "lir_context_seq_truncate: %d shared blocks must be copied before they change but only %d "
+                         "blocks are free",
+                         need, c->kv.n_free);
+    const int nth = lir__context_n_threads(c);
+    float *tmp = malloc(sizeof(float) * (size_t)nth * c->kv.kv_dim);
+    if (!tmp) return lir__errf(&c->err, LIR_ENOMEM, "lir_context_seq_truncate: out of memory");
+    for (int32_t j = n_keep / LIR_KV_BS; j < (len2 + LIR_KV_BS - 1) / LIR_KV_BS; j++)
+        lir__kv_seq_own_block(&c->kv, seq, j);
+    /* the angles of position -n_discard, as the forward's RoPE computes angles (repeated float
+     * multiplication of theta_scale): a rotation by them takes a key from p to p - n_discard */
+    float cs[4096];
+    const int32_t n_rot = hp->n_rot;
+    const float theta_scale = powf(hp->rope_base, -2.0f / (float)n_rot);
+    const float *ffs = c->model->rope_freqs.data;
+    float theta = (float)-n_discard;
+    for (int32_t i0 = 0; i0 < n_rot; i0 += 2) {
+        const float ff = ffs ? ffs[i0 / 2] : 1.0f;
+        const float th = hp->rope_freq_scale * (theta / ff);
+        cs[i0] = cosf(th);
+        cs[i0 + 1] = sinf(th);
+        theta *= theta_scale;
+    }
+    struct shift_args a = {
+        .ctx = c, .seq = seq, .n_keep = n_keep, .n_discard = n_discard, .tmp = tmp,
+        .rot = { .cs = cs, .n_rot = n_rot, .head_dim = hp->head_dim, .neox = c->model->arch->rope == LIR_ROPE_NEOX,
+                 .to_f16 = lir_cpu_f16_row(c->cpu) },
+    };
+    lir_cpu_run(c->cpu, shift_layers, &a);
+    free(tmp);
+    memmove(sq->tokens + n_keep, sq->tokens + n_keep + n_discard, sizeof(lir_token) * (size_t)(len2 - n_keep));
+    /* release the blocks past the new end (their rows moved down) */
+    for (int32_t j = (len2 + LIR_KV_BS - 1) / LIR_KV_BS; j < (sq->len + LIR_KV_BS - 1) / LIR_KV_BS; j++) {
+        const int32_t b = sq->blocks[j];
+        if (--c->kv.refs[b] == 0) c->kv.free_ids[c->kv.n_free++] = b;
+    }
+    sq->len = len2;
+    c->n_logits = 0;
+    return LIR_OK;
+}
+
+/* ---------------------------------------------------------------- status */
+
+enum lir_status lir_context_get_status(const lir_context *c, struct lir_context_status *o) {
+    if (!c || !o) return LIR_EINVAL;
+    const struct lir_kv *kv = &c->kv;
+    memset(o, 0, sizeof *o);
+    o->n_ctx = c->n_ctx;
+    o->n_seq_max = kv->n_seq;
+    o->kv_type = (enum lir_kv_type)c->kv_type;
+    o->n_blocks = kv->n_blocks;
+    o->n_blocks_used = kv->n_blocks - kv->n_free;
+    o->max_tokens = (int64_t)kv->n_blocks * LIR_KV_BS;
+    /* a block's filled cells: the most any sequence referencing it uses */
+    uint8_t *fill = calloc((size_t)kv->n_blocks, 1);
+    if (fill) {
+        for (int32_t s = 0; s < kv->n_seq; s++) {
+            const struct lir_kv_seq *sq = &kv->seqs[s];
+            for (int32_t j = 0; j * LIR_KV_BS < sq->len; j++) {
+                const int32_t f = sq->len - j * LIR_KV_BS > LIR_KV_BS ? LIR_KV_BS : sq->len - j * LIR_KV_BS;
+                if (f > fill[sq->blocks[j]]) fill[sq->blocks[j]] = (uint8_t)f;
+            }
+        }
+        for (int32_t b = 0; b < kv->n_blocks; b++) o->used_tokens += fill[b];
+        free(fill);
+    } else { /* no memory for the exact count: whole used blocks */
+        o->used_tokens = (int64_t)o->n_blocks_used * LIR_KV_BS;
+    }
+    o->available_tokens = o->max_tokens - o->used_tokens;
+    o->usage_percent = 100.0 * (double)o->used_tokens / (double)o->max_tokens;
+    o->block_bytes = kv->block_bytes;
+    o->kv_bytes = (uint64_t)kv->n_blocks * kv->block_bytes;
+    o->kv_bytes_used = (uint64_t)o->n_blocks_used * kv->block_bytes;
+    return LIR_OK;
+}
+
+enum lir_status lir_context_seq_status(const lir_context *cc, int32_t seq, struct lir_context_seq_status *o) {
+    if (!cc || !o) return LIR_EINVAL;
+    lir_context *c = (lir_context *)cc; /* the last-error buffer only */
+    enum lir_status s = check_seq(c, seq, "lir_context_seq_status");
+    if (s) return s;
+    const struct lir_kv *kv = &c->kv;
+    const struct lir_kv_seq *sq = &kv->seqs[seq];
+    memset(o, 0, sizeof *o);
+    o->n_tokens = sq->len;
+    o->max_tokens = c->n_ctx;
+    o->n_blocks = (sq->len + LIR_KV_BS - 1) / LIR_KV_BS;
+    int64_t room = (int64_t)kv->n_free * LIR_KV_BS;
+    const int32_t tail = sq->len % LIR_KV_BS; /* cells used in a partly filled last block */
+    if (tail && kv->refs[sq->blocks[o->n_blocks - 1]] == 1)
+        room += LIR_KV_BS - tail;  /* its own last block has room */
+    else if (tail && kv->n_free > 0)
+        room -= tail;              /* a shared last block is first copied into a free one */
+    int64_t avail = c->n_ctx - sq->len;
+    if (room < avail) avail = room < 0 ? 0 : room;
+    o->available_tokens = (int32_t)avail;
+    o->usage_percent = 100.0 * (double)sq->len / (double)c->n_ctx;
+    o->kv_bytes = (uint64_t)o->n_blocks * kv->block_bytes;
+    for (int32_t j = 0; j < o->n_blocks; j++)
+        if (kv->refs[sq->blocks[j]] > 1) o->kv_bytes_shared += kv->block_bytes;
+    return LIR_OK;
+}
+
+/* ---------------------------------------------------------------- internal accessors */
 
 int lir__context_n_threads(const lir_context *c) { return lir_cpu_n_threads(c->cpu); }
 const char *lir__context_isa(const lir_context *c) { return lir_cpu_isa(c->cpu); }
 int32_t lir__context_n_ctx(const lir_context *c) { return c->n_ctx; }
 const lir_model *lir__context_model(const lir_context *c) { return c->model; }
 lir_err *lir__context_err(lir_context *c) { return &c->err; }
+int32_t lir__context_kv_type(const lir_context *c) { return c->kv_type; }
+size_t lir__kv_token_bytes(const lir_context *c) { return 2 * (size_t)c->kv.n_layer * c->kv.row_bytes; }
+
+enum lir_status lir__kv_seq_read(lir_context *c, int32_t seq, int32_t p0, int32_t n, void *buf) {
+    c->err.msg[0] = 0;
+    enum lir_status s = check_seq(c, seq, "lir__kv_seq_read");
+    if (s) return s;
+    const int32_t len = c->kv.seqs[seq].len;
+    if (p0 < 0 || n < 0 || (int64_t)p0 + n > len)
+        return lir__errf(&c->err, LIR_EINVAL, "lir__kv_seq_read: tokens [%d, %lld) are outside sequence %d's [0, %d)",
+                         p0, (long long)p0 + n, seq, len);
+    if (n > 0 && !buf) return lir__errf(&c->err, LIR_EINVAL, "lir__kv_seq_read: buf must not be NULL");
+    if (n > 0) lir__kv_rows_read(&c->kv, seq, p0, n, buf);
+    return LIR_OK;
+}
+
+enum lir_status lir__kv_seq_write(lir_context *c, int32_t seq, int32_t p0, int32_t n, const lir_token *tokens,
+                                  const void *buf) {
+    c->err.msg[0] = 0;
+    enum lir_status s = check_seq(c, seq, "lir__kv_seq_write");
+    if (s) return s;
+    struct lir_kv_seq *sq = &c->kv.seqs[seq];
+    if (p0 != sq->len)
+        return lir__errf(&c->err, LIR_EINVAL, "lir__kv_seq_write: p0 %d must be sequence %d's length %d", p0, seq,
+                         sq->len);
+    if (n < 0 || (int64_t)p0 + n > c->n_ctx)
+        return lir__errf(&c->err, LIR_ECONTEXT, "lir__kv_seq_write: %d tokens at %d exceed the context size %d", n, p0,
+                         c->n_ctx);
+    if (n == 0) return LIR_OK;
+    if (!tokens || !buf) return lir__errf(&c->err, LIR_EINVAL, "lir__kv_seq_write: tokens and buf must not be NULL");
+    for (int32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->model->hp.n_vocab)
+            return lir__errf(&c->err, LIR_EINVAL, "lir__kv_seq_write: token %d at index %d is outside [0, %d)",
+                             tokens[i], i, c->model->hp.n_vocab);
+    const int32_t need = lir__kv_blocks_needed(&c->kv, seq, p0, n);
+    if (need > c->kv.n_free)
+        return lir__errf(&c->err, LIR_ECONTEXT, "lir__kv_seq_write: the KV pool is full: %d blocks needed, %d free",
+                         need, c->kv.n_free);
+    if ((s = lir__kv_reserve_tokens(&c->kv, seq, p0 + n, &c->err))) return s;
+    lir__kv_seq_prepare(&c->kv, seq, n);
+    lir__kv_rows_write(&c->kv, seq, p0, n, buf);
+    memcpy(sq->tokens + p0, tokens, sizeof(lir_token) * (size_t)n);
+    sq->len = p0 + n;
+    return LIR_OK;
+}
+
+enum lir_status lir__context_set_logits(lir_context *c, const float *row) {
+    c->err.msg[0] = 0;
+    if (!row) return lir__errf(&c->err, LIR_EINVAL, "lir__context_set_logits: row must not be NULL");
+    memcpy(c->logits, row, sizeof(float) * (size_t)c->model->hp.n_vocab); /* logits_cap >= 1 always */
+    c->n_logits = 1;
+    c->out_map_n = 0; /* only lir_context_logits(c, -1) */
+    return LIR_OK;
+}

@@ -19,4 +19,21 @@ enum lir_status lir__context_hidden(lir_context *c, const lir_token *tokens, int
 /* The context's last-error buffer, for context functions defined outside forward.c. */
 lir_err *lir__context_err(lir_context *c);
 
+/* ---- snapshot accessors (the KV cache in its own type, sequence by sequence) ---- */
+/* Bytes of K+V of one token over all layers, in the cache's type. */
+size_t lir__kv_token_bytes(const lir_context *c);
+/* Copies tokens p0..p0+n-1 of sequence seq: for each layer il: K rows (n x KD in the cache type),
+ * then V rows (n x KD, row per token, NOT transposed); buf holds n * lir__kv_token_bytes(c) bytes.
+ * LIR_EINVAL (bad seq, range outside [0, length)). */
+enum lir_status lir__kv_seq_read(lir_context *c, int32_t seq, int32_t p0, int32_t n, void *buf);
+/* Appends n tokens (ids in tokens, KV in buf as above) to sequence seq whose length must be p0.
+ * Checked before anything changes: LIR_EINVAL (bad seq, p0 != length, bad token id), LIR_ECONTEXT
+ * (past n_ctx, or too few free blocks), LIR_ENOMEM. Logits are not touched. */
+enum lir_status lir__kv_seq_write(lir_context *c, int32_t seq, int32_t p0, int32_t n, const lir_token *tokens,
+                                  const void *buf);
+/* Sets the logits row that lir_context_logits(c, -1) returns (n_vocab floats, copied). */
+enum lir_status lir__context_set_logits(lir_context *c, const float *row);
+/* The enum lir_kv_type value of the KV type. */
+int32_t lir__context_kv_type(const lir_context *c);
+
 #endif

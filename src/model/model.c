@@ -2,6 +2,7 @@
  * hyper-parameters, every tensor looked up and its shape and type checked, memory
  * estimate, token text. Weights stay in the mapping. */
 #include "model/model.h"
+#include "model/kv.h"
 #include "tokenizer/tokenizer.h"
 
 #include <stdio.h>
@@ -392,7 +393,9 @@ void lir__model_estimate(const struct lir_model *m, int32_t n_ctx, int32_t n_bat
     if (m->arch->bert) n_batch = n_ctx; /* encoders take an input as one batch (forward.c) */
     uint64_t kvd = (uint64_t)hp->n_head_kv * hp->head_dim;
     o->weights = m->weight_bytes;
-    o->kv_cache = 2ull * hp->n_layer * (uint64_t)n_ctx * kvd * sizeof(lir_f16);
+    /* one sequence, n_ctx in whole KV blocks (lir_model_estimate_context for other layouts) */
+    o->kv_cache = 2ull * hp->n_layer * (uint64_t)((n_ctx + LIR_KV_BLOCK_TOKENS - 1) / LIR_KV_BLOCK_TOKENS) *
+                  LIR_KV_BLOCK_TOKENS * kvd * sizeof(lir_f16);
     /* activations per token: x, xb, q, k, v, attn out, 2 x ffn hidden, + quantized copy;
      * logits for one row; per-thread attention scores over the context. Mirrors
      * context.c's allocation (keep in sync: a test checks they agree). */
@@ -402,11 +405,24 @@ void lir__model_estimate(const struct lir_model *m, int32_t n_ctx, int32_t n_bat
     /* attention scratch per thread (ops.c): 16 tokens x group columns of f32 scores and
      * f16 weights over the context, plus q and output rows; counted for 2 threads */
     uint64_t cols = 16ull * (uint64_t)(hp->n_head / hp->n_head_kv);
-    uint64_t att = cols * (6ull * (uint64_t)n_ctx + 6ull * (uint64_t)hp->head_dim);
+    uint64_t att = cols * (6ull * (uint64_t)n_ctx + 10ull * (uint64_t)hp->head_dim);
     o->compute = per_tok * (uint64_t)n_batch + 4ull * hp->n_vocab + 2 * att;
     o->total = o->weights + o->kv_cache + o->compute;
 }
 
 void lir_model_estimate_memory(const lir_model *m, int32_t n_ctx, int32_t n_batch, struct lir_mem_estimate *out) {
     lir__model_estimate(m, n_ctx, n_batch, out);
+}
+
+void lir_model_estimate_context(const lir_model *m, const struct lir_context_params *p, struct lir_mem_estimate *out) {
+    struct lir_context_params d = lir_context_params_default();
+    if (!p) p = &d;
+    lir__model_estimate(m, p->n_ctx, p->n_batch, out);
+    /* the KV pool exactly as lir_context_create allocates it (kv.c) */
+    const int32_t n_ctx = p->n_ctx > 0 ? p->n_ctx : m->hp.n_ctx_train;
+    const int32_t n_seq = p->n_seq_max > 0 ? p->n_seq_max : 1;
+    const uint64_t blocks = (uint64_t)lir__kv_pool_blocks(n_ctx, n_seq, p->kv_size);
+    const size_t rb = lir__kv_row_bytes(p->kv_type, m->hp.n_head_kv * m->hp.head_dim);
+    out->kv_cache = blocks * 2ull * LIR_KV_BLOCK_TOKENS * rb * (uint64_t)m->hp.n_layer;
+    out->total = out->weights + out->kv_cache + out->compute;
 }

@@ -12,15 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ATT_TB 16      /* query tokens per attention job */
+#define ATT_TB LIR_ATT_TOKENS /* query tokens per attention job */
 
 struct lir_exec {
     const struct lir_pool_thread *t;
     lir_cpu *cpu;
     float *scores;     /* (ATT_TB*group, n_ctx) attention scores */
     lir_f16 *p16;      /* (ATT_TB*group, n_ctx) softmax weights in f16 */
-    lir_f16 *q16;      /* (ATT_TB*group, head_dim) */
+    lir_f16 *q16;      /* (ATT_TB*group, head_dim) q in f16 (or Q8_0 rows for a Q8_0 cache) */
     float *acc;        /* (ATT_TB*group, head_dim) */
+    float *tmp;        /* (ATT_TB*group, head_dim) one block's partial weights x V */
 };
 
 struct lir_cpu {
@@ -38,6 +39,8 @@ struct lir_cpu {
 static void barrier(struct lir_exec *x) { lir_pool_barrier(x->t); }
 static int ith(const struct lir_exec *x) { return x->t->ith; }
 static int nth(const struct lir_exec *x) { return x->t->nth; }
+int lir_exec_ith(const struct lir_exec *x) { return x->t->ith; }
+int lir_exec_nth(const struct lir_exec *x) { return x->t->nth; }
 
 /* ---------------------------------------------------------------- get_rows */
 
@@ -157,60 +160,113 @@ static void cpu_rope(struct lir_exec *x, float *v, int32_t n_tok, int32_t n_head
 
 /* ---------------------------------------------------------------- KV + attention */
 
-/* K rows are stored as [pos][kv_dim]; V transposed as [kv_dim][n_ctx] (as ggml does without
- * flash attention) so that both attention products are plain f16 gemms. */
-static void cpu_kv_store(struct lir_exec *x, lir_f16 *kc, lir_f16 *vc, const float *k, const float *v, int32_t n_tok,
-                         int32_t kv_dim, const int32_t *pos) {
+/* K rows are stored as [row][kv_dim] per block; F16 V transposed as [kv_dim][64] per block (as
+ * ggml does without flash attention) so that both attention products are plain f16 gemms; Q8_0
+ * V as rows, quantized along the head dimension like K. */
+static void cpu_kv_store(struct lir_exec *x, const struct lir_kv_layer *kv, const float *k, const float *v,
+                         int32_t n_tok, int32_t kv_dim, const int32_t *pos) {
     lir_cpu *c = x->cpu;
+    const size_t bs = kv->block_stride, rb = kv->row_bytes;
     int64_t lo, hi;
     lir_pool_split(n_tok, 1, ith(x), nth(x), &lo, &hi);
-    for (int64_t t = lo; t < hi; t++) c->k->from_float[LIR_TYPE_F16](k + t * kv_dim, kc + (size_t)pos[t] * kv_dim, kv_dim);
-    lir_pool_split(kv_dim, 1, ith(x), nth(x), &lo, &hi);
-    for (int64_t d = lo; d < hi; d++)
-        for (int32_t t = 0; t < n_tok; t++) vc[(size_t)d * c->n_ctx + pos[t]] = lir_f32_to_f16(v[(size_t)t * kv_dim + d]);
+    const lir_quantize_row_fn q = c->k->from_float[kv->type];
+    for (int64_t t = lo; t < hi; t++) {
+        const size_t b = (size_t)kv->tables[t][pos[t] / LIR_KV_PAD], off = (size_t)(pos[t] % LIR_KV_PAD);
+        q(k + t * kv_dim, kv->k + b * bs + off * rb, kv_dim);
+        if (kv->type != LIR_TYPE_F16) q(v + t * kv_dim, kv->v + b * bs + off * rb, kv_dim);
+    }
+    if (kv->type == LIR_TYPE_F16) {
+        lir_pool_split(kv_dim, 1, ith(x), nth(x), &lo, &hi);
+        for (int32_t t = 0; t < n_tok; t++) {
+            lir_f16 *vt = (lir_f16 *)(kv->v + (size_t)kv->tables[t][pos[t] / LIR_KV_PAD] * bs) + pos[t] % LIR_KV_PAD;
+            for (int64_t d = lo; d < hi; d++) vt[(size_t)d * LIR_KV_PAD] = lir_f32_to_f16(v[(size_t)t * kv_dim + d]);
+        }
+    }
     barrier(x);
 }
 
-/* One job = one KV head x a block of up to ATT_TB query tokens: its group of query heads
- * share the K and V rows, so scores for all (token, head) columns come from one gemm over
- * K, and the outputs from one gemm over V^T. */
+/* One job = one KV head x up to ATT_TB consecutive query tokens of one sequence: its group of
+ * query heads share the K and V rows, so scores for all (token, head) columns come from one
+ * gemm per block of K, and the outputs from one gemm per block of V^T, summed in block order.
+ * Blocks past a token's position get weight exactly 0 and add exact zeros, so a token's result
+ * is the same whatever job (batch) it is in. */
 static void cpu_attention(struct lir_exec *x, const struct lir_attn_args *a) {
     lir_cpu *c = x->cpu;
-    const int32_t hd = a->head_dim, kvd = a->n_head_kv * hd, qd = a->n_head * hd;
+    const struct lir_kv_layer *kv = a->kv;
+    const int32_t hd = a->head_dim, qd = a->n_head * hd;
     const int32_t group = a->n_head / a->n_head_kv, n_ctx = c->n_ctx;
-    const lir_gemm_fn gemm16 = c->k->gemm[LIR_TYPE_F16];
-    const int32_t n_tb = (a->n_tok + ATT_TB - 1) / ATT_TB;
+    const bool f16 = kv->type == LIR_TYPE_F16;
+    const lir_gemm_fn gemm_k = c->k->gemm[kv->type], gemm16 = c->k->gemm[LIR_TYPE_F16];
+    const size_t qrb = lir_type_row_size(kv->type, hd);          /* one head of q in K's dot type */
+    const size_t khead = lir_type_row_size(kv->type, hd);        /* one head of a K row */
+    const struct lir_type_traits *q8 = f16 ? NULL : lir_type_traits_get(LIR_TYPE_Q8_0);
     int64_t lo, hi;
-    lir_pool_split((int64_t)a->n_head_kv * n_tb, 1, ith(x), nth(x), &lo, &hi);
+    lir_pool_split((int64_t)a->n_head_kv * a->n_jobs, 1, ith(x), nth(x), &lo, &hi);
     for (int64_t job = lo; job < hi; job++) {
-        const int32_t kvh = (int32_t)(job % a->n_head_kv), tb = (int32_t)(job / a->n_head_kv);
-        const int32_t t0 = tb * ATT_TB, nt = a->n_tok - t0 < ATT_TB ? a->n_tok - t0 : ATT_TB;
+        const int32_t kvh = (int32_t)(job % a->n_head_kv), jb = (int32_t)(job / a->n_head_kv);
+        const int32_t t0 = a->jobs[2 * jb], nt = a->jobs[2 * jb + 1];
         const int32_t ncol = nt * group;
+        const int32_t *table = kv->tables[t0];
         int32_t n_kv = 0;
         for (int32_t t = t0; t < t0 + nt; t++)
             if (a->pos[t] + 1 > n_kv) n_kv = a->pos[t] + 1;
-        n_kv = (n_kv + LIR_KV_PAD - 1) / LIR_KV_PAD * LIR_KV_PAD; /* batch-invariant sums */
-        /* q of (token, head) column c = (t - t0) * group + g, rounded to f16 */
+        const int32_t nb = (n_kv + LIR_KV_PAD - 1) / LIR_KV_PAD; /* whole blocks: batch-invariant sums */
+        n_kv = nb * LIR_KV_PAD;
+        /* q of (token, head) column c = (t - t0) * group + g, rounded to K's dot type */
         for (int32_t t = 0; t < nt; t++)
             for (int32_t g = 0; g < group; g++)
-                c->k->from_float[LIR_TYPE_F16](a->q + (size_t)(t0 + t) * qd + (size_t)(kvh * group + g) * hd,
-                                               x->q16 + (size_t)(t * group + g) * hd, hd);
+                c->k->from_float[kv->type](a->q + (size_t)(t0 + t) * qd + (size_t)(kvh * group + g) * hd,
+                                           (char *)x->q16 + (size_t)(t * group + g) * qrb, hd);
         float *S = x->scores; /* [ncol][n_ctx] */
-        gemm16(hd, a->k_cache + (size_t)kvh * hd, (size_t)kvd * sizeof(lir_f16), x->q16, (size_t)hd * sizeof(lir_f16),
-               S, (size_t)n_ctx, n_kv, ncol);
+        for (int32_t b = 0; b < nb; b++)
+            gemm_k(hd, kv->k + (size_t)table[b] * kv->block_stride + (size_t)kvh * khead, kv->row_bytes, x->q16, qrb,
+                   S + (size_t)b * LIR_KV_PAD, (size_t)n_ctx, LIR_KV_PAD, ncol);
         for (int32_t col = 0; col < ncol; col++) {
             float *s = S + (size_t)col * n_ctx;
             lir_f16 *p16 = x->p16 + (size_t)col * n_ctx;
             const int32_t lim = a->pos[t0 + col / group] + 1; /* causal: rows [0, pos] */
             c->k->softmax_f16(lim, n_kv, s, a->scale, p16); /* ggml rounds V's weights to f16 */
         }
-        /* O[col][d] = sum_j p16[col][j] * V^T[d][j] */
-        gemm16(n_kv, a->v_cache + (size_t)kvh * hd * n_ctx, (size_t)n_ctx * sizeof(lir_f16), x->p16,
-               (size_t)n_ctx * sizeof(lir_f16), x->acc, (size_t)hd, hd, ncol);
+        if (f16) {
+            /* O[col][d] = sum over blocks of sum_j p16[col][j] * V^T[d][j] */
+            for (int32_t b = 0; b < nb; b++) {
+                float *o = b == 0 ? x->acc : x->tmp;
+                gemm16(LIR_KV_PAD, kv->v + (size_t)table[b] * kv->block_stride + (size_t)kvh * hd * LIR_KV_PAD * 2,
+                       LIR_KV_PAD * sizeof(lir_f16), x->p16 + (size_t)b * LIR_KV_PAD, (size_t)n_ctx * sizeof(lir_f16),
+                       o, (size_t)hd, hd, ncol);
+                if (b > 0)
+                    for (int32_t i = 0; i < ncol * hd; i++) x->acc[i] += x->tmp[i];
+            }
+        } else {
+            /* Q8_0 V rows: O[col] = sum_j p[col][j] * V[j], j < lim of the column, ascending */
+            memset(x->acc, 0, sizeof(float) * (size_t)ncol * hd);
+            int32_t jmax = 0;
+            for (int32_t t = t0; t < t0 + nt; t++)
+                if (a->pos[t] + 1 > jmax) jmax = a->pos[t] + 1;
+            for (int32_t j = 0; j < jmax; j++) {
+                const char *vr = kv->v + (size_t)table[j / LIR_KV_PAD] * kv->block_stride +
+                                 (size_t)(j % LIR_KV_PAD) * kv->row_bytes + (size_t)kvh * khead;
+                q8->dequantize_row_ref(vr, x->tmp, hd);
+                for (int32_t col = 0; col < ncol; col++) {
+                    if (j > a->pos[t0 + col / group]) continue;
+                    const float w = lir_f16_to_f32(x->p16[(size_t)col * n_ctx + j]);
+                    float *o = x->acc + (size_t)col * hd;
+                    for (int32_t d = 0; d < hd; d++) o[d] += w * x->tmp[d];
+                }
+            }
+        }
         for (int32_t t = 0; t < nt; t++)
             memcpy(a->out + (size_t)(t0 + t) * qd + (size_t)kvh * group * hd, x->acc + (size_t)t * group * hd,
                    sizeof(float) * (size_t)group * hd);
     }
+    barrier(x);
+}
+
+static void cpu_copy_rows(struct lir_exec *x, const float *src, const int32_t *rows, int32_t n, int32_t dim,
+                          float *dst) {
+    int64_t lo, hi;
+    lir_pool_split(n, 1, ith(x), nth(x), &lo, &hi);
+    for (int64_t i = lo; i < hi; i++) memcpy(dst + i * dim, src + (size_t)rows[i] * dim, sizeof(float) * (size_t)dim);
     barrier(x);
 }
 
@@ -327,6 +383,7 @@ static const struct lir_backend_ops cpu_ops = {
     .rope = cpu_rope,
     .kv_store = cpu_kv_store,
     .attention = cpu_attention,
+    .copy_rows = cpu_copy_rows,
     .swiglu = cpu_swiglu,
     .add = cpu_add,
     .layernorm = cpu_layernorm,
@@ -356,7 +413,7 @@ lir_cpu *lir_cpu_create(const struct lir_model *m, int32_t n_ctx, int32_t n_batc
     c->pool = lir_pool_create(n_threads);
     c->execs = calloc((size_t)n_threads, sizeof *c->execs);
     const size_t cols = (size_t)ATT_TB * (size_t)(hp->n_head / hp->n_head_kv);
-    const size_t per = cols * ((size_t)n_ctx + (size_t)n_ctx / 2 + (size_t)hp->head_dim * 3 / 2) + 64;
+    const size_t per = cols * ((size_t)n_ctx + (size_t)n_ctx / 2 + (size_t)hp->head_dim * 5 / 2) + 64;
     c->scratch = lir__alloc_aligned(per * sizeof(float) * (size_t)n_threads);
     if (!c->act || !c->pool || !c->execs || !c->scratch) goto oom;
     for (int i = 0; i < n_threads; i++) {
@@ -366,6 +423,7 @@ lir_cpu *lir_cpu_create(const struct lir_model *m, int32_t n_ctx, int32_t n_batc
         c->execs[i].acc = base + cols * (size_t)n_ctx;
         c->execs[i].p16 = (lir_f16 *)(c->execs[i].acc + cols * (size_t)hp->head_dim);
         c->execs[i].q16 = c->execs[i].p16 + cols * (size_t)n_ctx;
+        c->execs[i].tmp = (float *)(c->execs[i].q16 + cols * (size_t)hp->head_dim);
     }
     return c;
 oom:
@@ -398,3 +456,4 @@ void lir_cpu_run(lir_cpu *c, lir_exec_fn fn, void *arg) {
 
 int lir_cpu_n_threads(const lir_cpu *c) { return lir_pool_n_threads(c->pool); }
 const char *lir_cpu_isa(const lir_cpu *c) { return c->k->isa; }
+void (*lir_cpu_f16_row(const lir_cpu *c))(const float *x, void *y, int64_t n) { return c->k->from_float[LIR_TYPE_F16]; }
