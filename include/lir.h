@@ -525,6 +525,18 @@ LIR_API float lir_sampler_mirostat_mu(const lir_sampler *s);
 /* Message of the last error on s; "" when none. Valid until the next call on s. */
 LIR_API const char *lir_sampler_last_error(const lir_sampler *s);
 LIR_API void lir_sampler_free(lir_sampler *s);
+/* The state the next sample depends on — generator, mirostat mu, the penalty window, the seed —
+ * as a versioned byte blob (for snapshots). Writes it to buf (borrowed, cap bytes; NULL with
+ * cap 0 to ask the size) and its size to *len. Returns LIR_OK, LIR_ERANGE (cap too small:
+ * *len is the size needed), LIR_EINVAL (NULL s or len, NULL buf with cap > 0). */
+LIR_API enum lir_status lir_sampler_state_save(const lir_sampler *s, void *buf, size_t cap, size_t *len);
+/* Restores a blob of len bytes (borrowed) from lir_sampler_state_save into s, which must have been
+ * created with the same parameters (every chain parameter and logit_bias entry is compared; the
+ * seed need not match: the blob's is taken). Everything is checked before s changes; on error s
+ * is unchanged and lir_sampler_last_error names the field. Returns LIR_OK, LIR_EINVAL (other
+ * parameters or vocabulary), LIR_EFORMAT (bad magic, truncated, bad values), LIR_EUNSUPPORTED
+ * (another version), LIR_ENOMEM. */
+LIR_API enum lir_status lir_sampler_state_load(lir_sampler *s, const void *buf, size_t len);
 
 /* Streaming stop-string matcher. Feed it the generated text as it comes (any chunking:
  * token pieces, whole characters); each push returns the bytes that are safe to show now.
@@ -555,6 +567,85 @@ LIR_API bool lir_stop_matcher_done(const lir_stop_matcher *m);
 /* Empties the matcher for a new generation (same stop strings). */
 LIR_API void lir_stop_matcher_reset(lir_stop_matcher *m);
 LIR_API void lir_stop_matcher_free(lir_stop_matcher *m);
+
+/* -------------------------------------------------------------- snapshots */
+
+/* A snapshot is one sequence of a context saved to a file: its tokens, its KV cache (in the
+ * cache's type, bit for bit), the last logits row, optionally a sampler's state, a name and a
+ * creation time, with the model's fingerprint, the format version and a BLAKE2b checksum over
+ * everything (file format: src/context/snapshot.h). Restoring it into a context of the same model
+ * (same fingerprint) and KV type gives the same logits, bit for bit, and the same continuation.
+ * Snapshot files are untrusted input: every field is checked before anything is allocated or
+ * the target sequence changes. */
+#define LIR_FINGERPRINT_LEN 32
+#define LIR_SNAPSHOT_VERSION 1
+#define LIR_SNAPSHOT_NAME_MAX 256 /* bytes of a name, its NUL included */
+
+/* A BLAKE2b-256 hash of the model's GGUF metadata (every key and value), tensor infos and
+ * samples of every tensor's data (first, middle and last 4 KiB): another model, or the same
+ * architecture with other weights, gives another fingerprint. Reads about 12 KiB per tensor.
+ * Thread-safe. Returns LIR_OK, LIR_EINVAL (NULL arguments), LIR_EINTERNAL (libsodium failed). */
+LIR_API enum lir_status lir_model_fingerprint(const lir_model *model, uint8_t out[LIR_FINGERPRINT_LEN]);
+/* The fingerprint as 64 lowercase hex digits and a NUL. */
+LIR_API void lir_fingerprint_hex(const uint8_t fp[LIR_FINGERPRINT_LEN], char out[2 * LIR_FINGERPRINT_LEN + 1]);
+
+/* What a snapshot file holds (its header). */
+struct lir_snapshot_info {
+    uint32_t version;                      /* format version */
+    uint8_t fingerprint[LIR_FINGERPRINT_LEN]; /* of the model it was saved from */
+    int32_t kv_type;                       /* enum lir_kv_type of the cache it was saved from */
+    int32_t n_ctx;                         /* n_ctx of that context */
+    int32_t n_vocab;
+    int32_t n_tokens;                      /* tokens of the sequence (0: an empty sequence) */
+    uint64_t kv_bytes;                     /* bytes of KV data */
+    uint64_t size_bytes;                   /* the file's size */
+    int64_t created_at_ms;                 /* Unix milliseconds */
+    bool has_logits;                       /* the last logits row is stored */
+    bool has_sampler;                      /* a sampler state is stored */
+    char name[LIR_SNAPSHOT_NAME_MAX];      /* "" when none */
+};
+
+struct lir_snapshot_params {
+    const char *name;           /* NULL = ""; at most 255 bytes, no NUL inside (borrowed for the call) */
+    const lir_sampler *sampler; /* NULL = none; its state (lir_sampler_state_save) is stored (borrowed) */
+    const float *logits;        /* the sequence's last logits row (n_vocab floats, borrowed); NULL =
+                                   lir_context_logits(ctx, -1) when the sequence is not empty (right
+                                   when the context's last decode ended with this sequence's last
+                                   token, as in single-sequence use) */
+    bool fsync;                 /* fsync the file and its directory before returning (default false:
+                                   written to the page cache; the rename is still atomic) */
+};
+LIR_API struct lir_snapshot_params lir_snapshot_params_default(void);
+
+/* Saves sequence seq of ctx to path (borrowed): written to "path.tmp", then renamed over path, so
+ * path is either the old file or the complete new one; on error "path.tmp" is removed and path is
+ * untouched. p: NULL = defaults. info (may be NULL) receives the header written.
+ * Returns LIR_OK, LIR_EINVAL (NULL ctx/path, bad seq, bad name), LIR_EIO (cannot write; message
+ * names the file and errno's text), LIR_ENOMEM, LIR_EINTERNAL; the message is on the context
+ * (lir_context_last_error). */
+LIR_API enum lir_status lir_snapshot_save(lir_context *ctx, int32_t seq, const char *path,
+                                          const struct lir_snapshot_params *p, struct lir_snapshot_info *info);
+/* Replaces sequence seq of ctx with the snapshot at path (borrowed). Reads and checks the whole
+ * file first — magic, version, every size against the file size, the checksum, the model's
+ * fingerprint, n_vocab, the KV type and token size, that the tokens fit the context (n_ctx and
+ * free KV blocks) — and the sampler's state when one is given; any failure returns an error
+ * naming what is wrong and leaves the sequence (and sampler) unchanged. Then the sequence holds
+ * the snapshot's tokens and KV, lir_context_logits(ctx, -1) returns the stored logits row (when
+ * the snapshot has one), and sampler (may be NULL; borrowed) gets the stored state when the
+ * snapshot has one (made with the same parameters: lir_sampler_state_load). An empty snapshot
+ * empties the sequence. info (may be NULL) receives the header.
+ * Returns LIR_OK, LIR_EINVAL (NULL ctx/path, bad seq; a sampler with other parameters),
+ * LIR_EIO (cannot read), LIR_EFORMAT (not a snapshot, truncated, corrupt: checksum), LIR_EUNSUPPORTED
+ * (another format version), LIR_ENOTFOUND (path does not exist), LIR_ERANGE (another model:
+ * fingerprint; another vocabulary, KV type or token size), LIR_ECONTEXT (more tokens than the
+ * context or its free KV blocks hold), LIR_ENOMEM; message from lir_context_last_error. */
+LIR_API enum lir_status lir_snapshot_restore(lir_context *ctx, int32_t seq, const char *path, lir_sampler *sampler,
+                                             struct lir_snapshot_info *info);
+/* Reads a snapshot's header into *out (borrowed) without a context; verify: also read the whole
+ * file and check every size and the checksum. Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND, LIR_EIO,
+ * LIR_EFORMAT, LIR_EUNSUPPORTED (err: why). */
+LIR_API enum lir_status lir_snapshot_read_info(const char *path, bool verify, struct lir_snapshot_info *out, char *err,
+                                               size_t err_len);
 
 /* --------------------------------------------------------------- grammars */
 

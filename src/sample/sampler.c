@@ -291,3 +291,186 @@ banned:
     set_err(s, "lir_sampler_sample: every token is banned (logit_bias -inf)");
     return LIR_EINVAL;
 }
+
+/* ---------------------------------------------------------------- state blob (snapshots) */
+
+/* Layout, little-endian, every field written one by one (never a struct):
+ *   u32 magic "LSMP", u32 version (1), i32 n_vocab,
+ *   the chain's parameters (f32 as bits, i32): temperature, top_p, top_k, min_p, typical_p,
+ *   repeat_penalty, repeat_last_n, frequency_penalty, presence_penalty, mirostat, mirostat_tau,
+ *   mirostat_eta, n_probs, n_logit_bias, then n_logit_bias x (i32 token, f32 bias),
+ *   u64 seed, 4 x u64 rng, f32 mu, i32 n_hist, n_hist x i32 tokens (the penalty window only).
+ * Loading compares every parameter bit for bit: a state only means something to the same chain. */
+#define SMP_MAGIC 0x504d534cu /* "LSMP" */
+#define SMP_VERSION 1u
+
+static void put32(uint8_t **p, uint32_t v) {
+    for (int i = 0; i < 4; i++) (*p)[i] = (uint8_t)(v >> (8 * i));
+    *p += 4;
+}
+static void put64(uint8_t **p, uint64_t v) {
+    put32(p, (uint32_t)v);
+    put32(p, (uint32_t)(v >> 32));
+}
+static uint32_t get32(const uint8_t **p) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)(*p)[i] << (8 * i);
+    *p += 4;
+    return v;
+}
+static uint64_t get64(const uint8_t **p) {
+    uint64_t lo = get32(p);
+    return lo | (uint64_t)get32(p) << 32;
+}
+
+/* The tokens of the penalty window that the next sample reads. */
+static int32_t window_len(const lir_sampler *s) {
+    if (!s->penalties) return 0;
+    const int32_t w = s->p.repeat_last_n;
+    return w > 0 && s->n_hist > w ? w : s->n_hist;
+}
+
+#define SMP_N_PARAMS 14
+static void params_words(const lir_sampler *s, uint32_t w[SMP_N_PARAMS]) {
+    const struct lir_sampling_params *p = &s->p;
+    w[0] = lir__f32_bits(p->temperature);
+    w[1] = lir__f32_bits(p->top_p);
+    w[2] = (uint32_t)p->top_k;
+    w[3] = lir__f32_bits(p->min_p);
+    w[4] = lir__f32_bits(p->typical_p);
+    w[5] = lir__f32_bits(p->repeat_penalty);
+    w[6] = (uint32_t)p->repeat_last_n;
+    w[7] = lir__f32_bits(p->frequency_penalty);
+    w[8] = lir__f32_bits(p->presence_penalty);
+    w[9] = (uint32_t)p->mirostat;
+    w[10] = lir__f32_bits(p->mirostat_tau);
+    w[11] = lir__f32_bits(p->mirostat_eta);
+    w[12] = (uint32_t)p->n_probs;
+    w[13] = (uint32_t)s->n_bias;
+}
+static const char *const smp_param_names[SMP_N_PARAMS] = {
+    "temperature", "top_p", "top_k", "min_p", "typical_p", "repeat_penalty", "repeat_last_n",
+    "frequency_penalty", "presence_penalty", "mirostat", "mirostat_tau", "mirostat_eta", "n_probs", "n_logit_bias",
+};
+
+enum lir_status lir_sampler_state_save(const lir_sampler *s, void *buf, size_t cap, size_t *len) {
+    if (!s || !len || (!buf && cap)) return LIR_EINVAL;
+    const int32_t nw = window_len(s);
+    const size_t need = 4 * 3 + 4 * SMP_N_PARAMS + 8 * (size_t)s->n_bias + 8 * 5 + 4 + 4 + 4 * (size_t)nw;
+    *len = need;
+    if (cap < need) return LIR_ERANGE;
+    uint8_t *p = buf;
+    put32(&p, SMP_MAGIC);
+    put32(&p, SMP_VERSION);
+    put32(&p, (uint32_t)s->n_vocab);
+    uint32_t w[SMP_N_PARAMS];
+    params_words(s, w);
+    for (int i = 0; i < SMP_N_PARAMS; i++) put32(&p, w[i]);
+    for (int32_t i = 0; i < s->n_bias; i++) {
+        put32(&p, (uint32_t)s->bias[i].token);
+        put32(&p, lir__f32_bits(s->bias[i].bias));
+    }
+    put64(&p, s->seed);
+    for (int i = 0; i < 4; i++) put64(&p, s->rng[i]);
+    put32(&p, lir__f32_bits(s->mu));
+    put32(&p, (uint32_t)nw);
+    for (int32_t i = 0; i < nw; i++) put32(&p, (uint32_t)s->hist[s->n_hist - nw + i]);
+    return LIR_OK;
+}
+
+enum lir_status lir_sampler_state_load(lir_sampler *s, const void *buf, size_t len) {
+    if (!s) return LIR_EINVAL;
+    if (!buf && len) {
+        set_err(s, "lir_sampler_state_load: NULL state with %zu bytes", len);
+        return LIR_EINVAL;
+    }
+    const uint8_t *p = buf, *end = p + len;
+    const size_t fixed = 4 * 3 + 4 * SMP_N_PARAMS;
+    if (len < fixed) {
+        set_err(s, "lir_sampler_state_load: %zu bytes, shorter than the %zu-byte header", len, fixed);
+        return LIR_EFORMAT;
+    }
+    const uint32_t magic = get32(&p), version = get32(&p);
+    if (magic != SMP_MAGIC) {
+        set_err(s, "lir_sampler_state_load: bad magic 0x%08x (expected 0x%08x, \"LSMP\")", magic, SMP_MAGIC);
+        return LIR_EFORMAT;
+    }
+    if (version != SMP_VERSION) {
+        set_err(s, "lir_sampler_state_load: version %u (this build reads version %u)", version, SMP_VERSION);
+        return LIR_EUNSUPPORTED;
+    }
+    const int32_t n_vocab = (int32_t)get32(&p);
+    if (n_vocab != s->n_vocab) {
+        set_err(s, "lir_sampler_state_load: state of a %d-token vocabulary, sampler has %d", n_vocab, s->n_vocab);
+        return LIR_EINVAL;
+    }
+    uint32_t w[SMP_N_PARAMS];
+    params_words(s, w);
+    for (int i = 0; i < SMP_N_PARAMS; i++) {
+        const uint32_t v = get32(&p);
+        if (v != w[i]) {
+            set_err(s, "lir_sampler_state_load: %s differs from the sampler's (state 0x%08x, sampler 0x%08x): "
+                       "restore into a sampler made with the same parameters", smp_param_names[i], v, w[i]);
+            return LIR_EINVAL;
+        }
+    }
+    if ((size_t)(end - p) < 8 * (size_t)s->n_bias + 8 * 5 + 4 + 4) {
+        set_err(s, "lir_sampler_state_load: truncated (%zu bytes)", len);
+        return LIR_EFORMAT;
+    }
+    for (int32_t i = 0; i < s->n_bias; i++) {
+        const int32_t t = (int32_t)get32(&p);
+        const uint32_t b = get32(&p);
+        if (t != s->bias[i].token || b != lir__f32_bits(s->bias[i].bias)) {
+            set_err(s, "lir_sampler_state_load: logit_bias entry %d differs from the sampler's", i);
+            return LIR_EINVAL;
+        }
+    }
+    const uint64_t seed = get64(&p);
+    uint64_t rng[4];
+    for (int i = 0; i < 4; i++) rng[i] = get64(&p);
+    const float mu = lir__bits_f32(get32(&p));
+    const uint32_t nw = get32(&p);
+    if ((size_t)(end - p) != 4 * (size_t)nw) {
+        set_err(s, "lir_sampler_state_load: %u history tokens need %zu bytes, %zu remain", nw, 4 * (size_t)nw,
+                (size_t)(end - p));
+        return LIR_EFORMAT;
+    }
+    if (nw && !s->penalties) {
+        set_err(s, "lir_sampler_state_load: %u history tokens for a sampler without penalties", nw);
+        return LIR_EFORMAT;
+    }
+    if (s->p.repeat_last_n > 0 && nw > (uint32_t)s->p.repeat_last_n) {
+        set_err(s, "lir_sampler_state_load: %u history tokens, more than repeat_last_n %d", nw, s->p.repeat_last_n);
+        return LIR_EFORMAT;
+    }
+    if (!isfinite(mu) || (rng[0] | rng[1] | rng[2] | rng[3]) == 0) {
+        set_err(s, "lir_sampler_state_load: %s", !isfinite(mu) ? "mirostat mu is not finite"
+                                                                : "generator state is all zeros");
+        return LIR_EFORMAT;
+    }
+    for (uint32_t i = 0; i < nw; i++) {
+        const uint8_t *q = p + 4 * (size_t)i;
+        const int32_t t = (int32_t)get32(&q);
+        if (t < 0 || t >= s->n_vocab) {
+            set_err(s, "lir_sampler_state_load: history token %u is %d, outside [0, %d]", i, t, s->n_vocab - 1);
+            return LIR_EFORMAT;
+        }
+    }
+    if (nw > (uint32_t)s->cap_hist) { /* repeat_last_n -1: the whole history */
+        lir_token *h = realloc(s->hist, sizeof *h * (size_t)nw);
+        if (!h) {
+            set_err(s, "lir_sampler_state_load: out of memory (%u history tokens)", nw);
+            return LIR_ENOMEM;
+        }
+        s->hist = h;
+        s->cap_hist = (int32_t)nw;
+    }
+    for (uint32_t i = 0; i < nw; i++) s->hist[i] = (lir_token)get32(&p);
+    s->n_hist = (int32_t)nw;
+    s->seed = seed;
+    memcpy(s->rng, rng, sizeof rng);
+    s->mu = mu;
+    s->err[0] = 0;
+    return LIR_OK;
+}
