@@ -1135,6 +1135,18 @@ struct lir_loaded_model {
     } resources;
 };
 
+/* Alert thresholds per resource, in percent of the resource (0 = off). An alert (a ResourceAlert
+ * event) is raised when a sample reaches the threshold, and not again until the value has
+ * fallen below threshold - hysteresis_percent (so a value hovering at the line alerts once).
+ * vram_percent and gpu_percent apply to each GPU on its own. */
+struct lir_alert_config {
+    float ram_percent;            /* system RAM used */
+    float vram_percent;           /* a GPU's VRAM used */
+    float cpu_percent;            /* system CPU busy */
+    float gpu_percent;            /* a GPU's utilization */
+    float hysteresis_percent;     /* 0..100; lir_runtime_params_default() sets 5 */
+};
+
 /* Load progress in [0, 1]; return non-zero to cancel the load (it then fails with LIR_ECANCELLED).
  * Called on the loading thread, with no runtime lock held. */
 typedef int (*lir_load_progress_fn)(float progress, void *user);
@@ -1147,7 +1159,14 @@ struct lir_runtime_params {
     uint64_t (*mem_available)(void *user);
     void *mem_user;
     float ram_alert_percent;      /* 90: a ResourceAlert event when system RAM use passes it after a
-                                     load or in lir_runtime_resource_usage; 0 = off */
+                                     load or in lir_runtime_resource_usage; 0 = off. With the monitor
+                                     running, this is the monitor's RAM threshold (alerts.ram_percent
+                                     wins when set) and alerts come from its samples, with hysteresis */
+    int32_t monitor_interval_ms;  /* 100: the resource monitor's sampling period, 10..60000; 0 = no monitor */
+    int32_t history_seconds;      /* 300: full-resolution samples kept in memory, 1..86400 */
+    const char *data_dir;         /* borrowed for the call (copied); NULL = no store. The store is
+                                     <data_dir>/lir.db (see lir_data_dir_default) */
+    struct lir_alert_config alerts; /* zeros = only ram_alert_percent; see lir_alert_config */
 };
 LIR_API struct lir_runtime_params lir_runtime_params_default(void);
 
@@ -1312,15 +1331,30 @@ LIR_API void lir_embed_result_clear(struct lir_embed_result *r);
 LIR_API enum lir_status lir_runtime_embed(lir_runtime *rt, const struct lir_embed_request *req,
                                           struct lir_embed_result *out, char *err, size_t err_len);
 
-/* Spec InferenceResourceUsage (GPU fields: none without a GPU backend). CPU percentages are
- * measured between this call and the previous one on rt (0 on the first call). */
+/* Spec GpuResourceUsage: one GPU as NVML reports it (the monitor loads libnvidia-ml.so.1 at run
+ * time; without it, or without a GPU, the list is empty). Values NVML does not give are 0. */
+#define LIR_MAX_GPUS 8
+struct lir_gpu_usage {
+    int32_t id;                   /* NVML index */
+    char name[96];                /* e.g. "NVIDIA H200" */
+    uint64_t vram_total_bytes, vram_used_bytes;
+    uint64_t vram_held_bytes;     /* held by this runtime's models (0 without a GPU backend) */
+    float utilization_percent, temperature_c, power_w;
+};
+
+/* Spec InferenceResourceUsage. With the monitor running (lir_runtime_params.monitor_interval_ms
+ * > 0, the default) this is its latest sample and CPU percentages are over the last interval;
+ * with it off, they are measured between this call and the previous one on rt (0 on the first
+ * call). cpu_usage_percent: all CPUs busy = 100; process_cpu_percent: this process's share of
+ * all CPUs (one core busy on an 8-core machine = 12.5). */
 struct lir_resource_usage {
     int64_t timestamp_ms;
     uint64_t system_ram_bytes, system_ram_used_bytes, process_ram_bytes, models_ram_bytes;
-    int32_t n_gpus;
+    int32_t n_gpus;               /* entries of gpus used */
     float cpu_usage_percent, process_cpu_percent;
     int32_t active_models, active_requests;
     float current_tokens_per_second; /* sum over the running requests' rates */
+    struct lir_gpu_usage gpus[LIR_MAX_GPUS];
 };
 LIR_API enum lir_status lir_runtime_resource_usage(lir_runtime *rt, struct lir_resource_usage *out);
 
@@ -1382,6 +1416,131 @@ LIR_API void lir_runtime_events_flush(lir_runtime *rt);
  * for the runtime's components (context manager, monitor) and hosts. Returns LIR_OK, LIR_EINVAL,
  * LIR_ENOMEM. */
 LIR_API enum lir_status lir_runtime_emit(lir_runtime *rt, const struct lir_event *ev);
+
+/* ------------------------------------------------- monitor, profiler, store */
+
+/* The resource monitor (spec §2.2 IInferenceResourceMonitor, §3.4) is a thread of the runtime
+ * sampling /proc and NVML every monitor_interval_ms; the profiler (§2.1) keeps per-request
+ * records and per-model aggregates; the store keeps history in SQLite (§4.1) when the runtime
+ * has a data_dir. Every function here may be called from any thread. */
+
+/* Live samples: fn is called on the monitor thread after each sample, with no runtime lock held
+ * (u valid during the call only). user is borrowed until unsubscribed. Writes an id (> 0) to
+ * *sub_id. Returns LIR_OK, LIR_EINVAL (no monitor: monitor_interval_ms was 0), LIR_ENOMEM. */
+typedef void (*lir_usage_fn)(const struct lir_resource_usage *u, void *user);
+LIR_API enum lir_status lir_runtime_usage_subscribe(lir_runtime *rt, lir_usage_fn fn, void *user, int64_t *sub_id);
+/* When it returns, fn is not running and will not be called again (also from fn itself).
+ * Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND. */
+LIR_API enum lir_status lir_runtime_usage_unsubscribe(lir_runtime *rt, int64_t sub_id);
+
+/* Samples of the last period_ms (> 0), oldest first: full resolution from memory while the period
+ * fits in history_seconds, else from the store (1 s averages up to 24 h, 1 min averages beyond),
+ * else what memory holds. *out is malloc'd (free with lir_runtime_free; NULL when *n is 0).
+ * Returns LIR_OK, LIR_EINVAL (no monitor, period_ms <= 0), LIR_ENOMEM, LIR_EIO (store). */
+LIR_API enum lir_status lir_runtime_resource_history(lir_runtime *rt, int64_t period_ms,
+                                                     struct lir_resource_usage **out, int32_t *n);
+
+/* Spec ResourceRequirements. */
+struct lir_resource_requirements {
+    uint64_t ram_bytes;
+    uint64_t vram_bytes;          /* 0 = none */
+    int32_t gpu_layers;           /* 0 = none; > 0 needs vram_bytes on one GPU */
+};
+/* Spec CheckResources: whether req fits what is free now (RAM: what the load check counts as
+ * free, less what loads in progress reserve; VRAM: the GPU with most free memory). Fills *check
+ * (issues name resource, required and available bytes; suggestion says what would fit).
+ * Returns LIR_OK (also when short), LIR_EINVAL. */
+LIR_API enum lir_status lir_runtime_check_requirements(lir_runtime *rt, const struct lir_resource_requirements *req,
+                                                       struct lir_resource_check *check);
+
+/* Alert thresholds (spec SetAlerts). Setting needs resource management (Enterprise): LIR_ETIER
+ * with err saying the tier. Thresholds and hysteresis in [0, 100]: LIR_EINVAL naming the field.
+ * Returns LIR_OK, LIR_EINVAL (also: no monitor), LIR_ETIER. */
+LIR_API enum lir_status lir_runtime_set_alerts(lir_runtime *rt, const struct lir_alert_config *cfg, char *err,
+                                               size_t err_len);
+LIR_API enum lir_status lir_runtime_get_alerts(lir_runtime *rt, struct lir_alert_config *out);
+
+/* One finished generation as the profiler recorded it (times from the runtime's monotonic clock
+ * around the real work, queueing included in total_ms and ttft_ms). */
+struct lir_request_record {
+    int64_t timestamp_ms;         /* Unix ms at completion */
+    char loaded_model_id[LIR_ID_LEN];
+    char model_name[256];         /* installed model name */
+    struct lir_generation_usage usage;
+    enum lir_finish_reason finish_reason;
+    struct lir_generation_metrics metrics;
+};
+/* Distribution of one measure: percentiles by linear interpolation between the sorted values
+ * (as numpy's default), mean and sample standard deviation (n - 1; 0 when n < 2). */
+struct lir_percentiles {
+    int32_t n;
+    double min, max, mean, stddev, p50, p95, p99;
+};
+/* Fills *out from values (borrowed, n >= 0; n = 0 gives all zeros). Returns LIR_OK, LIR_EINVAL,
+ * LIR_ENOMEM. */
+LIR_API enum lir_status lir_percentiles_compute(const double *values, int32_t n, struct lir_percentiles *out);
+
+/* Per-model aggregates (spec LoadedModel metrics) over every request since load, and
+ * distributions over the most recent requests (the profiler keeps the last 1000 per model). */
+struct lir_model_profile {
+    char loaded_model_id[LIR_ID_LEN];
+    char model_name[256];
+    int64_t requests, prompt_tokens, completion_tokens;
+    double total_inference_ms;
+    float average_tokens_per_second, peak_tokens_per_second;
+    double average_ttft_ms;
+    struct lir_percentiles ttft_ms, total_ms, generation_ms, tokens_per_second, prompt_tokens_per_second;
+};
+/* Profiles of every model that has served a request (also unloaded ones), in first-use order.
+ * Needs profiling (Enterprise). *out malloc'd (lir_runtime_free). Returns LIR_OK, LIR_EINVAL,
+ * LIR_ENOMEM, LIR_ETIER. */
+LIR_API enum lir_status lir_runtime_profile_models(lir_runtime *rt, struct lir_model_profile **out, int32_t *n);
+/* Request records, oldest first (the last 1000 per model); loaded_id NULL = every model. Needs
+ * profiling. *out malloc'd (lir_runtime_free). Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM, LIR_ETIER. */
+LIR_API enum lir_status lir_runtime_profile_records(lir_runtime *rt, const char *loaded_id,
+                                                    struct lir_request_record **out, int32_t *n);
+enum lir_export_format { LIR_EXPORT_JSON, LIR_EXPORT_CSV };
+/* Export of records and profiles: JSON {"models":[profile...],"requests":[record...]} (field
+ * names = the struct fields) or CSV (a header line, then one line per request record). *out is
+ * malloc'd, NUL-terminated (free with lir_runtime_free). Needs profiling. Returns LIR_OK,
+ * LIR_EINVAL, LIR_ENOMEM, LIR_ETIER. */
+LIR_API enum lir_status lir_runtime_profile_export(lir_runtime *rt, enum lir_export_format fmt, char **out,
+                                                   size_t *len);
+/* The same export of given profiles and records (borrowed; e.g. from lir_store_profiles), for
+ * callers without a runtime. Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. */
+LIR_API enum lir_status lir_profiles_export(const struct lir_model_profile *models, int32_t n_models,
+                                            const struct lir_request_record *records, int32_t n_records,
+                                            enum lir_export_format fmt, char **out, size_t *len);
+
+/* JSON of one sample, field names = the struct fields, gpus as an array of n_gpus objects.
+ * *out malloc'd (lir_runtime_free). Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM. */
+LIR_API enum lir_status lir_resource_usage_json(const struct lir_resource_usage *u, char **out);
+
+/* The store: <data_dir>/lir.db, SQLite in WAL mode with foreign keys on, the tables of spec §4.1
+ * (loaded_models, loaded_model_resources, context_snapshots, resource_usage_history,
+ * generation_metrics, inference_events). A runtime with a data_dir writes it from one writer
+ * thread in batched transactions; lir_store_open opens it for reading (lir stats, servers). */
+typedef struct lir_store lir_store;
+/* $XDG_DATA_HOME/lir, else $HOME/.local/share/lir, into buf (n bytes). Returns LIR_OK, LIR_EINVAL
+ * (no HOME, or buf too small). */
+LIR_API enum lir_status lir_data_dir_default(char *buf, size_t n);
+/* Opens <data_dir>/lir.db read-only (data_dir borrowed). Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND
+ * (no database), LIR_EIO, LIR_EFORMAT (not a lir store, or newer schema) (err: why). *out owned by
+ * the caller: lir_store_close. */
+LIR_API enum lir_status lir_store_open(const char *data_dir, lir_store **out, char *err, size_t err_len);
+LIR_API void lir_store_close(lir_store *st);
+/* Stored samples in [since_ms, until_ms] at resolution_s 1 or 60, oldest first. *out malloc'd
+ * (lir_runtime_free). Returns LIR_OK, LIR_EINVAL, LIR_ENOMEM, LIR_EIO. */
+LIR_API enum lir_status lir_store_history(lir_store *st, int64_t since_ms, int64_t until_ms, int32_t resolution_s,
+                                          struct lir_resource_usage **out, int32_t *n);
+/* Per-model profiles from the generation_metrics rows since since_ms (grouped by loaded model;
+ * aggregates and distributions over those rows). *out malloc'd (lir_runtime_free). Returns
+ * LIR_OK, LIR_EINVAL, LIR_ENOMEM, LIR_EIO. */
+LIR_API enum lir_status lir_store_profiles(lir_store *st, int64_t since_ms, struct lir_model_profile **out,
+                                           int32_t *n);
+/* The stored request records since since_ms, oldest first. Returns as lir_store_profiles. */
+LIR_API enum lir_status lir_store_records(lir_store *st, int64_t since_ms, struct lir_request_record **out,
+                                          int32_t *n);
 
 /* ----------------------------------------------------------- request router */
 

@@ -6,6 +6,7 @@
 #include "model/model.h"
 #include "model/forward.h"
 #include "gguf/gguf.h"
+#include "monitor/monitor.h"
 
 #include <errno.h>
 #include <math.h>
@@ -41,6 +42,9 @@ struct lir_runtime_params lir_runtime_params_default(void) {
     struct lir_runtime_params p;
     memset(&p, 0, sizeof p);
     p.ram_alert_percent = 90.0f;
+    p.monitor_interval_ms = 100;
+    p.history_seconds = 300;
+    p.alerts.hysteresis_percent = 5.0f;
     return p;
 }
 
@@ -49,23 +53,18 @@ void lir_runtime_free(void *p) { free(p); }
 /* ---------------------------------------------------------------- system memory */
 
 /* A field of /proc/meminfo in bytes, 0 when absent. */
-static uint64_t meminfo(const char *field) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    uint64_t v = 0;
-    size_t n = strlen(field);
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, field, n) && line[n] == ':') {
-            v = strtoull(line + n + 1, NULL, 10) * 1024;
-            break;
-        }
-    fclose(f);
-    return v;
-}
+static uint64_t meminfo(const char *field) { return lir__sys_meminfo(field); }
 
 static uint64_t mem_available(const lir_runtime *rt) {
     return rt->mem_available ? rt->mem_available(rt->mem_user) : meminfo("MemAvailable");
+}
+
+uint64_t lir__rt_ram_free(lir_runtime *rt) {
+    pthread_mutex_lock(&rt->mu);
+    uint64_t reserved = rt->reserved;
+    pthread_mutex_unlock(&rt->mu);
+    uint64_t avail = mem_available(rt);
+    return avail > reserved ? avail - reserved : 0;
 }
 
 /* ---------------------------------------------------------------- create / destroy */
@@ -107,6 +106,11 @@ enum lir_status lir_runtime_create(const struct lir_runtime_params *params, lir_
     if (!s && p.licence) rt->licence = p.licence;
     else if (!s && !(s = lir_licence_create_static(LIR_TIER_DEFAULT, &rt->own_licence))) rt->licence = rt->own_licence;
     if (!s) s = lir__rt_events_start(rt);
+    if (!s && (s = lir__rt_monitor_start(rt, &p, &e))) {
+        lir__err_copy(&e, err, err_len);
+        lir_runtime_destroy(rt);
+        return s;
+    }
     if (!s) {
         if (pthread_create(&rt->reaper, NULL, reaper_main, rt)) s = LIR_ENOMEM;
         else rt->reaper_started = true;
@@ -131,6 +135,7 @@ void lir_runtime_destroy(lir_runtime *rt) {
     pthread_cond_broadcast(&rt->cv);
     pthread_mutex_unlock(&rt->mu);
     if (rt->reaper_started) pthread_join(rt->reaper, NULL);
+    if (rt->ev_started) lir__rt_monitor_stop(rt);
     lir__rt_events_stop(rt);
     /* entries left are failed loads that nobody holds any more */
     while (rt->entries) {
@@ -363,7 +368,7 @@ static void emit_load_failed(lir_runtime *rt, const struct lir_installed_model *
 }
 
 static void ram_alert(lir_runtime *rt) {
-    if (!(rt->ram_alert_percent > 0.0f)) return;
+    if (rt->mon || !(rt->ram_alert_percent > 0.0f)) return; /* the monitor alerts from its samples */
     uint64_t total = meminfo("MemTotal"), avail = mem_available(rt);
     if (!total || avail > total) return;
     float used = 100.0f * (float)(total - avail) / (float)total;
@@ -887,58 +892,15 @@ void lir__rt_end_turn(lir_runtime *rt, struct rt_entry *en, const struct lir_gen
     pthread_cond_broadcast(&rt->cv);
     pthread_cond_broadcast(&rt->reaper_cv);
     pthread_mutex_unlock(&rt->mu);
+    if (r) lir__rt_observe_generation(rt, en, r);
 }
 
 /* ---------------------------------------------------------------- resource usage */
 
-static bool read_cpu(uint64_t *total, uint64_t *idle) {
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f) return false;
-    unsigned long long v[8] = { 0 };
-    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
-                   &v[7]);
-    fclose(f);
-    if (n < 4) return false;
-    *total = 0;
-    for (int i = 0; i < 8; i++) *total += v[i];
-    *idle = v[3] + v[4];
-    return true;
-}
-
-static uint64_t read_proc_ticks(void) {
-    FILE *f = fopen("/proc/self/stat", "r");
-    if (!f) return 0;
-    char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')');
-    if (!p) return 0;
-    unsigned long long ut = 0, st = 0;
-    /* fields after the name: state(3) ... utime(14) stime(15) */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return 0;
-    return ut + st;
-}
-
-static uint64_t process_rss(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f) return 0;
-    unsigned long long sz = 0, rss = 0;
-    int n = fscanf(f, "%llu %llu", &sz, &rss);
-    fclose(f);
-    return n == 2 ? rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
-}
-
-enum lir_status lir_runtime_resource_usage(lir_runtime *rt, struct lir_resource_usage *out) {
-    if (!rt || !out) return LIR_EINVAL;
-    memset(out, 0, sizeof *out);
-    out->timestamp_ms = lir__rt_now_ms();
-    out->system_ram_bytes = meminfo("MemTotal");
-    uint64_t avail = meminfo("MemAvailable");
-    out->system_ram_used_bytes = out->system_ram_bytes > avail ? out->system_ram_bytes - avail : 0;
-    out->process_ram_bytes = process_rss();
-    uint64_t total = 0, idle = 0, pt = read_proc_ticks();
-    bool cpu_ok = read_cpu(&total, &idle);
+void lir__rt_counters(lir_runtime *rt, struct lir_resource_usage *out) {
+    out->active_models = out->active_requests = 0;
+    out->models_ram_bytes = 0;
+    out->current_tokens_per_second = 0.0f;
     pthread_mutex_lock(&rt->mu);
     for (struct rt_entry *en = rt->entries; en; en = en->next) {
         if (en->removed || en->info.status == LIR_LOADED_ERROR) continue;
@@ -946,7 +908,29 @@ enum lir_status lir_runtime_resource_usage(lir_runtime *rt, struct lir_resource_
         out->models_ram_bytes += en->info.resources.ram_bytes;
         out->active_requests += en->info.active_requests;
         out->current_tokens_per_second += en->current_tok_s;
+        /* vram_held_bytes per GPU: no GPU backend yet, so nothing is held on any GPU */
     }
+    pthread_mutex_unlock(&rt->mu);
+}
+
+enum lir_status lir_runtime_resource_usage(lir_runtime *rt, struct lir_resource_usage *out) {
+    if (!rt || !out) return LIR_EINVAL;
+    /* with a monitor: its latest sample for the system, the runtime's counters as of now */
+    bool sampled = rt->mon && lir__mon_current(rt->mon, out);
+    uint64_t total = 0, idle = 0, pt = 0;
+    bool cpu_ok = false;
+    if (!sampled) {
+        memset(out, 0, sizeof *out);
+        out->timestamp_ms = lir__rt_now_ms();
+        out->system_ram_bytes = meminfo("MemTotal");
+        uint64_t avail = meminfo("MemAvailable");
+        out->system_ram_used_bytes = out->system_ram_bytes > avail ? out->system_ram_bytes - avail : 0;
+        out->process_ram_bytes = lir__sys_rss();
+        pt = lir__sys_proc_ticks();
+        cpu_ok = lir__sys_cpu(&total, &idle);
+    }
+    lir__rt_counters(rt, out);
+    pthread_mutex_lock(&rt->mu);
     if (cpu_ok && rt->cpu_prev_total && total > rt->cpu_prev_total) {
         uint64_t dt = total - rt->cpu_prev_total, di = idle - rt->cpu_prev_idle;
         out->cpu_usage_percent = 100.0f * (float)(dt - (di < dt ? di : dt)) / (float)dt;

@@ -93,6 +93,12 @@ struct lir_runtime {
     int64_t ev_running_sub;  /* subscription whose callback runs now, 0 = none */
     bool ev_stop, ev_started;
     pthread_t ev_thread;
+    /* monitor, profiler, store (src/monitor/runtime_glue.c); each has its own lock */
+    struct lir__mon *mon;    /* NULL: monitor_interval_ms was 0 */
+    struct lir__prof *prof;
+    struct lir__store_w *store; /* NULL: no data_dir */
+    lir_store *store_read;   /* read side of the store (history beyond memory) */
+    int64_t store_sub;       /* event subscription feeding the store, 0 = none */
 };
 
 /* ---- events.c */
@@ -118,5 +124,18 @@ void lir__rt_end_turn(lir_runtime *rt, struct rt_entry *en, const struct lir_gen
 /* Drops the request's hold (after lir__rt_end_turn); keep_alive 0 unloads here. */
 void lir__rt_release(lir_runtime *rt, struct rt_entry *en);
 void lir__rt_set_rate(lir_runtime *rt, struct rt_entry *en, float tok_s);
+
+/* ---- monitor/runtime_glue.c: the runtime's monitor, profiler and store */
+/* Starts them from the create params (p validated there). On error they are stopped again. */
+enum lir_status lir__rt_monitor_start(lir_runtime *rt, const struct lir_runtime_params *p, lir_err *e);
+/* Stops the monitor, delivers pending events to the store, closes it. Before events stop. */
+void lir__rt_monitor_stop(lir_runtime *rt);
+/* A finished generation (after lir__rt_end_turn, no lock held): profiler record, store row. */
+void lir__rt_observe_generation(lir_runtime *rt, const struct rt_entry *en, const struct lir_generate_result *r);
+/* runtime.c: active models and requests, models' RAM, current tok/s into u (takes mu). */
+void lir__rt_counters(lir_runtime *rt, struct lir_resource_usage *u);
+/* runtime.c: RAM free for a new load as the load check counts it (the mem_available hook or
+ * MemAvailable, less what loads in progress reserve). Takes mu. */
+uint64_t lir__rt_ram_free(lir_runtime *rt);
 
 #endif
