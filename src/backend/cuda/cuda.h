@@ -1,0 +1,62 @@
+/* cuda.h — the CUDA backend's internal interface: a llama-family model (llama, qwen2, qwen3)
+ * offloaded whole to one GPU. Weights are uploaded once at create (staged through two pinned
+ * buffers so the copy of one piece overlaps the host read of the next, with progress); the
+ * KV cache and every activation live in VRAM; a one-token evaluation is captured once in a
+ * CUDA graph and replayed; only logits (or hidden states) come back to the host.
+ *
+ * Built with -DLIR_CUDA=ON (kernels in the .cu files beside this one, the driver in cuda_forward.c).
+ * Without it every function exists and reports LIR_EUNSUPPORTED ("built without CUDA"), so
+ * callers need no #ifdef. A lir_cuda is used by one thread at a time (the context's). */
+#ifndef LIR_CUDA_H
+#define LIR_CUDA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "model/model.h"
+
+typedef struct lir_cuda lir_cuda;
+
+struct lir_cuda_params {
+    int32_t n_ctx;       /* KV cache rows (>= 1) */
+    int32_t n_batch;     /* most tokens per lir_cuda_eval (>= 1) */
+    int32_t device;      /* CUDA device ordinal (0 = first) */
+    bool no_graph;       /* run one-token steps without the CUDA graph (tests compare both) */
+    /* called on the creating thread with the fraction of weight bytes uploaded (0..1]; may be NULL */
+    void (*progress)(float fraction, void *user);
+    void *progress_user; /* borrowed, passed to progress */
+};
+
+/* Number of CUDA devices usable now; 0 when there is none, the driver fails, or the library was
+ * built without LIR_CUDA — then why (may be NULL) gets a sentence saying which. */
+int lir_cuda_device_count(char *why, size_t why_len);
+
+/* Uploads m (borrowed; must outlive the result) to device p->device and allocates the KV cache
+ * and buffers there. Returns LIR_OK with *out set, LIR_EUNSUPPORTED (no CUDA build or device,
+ * an encoder architecture, a weight type without kernels, head_dim not a multiple of 32 or over
+ * 256, rows not a multiple of 8; message names which), LIR_ENOMEM (VRAM or pinned memory:
+ * message says how many bytes), LIR_EINVAL (bad params), LIR_EINTERNAL (another CUDA error). */
+enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda_params *p, lir_cuda **out, lir_err *e);
+void lir_cuda_free(lir_cuda *g); /* accepts NULL */
+
+/* Evaluates tokens (borrowed, n in [1, n_batch], ids valid) at positions pos..pos+n-1
+ * (pos + n <= n_ctx), storing their K and V. If embd is NULL, writes logits for tokens
+ * [out_from, n) to logits ((n - out_from) x n_vocab floats, borrowed); else writes the
+ * output-normed hidden states of those tokens to embd ((n - out_from) x n_embd). out_from == n:
+ * nothing is written. Returns LIR_OK, LIR_EINVAL, LIR_EINTERNAL (a CUDA or cuBLAS error, named). */
+enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos, int32_t out_from,
+                              float *logits, float *embd, lir_err *e);
+
+/* Device bytes held: weights + KV cache + buffers. */
+uint64_t lir_cuda_vram_bytes(const lir_cuda *g);
+/* "NVIDIA H200 (sm_90)" etc.; "" without a device. */
+const char *lir_cuda_device_name(const lir_cuda *g);
+
+/* Kernel test hook: out[t][r] = row r of w (ne1 rows of ne0 elements of type, host memory)
+ * times x[t] (host, n_tok rows) on device 0, through the mat-vec kernels (force 1, n_tok <= 8),
+ * the dequantize + cuBLAS GEMM path (force 2) or the default choice (0). Also checks get_rows:
+ * rows_out (may be NULL) gets the dequantized rows 0..min(ne1,4)-1 by the GPU gather. */
+enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, int64_t ne1, const float *x,
+                                     int32_t n_tok, int force, float *out, float *rows_out, lir_err *e);
+
+#endif /* LIR_CUDA_H */

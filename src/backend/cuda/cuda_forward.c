@@ -1,0 +1,549 @@
+/* cuda_forward.c — the GPU forward pass of the llama family (llama, qwen2, qwen3) on one CUDA
+ * device, driving the kernels of kernels.h: weight upload, VRAM buffers, the layer loop (the
+ * same graph as forward_llama in src/model/forward.c), the CUDA graph of the one-token step,
+ * and the copy-back of logits. Without LIR_CUDA it compiles to stubs (see cuda.h). */
+#include "backend/cuda/cuda.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef LIR_CUDA
+
+static enum lir_status no_cuda(lir_err *e, const char *fn) {
+    return lir__errf(e, LIR_EUNSUPPORTED, "%s: this build has no CUDA backend (configure with -DLIR_CUDA=ON)", fn);
+}
+int lir_cuda_device_count(char *why, size_t why_len) {
+    if (why && why_len) snprintf(why, why_len, "built without CUDA (configure with -DLIR_CUDA=ON)");
+    return 0;
+}
+enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda_params *p, lir_cuda **out,
+                                lir_err *e) {
+    if (out) *out = NULL;
+    return no_cuda(e, "lir_cuda_create");
+}
+void lir_cuda_free(lir_cuda *g) { (void)g; }
+enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos, int32_t out_from,
+                              float *logits, float *embd, lir_err *e) {
+    return no_cuda(e, "lir_cuda_eval");
+}
+uint64_t lir_cuda_vram_bytes(const lir_cuda *g) { return 0; }
+const char *lir_cuda_device_name(const lir_cuda *g) { return ""; }
+enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, int64_t ne1, const float *x,
+                                     int32_t n_tok, int force, float *out, float *rows_out, lir_err *e) {
+    return no_cuda(e, "lir_cuda_matmul_test");
+}
+
+#else /* LIR_CUDA */
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include "backend/cuda/kernels.h"
+
+#define SPLIT_MAX_TOK 16   /* batches up to this many tokens split attention rows (flash-decoding) */
+#define SPLIT_MAX 64       /* most splits of the cache rows */
+#define STAGE_BYTES ((size_t)64 << 20) /* each of the two pinned upload buffers */
+#define SCRATCH16_MAX ((size_t)64 << 20) /* f16 elements of the prompt-GEMM dequantize buffer */
+
+struct gt {                 /* a weight on the device */
+    int32_t type;
+    int64_t ne0, ne1;
+    size_t row_size;
+    void *d;                /* NULL when absent */
+};
+
+struct glayer {
+    struct gt attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down;
+};
+
+struct lir_cuda {
+    const lir_model *m;
+    int device;
+    char dev_name[300];
+    int32_t n_ctx, n_batch, kv_size;
+    int32_t chunk, n_split;     /* attention rows per split block, splits for <= SPLIT_MAX_TOK tokens */
+    cudaStream_t st;
+    cublasHandle_t blas;
+    void *arena;                /* all weights, one allocation */
+    size_t arena_bytes;
+    struct gt tok_embd, output_norm, output, rope_freqs;
+    struct glayer *layers;      /* n_layer */
+    uint16_t *kc, *vc;          /* (n_layer, kv_size, n_head_kv*head_dim) f16 each */
+    float *x, *xb, *q, *k, *v, *att, *hb, *hb2; /* (n_batch, dim) like forward.c's */
+    float *part;                /* (SPLIT_MAX_TOK, n_head, n_split, head_dim+2) attention partials */
+    float *logits;              /* (n_batch, n_vocab) */
+    void *scratch16, *x16;      /* prompt GEMM: dequantized weight chunk, f16 input */
+    size_t scratch_elems;
+    int32_t *tok_d, *pos_d;     /* (n_batch) */
+    int32_t *tok_h, *pos_h;     /* pinned (n_batch) */
+    uint64_t vram;
+    bool no_graph;
+    cudaGraphExec_t graph;      /* the one-token step; NULL until first captured */
+    int mm_err;                 /* first cuBLAS/launcher error of the current pass */
+};
+
+static enum lir_status cu_err(lir_err *e, cudaError_t r, const char *what) {
+    return lir__errf(e, r == cudaErrorMemoryAllocation ? LIR_ENOMEM : LIR_EINTERNAL, "cuda: %s failed: %s (%s)", what,
+                     cudaGetErrorString(r), cudaGetErrorName(r));
+}
+#define CK(call, what)                                    \
+    do {                                                  \
+        cudaError_t r_ = (call);                          \
+        if (r_ != cudaSuccess) return cu_err(e, r_, what); \
+    } while (0)
+
+int lir_cuda_device_count(char *why, size_t why_len) {
+    int n = 0;
+    cudaError_t r = cudaGetDeviceCount(&n);
+    if (r != cudaSuccess) {
+        if (why && why_len) snprintf(why, why_len, "no usable CUDA device: %s", cudaGetErrorString(r));
+        cudaGetLastError(); /* clear the sticky-free error state */
+        return 0;
+    }
+    if (n == 0 && why && why_len) snprintf(why, why_len, "no CUDA device present");
+    return n;
+}
+
+static enum lir_status dalloc(lir_cuda *g, void **p, size_t bytes, const char *what, lir_err *e) {
+    cudaError_t r = cudaMalloc(p, bytes ? bytes : 16);
+    if (r != cudaSuccess) {
+        *p = NULL;
+        cudaGetLastError();
+        return lir__errf(e, r == cudaErrorMemoryAllocation ? LIR_ENOMEM : LIR_EINTERNAL,
+                         "cuda: cannot allocate %zu bytes of device memory for %s: %s", bytes, what,
+                         cudaGetErrorString(r));
+    }
+    g->vram += bytes;
+    return LIR_OK;
+}
+
+/* ---------------------------------------------------------------- weight upload */
+
+static size_t tensor_bytes(const struct lir_tensor *t) { return t->data ? t->row_size * (size_t)t->ne1 : 0; }
+
+/* Pass 0 sums the arena size; pass 1 assigns device addresses and copies. */
+struct up_state {
+    int pass;
+    size_t off, total, done;
+    char *base;
+    void *stage[2];
+    cudaEvent_t ev[2];
+    int k;
+    lir_cuda *g;
+    const struct lir_cuda_params *p;
+    lir_err *e;
+    enum lir_status s;
+};
+
+static enum lir_status check_matrix(const struct lir_tensor *t, lir_err *e) {
+    if (!lirk_type_supported(t->type))
+        return lir__errf(e, LIR_EUNSUPPORTED, "cuda: tensor '%s' has type %s, which has no CUDA kernels", t->name,
+                         lir_type_name(t->type));
+    if (t->ne0 % 8 != 0)
+        return lir__errf(e, LIR_EUNSUPPORTED, "cuda: tensor '%s' rows have %lld elements, not a multiple of 8",
+                         t->name, (long long)t->ne0);
+    return LIR_OK;
+}
+
+static void up_tensor(struct up_state *u, const struct lir_tensor *t, struct gt *dst) {
+    memset(dst, 0, sizeof *dst);
+    if (u->s || !t->data) return;
+    const size_t bytes = tensor_bytes(t);
+    const size_t off = u->off;
+    u->off += (bytes + 255) / 256 * 256;
+    if (u->pass == 0) {
+        u->total += bytes;
+        return;
+    }
+    dst->type = t->type;
+    dst->ne0 = t->ne0;
+    dst->ne1 = t->ne1;
+    dst->row_size = t->row_size;
+    dst->d = u->base + off;
+    lir_err *e = u->e;
+    for (size_t o = 0; o < bytes; o += STAGE_BYTES) {
+        const size_t len = bytes - o < STAGE_BYTES ? bytes - o : STAGE_BYTES;
+        const int b = u->k++ & 1;
+        cudaError_t r = cudaEventSynchronize(u->ev[b]); /* the copy that used this buffer is done */
+        if (r == cudaSuccess) {
+            memcpy(u->stage[b], (const char *)t->data + o, len); /* overlaps the other buffer's copy */
+            r = cudaMemcpyAsync((char *)dst->d + o, u->stage[b], len, cudaMemcpyHostToDevice, u->g->st);
+        }
+        if (r == cudaSuccess) r = cudaEventRecord(u->ev[b], u->g->st);
+        if (r != cudaSuccess) {
+            u->s = cu_err(e, r, "weight upload");
+            return;
+        }
+        u->done += len;
+        if (u->p->progress) u->p->progress(u->total ? (float)((double)u->done / (double)u->total) : 1.0f,
+                                           u->p->progress_user);
+    }
+}
+
+static void up_model(struct up_state *u) {
+    const lir_model *m = u->g->m;
+    lir_cuda *g = u->g;
+    up_tensor(u, &m->tok_embd, &g->tok_embd);
+    up_tensor(u, &m->output_norm, &g->output_norm);
+    if (m->tied_output || m->output.data == m->tok_embd.data) g->output = g->tok_embd;
+    else up_tensor(u, &m->output, &g->output);
+    up_tensor(u, &m->rope_freqs, &g->rope_freqs);
+    for (int32_t il = 0; il < m->hp.n_layer; il++) {
+        const struct lir_layer *L = &m->layers[il];
+        struct glayer *G = &g->layers[il];
+        up_tensor(u, &L->attn_norm, &G->attn_norm);
+        up_tensor(u, &L->wq, &G->wq);
+        up_tensor(u, &L->wk, &G->wk);
+        up_tensor(u, &L->wv, &G->wv);
+        up_tensor(u, &L->wo, &G->wo);
+        up_tensor(u, &L->bq, &G->bq);
+        up_tensor(u, &L->bk, &G->bk);
+        up_tensor(u, &L->bv, &G->bv);
+        up_tensor(u, &L->q_norm, &G->q_norm);
+        up_tensor(u, &L->k_norm, &G->k_norm);
+        up_tensor(u, &L->ffn_norm, &G->ffn_norm);
+        up_tensor(u, &L->w_gate, &G->w_gate);
+        up_tensor(u, &L->w_up, &G->w_up);
+        up_tensor(u, &L->w_down, &G->w_down);
+    }
+}
+
+static enum lir_status check_model(const lir_model *m, lir_err *e) {
+    const struct lir_hparams *hp = &m->hp;
+    if (m->arch->bert)
+        return lir__errf(e, LIR_EUNSUPPORTED, "cuda: architecture %s (an encoder) has no GPU forward pass",
+                         m->arch->name);
+    if (hp->head_dim % 32 != 0 || hp->head_dim > 256)
+        return lir__errf(e, LIR_EUNSUPPORTED, "cuda: head_dim %d is not a multiple of 32 in [32, 256]", hp->head_dim);
+    if (hp->n_head_kv < 1 || hp->n_head % hp->n_head_kv != 0)
+        return lir__errf(e, LIR_EUNSUPPORTED, "cuda: n_head %d is not a multiple of n_head_kv %d", hp->n_head,
+                         hp->n_head_kv);
+    if (hp->n_rot > hp->head_dim || hp->n_rot % 2)
+        return lir__errf(e, LIR_EUNSUPPORTED, "cuda: rope dimension %d (head_dim %d)", hp->n_rot, hp->head_dim);
+    enum lir_status s;
+    if ((s = check_matrix(&m->tok_embd, e)) || (s = check_matrix(&m->output, e))) return s;
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        const struct lir_layer *L = &m->layers[il];
+        const struct lir_tensor *w[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
+        for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+            if ((s = check_matrix(w[i], e))) return s;
+        const struct lir_tensor *f[] = { &L->attn_norm, &L->ffn_norm, &L->bq, &L->bk, &L->bv, &L->q_norm, &L->k_norm };
+        for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+            if (f[i]->data && f[i]->type != LIR_TYPE_F32)
+                return lir__errf(e, LIR_EUNSUPPORTED, "cuda: tensor '%s' is %s, expected f32", f[i]->name,
+                                 lir_type_name(f[i]->type));
+    }
+    return LIR_OK;
+}
+
+/* ---------------------------------------------------------------- lifetime */
+
+enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda_params *p, lir_cuda **out,
+                                lir_err *e) {
+    if (!out) return lir__errf(e, LIR_EINVAL, "lir_cuda_create: out must not be NULL");
+    *out = NULL;
+    if (!m || !p) return lir__errf(e, LIR_EINVAL, "lir_cuda_create: model and params must not be NULL");
+    if (p->n_ctx < 1 || p->n_batch < 1 || p->n_batch > 65536)
+        return lir__errf(e, LIR_EINVAL, "lir_cuda_create: n_ctx %d must be >= 1 and n_batch %d in [1, 65536]",
+                         p->n_ctx, p->n_batch);
+    char why[160];
+    const int ndev = lir_cuda_device_count(why, sizeof why);
+    if (ndev == 0) return lir__errf(e, LIR_EUNSUPPORTED, "lir_cuda_create: %s", why);
+    if (p->device < 0 || p->device >= ndev)
+        return lir__errf(e, LIR_EINVAL, "lir_cuda_create: device %d is outside [0, %d)", p->device, ndev);
+    enum lir_status s = check_model(m, e);
+    if (s) return s;
+    CK(cudaSetDevice(p->device), "cudaSetDevice");
+    lir_cuda *g = calloc(1, sizeof *g);
+    if (!g) return lir__errf(e, LIR_ENOMEM, "lir_cuda_create: out of memory");
+    const struct lir_hparams *hp = &m->hp;
+    g->m = m;
+    g->device = p->device;
+    g->no_graph = p->no_graph;
+    g->n_ctx = p->n_ctx;
+    g->n_batch = p->n_batch;
+    g->kv_size = (p->n_ctx + 63) / 64 * 64;
+    g->chunk = 64;
+    while ((g->kv_size + g->chunk - 1) / g->chunk > SPLIT_MAX) g->chunk += 64;
+    g->n_split = (g->kv_size + g->chunk - 1) / g->chunk;
+    struct cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, p->device) == cudaSuccess)
+        snprintf(g->dev_name, sizeof g->dev_name, "%s (sm_%d%d)", prop.name, prop.major, prop.minor);
+    g->layers = calloc((size_t)hp->n_layer, sizeof *g->layers);
+    if (!g->layers) {
+        s = lir__errf(e, LIR_ENOMEM, "lir_cuda_create: out of memory");
+        goto fail;
+    }
+    cudaError_t r = cudaStreamCreateWithFlags(&g->st, cudaStreamNonBlocking);
+    if (r != cudaSuccess) {
+        s = cu_err(e, r, "cudaStreamCreate");
+        goto fail;
+    }
+    if (cublasCreate(&g->blas) != CUBLAS_STATUS_SUCCESS) {
+        g->blas = NULL;
+        s = lir__errf(e, LIR_EINTERNAL, "cuda: cublasCreate failed");
+        goto fail;
+    }
+
+    /* weights: size the arena, allocate, copy through the two staging buffers */
+    struct up_state u = { .pass = 0, .g = g, .p = p, .e = e };
+    up_model(&u);
+    if ((s = dalloc(g, &g->arena, u.off, "weights", e))) goto fail;
+    g->arena_bytes = u.off;
+    u.pass = 1;
+    u.base = g->arena;
+    u.off = 0;
+    for (int b = 0; b < 2; b++) {
+        r = cudaHostAlloc(&u.stage[b], STAGE_BYTES, cudaHostAllocDefault);
+        if (r == cudaSuccess) r = cudaEventCreateWithFlags(&u.ev[b], cudaEventDisableTiming);
+        if (r != cudaSuccess) {
+            s = cu_err(e, r, "pinned staging buffers");
+            break;
+        }
+        cudaEventRecord(u.ev[b], g->st);
+    }
+    if (!s) {
+        up_model(&u);
+        s = u.s;
+        r = cudaStreamSynchronize(g->st);
+        if (!s && r != cudaSuccess) s = cu_err(e, r, "weight upload");
+    }
+    for (int b = 0; b < 2; b++) {
+        if (u.stage[b]) cudaFreeHost(u.stage[b]);
+        if (u.ev[b]) cudaEventDestroy(u.ev[b]);
+    }
+    if (s) goto fail;
+
+    /* KV cache and activations */
+    const size_t KD = (size_t)hp->n_head_kv * hp->head_dim, QD = (size_t)hp->n_head * hp->head_dim;
+    const size_t B = (size_t)p->n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
+    const size_t kv_elems = (size_t)hp->n_layer * (size_t)g->kv_size * KD;
+    size_t maxd = E > F ? E : F;
+    if (QD > maxd) maxd = QD;
+    size_t maxw = 0; /* largest weight matrix needing the dequantize buffer */
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        const struct lir_layer *L = &m->layers[il];
+        const struct lir_tensor *w[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
+        for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+            if ((size_t)(w[i]->ne0 * w[i]->ne1) > maxw) maxw = (size_t)(w[i]->ne0 * w[i]->ne1);
+    }
+    if ((size_t)(m->output.ne0 * m->output.ne1) > maxw) maxw = (size_t)(m->output.ne0 * m->output.ne1);
+    g->scratch_elems = maxw < SCRATCH16_MAX ? maxw : SCRATCH16_MAX;
+    if (g->scratch_elems < maxd) g->scratch_elems = maxd;
+    if ((s = dalloc(g, (void **)&g->kc, kv_elems * 2, "K cache", e)) ||
+        (s = dalloc(g, (void **)&g->vc, kv_elems * 2, "V cache", e)) ||
+        (s = dalloc(g, (void **)&g->x, B * E * 4, "activations", e)) ||
+        (s = dalloc(g, (void **)&g->xb, B * E * 4, "activations", e)) ||
+        (s = dalloc(g, (void **)&g->q, B * QD * 4, "activations", e)) ||
+        (s = dalloc(g, (void **)&g->k, B * KD * 4, "activations", e)) ||
+        (s = dalloc(g, (void **)&g->v, B * KD * 4, "activations", e)) ||
+        (s = dalloc(g, (void **)&g->att, B * QD * 4, "activations", e)) ||
+        (s = dalloc(g, (void **)&g->hb, B * F * 4, "activations", e)) ||
+        (s = dalloc(g, (void **)&g->hb2, B * F * 4, "activations", e)) ||
+        (s = dalloc(g, (void **)&g->part,
+                    (size_t)SPLIT_MAX_TOK * hp->n_head * g->n_split * (hp->head_dim + 2) * 4, "attention", e)) ||
+        (s = dalloc(g, (void **)&g->logits, B * (size_t)hp->n_vocab * 4, "logits", e)) ||
+        (s = dalloc(g, &g->scratch16, g->scratch_elems * 2, "prompt GEMM", e)) ||
+        (s = dalloc(g, &g->x16, B * maxd * 2, "prompt GEMM", e)) ||
+        (s = dalloc(g, (void **)&g->tok_d, B * 4, "tokens", e)) ||
+        (s = dalloc(g, (void **)&g->pos_d, B * 4, "positions", e)))
+        goto fail;
+    r = cudaHostAlloc((void **)&g->tok_h, B * 4, cudaHostAllocDefault);
+    if (r == cudaSuccess) r = cudaHostAlloc((void **)&g->pos_h, B * 4, cudaHostAllocDefault);
+    /* never-written cache rows are never read (attention stops at pos), but keep them finite */
+    if (r == cudaSuccess) r = cudaMemsetAsync(g->vc, 0, kv_elems * 2, g->st);
+    if (r == cudaSuccess) r = cudaMemsetAsync(g->kc, 0, kv_elems * 2, g->st);
+    if (r == cudaSuccess) r = cudaStreamSynchronize(g->st);
+    if (r != cudaSuccess) {
+        s = cu_err(e, r, "buffer setup");
+        goto fail;
+    }
+    *out = g;
+    return LIR_OK;
+fail:
+    lir_cuda_free(g);
+    return s;
+}
+
+void lir_cuda_free(lir_cuda *g) {
+    if (!g) return;
+    cudaSetDevice(g->device);
+    if (g->st) cudaStreamSynchronize(g->st);
+    if (g->graph) cudaGraphExecDestroy(g->graph);
+    void *dev[] = { g->arena, g->kc, g->vc, g->x, g->xb, g->q, g->k, g->v, g->att, g->hb, g->hb2, g->part,
+                    g->logits, g->scratch16, g->x16, g->tok_d, g->pos_d };
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
+        if (dev[i]) cudaFree(dev[i]);
+    if (g->tok_h) cudaFreeHost(g->tok_h);
+    if (g->pos_h) cudaFreeHost(g->pos_h);
+    if (g->blas) cublasDestroy(g->blas);
+    if (g->st) cudaStreamDestroy(g->st);
+    free(g->layers);
+    free(g);
+}
+
+uint64_t lir_cuda_vram_bytes(const lir_cuda *g) { return g ? g->vram : 0; }
+const char *lir_cuda_device_name(const lir_cuda *g) { return g ? g->dev_name : ""; }
+
+/* ---------------------------------------------------------------- the graph */
+
+static void mm(lir_cuda *g, const struct gt *w, const struct gt *bias, const float *in, int32_t n, float *out) {
+    const int r = lirk_matmul(g->st, g->blas, w->type, w->d, w->row_size, w->ne0, w->ne1, in, n,
+                              bias && bias->d ? bias->d : NULL, out, g->scratch16, g->scratch_elems, g->x16, 0);
+    if (r && !g->mm_err) g->mm_err = r;
+}
+
+/* Enqueues the forward pass of the n tokens in tok_d at positions pos_d; writes logits rows
+ * [out_from, n) to g->logits (or, if to_hidden, the output-normed states to g->xb). */
+static void forward(lir_cuda *g, int32_t n, int32_t out_from, bool to_hidden) {
+    const lir_model *m = g->m;
+    const struct lir_hparams *hp = &m->hp;
+    const int32_t E = hp->n_embd, hd = hp->head_dim, KD = hp->n_head_kv * hd, F = hp->n_ff;
+    const int neox = m->arch->rope == LIR_ROPE_NEOX;
+    const int32_t split = n <= SPLIT_MAX_TOK ? g->n_split : 1, chunk = n <= SPLIT_MAX_TOK ? g->chunk : g->kv_size;
+    lirk_get_rows(g->st, g->tok_embd.type, g->tok_embd.d, g->tok_embd.row_size, E, g->tok_d, n, g->x);
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        const struct glayer *L = &g->layers[il];
+        uint16_t *kc = g->kc + (size_t)il * g->kv_size * KD, *vc = g->vc + (size_t)il * g->kv_size * KD;
+        lirk_rmsnorm(g->st, g->x, L->attn_norm.d, g->xb, n, E, hp->rms_eps);
+        mm(g, &L->wq, &L->bq, g->xb, n, g->q);
+        mm(g, &L->wk, &L->bk, g->xb, n, g->k);
+        mm(g, &L->wv, &L->bv, g->xb, n, g->v);
+        if (m->arch->qk_norm) {
+            lirk_rmsnorm(g->st, g->q, L->q_norm.d, g->q, (int64_t)n * hp->n_head, hd, hp->rms_eps);
+            lirk_rmsnorm(g->st, g->k, L->k_norm.d, g->k, (int64_t)n * hp->n_head_kv, hd, hp->rms_eps);
+        }
+        lirk_rope(g->st, g->q, n, hp->n_head, hd, g->pos_d, hp->n_rot, neox, hp->rope_base, hp->rope_freq_scale,
+                  g->rope_freqs.d);
+        lirk_rope(g->st, g->k, n, hp->n_head_kv, hd, g->pos_d, hp->n_rot, neox, hp->rope_base, hp->rope_freq_scale,
+                  g->rope_freqs.d);
+        lirk_kv_store(g->st, kc, vc, g->k, g->v, n, KD, g->pos_d);
+        lirk_attention(g->st, g->q, kc, vc, g->pos_d, n, hp->n_head, hp->n_head_kv, hd, 1.0f / sqrtf((float)hd),
+                       chunk, split, g->part, g->att);
+        mm(g, &L->wo, NULL, g->att, n, g->xb);
+        lirk_add(g->st, g->x, g->xb, (int64_t)n * E);
+        lirk_rmsnorm(g->st, g->x, L->ffn_norm.d, g->xb, n, E, hp->rms_eps);
+        mm(g, &L->w_gate, NULL, g->xb, n, g->hb);
+        mm(g, &L->w_up, NULL, g->xb, n, g->hb2);
+        lirk_swiglu(g->st, g->hb, g->hb2, g->hb, (int64_t)n * F);
+        mm(g, &L->w_down, NULL, g->hb, n, g->xb);
+        lirk_add(g->st, g->x, g->xb, (int64_t)n * E);
+    }
+    const int32_t nr = n - out_from;
+    if (nr <= 0) return;
+    lirk_rmsnorm(g->st, g->x + (size_t)out_from * E, g->output_norm.d, g->xb, nr, E, hp->rms_eps);
+    if (!to_hidden) mm(g, &g->output, NULL, g->xb, nr, g->logits);
+}
+
+enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos, int32_t out_from,
+                              float *logits, float *embd, lir_err *e) {
+    if (!g || !tokens || n < 1 || n > g->n_batch || pos < 0 || (int64_t)pos + n > g->n_ctx || out_from < 0 ||
+        out_from > n || (out_from < n && !logits && !embd))
+        return lir__errf(e, LIR_EINVAL, "lir_cuda_eval: bad arguments (n %d, n_batch %d, pos %d, n_ctx %d, out_from %d)",
+                         n, g ? g->n_batch : 0, pos, g ? g->n_ctx : 0, out_from);
+    const struct lir_hparams *hp = &g->m->hp;
+    for (int32_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return lir__errf(e, LIR_EINVAL, "lir_cuda_eval: token %d at index %d is outside [0, %d)", tokens[i], i,
+                             hp->n_vocab);
+        g->tok_h[i] = tokens[i];
+        g->pos_h[i] = pos + i;
+    }
+    CK(cudaSetDevice(g->device), "cudaSetDevice");
+    CK(cudaMemcpyAsync(g->tok_d, g->tok_h, (size_t)n * 4, cudaMemcpyHostToDevice, g->st), "token upload");
+    CK(cudaMemcpyAsync(g->pos_d, g->pos_h, (size_t)n * 4, cudaMemcpyHostToDevice, g->st), "position upload");
+    g->mm_err = 0;
+    const bool step = n == 1 && out_from == 0 && !embd && !g->no_graph;
+    if (step) {
+        if (!g->graph) { /* capture the one-token step once: it reads its token and position on the device */
+            cudaGraph_t gr;
+            CK(cudaStreamBeginCapture(g->st, cudaStreamCaptureModeThreadLocal), "graph capture");
+            forward(g, 1, 0, false);
+            cudaError_t r = cudaStreamEndCapture(g->st, &gr);
+            if (r != cudaSuccess) return cu_err(e, r, "graph capture");
+            if (g->mm_err) {
+                cudaGraphDestroy(gr);
+                return lir__errf(e, LIR_EINTERNAL, "lir_cuda_eval: matmul failed (status %d)", g->mm_err);
+            }
+            r = cudaGraphInstantiate(&g->graph, gr, 0);
+            cudaGraphDestroy(gr);
+            if (r != cudaSuccess) {
+                g->graph = NULL;
+                return cu_err(e, r, "graph instantiate");
+            }
+        }
+        CK(cudaGraphLaunch(g->graph, g->st), "graph launch");
+    } else {
+        forward(g, n, out_from, embd != NULL);
+        if (g->mm_err) return lir__errf(e, LIR_EINTERNAL, "lir_cuda_eval: matmul failed (status %d)", g->mm_err);
+    }
+    const int32_t nr = n - out_from;
+    if (nr > 0) {
+        if (embd)
+            CK(cudaMemcpyAsync(embd, g->xb, (size_t)nr * hp->n_embd * 4, cudaMemcpyDeviceToHost, g->st),
+               "hidden-state copy");
+        else
+            CK(cudaMemcpyAsync(logits, g->logits, (size_t)nr * hp->n_vocab * 4, cudaMemcpyDeviceToHost, g->st),
+               "logits copy");
+    }
+    CK(cudaStreamSynchronize(g->st), "forward pass");
+    CK(cudaGetLastError(), "forward pass kernels");
+    return LIR_OK;
+}
+
+/* ---------------------------------------------------------------- kernel test hook */
+
+enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, int64_t ne1, const float *x,
+                                     int32_t n_tok, int force, float *out, float *rows_out, lir_err *e) {
+    char why[160];
+    if (lir_cuda_device_count(why, sizeof why) == 0)
+        return lir__errf(e, LIR_EUNSUPPORTED, "lir_cuda_matmul_test: %s", why);
+    if (!lirk_type_supported(type) || ne0 % 8 || n_tok < 1 || (force == 1 && n_tok > 8))
+        return lir__errf(e, LIR_EINVAL, "lir_cuda_matmul_test: bad arguments");
+    CK(cudaSetDevice(0), "cudaSetDevice");
+    const size_t rs = lir_type_row_size(type, ne0), wb = rs * (size_t)ne1;
+    void *dw = NULL, *dx = NULL, *dout = NULL, *ds = NULL, *dx16 = NULL, *dids = NULL, *drows = NULL;
+    cublasHandle_t h = NULL;
+    enum lir_status s = LIR_OK;
+    const int32_t ids[4] = { 0, 1, 2, 3 };
+    const int32_t nrow = ne1 < 4 ? (int32_t)ne1 : 4;
+    cudaError_t r = cudaMalloc(&dw, wb);
+    if (!r) r = cudaMalloc(&dx, (size_t)n_tok * ne0 * 4);
+    if (!r) r = cudaMalloc(&dout, (size_t)n_tok * ne1 * 4);
+    if (!r) r = cudaMalloc(&ds, (size_t)ne0 * 64 * 2); /* small: several GEMM chunks */
+    if (!r) r = cudaMalloc(&dx16, (size_t)n_tok * ne0 * 2);
+    if (!r) r = cudaMalloc(&dids, sizeof ids);
+    if (!r) r = cudaMalloc(&drows, (size_t)nrow * ne0 * 4);
+    if (!r) r = cudaMemcpy(dw, w, wb, cudaMemcpyHostToDevice);
+    if (!r) r = cudaMemcpy(dx, x, (size_t)n_tok * ne0 * 4, cudaMemcpyHostToDevice);
+    if (!r) r = cudaMemcpy(dids, ids, sizeof ids, cudaMemcpyHostToDevice);
+    if (r) {
+        s = cu_err(e, r, "test setup");
+        goto done;
+    }
+    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) {
+        h = NULL;
+        s = lir__errf(e, LIR_EINTERNAL, "cuda: cublasCreate failed");
+        goto done;
+    }
+    int rc = lirk_matmul(NULL, h, type, dw, rs, ne0, ne1, dx, n_tok, NULL, dout, ds, (size_t)ne0 * 64, dx16, force);
+    if (rc) {
+        s = lir__errf(e, LIR_EINTERNAL, "lir_cuda_matmul_test: matmul status %d", rc);
+        goto done;
+    }
+    lirk_get_rows(NULL, type, dw, rs, ne0, dids, nrow, drows);
+    r = cudaDeviceSynchronize();
+    if (!r) r = cudaGetLastError();
+    if (!r) r = cudaMemcpy(out, dout, (size_t)n_tok * ne1 * 4, cudaMemcpyDeviceToHost);
+    if (!r && rows_out) r = cudaMemcpy(rows_out, drows, (size_t)nrow * ne0 * 4, cudaMemcpyDeviceToHost);
+    if (r) s = cu_err(e, r, "test run");
+done:
+    if (h) cublasDestroy(h);
+    void *all[] = { dw, dx, dout, ds, dx16, dids, drows };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        if (all[i]) cudaFree(all[i]);
+    return s;
+}
+
+#endif /* LIR_CUDA */
