@@ -1060,8 +1060,8 @@ struct lir_installed_model {
     char path[4096];      /* absolute path of the file */
     char display_name[128]; /* general.name or "" */
     char arch[32];        /* general.architecture */
-    char source[16];      /* "local" */
-    char backend[16];     /* "native" */
+    char source[16];      /* "local"; "remote" for lir_runtime_add_remote's models */
+    char backend[16];     /* "native"; "ollama" or "openai" for remote models */
     uint64_t size_bytes;  /* file size */
     uint64_t parameters;  /* elements of all tensors */
     int32_t context_length; /* <arch>.context_length, 0 when absent */
@@ -1761,6 +1761,35 @@ LIR_API int32_t lir_router_remove(lir_router *r, const char *model, const char *
  * responses, an error reported by the server), LIR_ENOMEM, or the native engine's status. */
 LIR_API enum lir_status lir_router_run(lir_router *r, const struct lir_route_request *req,
                                        struct lir_route_result *res);
+
+/* ---------------------------------------------------- runtime: remote models */
+
+/* Remote models on a runtime: requests for name go through the runtime's router to an Ollama or
+ * OpenAI-compatible server (p: base_url, kind, the server's model name, timeouts, retries; see
+ * lir_remote_params), with the router's retries of connection failures before the first text
+ * and its fallback order. Calling it again with the same name appends a fallback backend.
+ *   - A name that is no installed model is a remote model: listed by lir_runtime_list_installed
+ *     after the files (source "remote", backend "ollama" or "openai", path = base_url, id from the
+ *     name); lir_runtime_generate / _stream / lir_runtime_embed with model = name (or that id) go
+ *     to its backends. It is never "loaded" (lir_runtime_list_loaded does not show it).
+ *   - A name (or id, or path) of an installed model found when the first backend is added keeps
+ *     the native engine first: the remote backends are its fallbacks, used when the native path
+ *     fails before any text (e.g. the model does not fit in memory). Requests with a grammar or a
+ *     response format run on the native engine only (they are not sent to remote servers).
+ * Each failed remote attempt emits GenerationFailed (message: model, backend, attempt, failure
+ * kind and reason); a remote answer emits GenerationCompleted (usage as the server reported it;
+ * metrics measured here). Remote requests with a grammar or response format fail with
+ * LIR_EUNSUPPORTED. For routed requests, a chunk's token_index is the index of the chunk when
+ * a remote server answered. Remote embeddings are L2-normalized here when normalize is set;
+ * pooling is the server's.
+ * p is borrowed (copied). Returns LIR_OK, LIR_EINVAL (NULL arguments, an empty name or "*", a
+ * base_url that is not http(s), a parameter out of range: named in err), LIR_ENOMEM,
+ * LIR_EINTERNAL (libcurl failed to start). */
+LIR_API enum lir_status lir_runtime_add_remote(lir_runtime *rt, const char *name, const struct lir_remote_params *p,
+                                               char *err, size_t err_len);
+/* Removes every remote backend of name (borrowed; the name or its id). Requests already routed
+ * finish on their backends. Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND. */
+LIR_API enum lir_status lir_runtime_remove_remote(lir_runtime *rt, const char *name);
 
 #ifdef __cplusplus
 }

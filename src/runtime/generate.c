@@ -362,8 +362,8 @@ out:
     return s;
 }
 
-static enum lir_status generate(lir_runtime *rt, const struct lir_generate_request *q, lir_stream_fn cb, void *user,
-                                struct lir_generate_result *out, char *err, size_t err_len) {
+enum lir_status lir__rt_generate_native(lir_runtime *rt, const struct lir_generate_request *q, lir_stream_fn cb,
+                                       void *user, struct lir_generate_result *out, char *err, size_t err_len) {
     lir_err e = { { 0 } };
     uint64_t t_call = lir__now_ns();
     struct lir_generate_result r;
@@ -432,7 +432,8 @@ enum lir_status lir_runtime_generate(lir_runtime *rt, const struct lir_generate_
         lir__err_copy(&e, err, err_len);
         return LIR_EINVAL;
     }
-    return generate(rt, req, NULL, NULL, out, err, err_len);
+    if (lir__rt_is_routed(rt, req)) return lir__rt_route_generate(rt, req, NULL, NULL, out, err, err_len); /* remote.c */
+    return lir__rt_generate_native(rt, req, NULL, NULL, out, err, err_len);
 }
 
 enum lir_status lir_runtime_generate_stream(lir_runtime *rt, const struct lir_generate_request *req, lir_stream_fn cb,
@@ -443,13 +444,15 @@ enum lir_status lir_runtime_generate_stream(lir_runtime *rt, const struct lir_ge
         lir__err_copy(&e, err, err_len);
         return LIR_EINVAL;
     }
-    return generate(rt, req, cb, user, out, err, err_len);
+    if (lir__rt_is_routed(rt, req)) return lir__rt_route_generate(rt, req, cb, user, out, err, err_len); /* remote.c */
+    return lir__rt_generate_native(rt, req, cb, user, out, err, err_len);
 }
 
 /* ---------------------------------------------------------------- embeddings */
 
-enum lir_status lir_runtime_embed(lir_runtime *rt, const struct lir_embed_request *q, struct lir_embed_result *out,
-                                  char *err, size_t err_len) {
+/* lir_runtime_embed on a native model (remote.c routes the others). */
+enum lir_status lir__rt_embed_native(lir_runtime *rt, const struct lir_embed_request *q, struct lir_embed_result *out,
+                                     char *err, size_t err_len) {
     lir_err e = { { 0 } };
     enum lir_status s = LIR_OK;
     char msg[LIR_ERR_MAX];

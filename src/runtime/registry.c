@@ -33,6 +33,8 @@ static void uuid_from_name(const char *name, char out[LIR_ID_LEN]) {
     uuid_format(b, out);
 }
 
+void lir__rt_uuid_from_name(const char *name, char out[LIR_ID_LEN]) { uuid_from_name(name, out); }
+
 void lir__rt_uuid_random(char out[LIR_ID_LEN]) {
     uint8_t b[16] = { 0 };
     int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);

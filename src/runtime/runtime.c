@@ -129,6 +129,7 @@ enum lir_status lir_runtime_create(const struct lir_runtime_params *params, lir_
 void lir_runtime_destroy(lir_runtime *rt) {
     if (!rt) return;
     lir_runtime_unload_all(rt);
+    lir__rt_remote_free(rt);
     pthread_mutex_lock(&rt->mu);
     rt->stopping = true;
     pthread_cond_broadcast(&rt->reaper_cv);
@@ -155,12 +156,16 @@ void lir_runtime_destroy(lir_runtime *rt) {
 
 enum lir_status lir_runtime_list_installed(lir_runtime *rt, struct lir_installed_model **out, int32_t *n) {
     if (!rt || !out || !n) return LIR_EINVAL;
-    if (!rt->models_dir) {
+    *out = NULL;
+    *n = 0;
+    enum lir_status s = rt->models_dir ? lir_models_scan(rt->models_dir, out, n) : LIR_OK;
+    if (!s) s = lir__rt_remote_list(rt, out, n); /* remote models after the files */
+    if (s) {
+        free(*out);
         *out = NULL;
         *n = 0;
-        return LIR_OK;
     }
-    return lir_models_scan(rt->models_dir, out, n);
+    return s;
 }
 
 /* ---------------------------------------------------------------- table helpers (mu held) */

@@ -93,6 +93,10 @@ struct lir_runtime {
     int64_t ev_running_sub;  /* subscription whose callback runs now, 0 = none */
     bool ev_stop, ev_started;
     pthread_t ev_thread;
+    /* remote models (remote.c), guarded by mu; the router is created with the first one and
+     * lives until lir_runtime_destroy */
+    lir_router *router;
+    struct rt_remote *remotes;
     /* monitor, profiler, store (src/monitor/runtime_glue.c); each has its own lock */
     struct lir__mon *mon;    /* NULL: monitor_interval_ms was 0 */
     struct lir__prof *prof;
@@ -113,6 +117,8 @@ int64_t lir__rt_now_ms(void);
 enum lir_status lir__rt_resolve_installed(const char *dir, const char *name, struct lir_installed_model *out,
                                           lir_err *e);
 void lir__rt_uuid_random(char out[LIR_ID_LEN]);
+/* The installed id of a name (also of remote models). */
+void lir__rt_uuid_from_name(const char *name, char out[LIR_ID_LEN]);
 
 /* ---- runtime.c: acquire a loaded entry for a request (loading it on demand) */
 enum lir_status lir__rt_acquire(lir_runtime *rt, const char *model, struct rt_entry **out, lir_err *e);
@@ -124,6 +130,23 @@ void lir__rt_end_turn(lir_runtime *rt, struct rt_entry *en, const struct lir_gen
 /* Drops the request's hold (after lir__rt_end_turn); keep_alive 0 unloads here. */
 void lir__rt_release(lir_runtime *rt, struct rt_entry *en);
 void lir__rt_set_rate(lir_runtime *rt, struct rt_entry *en, float tok_s);
+
+/* ---- generate.c: the native engine's paths (remote.c routes the other requests) */
+enum lir_status lir__rt_generate_native(lir_runtime *rt, const struct lir_generate_request *q, lir_stream_fn cb,
+                                       void *user, struct lir_generate_result *out, char *err, size_t err_len);
+enum lir_status lir__rt_embed_native(lir_runtime *rt, const struct lir_embed_request *q, struct lir_embed_result *out,
+                                     char *err, size_t err_len);
+
+/* ---- remote.c: remote models and native models with remote fallbacks, through lir_router */
+struct rt_remote;
+/* Whether req names a model with remote backends (never for a NULL model: the active one). */
+bool lir__rt_is_routed(lir_runtime *rt, const struct lir_generate_request *req);
+enum lir_status lir__rt_route_generate(lir_runtime *rt, const struct lir_generate_request *q, lir_stream_fn cb,
+                                       void *user, struct lir_generate_result *out, char *err, size_t err_len);
+/* Appends the remote models to an installed list (*v, *n: malloc'd, may be NULL / 0). */
+enum lir_status lir__rt_remote_list(lir_runtime *rt, struct lir_installed_model **v, int32_t *n);
+/* Frees the remote table and the router (lir_runtime_destroy: no request running). */
+void lir__rt_remote_free(lir_runtime *rt);
 
 /* ---- monitor/runtime_glue.c: the runtime's monitor, profiler and store */
 /* Starts them from the create params (p validated there). On error they are stopped again. */
