@@ -1167,6 +1167,8 @@ struct lir_runtime_params {
     const char *data_dir;         /* borrowed for the call (copied); NULL = no store. The store is
                                      <data_dir>/lir.db (see lir_data_dir_default) */
     struct lir_alert_config alerts; /* zeros = only ram_alert_percent; see lir_alert_config */
+    const char *snapshots_dir;    /* borrowed for the call (copied); NULL = $XDG_DATA_HOME/lir/snapshots
+                                     (~/.local/share/lir/snapshots): the context manager's snapshot files */
 };
 LIR_API struct lir_runtime_params lir_runtime_params_default(void);
 
@@ -1416,6 +1418,76 @@ LIR_API void lir_runtime_events_flush(lir_runtime *rt);
  * for the runtime's components (context manager, monitor) and hosts. Returns LIR_OK, LIR_EINVAL,
  * LIR_ENOMEM. */
 LIR_API enum lir_status lir_runtime_emit(lir_runtime *rt, const struct lir_event *ev);
+
+/* ------------------------------------------------- runtime: context manager */
+
+/* Spec IContextManager over a loaded model's context: the sequence its requests use (0).
+ * loaded_id (borrowed) is a loaded model's id, or NULL for the active model; a model that is not
+ * loaded is LIR_ENOTFOUND (these calls never load one). Each call waits for the model's turn as a
+ * request does (FIFO), so it never runs during a generation on that model. Licence: status, clear
+ * and truncate need context management (Teams), snapshots need context snapshots (Enterprise):
+ * LIR_ETIER otherwise. Errors are written to err (may be NULL; err_len bytes). */
+
+/* Spec ContextStatus. */
+struct lir_context_usage {
+    char loaded_model_id[LIR_ID_LEN];
+    int32_t max_context_size;     /* n_ctx */
+    int32_t used_tokens;
+    int32_t available_tokens;     /* max_context_size - used_tokens (fewer when the KV pool is short) */
+    float usage_percent;          /* 100 x used / max */
+    uint64_t kv_cache_bytes;      /* exact bytes of KV the sequence holds (whole blocks) */
+    uint64_t kv_cache_capacity_bytes; /* the context's whole KV pool */
+};
+/* Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND, LIR_ETIER. */
+LIR_API enum lir_status lir_runtime_context_status(lir_runtime *rt, const char *loaded_id, struct lir_context_usage *out,
+                                                   char *err, size_t err_len);
+/* Empties the context. Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND, LIR_ETIER. */
+LIR_API enum lir_status lir_runtime_context_clear(lir_runtime *rt, const char *loaded_id, char *err, size_t err_len);
+/* Context shift: leaves at most keep_tokens tokens — the first n_keep (the system prompt; n_keep < 0:
+ * 1 when the context starts with BOS, else 0) and the most recent rest — dropping the middle; the kept
+ * keys are re-rotated to their new positions (lir_context_seq_truncate), so generation continues
+ * coherently. Nothing happens when the context holds at most keep_tokens. Emits ContextTruncated
+ * (tokens_before, tokens_after). *out (may be NULL) receives the status afterwards.
+ * Returns LIR_OK, LIR_EINVAL (keep_tokens < 0, n_keep > keep_tokens), LIR_ENOTFOUND, LIR_ETIER,
+ * LIR_ECONTEXT. */
+LIR_API enum lir_status lir_runtime_context_truncate(lir_runtime *rt, const char *loaded_id, int32_t keep_tokens,
+                                                     int32_t n_keep, struct lir_context_usage *out, char *err,
+                                                     size_t err_len);
+
+/* Spec ContextSnapshot (without the data, which stays in the file). Snapshots are files
+ * <snapshots_dir>/<name>.lirsnap (lir_snapshot_save's format); a name is 1..128 characters of
+ * A-Z a-z 0-9 '_' '-' '.' ' ', not starting with '.' or ' ' (so it can never leave the directory). */
+struct lir_snapshot_entry {
+    char id[LIR_ID_LEN];          /* from the name (the same name gives the same id) */
+    char name[LIR_SNAPSHOT_NAME_MAX];
+    char loaded_model_id[LIR_ID_LEN]; /* save/restore: the model; list: "" */
+    char model_fingerprint[2 * LIR_FINGERPRINT_LEN + 1]; /* hex */
+    int32_t token_count;
+    uint64_t size_bytes;
+    int64_t created_at_ms;
+};
+/* Saves the model's context as snapshot name (borrowed), replacing one of that name (atomically:
+ * the old file stays until the new one is complete). Emits SnapshotSaved (snapshot_id; message =
+ * the name). out (may be NULL) receives the entry. Returns LIR_OK, LIR_EINVAL (bad name),
+ * LIR_ENOTFOUND, LIR_ETIER, LIR_EIO, LIR_ENOMEM. */
+LIR_API enum lir_status lir_runtime_snapshot_save(lir_runtime *rt, const char *loaded_id, const char *name,
+                                                  struct lir_snapshot_entry *out, char *err, size_t err_len);
+/* Restores snapshot name into the model's context (lir_snapshot_restore: everything is checked
+ * first, the context is unchanged on any error). Emits SnapshotRestored. Returns LIR_OK, LIR_EINVAL,
+ * LIR_ENOTFOUND (no model, no snapshot of that name), LIR_ETIER, and lir_snapshot_restore's
+ * statuses (LIR_EFORMAT corrupt, LIR_ERANGE another model, LIR_ECONTEXT does not fit, ...). */
+LIR_API enum lir_status lir_runtime_snapshot_restore(lir_runtime *rt, const char *loaded_id, const char *name,
+                                                     struct lir_snapshot_entry *out, char *err, size_t err_len);
+/* The snapshots in the directory, newest first; with loaded_id (borrowed, may be NULL) only those
+ * of that model (same fingerprint). Files that are not valid snapshots are skipped (their headers
+ * are read, not their checksums). *out: malloc'd array of *n (free with lir_runtime_free; NULL
+ * when none). A missing directory gives an empty list. Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND,
+ * LIR_ETIER, LIR_EIO, LIR_ENOMEM. */
+LIR_API enum lir_status lir_runtime_snapshot_list(lir_runtime *rt, const char *loaded_id,
+                                                  struct lir_snapshot_entry **out, int32_t *n, char *err,
+                                                  size_t err_len);
+/* Deletes snapshot name. Returns LIR_OK, LIR_EINVAL (bad name), LIR_ENOTFOUND, LIR_ETIER, LIR_EIO. */
+LIR_API enum lir_status lir_runtime_snapshot_delete(lir_runtime *rt, const char *name, char *err, size_t err_len);
 
 /* ------------------------------------------------- monitor, profiler, store */
 

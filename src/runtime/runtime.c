@@ -103,6 +103,7 @@ enum lir_status lir_runtime_create(const struct lir_runtime_params *params, lir_
     rt->ram_alert_percent = p.ram_alert_percent;
     enum lir_status s = LIR_OK;
     if (p.models_dir && !(rt->models_dir = strdup(p.models_dir))) s = LIR_ENOMEM;
+    if (!s && p.snapshots_dir && !(rt->snapshots_dir = strdup(p.snapshots_dir))) s = LIR_ENOMEM;
     if (!s && p.licence) rt->licence = p.licence;
     else if (!s && !(s = lir_licence_create_static(LIR_TIER_DEFAULT, &rt->own_licence))) rt->licence = rt->own_licence;
     if (!s) s = lir__rt_events_start(rt);
@@ -146,6 +147,7 @@ void lir_runtime_destroy(lir_runtime *rt) {
     }
     lir_licence_free(rt->own_licence);
     free(rt->models_dir);
+    free(rt->snapshots_dir);
     pthread_cond_destroy(&rt->reaper_cv);
     pthread_cond_destroy(&rt->cv);
     pthread_cond_destroy(&rt->ev_cv);

@@ -69,6 +69,7 @@ struct lir_runtime {
     struct rt_shared *shared;
     char active[LIR_ID_LEN];
     char *models_dir;        /* NULL = none */
+    char *snapshots_dir;     /* NULL = the default (context_mgr.c) */
     const lir_licence *licence;
     lir_licence *own_licence;
     uint64_t (*mem_available)(void *);

@@ -1,0 +1,401 @@
+/* snapshot.c — saving a context sequence to a snapshot file and restoring it (public API in
+ * include/lir.h "snapshots"; file format in snapshot.h).
+ *
+ * Save streams the file: header, name, tokens, logits, sampler state, then the KV cache in
+ * chunks of about SNAP_CHUNK_BYTES read through lir__kv_seq_read into one staging buffer,
+ * hashing (BLAKE2b) and writing as it goes, to "path.tmp"; the checksum goes last and the file
+ * is renamed over path. Restore maps the file, checks all of it (lir__snap_parse: sizes,
+ * checksum, contents), then checks it against the context (fingerprint, vocabulary, KV type and
+ * token size, room), and the sampler's state against the sampler; only then does it clear the
+ * sequence and write the KV chunks straight from the mapping (lir__kv_seq_write). */
+#include "context/snapshot.h"
+#include "model/forward.h"
+#include "model/model.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SNAP_CHUNK_BYTES (8u << 20)
+
+struct lir_snapshot_params lir_snapshot_params_default(void) {
+    struct lir_snapshot_params p = { .name = NULL, .sampler = NULL, .logits = NULL, .fsync = false };
+    return p;
+}
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- save */
+
+struct wr {
+    int fd;
+    crypto_generichash_state h;
+    const char *path; /* for messages */
+    lir_err *e;
+};
+
+static enum lir_status wr_all(struct wr *w, const void *p, size_t n) {
+    crypto_generichash_update(&w->h, p, n);
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t k = write(w->fd, b, n > (1u << 30) ? (1u << 30) : n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return lir__errf(w->e, LIR_EIO, "lir_snapshot_save: writing %s: %s", w->path, strerror(errno));
+        b += k;
+        n -= (size_t)k;
+    }
+    return LIR_OK;
+}
+
+static enum lir_status fsync_dir(const char *path, lir_err *e) {
+    char *d = strdup(path);
+    if (!d) return lir__errf(e, LIR_ENOMEM, "lir_snapshot_save: out of memory");
+    int fd = open(dirname(d), O_RDONLY | O_DIRECTORY);
+    enum lir_status s = LIR_OK;
+    if (fd < 0 || fsync(fd) != 0) s = lir__errf(e, LIR_EIO, "lir_snapshot_save: fsync of the directory of %s: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    free(d);
+    return s;
+}
+
+enum lir_status lir_snapshot_save(lir_context *ctx, int32_t seq, const char *path, const struct lir_snapshot_params *pp,
+                                  struct lir_snapshot_info *info) {
+    if (!ctx) return LIR_EINVAL;
+    lir_err *e = lir__context_err(ctx);
+    const struct lir_snapshot_params p = pp ? *pp : lir_snapshot_params_default();
+    if (!path || !path[0]) return lir__errf(e, LIR_EINVAL, "lir_snapshot_save: path is NULL or empty");
+    int32_t n_tok = 0;
+    const lir_token *toks = lir_context_seq_tokens(ctx, seq, &n_tok);
+    if (!toks && lir_context_seq_length(ctx, seq) < 0)
+        return lir__errf(e, LIR_EINVAL, "lir_snapshot_save: sequence %d does not exist", seq);
+    const char *name = p.name ? p.name : "";
+    const size_t name_len = strlen(name);
+    if (name_len >= LIR_SNAPSHOT_NAME_MAX)
+        return lir__errf(e, LIR_EINVAL, "lir_snapshot_save: name of %zu bytes (at most %d)", name_len,
+                         LIR_SNAPSHOT_NAME_MAX - 1);
+    const lir_model *m = lir__context_model(ctx);
+    const int32_t n_vocab = m->hp.n_vocab;
+    const float *logits = p.logits;
+    if (!logits && n_tok > 0) logits = lir_context_logits(ctx, -1);
+    if (n_tok == 0) logits = NULL;
+    if (sodium_init() < 0) return lir__errf(e, LIR_EINTERNAL, "lir_snapshot_save: libsodium failed to start");
+
+    uint8_t hdr[LIR_SNAP_HEADER] = { 0 };
+    struct lir_snapshot_info in = { .version = LIR_SNAPSHOT_VERSION };
+    enum lir_status s = lir_model_fingerprint(m, in.fingerprint);
+    if (s) return lir__errf(e, s, "lir_snapshot_save: model fingerprint failed");
+    const uint64_t token_bytes = lir__kv_token_bytes(ctx);
+    uint32_t chunk = (uint32_t)(SNAP_CHUNK_BYTES / (token_bytes ? token_bytes : 1));
+    if (chunk < 1) chunk = 1;
+    if (n_tok > 0 && chunk > (uint32_t)n_tok) chunk = (uint32_t)n_tok;
+    in.kv_type = lir__context_kv_type(ctx);
+    in.n_ctx = lir__context_n_ctx(ctx);
+    in.n_vocab = n_vocab;
+    in.n_tokens = n_tok;
+    in.kv_bytes = (uint64_t)n_tok * token_bytes;
+    in.created_at_ms = wall_ms();
+    in.has_logits = logits != NULL;
+    memcpy(in.name, name, name_len + 1);
+
+    uint8_t *smp = NULL;
+    size_t smp_len = 0;
+    if (p.sampler) {
+        lir_sampler_state_save(p.sampler, NULL, 0, &smp_len);
+        smp = malloc(smp_len ? smp_len : 1);
+        if (!smp) return lir__errf(e, LIR_ENOMEM, "lir_snapshot_save: out of memory");
+        if ((s = lir_sampler_state_save(p.sampler, smp, smp_len, &smp_len))) {
+            free(smp);
+            return lir__errf(e, s, "lir_snapshot_save: sampler state: %s", lir_status_str(s));
+        }
+        in.has_sampler = true;
+    }
+    memcpy(hdr, LIR_SNAP_MAGIC, 8);
+    lir__put_u32(hdr + 8, LIR_SNAPSHOT_VERSION);
+    lir__put_u32(hdr + 12, LIR_SNAP_HEADER);
+    memcpy(hdr + 16, in.fingerprint, LIR_FINGERPRINT_LEN);
+    lir__put_u32(hdr + 48, (uint32_t)in.kv_type);
+    lir__put_u32(hdr + 52, (uint32_t)in.n_ctx);
+    lir__put_u32(hdr + 56, (uint32_t)n_vocab);
+    lir__put_u32(hdr + 60, (uint32_t)n_tok);
+    lir__put_u64(hdr + 64, token_bytes);
+    lir__put_u32(hdr + 72, chunk);
+    lir__put_u32(hdr + 76, (uint32_t)name_len);
+    lir__put_u64(hdr + 80, (uint64_t)in.created_at_ms);
+    lir__put_u32(hdr + 88, logits ? (uint32_t)n_vocab : 0);
+    lir__put_u32(hdr + 92, (uint32_t)smp_len);
+    lir__put_u64(hdr + 96, in.kv_bytes);
+
+    /* staging buffer: the tokens and logits as LE words, then each KV chunk */
+    size_t stage_len = (size_t)chunk * token_bytes;
+    const size_t words = (size_t)n_tok > (size_t)n_vocab ? (size_t)n_tok : (size_t)n_vocab;
+    if (stage_len < 4 * words) stage_len = 4 * words;
+    uint8_t *stage = malloc(stage_len);
+    const size_t plen = strlen(path);
+    char *tmp = malloc(plen + 5);
+    if (!stage || !tmp) {
+        free(stage), free(tmp), free(smp);
+        return lir__errf(e, LIR_ENOMEM, "lir_snapshot_save: out of memory (%zu bytes)", stage_len);
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    struct wr w = { .fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), .path = tmp, .e = e };
+    if (w.fd < 0) {
+        s = lir__errf(e, LIR_EIO, "lir_snapshot_save: cannot create %s: %s", tmp, strerror(errno));
+        free(stage), free(tmp), free(smp);
+        return s;
+    }
+    crypto_generichash_init(&w.h, NULL, 0, LIR_SNAP_SUM);
+    s = wr_all(&w, hdr, sizeof hdr);
+    if (!s) s = wr_all(&w, name, name_len);
+    if (!s && n_tok) {
+        for (int32_t i = 0; i < n_tok; i++) lir__put_u32(stage + 4 * (size_t)i, (uint32_t)toks[i]);
+        s = wr_all(&w, stage, 4 * (size_t)n_tok);
+    }
+    if (!s && logits) {
+        for (int32_t i = 0; i < n_vocab; i++) lir__put_u32(stage + 4 * (size_t)i, lir__f32_bits(logits[i]));
+        s = wr_all(&w, stage, 4 * (size_t)n_vocab);
+    }
+    if (!s && smp_len) s = wr_all(&w, smp, smp_len);
+    for (int32_t p0 = 0; !s && p0 < n_tok; p0 += (int32_t)chunk) {
+        const int32_t n = n_tok - p0 < (int32_t)chunk ? n_tok - p0 : (int32_t)chunk;
+        if ((s = lir__kv_seq_read(ctx, seq, p0, n, stage))) break; /* message on the context */
+        s = wr_all(&w, stage, (size_t)n * token_bytes);
+    }
+    if (!s) {
+        uint8_t sum[LIR_SNAP_SUM];
+        crypto_generichash_final(&w.h, sum, sizeof sum);
+        ssize_t k = write(w.fd, sum, sizeof sum); /* not through wr_all: the sum is not hashed */
+        if (k != (ssize_t)sizeof sum)
+            s = lir__errf(e, LIR_EIO, "lir_snapshot_save: writing %s: %s", tmp, k < 0 ? strerror(errno) : "short write");
+    }
+    if (!s && p.fsync && fsync(w.fd) != 0)
+        s = lir__errf(e, LIR_EIO, "lir_snapshot_save: fsync %s: %s", tmp, strerror(errno));
+    if (close(w.fd) != 0 && !s) s = lir__errf(e, LIR_EIO, "lir_snapshot_save: closing %s: %s", tmp, strerror(errno));
+    if (!s && rename(tmp, path) != 0)
+        s = lir__errf(e, LIR_EIO, "lir_snapshot_save: renaming %s to %s: %s", tmp, path, strerror(errno));
+    if (!s && p.fsync) s = fsync_dir(path, e);
+    if (s) unlink(tmp);
+    free(stage), free(tmp), free(smp);
+    if (s) return s;
+    in.size_bytes = (uint64_t)LIR_SNAP_HEADER + name_len + 4ull * (uint64_t)n_tok + (logits ? 4ull * (uint64_t)n_vocab : 0) +
+                    smp_len + in.kv_bytes + LIR_SNAP_SUM;
+    if (info) *info = in;
+    e->msg[0] = 0;
+    return LIR_OK;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+struct mapped {
+    const uint8_t *data;
+    size_t len;
+    void *map;
+};
+
+static enum lir_status map_file(const char *path, const char *fn, struct mapped *mf, lir_err *e) {
+    memset(mf, 0, sizeof *mf);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return lir__errf(e, errno == ENOENT ? LIR_ENOTFOUND : LIR_EIO, "%s: cannot open %s: %s", fn, path,
+                         strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return lir__errf(e, LIR_EIO, "%s: %s is not a regular file", fn, path);
+    }
+    if ((uint64_t)st.st_size > SIZE_MAX) {
+        close(fd);
+        return lir__errf(e, LIR_EFORMAT, "%s: %s is too large", fn, path);
+    }
+    mf->len = (size_t)st.st_size;
+    if (mf->len) {
+        mf->map = mmap(NULL, mf->len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (mf->map == MAP_FAILED) {
+            mf->map = NULL;
+            close(fd);
+            return lir__errf(e, LIR_EIO, "%s: cannot map %s: %s", fn, path, strerror(errno));
+        }
+        madvise(mf->map, mf->len, MADV_SEQUENTIAL | MADV_WILLNEED);
+        mf->data = mf->map;
+    }
+    close(fd);
+    return LIR_OK;
+}
+
+static void unmap_file(struct mapped *mf) {
+    if (mf->map) munmap(mf->map, mf->len);
+}
+
+enum lir_status lir_snapshot_read_info(const char *path, bool verify, struct lir_snapshot_info *out, char *err,
+                                       size_t err_len) {
+    lir_err e = { { 0 } };
+    enum lir_status s;
+    if (!path || !out) {
+        s = lir__errf(&e, LIR_EINVAL, "lir_snapshot_read_info: path and out must not be NULL");
+        lir__err_copy(&e, err, err_len);
+        return s;
+    }
+    struct mapped mf;
+    if ((s = map_file(path, "lir_snapshot_read_info", &mf, &e))) {
+        lir__err_copy(&e, err, err_len);
+        return s;
+    }
+    struct lir__snap_view v;
+    s = lir__snap_parse(mf.data, mf.len, verify, &v, &e);
+    unmap_file(&mf);
+    if (s) {
+        lir_err e2;
+        lir__errf(&e2, s, "lir_snapshot_read_info: %s: %s", path, e.msg);
+        lir__err_copy(&e2, err, err_len);
+        return s;
+    }
+    *out = v.info;
+    return LIR_OK;
+}
+
+/* ---------------------------------------------------------------- restore */
+
+enum lir_status lir_snapshot_restore(lir_context *ctx, int32_t seq, const char *path, lir_sampler *sampler,
+                                     struct lir_snapshot_info *info) {
+    if (!ctx) return LIR_EINVAL;
+    lir_err *e = lir__context_err(ctx);
+    if (!path || !path[0]) return lir__errf(e, LIR_EINVAL, "lir_snapshot_restore: path is NULL or empty");
+    struct lir_context_seq_status ss;
+    if (lir_context_seq_status(ctx, seq, &ss) != LIR_OK)
+        return lir__errf(e, LIR_EINVAL, "lir_snapshot_restore: sequence %d does not exist", seq);
+    struct mapped mf;
+    enum lir_status s = map_file(path, "lir_snapshot_restore", &mf, e);
+    if (s) return s;
+    struct lir__snap_view v;
+    lir_err pe = { { 0 } };
+    if ((s = lir__snap_parse(mf.data, mf.len, true, &v, &pe))) {
+        lir__errf(e, s, "lir_snapshot_restore: %s: %s", path, pe.msg);
+        goto out;
+    }
+    const struct lir_snapshot_info *in = &v.info;
+    const lir_model *m = lir__context_model(ctx);
+    uint8_t fp[LIR_FINGERPRINT_LEN];
+    if ((s = lir_model_fingerprint(m, fp))) {
+        lir__errf(e, s, "lir_snapshot_restore: model fingerprint failed");
+        goto out;
+    }
+    if (sodium_memcmp(fp, in->fingerprint, LIR_FINGERPRINT_LEN) != 0) {
+        char a[2 * LIR_FINGERPRINT_LEN + 1], b[2 * LIR_FINGERPRINT_LEN + 1];
+        lir_fingerprint_hex(in->fingerprint, a);
+        lir_fingerprint_hex(fp, b);
+        s = lir__errf(e, LIR_ERANGE,
+                      "lir_snapshot_restore: %s was saved from another model (fingerprint %.16s..., this model %.16s...)",
+                      path, a, b);
+        goto out;
+    }
+    if (in->n_vocab != m->hp.n_vocab) { /* implied by the fingerprint; checked anyway (the sizes below rely on it) */
+        s = lir__errf(e, LIR_ERANGE, "lir_snapshot_restore: %s has n_vocab %d, the model %d", path, in->n_vocab,
+                      m->hp.n_vocab);
+        goto out;
+    }
+    const int32_t kvt = lir__context_kv_type(ctx);
+    if (in->kv_type != kvt) {
+        s = lir__errf(e, LIR_ERANGE, "lir_snapshot_restore: %s holds a %s KV cache, the context's is %s", path,
+                      in->kv_type == LIR_KV_TYPE_Q8_0 ? "Q8_0" : "F16", kvt == LIR_KV_TYPE_Q8_0 ? "Q8_0" : "F16");
+        goto out;
+    }
+    const uint64_t tb = lir__kv_token_bytes(ctx);
+    if (in->n_tokens > 0 && v.token_bytes != tb) {
+        s = lir__errf(e, LIR_ERANGE, "lir_snapshot_restore: %s has %llu KV bytes per token, the context %llu", path,
+                      (unsigned long long)v.token_bytes, (unsigned long long)tb);
+        goto out;
+    }
+    if (in->n_tokens > ss.max_tokens) {
+        s = lir__errf(e, LIR_ECONTEXT, "lir_snapshot_restore: %s holds %d tokens, the context only %d (n_ctx)", path,
+                      in->n_tokens, ss.max_tokens);
+        goto out;
+    }
+    /* room: the pool's free blocks plus those that clearing seq gives back (not its shared ones) */
+    struct lir_context_status cs;
+    lir_context_get_status(ctx, &cs);
+    const int64_t bb = cs.block_bytes ? (int64_t)cs.block_bytes : 1;
+    const int64_t freed = ss.n_blocks - (int64_t)(ss.kv_bytes_shared / (uint64_t)bb);
+    const int64_t have = (int64_t)(cs.n_blocks - cs.n_blocks_used) + freed;
+    const int64_t need = ((int64_t)in->n_tokens + LIR_KV_BLOCK_TOKENS - 1) / LIR_KV_BLOCK_TOKENS;
+    if (need > have) {
+        s = lir__errf(e, LIR_ECONTEXT,
+                      "lir_snapshot_restore: %s needs %lld KV blocks, %lld are free for sequence %d", path,
+                      (long long)need, (long long)have, seq);
+        goto out;
+    }
+    /* the sampler: its current state is kept so a later failure can put it back */
+    uint8_t *old_smp = NULL;
+    size_t old_len = 0;
+    if (sampler && v.sampler) {
+        lir_sampler_state_save(sampler, NULL, 0, &old_len);
+        old_smp = malloc(old_len ? old_len : 1);
+        if (!old_smp || lir_sampler_state_save(sampler, old_smp, old_len, &old_len) != LIR_OK) {
+            free(old_smp);
+            s = lir__errf(e, LIR_ENOMEM, "lir_snapshot_restore: out of memory");
+            goto out;
+        }
+        if ((s = lir_sampler_state_load(sampler, v.sampler, v.sampler_len))) {
+            lir__errf(e, s, "lir_snapshot_restore: %s: %s", path, lir_sampler_last_error(sampler));
+            free(old_smp);
+            goto out;
+        }
+    }
+    /* everything checked: replace the sequence */
+    lir_token *toks = NULL;
+    if (in->n_tokens) {
+        toks = malloc(sizeof *toks * (size_t)in->n_tokens);
+        if (!toks) {
+            s = lir__errf(e, LIR_ENOMEM, "lir_snapshot_restore: out of memory (%d tokens)", in->n_tokens);
+            goto undo;
+        }
+        for (int32_t i = 0; i < in->n_tokens; i++) toks[i] = (lir_token)lir__get_u32(v.tokens + 4 * (size_t)i);
+    }
+    float *row = NULL;
+    if (v.logits) {
+        row = malloc(sizeof *row * (size_t)in->n_vocab);
+        if (!row) {
+            free(toks);
+            s = lir__errf(e, LIR_ENOMEM, "lir_snapshot_restore: out of memory (%d logits)", in->n_vocab);
+            goto undo;
+        }
+        for (int32_t i = 0; i < in->n_vocab; i++) row[i] = lir__bits_f32(lir__get_u32(v.logits + 4 * (size_t)i));
+    }
+    lir_context_seq_clear(ctx, seq);
+    const uint8_t *kv = v.kv;
+    for (int32_t p0 = 0; !s && p0 < in->n_tokens; p0 += (int32_t)v.chunk_tokens) {
+        const int32_t n = in->n_tokens - p0 < (int32_t)v.chunk_tokens ? in->n_tokens - p0 : (int32_t)v.chunk_tokens;
+        s = lir__kv_seq_write(ctx, seq, p0, n, toks + p0, kv);
+        kv += (size_t)n * v.token_bytes;
+    }
+    if (!s && row) s = lir__context_set_logits(ctx, row);
+    free(toks);
+    free(row);
+    if (s) { /* cannot happen after the checks above; the sequence is left empty, never half-written */
+        lir_err keep = *e;
+        lir_context_seq_clear(ctx, seq);
+        *e = keep;
+        goto undo;
+    }
+    free(old_smp);
+    if (info) *info = *in;
+    e->msg[0] = 0;
+    goto out;
+undo:
+    if (old_smp) lir_sampler_state_load(sampler, old_smp, old_len);
+    free(old_smp);
+out:
+    unmap_file(&mf);
+    return s;
+}

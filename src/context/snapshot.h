@@ -1,0 +1,75 @@
+/* snapshot.h — internals of context snapshots (public API: include/lir.h "snapshots").
+ *
+ * File format, version 1 (little-endian; every field written and read one by one):
+ *   offset size
+ *     0     8  magic "LIRSNAP\0"
+ *     8     4  format version (1)
+ *    12     4  header size (128: the fixed part, magic included)
+ *    16    32  model fingerprint (lir_model_fingerprint)
+ *    48     4  KV type (enum lir_kv_type)
+ *    52     4  n_ctx of the context saved from
+ *    56     4  n_vocab
+ *    60     4  n_tokens
+ *    64     8  token_bytes: K+V of one token over all layers in the KV type (lir__kv_token_bytes)
+ *    72     4  chunk_tokens: tokens per KV chunk (>= 1)
+ *    76     4  name length (<= 255, no NUL byte)
+ *    80     8  created, Unix milliseconds
+ *    88     4  n_logits: 0 or n_vocab (the last logits row)
+ *    92     4  sampler state bytes (lir_sampler_state_save's blob; 0 = none)
+ *    96     8  kv_bytes = n_tokens x token_bytes
+ *   104    24  reserved, zero
+ *   128        name, tokens (n_tokens x i32), logits (n_logits x f32), sampler state, KV data
+ *   end-32 32  BLAKE2b-256 (libsodium crypto_generichash) of every byte before it
+ * KV data: the tokens in chunks of chunk_tokens (the last one shorter); each chunk as
+ * lir__kv_seq_read writes it: for each layer, the chunk's K rows, then its V rows.
+ * The file size must equal the sum exactly. */
+#ifndef LIR_SNAPSHOT_H
+#define LIR_SNAPSHOT_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "lir.h"
+#include "util/util.h"
+
+#define LIR_SNAP_MAGIC "LIRSNAP"     /* 8 bytes with its NUL */
+#define LIR_SNAP_HEADER 128u
+#define LIR_SNAP_SUM 32u
+#define LIR_SNAP_MAX_TOKENS (1 << 24) /* lir_context_create's n_ctx limit */
+#define LIR_SNAP_MAX_VOCAB (1 << 24)
+#define LIR_SNAP_MAX_SAMPLER (64u << 20)
+
+/* A checked view of a snapshot in memory: pointers into the caller's buffer. */
+struct lir__snap_view {
+    struct lir_snapshot_info info;
+    const uint8_t *tokens;      /* n_tokens x i32 LE */
+    const uint8_t *logits;      /* n_logits x f32 LE, or NULL */
+    const uint8_t *sampler;     /* sampler_len bytes, or NULL */
+    size_t sampler_len;
+    const uint8_t *kv;          /* kv_bytes */
+    uint64_t token_bytes;
+    uint32_t chunk_tokens;
+};
+
+/* Checks len bytes of data (borrowed) as a whole snapshot file: magic, version, header fields
+ * and their ranges, sizes against len (exactly), token ids against n_vocab, logits not NaN or
+ * +inf, and — when verify_sum — the BLAKE2b checksum. Fills *out. Nothing is allocated.
+ * Returns LIR_OK, LIR_EFORMAT (message names the field, its value and what was expected),
+ * LIR_EUNSUPPORTED (another version), LIR_EINTERNAL (libsodium failed to start). */
+enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, struct lir__snap_view *out, lir_err *e);
+
+/* Little-endian field helpers. */
+static inline void lir__put_u32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void lir__put_u64(uint8_t *p, uint64_t v) {
+    lir__put_u32(p, (uint32_t)v);
+    lir__put_u32(p + 4, (uint32_t)(v >> 32));
+}
+static inline uint32_t lir__get_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t lir__get_u64(const uint8_t *p) {
+    return lir__get_u32(p) | (uint64_t)lir__get_u32(p + 4) << 32;
+}
+
+#endif

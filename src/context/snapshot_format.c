@@ -1,0 +1,109 @@
+/* snapshot_format.c — checking a snapshot file's bytes (format in snapshot.h). Pure: no
+ * context, no file system, nothing allocated, so the fuzz target links it alone. Every count
+ * is checked against the bytes that remain before it is used. */
+#include "context/snapshot.h"
+
+#include <math.h>
+#include <sodium.h>
+#include <string.h>
+
+enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, struct lir__snap_view *out,
+                                lir_err *e) {
+    const uint8_t *b = data;
+    memset(out, 0, sizeof *out);
+    if (!b || len < LIR_SNAP_HEADER + LIR_SNAP_SUM)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: %zu bytes, shorter than a header and checksum (%u)", len,
+                         LIR_SNAP_HEADER + LIR_SNAP_SUM);
+    if (memcmp(b, LIR_SNAP_MAGIC, 8) != 0) return lir__errf(e, LIR_EFORMAT, "snapshot: bad magic (not a lir snapshot)");
+    struct lir_snapshot_info *in = &out->info;
+    in->version = lir__get_u32(b + 8);
+    if (in->version != LIR_SNAPSHOT_VERSION)
+        return lir__errf(e, LIR_EUNSUPPORTED, "snapshot: format version %u (this build reads version %u)", in->version,
+                         LIR_SNAPSHOT_VERSION);
+    const uint32_t hsize = lir__get_u32(b + 12);
+    if (hsize != LIR_SNAP_HEADER)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: header size %u (expected %u)", hsize, LIR_SNAP_HEADER);
+    memcpy(in->fingerprint, b + 16, LIR_FINGERPRINT_LEN);
+    in->kv_type = (int32_t)lir__get_u32(b + 48);
+    in->n_ctx = (int32_t)lir__get_u32(b + 52);
+    in->n_vocab = (int32_t)lir__get_u32(b + 56);
+    in->n_tokens = (int32_t)lir__get_u32(b + 60);
+    out->token_bytes = lir__get_u64(b + 64);
+    out->chunk_tokens = lir__get_u32(b + 72);
+    const uint32_t name_len = lir__get_u32(b + 76);
+    in->created_at_ms = (int64_t)lir__get_u64(b + 80);
+    const uint32_t n_logits = lir__get_u32(b + 88);
+    const uint32_t smp_len = lir__get_u32(b + 92);
+    in->kv_bytes = lir__get_u64(b + 96);
+    for (unsigned i = 104; i < LIR_SNAP_HEADER; i++)
+        if (b[i]) return lir__errf(e, LIR_EFORMAT, "snapshot: reserved header byte %u is %u (expected 0)", i, b[i]);
+    if (in->kv_type != LIR_KV_TYPE_F16 && in->kv_type != LIR_KV_TYPE_Q8_0)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: KV type %d (expected 0 = F16 or 1 = Q8_0)", in->kv_type);
+    if (in->n_vocab < 1 || in->n_vocab > LIR_SNAP_MAX_VOCAB)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: n_vocab %d is outside [1, %d]", in->n_vocab, LIR_SNAP_MAX_VOCAB);
+    if (in->n_ctx < 1 || in->n_ctx > LIR_SNAP_MAX_TOKENS)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: n_ctx %d is outside [1, %d]", in->n_ctx, LIR_SNAP_MAX_TOKENS);
+    if (in->n_tokens < 0 || in->n_tokens > in->n_ctx)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: n_tokens %d is outside [0, n_ctx %d]", in->n_tokens, in->n_ctx);
+    if (out->token_bytes < 1 || out->token_bytes > ((uint64_t)1 << 32))
+        return lir__errf(e, LIR_EFORMAT, "snapshot: token_bytes %llu is outside [1, 2^32]",
+                         (unsigned long long)out->token_bytes);
+    if (out->chunk_tokens < 1 || out->chunk_tokens > LIR_SNAP_MAX_TOKENS)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: chunk_tokens %u is outside [1, %d]", out->chunk_tokens,
+                         LIR_SNAP_MAX_TOKENS);
+    if (name_len >= LIR_SNAPSHOT_NAME_MAX)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: name length %u (at most %d)", name_len, LIR_SNAPSHOT_NAME_MAX - 1);
+    if (n_logits != 0 && n_logits != (uint32_t)in->n_vocab)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: %u logits (expected 0 or n_vocab %d)", n_logits, in->n_vocab);
+    if (smp_len > LIR_SNAP_MAX_SAMPLER)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: sampler state of %u bytes (at most %u)", smp_len,
+                         LIR_SNAP_MAX_SAMPLER);
+    /* n_tokens <= 2^24 and token_bytes <= 2^32: the product fits in 64 bits */
+    if (in->kv_bytes != (uint64_t)in->n_tokens * out->token_bytes)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: kv_bytes %llu != n_tokens %d x token_bytes %llu",
+                         (unsigned long long)in->kv_bytes, in->n_tokens, (unsigned long long)out->token_bytes);
+    /* every term is below 2^57: the sum cannot overflow 64 bits */
+    const uint64_t want = (uint64_t)LIR_SNAP_HEADER + name_len + 4ull * (uint64_t)in->n_tokens + 4ull * n_logits +
+                          smp_len + in->kv_bytes + LIR_SNAP_SUM;
+    if (want != (uint64_t)len)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: the header describes %llu bytes, the file has %zu (%s)",
+                         (unsigned long long)want, len, want > (uint64_t)len ? "truncated" : "trailing bytes");
+    /* the checksum before the contents, so a corrupt byte is reported as such */
+    if (verify_sum) {
+        if (sodium_init() < 0) return lir__errf(e, LIR_EINTERNAL, "snapshot: libsodium failed to start");
+        uint8_t sum[LIR_SNAP_SUM];
+        crypto_generichash(sum, sizeof sum, b, len - LIR_SNAP_SUM, NULL, 0);
+        if (sodium_memcmp(sum, b + len - LIR_SNAP_SUM, LIR_SNAP_SUM) != 0)
+            return lir__errf(e, LIR_EFORMAT, "snapshot: checksum mismatch (the file is corrupt)");
+    }
+    const uint8_t *p = b + LIR_SNAP_HEADER;
+    if (memchr(p, 0, name_len)) return lir__errf(e, LIR_EFORMAT, "snapshot: NUL byte in the name");
+    memcpy(in->name, p, name_len);
+    in->name[name_len] = 0;
+    p += name_len;
+    out->tokens = p;
+    for (int32_t i = 0; i < in->n_tokens; i++) {
+        const int32_t t = (int32_t)lir__get_u32(p + 4 * (size_t)i);
+        if (t < 0 || t >= in->n_vocab)
+            return lir__errf(e, LIR_EFORMAT, "snapshot: token %d is %d, outside [0, %d]", i, t, in->n_vocab - 1);
+    }
+    p += 4 * (size_t)in->n_tokens;
+    if (n_logits) {
+        out->logits = p;
+        for (uint32_t i = 0; i < n_logits; i++) {
+            const float f = lir__bits_f32(lir__get_u32(p + 4 * (size_t)i));
+            if (!(f < INFINITY)) return lir__errf(e, LIR_EFORMAT, "snapshot: logit %u is %g", i, (double)f);
+        }
+        p += 4 * (size_t)n_logits;
+    }
+    in->has_logits = n_logits != 0;
+    if (smp_len) {
+        out->sampler = p;
+        out->sampler_len = smp_len;
+        p += smp_len;
+    }
+    in->has_sampler = smp_len != 0;
+    out->kv = p;
+    in->size_bytes = len;
+    return LIR_OK;
+}

@@ -1,0 +1,446 @@
+/* test_snapshot.c — context snapshots (lir_snapshot_*) and the model fingerprint.
+ *
+ * The core property: save a sequence, free everything (context AND model, as a process restart
+ * would), load the model again, restore into a fresh context: the last logits equal the
+ * pre-save logits bit for bit and a greedy continuation is identical, token for token and
+ * logits for logits (F16 and Q8_0 caches). A restore that fails — corrupt byte, truncated file,
+ * another model, another version, another KV type, too small a context, a sampler with other
+ * parameters — names the problem and leaves the sequence as it was (its tokens and the logits
+ * of its next decode unchanged). */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "lir.h"
+#include "model/model_util.h"
+#include "context/snapshot.h"
+
+#define N_PROMPT 70 /* more than one KV block (64) */
+#define N_CONT 12
+
+static char model_a[256], model_b[256], snap_path[256];
+static int32_t n_vocab;
+
+static void setup(void) {
+    lir_err e = { { 0 } };
+    tmp_model_path(model_a, sizeof model_a, "snap-a");
+    tmp_model_path(model_b, sizeof model_b, "snap-b");
+    snprintf(snap_path, sizeof snap_path, "/tmp/lir-test-%d-snap.lirsnap", (int)getpid());
+    cr_assert_eq(make_tiny(model_a, LIR_GEN_LLAMA, LIR_TYPE_Q8_0, 11, &e), LIR_OK, "%s", e.msg);
+    cr_assert_eq(make_tiny(model_b, LIR_GEN_LLAMA, LIR_TYPE_Q8_0, 12, &e), LIR_OK, "%s", e.msg); /* other weights */
+}
+static void teardown(void) {
+    unlink(model_a);
+    unlink(model_b);
+    unlink(snap_path);
+}
+
+static lir_model *load(const char *path) {
+    lir_model *m = NULL;
+    char err[512];
+    cr_assert_eq(lir_model_load(path, NULL, &m, err, sizeof err), LIR_OK, "%s", err);
+    struct lir_model_info mi;
+    lir_model_get_info(m, &mi);
+    n_vocab = mi.n_vocab;
+    return m;
+}
+
+static lir_context *ctx_new(lir_model *m, int32_t n_ctx, enum lir_kv_type kvt, int32_t n_seq) {
+    struct lir_context_params cp = lir_context_params_default();
+    cp.n_ctx = n_ctx;
+    cp.n_threads = 1;
+    cp.kv_type = kvt;
+    cp.n_seq_max = n_seq;
+    lir_context *c = NULL;
+    char err[512];
+    cr_assert_eq(lir_context_create(m, &cp, &c, err, sizeof err), LIR_OK, "%s", err);
+    return c;
+}
+
+static void prompt(lir_token *t, int n) {
+    for (int i = 0; i < n; i++) t[i] = (lir_token)((i * 37 + 5) % 500 + 1);
+}
+
+static int32_t argmax(const float *l) {
+    int32_t b = 0;
+    for (int32_t i = 1; i < n_vocab; i++)
+        if (l[i] > l[b]) b = i;
+    return b;
+}
+
+/* Greedy continuation of sequence 0 from position pos: tokens and every step's logits. */
+static void continue_greedy(lir_context *c, int32_t pos, int n, lir_token *toks, float *logits) {
+    for (int i = 0; i < n; i++) {
+        const float *l = lir_context_logits(c, -1);
+        cr_assert(l, "no logits at step %d", i);
+        memcpy(logits + (size_t)i * n_vocab, l, sizeof *l * (size_t)n_vocab);
+        toks[i] = argmax(l);
+        cr_assert_eq(lir_context_decode(c, &toks[i], 1, pos + i, false), LIR_OK, "%s", lir_context_last_error(c));
+    }
+}
+
+static void roundtrip(enum lir_kv_type kvt) {
+    lir_model *m = load(model_a);
+    lir_context *c = ctx_new(m, 256, kvt, 1);
+    lir_token p[N_PROMPT];
+    prompt(p, N_PROMPT);
+    cr_assert_eq(lir_context_decode(c, p, N_PROMPT, 0, false), LIR_OK, "%s", lir_context_last_error(c));
+    struct lir_snapshot_params sp = lir_snapshot_params_default();
+    sp.name = "round trip";
+    struct lir_snapshot_info info;
+    cr_assert_eq(lir_snapshot_save(c, 0, snap_path, &sp, &info), LIR_OK, "%s", lir_context_last_error(c));
+    cr_assert_eq(info.n_tokens, N_PROMPT);
+    cr_assert(info.has_logits);
+    struct stat st;
+    cr_assert_eq(stat(snap_path, &st), 0);
+    cr_assert_eq((uint64_t)st.st_size, info.size_bytes);
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", snap_path);
+    cr_assert_neq(access(tmp, F_OK), 0, "the .tmp file was left behind");
+
+    lir_token want[N_CONT];
+    float *want_l = malloc(sizeof(float) * (size_t)n_vocab * N_CONT);
+    continue_greedy(c, N_PROMPT, N_CONT, want, want_l);
+    lir_context_free(c);
+    lir_model_free(m); /* as a process restart: nothing survives but the files */
+
+    m = load(model_a);
+    c = ctx_new(m, 256, kvt, 1);
+    struct lir_snapshot_info ri;
+    cr_assert_eq(lir_snapshot_restore(c, 0, snap_path, NULL, &ri), LIR_OK, "%s", lir_context_last_error(c));
+    cr_assert_str_eq(ri.name, "round trip");
+    cr_assert_eq(ri.created_at_ms, info.created_at_ms);
+    int32_t n = 0;
+    const lir_token *got_t = lir_context_seq_tokens(c, 0, &n);
+    cr_assert_eq(n, N_PROMPT);
+    cr_assert_arr_eq(got_t, p, sizeof p);
+    lir_token got[N_CONT];
+    float *got_l = malloc(sizeof(float) * (size_t)n_vocab * N_CONT);
+    continue_greedy(c, N_PROMPT, N_CONT, got, got_l);
+    cr_assert_eq(memcmp(got_l, want_l, sizeof(float) * (size_t)n_vocab), 0, "restored logits differ from pre-save");
+    cr_assert_arr_eq(got, want, sizeof want, "greedy continuation differs after restore");
+    cr_assert_eq(memcmp(got_l, want_l, sizeof(float) * (size_t)n_vocab * N_CONT), 0,
+                 "continuation logits differ after restore");
+    free(want_l);
+    free(got_l);
+    lir_context_free(c);
+    lir_model_free(m);
+}
+
+Test(snapshot, roundtrip_f16_across_reload, .init = setup, .fini = teardown) { roundtrip(LIR_KV_TYPE_F16); }
+Test(snapshot, roundtrip_q8_0_across_reload, .init = setup, .fini = teardown) { roundtrip(LIR_KV_TYPE_Q8_0); }
+
+Test(snapshot, sampler_state_and_other_sequence, .init = setup, .fini = teardown) {
+    /* saved from sequence 1 of a two-sequence context with a sampler, restored into sequence 0
+     * of another context that held other tokens: same sampled continuation */
+    lir_model *m = load(model_a);
+    lir_context *c = ctx_new(m, 128, LIR_KV_TYPE_F16, 2);
+    lir_token p[40];
+    prompt(p, 40);
+    int32_t seq1[40];
+    for (int i = 0; i < 40; i++) seq1[i] = 1;
+    struct lir_batch b = { .n_tokens = 40, .token = p, .seq_id = seq1 };
+    cr_assert_eq(lir_context_decode_batch(c, &b), LIR_OK, "%s", lir_context_last_error(c));
+    float *row = malloc(sizeof(float) * (size_t)n_vocab);
+    memcpy(row, lir_context_logits(c, -1), sizeof(float) * (size_t)n_vocab);
+    struct lir_sampling_params sp = lir_sampling_params_default();
+    sp.temperature = 1.0f;
+    sp.seed = 77;
+    sp.repeat_last_n = 16;
+    lir_sampler *s = NULL, *s2 = NULL;
+    cr_assert_eq(lir_sampler_create(&sp, n_vocab, &s, NULL, 0), LIR_OK);
+    for (int i = 0; i < 40; i++) lir_sampler_accept(s, p[i]);
+    struct lir_snapshot_params pp = lir_snapshot_params_default();
+    pp.sampler = s;
+    pp.logits = row;
+    cr_assert_eq(lir_snapshot_save(c, 1, snap_path, &pp, NULL), LIR_OK, "%s", lir_context_last_error(c));
+    lir_token want[8];
+    const float *l = row;
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(lir_sampler_sample(s, l, n_vocab, &want[i], NULL, NULL, NULL), LIR_OK);
+        lir_sampler_accept(s, want[i]);
+        int32_t one = 1;
+        struct lir_batch bi = { .n_tokens = 1, .token = &want[i], .seq_id = &one };
+        cr_assert_eq(lir_context_decode_batch(c, &bi), LIR_OK);
+        l = lir_context_logits(c, -1);
+    }
+    lir_context_free(c);
+
+    c = ctx_new(m, 128, LIR_KV_TYPE_F16, 1);
+    lir_token other[10];
+    prompt(other, 10);
+    other[0] = 3;
+    cr_assert_eq(lir_context_decode(c, other, 10, 0, false), LIR_OK);
+    sp.seed = 1; /* another seed: the snapshot's generator wins */
+    cr_assert_eq(lir_sampler_create(&sp, n_vocab, &s2, NULL, 0), LIR_OK);
+    struct lir_snapshot_info info;
+    cr_assert_eq(lir_snapshot_restore(c, 0, snap_path, s2, &info), LIR_OK, "%s", lir_context_last_error(c));
+    cr_assert(info.has_sampler);
+    cr_assert_eq(lir_context_seq_length(c, 0), 40);
+    lir_token got[8];
+    for (int i = 0; i < 8; i++) {
+        l = lir_context_logits(c, -1);
+        cr_assert_eq(lir_sampler_sample(s2, l, n_vocab, &got[i], NULL, NULL, NULL), LIR_OK);
+        lir_sampler_accept(s2, got[i]);
+        cr_assert_eq(lir_context_decode(c, &got[i], 1, 40 + i, false), LIR_OK);
+    }
+    cr_assert_arr_eq(got, want, sizeof want, "sampled continuation differs after restore");
+    free(row);
+    lir_sampler_free(s);
+    lir_sampler_free(s2);
+    lir_context_free(c);
+    lir_model_free(m);
+}
+
+Test(snapshot, empty_sequence, .init = setup, .fini = teardown) {
+    lir_model *m = load(model_a);
+    lir_context *c = ctx_new(m, 128, LIR_KV_TYPE_F16, 1);
+    struct lir_snapshot_info info;
+    cr_assert_eq(lir_snapshot_save(c, 0, snap_path, NULL, &info), LIR_OK, "%s", lir_context_last_error(c));
+    cr_assert_eq(info.n_tokens, 0);
+    cr_assert_eq(info.kv_bytes, 0);
+    cr_assert(!info.has_logits);
+    lir_token p[20];
+    prompt(p, 20);
+    cr_assert_eq(lir_context_decode(c, p, 20, 0, false), LIR_OK);
+    cr_assert_eq(lir_snapshot_restore(c, 0, snap_path, NULL, &info), LIR_OK, "%s", lir_context_last_error(c));
+    cr_assert_eq(lir_context_seq_length(c, 0), 0);
+    struct lir_snapshot_info ri;
+    char err[512];
+    cr_assert_eq(lir_snapshot_read_info(snap_path, true, &ri, err, sizeof err), LIR_OK, "%s", err);
+    cr_assert_eq(ri.n_tokens, 0);
+    /* the emptied sequence works: decoding from 0 gives the fresh logits */
+    cr_assert_eq(lir_context_decode(c, p, 20, 0, false), LIR_OK);
+    lir_context_free(c);
+    lir_model_free(m);
+}
+
+/* ---------------------------------------------------------------- refusals */
+
+static uint8_t *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    cr_assert(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(*len);
+    cr_assert_eq(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+static void spit(const char *path, const uint8_t *b, size_t len) {
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(b, 1, len, f), len);
+    fclose(f);
+}
+
+struct target {
+    lir_model *m;
+    lir_context *c;
+    lir_token t[30];
+    float *next; /* logits of decoding token 9 at position 30, before any refusal */
+};
+
+/* A context whose sequence 0 holds 30 tokens, and the logits its next decode gives. */
+static void target_init(struct target *tg, int32_t n_ctx, enum lir_kv_type kvt) {
+    tg->m = load(model_a);
+    tg->c = ctx_new(tg->m, n_ctx, kvt, 1);
+    prompt(tg->t, 30);
+    tg->t[0] = 2;
+    cr_assert_eq(lir_context_decode(tg->c, tg->t, 30, 0, false), LIR_OK);
+    lir_token x = 9;
+    cr_assert_eq(lir_context_decode(tg->c, &x, 1, 30, false), LIR_OK);
+    tg->next = malloc(sizeof(float) * (size_t)n_vocab);
+    memcpy(tg->next, lir_context_logits(tg->c, -1), sizeof(float) * (size_t)n_vocab);
+    cr_assert_eq(lir_context_decode(tg->c, tg->t, 30, 0, false), LIR_OK); /* back to the 30 tokens */
+}
+static void target_unchanged(struct target *tg) {
+    int32_t n = 0;
+    const lir_token *t = lir_context_seq_tokens(tg->c, 0, &n);
+    cr_assert_eq(n, 30, "a refused restore changed the sequence's length (%d)", n);
+    cr_assert_arr_eq(t, tg->t, sizeof tg->t, "a refused restore changed the sequence's tokens");
+    lir_token x = 9;
+    cr_assert_eq(lir_context_decode(tg->c, &x, 1, 30, false), LIR_OK);
+    cr_assert_eq(memcmp(lir_context_logits(tg->c, -1), tg->next, sizeof(float) * (size_t)n_vocab), 0,
+                 "a refused restore changed the sequence's KV cache");
+    cr_assert_eq(lir_context_decode(tg->c, tg->t, 30, 0, false), LIR_OK);
+}
+static void target_free(struct target *tg) {
+    free(tg->next);
+    lir_context_free(tg->c);
+    lir_model_free(tg->m);
+}
+
+static void expect_refused(struct target *tg, const char *path, enum lir_status want, const char *needle) {
+    enum lir_status s = lir_snapshot_restore(tg->c, 0, path, NULL, NULL);
+    const char *msg = lir_context_last_error(tg->c);
+    cr_assert_eq(s, want, "status %s, want %s: %s", lir_status_name(s), lir_status_name(want), msg);
+    cr_assert(strstr(msg, needle), "message '%s' lacks '%s'", msg, needle);
+    target_unchanged(tg);
+}
+
+/* A good 50-token snapshot of model_a (F16) in snap_path. */
+static void good_snapshot(void) {
+    lir_model *m = load(model_a);
+    lir_context *c = ctx_new(m, 128, LIR_KV_TYPE_F16, 1);
+    lir_token p[50];
+    prompt(p, 50);
+    cr_assert_eq(lir_context_decode(c, p, 50, 0, false), LIR_OK);
+    cr_assert_eq(lir_snapshot_save(c, 0, snap_path, NULL, NULL), LIR_OK, "%s", lir_context_last_error(c));
+    lir_context_free(c);
+    lir_model_free(m);
+}
+
+Test(snapshot, corrupt_truncated_version_refused, .init = setup, .fini = teardown) {
+    good_snapshot();
+    size_t len;
+    uint8_t *b = slurp(snap_path, &len);
+    struct target tg;
+    target_init(&tg, 128, LIR_KV_TYPE_F16);
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s.bad", snap_path);
+
+    uint8_t *x = malloc(len);
+    /* one flipped bit in the KV data, the tokens, the logits, and the checksum itself */
+    const size_t at[] = { len - 1000, LIR_SNAP_HEADER + 7, LIR_SNAP_HEADER + 50 * 4 + 100, len - 3 };
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        memcpy(x, b, len);
+        x[at[i]] ^= 0x10;
+        spit(bad, x, len);
+        expect_refused(&tg, bad, LIR_EFORMAT, "checksum");
+    }
+    spit(bad, b, len - 1); /* truncated by one byte, and by half */
+    expect_refused(&tg, bad, LIR_EFORMAT, "truncated");
+    spit(bad, b, len / 2);
+    expect_refused(&tg, bad, LIR_EFORMAT, "truncated");
+    spit(bad, b, 20);
+    expect_refused(&tg, bad, LIR_EFORMAT, "shorter");
+    memcpy(x, b, len); /* trailing garbage */
+    spit(bad, x, len);
+    FILE *f = fopen(bad, "ab");
+    fputc(0, f);
+    fclose(f);
+    expect_refused(&tg, bad, LIR_EFORMAT, "trailing");
+    memcpy(x, b, len);
+    x[8] = 2; /* version 2 */
+    spit(bad, x, len);
+    expect_refused(&tg, bad, LIR_EUNSUPPORTED, "version 2");
+    memcpy(x, b, len);
+    x[0] = 'X';
+    spit(bad, x, len);
+    expect_refused(&tg, bad, LIR_EFORMAT, "magic");
+    memcpy(x, b, len); /* n_tokens claims more than the file holds */
+    x[60] = 51;
+    spit(bad, x, len);
+    expect_refused(&tg, bad, LIR_EFORMAT, "kv_bytes");
+    expect_refused(&tg, "/nonexistent/dir/x.lirsnap", LIR_ENOTFOUND, "cannot open");
+    unlink(bad);
+    free(x);
+    free(b);
+    target_free(&tg);
+}
+
+Test(snapshot, other_model_kv_type_context_refused, .init = setup, .fini = teardown) {
+    /* a snapshot of model_b (same shape, other weights) */
+    lir_model *mb = load(model_b);
+    lir_context *cb = ctx_new(mb, 128, LIR_KV_TYPE_F16, 1);
+    lir_token p[50];
+    prompt(p, 50);
+    cr_assert_eq(lir_context_decode(cb, p, 50, 0, false), LIR_OK);
+    cr_assert_eq(lir_snapshot_save(cb, 0, snap_path, NULL, NULL), LIR_OK);
+    lir_context_free(cb);
+    lir_model_free(mb);
+    struct target tg;
+    target_init(&tg, 128, LIR_KV_TYPE_F16);
+    expect_refused(&tg, snap_path, LIR_ERANGE, "another model");
+    target_free(&tg);
+
+    good_snapshot(); /* model_a, F16, 50 tokens */
+    target_init(&tg, 128, LIR_KV_TYPE_Q8_0);
+    expect_refused(&tg, snap_path, LIR_ERANGE, "KV cache");
+    target_free(&tg);
+    target_init(&tg, 40, LIR_KV_TYPE_F16); /* 50 tokens do not fit n_ctx 40 */
+    expect_refused(&tg, snap_path, LIR_ECONTEXT, "n_ctx");
+    target_free(&tg);
+}
+
+Test(snapshot, sampler_mismatch_refused, .init = setup, .fini = teardown) {
+    lir_model *m = load(model_a);
+    lir_context *c = ctx_new(m, 128, LIR_KV_TYPE_F16, 1);
+    lir_token p[50];
+    prompt(p, 50);
+    cr_assert_eq(lir_context_decode(c, p, 50, 0, false), LIR_OK);
+    struct lir_sampling_params sp = lir_sampling_params_default();
+    lir_sampler *s = NULL;
+    cr_assert_eq(lir_sampler_create(&sp, n_vocab, &s, NULL, 0), LIR_OK);
+    struct lir_snapshot_params pp = lir_snapshot_params_default();
+    pp.sampler = s;
+    cr_assert_eq(lir_snapshot_save(c, 0, snap_path, &pp, NULL), LIR_OK);
+    lir_context_free(c);
+    lir_model_free(m);
+    lir_sampler_free(s);
+
+    struct target tg;
+    target_init(&tg, 128, LIR_KV_TYPE_F16);
+    sp.top_k = 5;
+    cr_assert_eq(lir_sampler_create(&sp, n_vocab, &s, NULL, 0), LIR_OK);
+    enum lir_status st = lir_snapshot_restore(tg.c, 0, snap_path, s, NULL);
+    cr_assert_eq(st, LIR_EINVAL, "%s", lir_context_last_error(tg.c));
+    cr_assert(strstr(lir_context_last_error(tg.c), "top_k"), "%s", lir_context_last_error(tg.c));
+    target_unchanged(&tg);
+    lir_sampler_free(s);
+    target_free(&tg);
+}
+
+Test(snapshot, save_errors, .init = setup, .fini = teardown) {
+    lir_model *m = load(model_a);
+    lir_context *c = ctx_new(m, 64, LIR_KV_TYPE_F16, 1);
+    cr_assert_eq(lir_snapshot_save(c, 0, "/nonexistent/dir/x.lirsnap", NULL, NULL), LIR_EIO);
+    cr_assert(strstr(lir_context_last_error(c), "/nonexistent/dir/x.lirsnap.tmp"), "%s", lir_context_last_error(c));
+    cr_assert_eq(lir_snapshot_save(c, 3, snap_path, NULL, NULL), LIR_EINVAL);
+    cr_assert(strstr(lir_context_last_error(c), "sequence 3"), "%s", lir_context_last_error(c));
+    char longname[300];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    struct lir_snapshot_params pp = lir_snapshot_params_default();
+    pp.name = longname;
+    cr_assert_eq(lir_snapshot_save(c, 0, snap_path, &pp, NULL), LIR_EINVAL);
+    cr_assert_neq(access(snap_path, F_OK), 0);
+    lir_context_free(c);
+    lir_model_free(m);
+}
+
+Test(fingerprint, same_model_same_fingerprint_other_weights_differ, .init = setup, .fini = teardown) {
+    uint8_t a1[LIR_FINGERPRINT_LEN], a2[LIR_FINGERPRINT_LEN], b[LIR_FINGERPRINT_LEN], k[LIR_FINGERPRINT_LEN];
+    lir_model *m = load(model_a);
+    cr_assert_eq(lir_model_fingerprint(m, a1), LIR_OK);
+    lir_model_free(m);
+    m = load(model_a);
+    cr_assert_eq(lir_model_fingerprint(m, a2), LIR_OK);
+    lir_model_free(m);
+    cr_assert_arr_eq(a1, a2, sizeof a1, "one file, two fingerprints");
+    m = load(model_b);
+    cr_assert_eq(lir_model_fingerprint(m, b), LIR_OK);
+    lir_model_free(m);
+    cr_assert_arr_neq(a1, b, sizeof a1, "other weights, same fingerprint");
+    /* only a metadata string differs */
+    char edited[256];
+    tmp_model_path(edited, sizeof edited, "snap-edit");
+    lir_err e = { { 0 } };
+    struct model_edit ed = { .set_key_str = "general.name", .str_value = "renamed" };
+    cr_assert_eq(copy_model(model_a, edited, &ed, &e), LIR_OK, "%s", e.msg);
+    m = load(edited);
+    cr_assert_eq(lir_model_fingerprint(m, k), LIR_OK);
+    lir_model_free(m);
+    unlink(edited);
+    cr_assert_arr_neq(a1, k, sizeof a1, "other metadata, same fingerprint");
+    char hex[2 * LIR_FINGERPRINT_LEN + 1];
+    lir_fingerprint_hex(a1, hex);
+    cr_assert_eq(strlen(hex), 64);
+    cr_assert_eq(lir_model_fingerprint(NULL, k), LIR_EINVAL);
+}
