@@ -2,7 +2,7 @@
 #   make run    install what is missing, build, stream a completion from the default model (models/)
 #   make test   install what is missing, build, run every test (what CI runs: .ci/run)
 #   make bench  build and compare speed and memory with llama.cpp (bench/README.md)
-# Other targets: deps, build, build-asan, unit, unit-asan, fuzz, parity, clean.
+# Other targets: deps, build, build-asan, build-cuda, unit, unit-asan, fuzz, parity, clean.
 
 JOBS        ?= 2
 BUILD_TYPE  ?= Release
@@ -11,7 +11,7 @@ RUN_MODEL   ?= models/kjv-11m-q8_0.gguf
 RUN_PROMPT  ?= In the beginning
 RUN_ARGS    ?= -n 64 --temp 0.8 --seed 1
 
-.PHONY: all deps build build-asan test unit unit-asan fuzz parity run bench clean
+.PHONY: all deps build build-asan build-cuda test unit unit-asan fuzz parity run bench clean
 .NOTPARALLEL: # stages run in order even under make -j (the builds parallelize inside cmake)
 
 all: build
@@ -28,9 +28,17 @@ build-asan:
 	  -DLIR_SANITIZE_ADDRESS=ON -DLIR_SANITIZE_UNDEFINED=ON
 	cmake --build build-asan -j$(JOBS) --target lir_tests
 
+# The CUDA backend (-DLIR_CUDA=ON, sm_90) must compile; its tests (tests/backend/test_cuda.c) run
+# on a GPU machine (they skip without one: build-cuda/lir_tests --filter 'cuda/*').
+build-cuda:
+	@if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then \
+	  cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DLIR_CUDA=ON && \
+	  cmake --build build-cuda -j$(JOBS) --target lir lir-cuda-bench; \
+	else echo "make build-cuda: no nvcc (CUDA toolkit) on this machine: CUDA build skipped"; fi
+
 # Each runner prints its own summary (Criterion's "Synthesis", node's "# tests/# pass/# fail");
 # each stage's time is printed after it; the first failing stage stops the run.
-TEST_STAGES = deps build unit build-asan unit-asan fuzz parity
+TEST_STAGES = deps build build-cuda unit build-asan unit-asan fuzz parity
 test:
 	@t0=$$(date +%s); for s in $(TEST_STAGES); do t=$$(date +%s); \
 	  $(MAKE) --no-print-directory $$s || { echo "make test: FAILED in stage '$$s'" >&2; exit 1; }; \
