@@ -65,5 +65,29 @@ enum lir_status lir_cli_generate_tokens(lir_model *m, lir_context *ctx, const li
 
 int lir_cli_generate(int argc, char **argv); /* `lir generate` */
 int lir_cli_chat(int argc, char **argv);     /* `lir chat` */
+int lir_cli_run(int argc, char **argv);      /* `lir run` (cmd_run.c) */
+int lir_cli_show(int argc, char **argv);     /* `lir show` (cmd_show.c) */
+int lir_cli_bench(int argc, char **argv);    /* `lir bench` (cmd_bench.c) */
+int lir_cli_ps(int argc, char **argv);       /* `lir ps` (cmd_ps.c) */
+int lir_cli_load(int argc, char **argv);     /* `lir load` (cmd_ps.c) */
+int lir_cli_unload(int argc, char **argv);   /* `lir unload` (cmd_ps.c) */
+
+/* One chat message from in: lines ending in '\' continue; a "> " prompt on a terminal.
+ * Returns a malloc'd string (the caller frees it), NULL at the end of input (cmd_chat.c). */
+char *lir_cli_read_message(FILE *in, bool tty);
+
+/* The models directory: flag (--models-dir) if given, else $LIR_MODELS, else ./models when it
+ * exists, else $XDG_DATA_HOME/lir/models (~/.local/share/lir/models). May return buf (n bytes). */
+const char *lir_cli_models_dir(const char *flag, char *buf, size_t n);
+/* A model given as a GGUF path, or as a name or id under dir (may be NULL): its metadata in
+ * *out, or dies (exit 1) saying where it looked. (cmd_run.c) */
+void lir_cli_find_model(const char *model, const char *dir, struct lir_installed_model *out);
+/* When argv[i] is a sampling flag of `lir generate` (--temp --top-k --top-p --min-p --typical-p
+ * --repeat-penalty --repeat-last-n --frequency-penalty --presence-penalty --mirostat
+ * --mirostat-tau --mirostat-eta --seed --stop), parses its value (argv[i + 1]) into sp —
+ * --stop appends to stops (LIR_STOP_MAX entries, borrowed from argv) — and returns 1; dies
+ * (exit 2) on a bad value. Returns 0 for any other argument. (cmd_run.c) */
+int lir_cli_sampling_flag(int argc, char **argv, int i, struct lir_sampling_params *sp, const char **stops,
+                          int32_t *n_stop);
 
 #endif /* LIR_CLI_H */

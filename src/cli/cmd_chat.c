@@ -158,8 +158,8 @@ static void turn(struct chat *c, const char *user) {
     free(toks);
 }
 
-/* Reads one message: lines ending in '\' continue. Returns NULL at the end of input. */
-static char *read_message(FILE *in, bool tty) {
+/* Reads one message: lines ending in '\' continue. Returns NULL at the end of input (cli.h). */
+char *lir_cli_read_message(FILE *in, bool tty) {
     char *msg = NULL, *line = NULL;
     size_t len = 0, lcap = 0;
     ssize_t k;
@@ -260,7 +260,7 @@ int lir_cli_chat(int argc, char **argv) {
         fprintf(stderr, "lir chat: %s, context %d tokens. /reset, /system TEXT, /exit; end a line with \\ to continue it.\n",
                 model, c.n_ctx);
     char *msg;
-    while ((msg = read_message(stdin, tty))) {
+    while ((msg = lir_cli_read_message(stdin, tty))) {
         if (!strcmp(msg, "/exit") || !strcmp(msg, "/quit")) {
             free(msg);
             break;

@@ -1,4 +1,4 @@
-/* main.c — the `lir` command line: show, eval, bench, run; dispatch to the other cmd_*.c.
+/* main.c — the `lir` command line: eval; dispatch to the cmd_*.c of the other commands.
  * Machine-readable commands print JSON on stdout; errors go to stderr with exit code 1
  * (2 for usage errors). This layer parses and validates; the library computes. */
 #include "lir.h"
@@ -20,7 +20,10 @@ static const char *usage_text =
     "usage: lir <command> [options]\n"
     "\n"
     "commands:\n"
-    "  show MODEL [--ctx N] [--batch N] [--json]   architecture, tensors, memory needed\n"
+    "  run MODEL [PROMPT] [-n N] [--temp T] [--seed S] [--verbose] [sampling]\n"
+    "                                               load and stream a completion, or chat (stdin a terminal)\n"
+    "  show MODEL [--json] [--template|--license|--metadata]\n"
+    "                                               architecture, parameters, quantization, template, memory\n"
     "  eval -m MODEL --tokens 1,2,3 [--top K] [--all] [--threads N] [--ctx N]\n"
     "                                               top-K next-token logits/log-probs (JSON)\n"
     "  generate -m MODEL (--tokens 1,2,3 | -p TEXT) [-n N] [--temp T] [--top-k K] [--seed S] [--output json]\n"
@@ -28,10 +31,11 @@ static const char *usage_text =
     "                                               continue token ids, or stream the text after a prompt\n"
     "  chat -m MODEL [--system TEXT] [--template NAME|FILE] [-n N] [--temp T] [--seed S] [--ctx N]\n"
     "                                               interactive chat from stdin (/reset, /system TEXT, /exit)\n"
-    "  bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
-    "                                               prompt (pp) and generation (tg) speed\n"
-    "  run MODEL [PROMPT] [-n N] [--temp T] [--seed S]\n"
-    "                                               stream a generation as text (from BOS if no prompt)\n"
+    "  bench MODEL [-p 512] [-n 128] [-t THREADS[,..]] [-r REPS] [--json]\n"
+    "                                               prompt (pp) and generation (tg) speed, as llama-bench\n"
+    "  ps [--json]                                  models loaded on the running server (LIR_HOST)\n"
+    "  load MODEL [--ctx N] [--keep-alive D] ...    load on the server, or check and load in-process\n"
+    "  unload MODEL | --all                         unload on the running server\n"
     "  template (-m MODEL | --template NAME|FILE) --messages FILE.json [--add-generation-prompt]\n"
     "                                               print the chat-template-rendered prompt\n"
     "  tokenize -m MODEL [--ids|--pieces] [--special] [--no-add-special] (TEXT | --file PATH|-)\n"
@@ -175,87 +179,6 @@ static int32_t ctx_for(const lir_model *m, const struct opts *o, int64_t n) {
     return (int32_t)n;
 }
 
-/* ---------------------------------------------------------------- show */
-
-static void fmt_bytes(uint64_t b, char *buf, size_t n) {
-    const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-    double v = (double)b;
-    int i = 0;
-    while (v >= 1024 && i < 4) { v /= 1024; i++; }
-    snprintf(buf, n, i ? "%.2f %s" : "%.0f %s", v, u[i]);
-}
-
-static int cmd_show(int argc, char **argv) {
-    struct opts o = { 0 };
-    const char *path = NULL;
-    parse_opts(argc, argv, 2, &o, &path);
-    if (!path) path = o.model;
-    lir_model *m = load_model(path);
-    struct lir_model_info mi;
-    lir_model_get_info(m, &mi);
-    int32_t n_ctx = o.n_ctx ? o.n_ctx : mi.n_ctx_train;
-    int32_t n_batch = o.n_batch ? o.n_batch : 256;
-    struct lir_mem_estimate me;
-    lir_model_estimate_memory(m, n_ctx, n_batch, &me);
-    /* tensor type mix */
-    uint64_t cnt[LIR_TYPE_COUNT] = { 0 }, bytes[LIR_TYPE_COUNT] = { 0 };
-    const lir_gguf *g = m->gguf;
-    for (int64_t i = 0; i < lir_gguf_n_tensors(g); i++) {
-        const struct lir_gguf_tensor *t = lir_gguf_tensor(g, i);
-        if (t->type >= 0 && t->type < LIR_TYPE_COUNT) { cnt[t->type]++; bytes[t->type] += t->size; }
-    }
-    if (o.json) {
-        printf("{\"path\":\"%s\",\"arch\":\"%s\",\"name\":\"%s\",\"gguf_version\":%u,\"file_size\":%llu,"
-               "\"n_params\":%llu,\"n_vocab\":%d,\"n_ctx_train\":%d,\"n_embd\":%d,\"n_layer\":%d,\"n_head\":%d,"
-               "\"n_head_kv\":%d,\"head_dim\":%d,\"n_ff\":%d,\"rope_base\":%g,\"rms_eps\":%g,\"tied_output\":%s,"
-               "\"types\":{",
-               path, mi.arch, mi.name, lir_gguf_version(g), (unsigned long long)mi.file_size,
-               (unsigned long long)mi.n_params, mi.n_vocab, mi.n_ctx_train, mi.n_embd, mi.n_layer, mi.n_head,
-               mi.n_head_kv, mi.head_dim, mi.n_ff, m->hp.rope_base, m->hp.rms_eps, m->tied_output ? "true" : "false");
-        bool first = true;
-        for (int t = 0; t < LIR_TYPE_COUNT; t++)
-            if (cnt[t]) {
-                printf("%s\"%s\":{\"tensors\":%llu,\"bytes\":%llu}", first ? "" : ",", lir_type_name(t),
-                       (unsigned long long)cnt[t], (unsigned long long)bytes[t]);
-                first = false;
-            }
-        printf("},\"memory\":{\"n_ctx\":%d,\"n_batch\":%d,\"weights\":%llu,\"kv_cache\":%llu,\"compute\":%llu,"
-               "\"total\":%llu}}\n",
-               n_ctx, n_batch, (unsigned long long)me.weights, (unsigned long long)me.kv_cache,
-               (unsigned long long)me.compute, (unsigned long long)me.total);
-    } else {
-        char b1[32], b2[32], b3[32], b4[32], b5[32];
-        fmt_bytes(mi.file_size, b1, sizeof b1);
-        printf("model        %s\n", path);
-        printf("name         %s\n", mi.name[0] ? mi.name : "(none)");
-        printf("architecture %s (GGUF v%u)\n", mi.arch, lir_gguf_version(g));
-        printf("parameters   %.3f B (%llu)\n", (double)mi.n_params / 1e9, (unsigned long long)mi.n_params);
-        printf("file size    %s\n", b1);
-        printf("vocab        %d\n", mi.n_vocab);
-        printf("context      %d (training)\n", mi.n_ctx_train);
-        printf("embedding    %d, %d layers, feed-forward %d\n", mi.n_embd, mi.n_layer, mi.n_ff);
-        printf("attention    %d heads, %d KV heads, head dim %d, rope base %g%s\n", mi.n_head, mi.n_head_kv,
-               mi.head_dim, m->hp.rope_base, m->rope_freqs.data ? " (llama3 frequency factors)" : "");
-        printf("output       %s\n", m->tied_output ? "tied to token embeddings" : "separate matrix");
-        printf("tensor types");
-        for (int t = 0; t < LIR_TYPE_COUNT; t++)
-            if (cnt[t]) {
-                fmt_bytes(bytes[t], b2, sizeof b2);
-                printf("  %s: %llu (%s)", lir_type_name(t), (unsigned long long)cnt[t], b2);
-            }
-        printf("\n");
-        fmt_bytes(me.weights, b2, sizeof b2);
-        fmt_bytes(me.kv_cache, b3, sizeof b3);
-        fmt_bytes(me.compute, b4, sizeof b4);
-        fmt_bytes(me.total, b5, sizeof b5);
-        printf("memory at context %d, batch %d (CPU):\n", n_ctx, n_batch);
-        printf("  weights    %s (mapped from the file)\n  KV cache   %s (f16)\n  compute    %s\n  total      %s\n", b2,
-               b3, b4, b5);
-    }
-    lir_model_free(m);
-    return 0;
-}
-
 /* ---------------------------------------------------------------- eval */
 
 static void print_top(const float *logits, int32_t nv, int k, int32_t pos) {
@@ -291,129 +214,21 @@ static int cmd_eval(int argc, char **argv) {
     return 0;
 }
 
-/* ---------------------------------------------------------------- run */
-
-static int cmd_run(int argc, char **argv) {
-    struct opts o = { .n_gen = 128, .temp = 0.0f };
-    const char *pos[2] = { NULL, NULL }; /* lir run MODEL [PROMPT], or -m MODEL [PROMPT] */
-    parse_opts_n(argc, argv, 2, &o, pos, 2);
-    const char *path = o.model ? o.model : pos[0];
-    const char *prompt = o.model ? pos[0] : pos[1];
-    if (o.model && pos[1]) die(2, "unexpected argument '%s'", pos[1]);
-    lir_model *m = load_model(path);
-    struct lir_model_info mi;
-    lir_model_get_info(m, &mi);
-    int32_t start = mi.bos_id >= 0 ? mi.bos_id : 0, *toks = &start, n_tok = 1;
-    if (prompt) {
-        int32_t need = 0;
-        enum lir_status s = lir_tokenize(m, prompt, strlen(prompt), true, false, NULL, 0, &need);
-        if (s != LIR_OK && s != LIR_ERANGE) die(1, "cannot tokenize the prompt: %s", lir_model_vocab_error(m));
-        toks = malloc(sizeof(int32_t) * (size_t)(need > 0 ? need : 1));
-        if (!toks) die(1, "out of memory");
-        if (lir_tokenize(m, prompt, strlen(prompt), true, false, toks, need, &n_tok) != LIR_OK || n_tok < 1)
-            die(1, "the prompt gives no tokens");
-        fputs(prompt, stdout);
-    }
-    lir_context *c = make_context(m, &o, ctx_for(m, &o, n_tok + (int64_t)o.n_gen));
-    struct lir_cli_sampler smp = { .temp = o.temp };
-    lir_rng_seed(smp.rng, o.seed);
-    struct lir_cli_text txt = { .out = stdout };
-    if (lir_detok_create(m, false, false, &txt.detok) != LIR_OK) die(1, "cannot print text: %s", lir_model_vocab_error(m));
-    struct lir_cli_gen r;
-    char err[LIR_ERR_MAX];
-    if (lir_cli_generate_tokens(m, c, toks, n_tok, 0, o.n_gen, &smp, &txt, &r, err, sizeof err)) die(1, "%s", err);
-    lir_detok_free(txt.detok);
-    free(txt.text);
-    if (toks != &start) free(toks);
-    fprintf(stderr, "\n[%d tokens, %.1f tok/s, first token %.1f ms, %d threads, %s]\n", r.n_gen,
-            r.gen_ms > 0 ? r.n_decode / (r.gen_ms / 1e3) : 0.0, r.ttft_ms, lir__context_n_threads(c),
-            lir__context_isa(c));
-    printf("\n");
-    free(r.tokens);
-    free(r.margins);
-    lir_context_free(c);
-    lir_model_free(m);
-    return 0;
-}
-
-/* ---------------------------------------------------------------- bench */
-
-static void stats(const double *v, int n, double *mean, double *sd) {
-    double s = 0, q = 0;
-    for (int i = 0; i < n; i++) s += v[i];
-    *mean = s / n;
-    for (int i = 0; i < n; i++) q += (v[i] - *mean) * (v[i] - *mean);
-    *sd = n > 1 ? sqrt(q / (n - 1)) : 0.0;
-}
-
-static int cmd_bench(int argc, char **argv) {
-    struct opts o = { .n_prompt = 512, .n_gen = 128, .reps = 5 };
-    parse_opts(argc, argv, 2, &o, NULL);
-    lir_model *m = load_model(o.model);
-    struct lir_model_info mi;
-    lir_model_get_info(m, &mi);
-    int32_t need = o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen;
-    if (need < 1) die(2, "nothing to measure: -p and -n are both 0");
-    if (!o.n_batch) o.n_batch = o.n_prompt > 0 ? (o.n_prompt < 512 ? o.n_prompt : 512) : 1;
-    lir_context *c = make_context(m, &o, ctx_for(m, &o, need));
-    int32_t *toks = malloc(sizeof(int32_t) * (size_t)need);
-    if (!toks) die(1, "out of memory");
-    uint64_t rng[4];
-    lir_rng_seed(rng, 1234);
-    for (int32_t i = 0; i < need; i++) toks[i] = (int32_t)(lir_rng_uniform(rng) * mi.n_vocab);
-    double *pp = calloc((size_t)o.reps, sizeof(double)), *tg = calloc((size_t)o.reps, sizeof(double));
-    if (!pp || !tg) die(1, "out of memory");
-    /* warm-up (pages in the weights, as llama-bench does) */
-    if (lir_context_decode(c, toks, o.n_prompt > 0 ? (o.n_prompt < 16 ? o.n_prompt : 16) : 1, 0, false))
-        die(1, "%s", lir_context_last_error(c));
-    if (lir_context_decode(c, toks, 1, 0, false)) die(1, "%s", lir_context_last_error(c));
-    for (int r = 0; r < o.reps; r++) {
-        if (o.n_prompt > 0) {
-            uint64_t t0 = lir__now_ns();
-            if (lir_context_decode(c, toks, o.n_prompt, 0, false)) die(1, "%s", lir_context_last_error(c));
-            pp[r] = o.n_prompt / ((double)(lir__now_ns() - t0) / 1e9);
-        }
-        if (o.n_gen > 0) {
-            uint64_t t0 = lir__now_ns();
-            for (int32_t i = 0; i < o.n_gen; i++)
-                if (lir_context_decode(c, &toks[i], 1, i, false)) die(1, "%s", lir_context_last_error(c));
-            tg[r] = o.n_gen / ((double)(lir__now_ns() - t0) / 1e9);
-        }
-    }
-    double ppm, pps, tgm, tgs;
-    stats(pp, o.reps, &ppm, &pps);
-    stats(tg, o.reps, &tgm, &tgs);
-    if (o.json) {
-        printf("{\"model\":\"%s\",\"threads\":%d,\"isa\":\"%s\",\"reps\":%d,\"pp\":{\"n\":%d,\"tok_s\":%.3f,\"std\":%.3f},"
-               "\"tg\":{\"n\":%d,\"tok_s\":%.3f,\"std\":%.3f}}\n",
-               o.model, lir__context_n_threads(c), lir__context_isa(c), o.reps, o.n_prompt, ppm, pps, o.n_gen, tgm,
-               tgs);
-    } else {
-        printf("model %s, %d threads, %s kernels, %d reps\n", o.model, lir__context_n_threads(c), lir__context_isa(c),
-               o.reps);
-        if (o.n_prompt) printf("pp%-5d %10.2f ± %.2f tok/s\n", o.n_prompt, ppm, pps);
-        if (o.n_gen) printf("tg%-5d %10.2f ± %.2f tok/s\n", o.n_gen, tgm, tgs);
-    }
-    free(pp);
-    free(tg);
-    free(toks);
-    lir_context_free(c);
-    lir_model_free(m);
-    return 0;
-}
-
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "show")) return cmd_show(argc, argv);
+    if (!strcmp(cmd, "show")) return lir_cli_show(argc, argv);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "generate")) return lir_cli_generate(argc, argv);
     if (!strcmp(cmd, "chat")) return lir_cli_chat(argc, argv);
-    if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
-    if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
+    if (!strcmp(cmd, "bench")) return lir_cli_bench(argc, argv);
+    if (!strcmp(cmd, "run")) return lir_cli_run(argc, argv);
+    if (!strcmp(cmd, "ps")) return lir_cli_ps(argc, argv);
+    if (!strcmp(cmd, "load")) return lir_cli_load(argc, argv);
+    if (!strcmp(cmd, "unload")) return lir_cli_unload(argc, argv);
     if (!strcmp(cmd, "template")) { int lir_cli_template(int, char **); return lir_cli_template(argc, argv); }
     if (!strcmp(cmd, "tokenize")) { int lir_cli_tokenize(int, char **); return lir_cli_tokenize(argc, argv); }
     if (!strcmp(cmd, "perplexity")) { int lir_cli_perplexity(int, char **); return lir_cli_perplexity(argc, argv); }
