@@ -7,7 +7,7 @@
 #   fuzz_tokenizer  FUZZ_SECS_TOKENIZER (default 40) fuzz/seed_tokenizer/, fuzz/repro/tokenizer-*
 # (fuzz/repro/ keeps every reproducer found; those named *-hang-* are not replayed here.)
 # A target without a budget here gets FUZZ_SECS_OTHER (default 20), over fuzz/seed_NAME/
-# (fuzz_licence, fuzz_grammar).
+# (fuzz_licence, fuzz_grammar, fuzz_snapshot).
 # One target at a time, one job each. The budgets keep CI's fuzz stage (2 cores, `make fuzz`,
 # 60 s for gguf) under 4 minutes including the sanitized build: 60+40+40+20+20 s of fuzzing
 # plus a build of about 25 s on a quiet 2-core machine (75 s on a busy one).
