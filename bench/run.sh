@@ -99,6 +99,15 @@ for f in "${models[@]}"; do
   printf '{"kind":"rss","model":"%s","n_ctx":2048,"max_rss_kb":%s}\n' "$f" "$kb" >> "$RUNS"
 done
 
+# --- context shift: truncate a 32K context to 8K (tools/lir_kv_truncate.c; target < 500 ms) ------
+# The KV cache is filled with random values instead of evaluating 32K tokens (see the tool).
+KVT=${LIR_KV_TRUNCATE:-$(dirname "$LIR")/lir-kv-truncate}
+if [ -x "$KVT" ]; then
+  log "kv truncate 32768 -> 8192: $(basename "${models[0]}")"
+  j=$("$KVT" -m "${models[0]}" --ctx 32768 --keep 8192 -t "$tmax" --reps "$REPS" --json) || die "lir-kv-truncate failed"
+  printf '{"kind":"kv_truncate","model":"%s","data":%s}\n' "${models[0]}" "$j" >> "$RUNS"
+fi
+
 printf '{"kind":"load","when":"end","loadavg":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RUNS"
 args=(--runs "$RUNS" --p "$P" --n "$N" --fa "$FA")
 [ "${NO_README:-0}" = 1 ] || args+=(--readme bench/README.md)

@@ -580,10 +580,18 @@ const lir_token *lir_context_seq_tokens(const lir_context *c, int32_t seq, int32
     return c->kv.seqs[seq].tokens ? c->kv.seqs[seq].tokens : none;
 }
 
-/* Context shift on the worker pool: each thread takes whole layers (layers are independent). */
+/* Context shift on the worker pool: each thread takes whole layers (layers are independent).
+ * General case: rows move down n_discard places, keys rotated (lir__kv_shift_layer). Block-aligned
+ * n_discard (a multiple of 64): the block table drops whole blocks instead, rows stay where they
+ * are and only their keys are rotated in place — plus, when n_keep ends inside a block, that
+ * block's tail rows copied from the block that followed the dropped ones. */
 struct shift_args {
     lir_context *ctx;
     int32_t seq, n_keep, n_discard;
+    bool aligned;
+    int32_t part_dst, part_src, part_off, part_n; /* aligned: partial block copy (part_n 0: none) */
+    const int32_t *rot_blocks, *rot_rows;         /* aligned: blocks whose first rot_rows[i] keys rotate */
+    int32_t n_rot_blocks;
     struct lir_kv_rot rot;
     float *tmp;              /* (n_threads, kv_dim) */
 };
@@ -593,9 +601,17 @@ static void shift_layers(struct lir_exec *x, const struct lir_backend_ops *B, vo
     struct shift_args *a = varg;
     lir_context *c = a->ctx;
     const int ith = lir_exec_ith(x), nth = lir_exec_nth(x);
-    for (int32_t il = ith; il < c->kv.n_layer; il += nth)
-        lir__kv_shift_layer(&c->kv, a->seq, il, a->n_keep, a->n_discard, &a->rot,
-                            a->tmp + (size_t)ith * c->kv.kv_dim);
+    float *tmp = a->tmp + (size_t)ith * c->kv.kv_dim;
+    for (int32_t il = ith; il < c->kv.n_layer; il += nth) {
+        if (!a->aligned) {
+            lir__kv_shift_layer(&c->kv, a->seq, il, a->n_keep, a->n_discard, &a->rot, tmp);
+            continue;
+        }
+        if (a->part_n > 0)
+            lir__kv_rotate_rows(&c->kv, a->part_dst, a->part_src, il, a->part_off, a->part_n, &a->rot, tmp);
+        for (int32_t i = 0; i < a->n_rot_blocks; i++)
+            lir__kv_rotate_rows(&c->kv, a->rot_blocks[i], a->rot_blocks[i], il, 0, a->rot_rows[i], &a->rot, tmp);
+    }
 }
 
 enum lir_status lir_context_seq_truncate(lir_context *c, int32_t seq, int32_t n_keep, int32_t n_discard) {
@@ -603,37 +619,45 @@ enum lir_status lir_context_seq_truncate(lir_context *c, int32_t seq, int32_t n_
     c->err.msg[0] = 0;
     enum lir_status s = check_seq(c, seq, "lir_context_seq_truncate");
     if (s) return s;
-    struct lir_kv_seq *sq = &c->kv.seqs[seq];
+    struct lir_kv *kv = &c->kv;
+    struct lir_kv_seq *sq = &kv->seqs[seq];
     if (n_keep < 0 || n_discard < 0 || (int64_t)n_keep + n_discard > sq->len)
         return lir__errf(&c->err, LIR_EINVAL,
                          "lir_context_seq_truncate: n_keep %d and n_discard %d must be >= 0 with n_keep + n_discard <= "
                          "%d (the sequence's length)",
                          n_keep, n_discard, sq->len);
     if (n_discard == 0) return LIR_OK;
-    const int32_t len2 = sq->len - n_discard;
+    const int32_t len2 = sq->len - n_discard, BS = LIR_KV_BS;
     if (n_keep == len2) { /* nothing after the dropped part */
-        lir__kv_seq_cut(&c->kv, seq, n_keep);
+        lir__kv_seq_cut(kv, seq, n_keep);
         c->n_logits = 0;
         return LIR_OK;
     }
     const struct lir_hparams *hp = &c->model->hp;
-    if (c->model->arch->bert)
-        return lir__errf(&c->err, LIR_EUNSUPPORTED, "lir_context_seq_truncate: %s has no KV cache",
-                         c->model->arch->name);
-    /* blocks written: those holding rows [n_keep, len2); shared ones are copied first */
+    const bool aligned = n_discard % BS == 0;
+    const int32_t d = n_discard / BS, b0 = n_keep / BS, r0 = n_keep % BS, nb2 = (len2 + BS - 1) / BS;
+    const int32_t nb_old = (sq->len + BS - 1) / BS;
+    /* blocks that change must be exclusive: count the shared ones to copy */
     int32_t need = 0;
-    for (int32_t j = n_keep / LIR_KV_BS; j < (len2 + LIR_KV_BS - 1) / LIR_KV_BS; j++)
-        need += c->kv.refs[sq->blocks[j]] > 1;
-    if (need > c->kv.n_free)
+    if (aligned) {
+        if (r0) need += kv->refs[sq->blocks[b0]] > 1;
+        for (int32_t j = r0 ? b0 + 1 : b0; j < nb2; j++) need += kv->refs[sq->blocks[j + d]] > 1;
+    } else {
+        for (int32_t j = b0; j < nb2; j++) need += kv->refs[sq->blocks[j]] > 1;
+    }
+    if (need > kv->n_free)
         return lir__errf(&c->err, LIR_ECONTEXT,
                          "lir_context_seq_truncate: %d shared blocks must be copied before they change but only %d "
                          "blocks are free",
-                         need, c->kv.n_free);
+                         need, kv->n_free);
     const int nth = lir__context_n_threads(c);
-    float *tmp = malloc(sizeof(float) * (size_t)nth * c->kv.kv_dim);
-    if (!tmp) return lir__errf(&c->err, LIR_ENOMEM, "lir_context_seq_truncate: out of memory");
-    for (int32_t j = n_keep / LIR_KV_BS; j < (len2 + LIR_KV_BS - 1) / LIR_KV_BS; j++)
-        lir__kv_seq_own_block(&c->kv, seq, j);
+    float *tmp = malloc(sizeof(float) * (size_t)nth * kv->kv_dim);
+    int32_t *rb = aligned ? malloc(sizeof(int32_t) * 2 * (size_t)(nb2 + 1)) : NULL;
+    if (!tmp || (aligned && !rb)) {
+        free(tmp);
+        free(rb);
+        return lir__errf(&c->err, LIR_ENOMEM, "lir_context_seq_truncate: out of memory");
+    }
     /* the angles of position -n_discard, as the forward's RoPE computes angles (repeated float
      * multiplication of theta_scale): a rotation by them takes a key from p to p - n_discard */
     float cs[4096];
@@ -649,18 +673,46 @@ enum lir_status lir_context_seq_truncate(lir_context *c, int32_t seq, int32_t n_
         theta *= theta_scale;
     }
     struct shift_args a = {
-        .ctx = c, .seq = seq, .n_keep = n_keep, .n_discard = n_discard, .tmp = tmp,
+        .ctx = c, .seq = seq, .n_keep = n_keep, .n_discard = n_discard, .aligned = aligned, .tmp = tmp,
         .rot = { .cs = cs, .n_rot = n_rot, .head_dim = hp->head_dim, .neox = c->model->arch->rope == LIR_ROPE_NEOX,
                  .to_f16 = lir_cpu_f16_row(c->cpu) },
     };
-    lir_cpu_run(c->cpu, shift_layers, &a);
-    free(tmp);
-    memmove(sq->tokens + n_keep, sq->tokens + n_keep + n_discard, sizeof(lir_token) * (size_t)(len2 - n_keep));
-    /* release the blocks past the new end (their rows moved down) */
-    for (int32_t j = (len2 + LIR_KV_BS - 1) / LIR_KV_BS; j < (sq->len + LIR_KV_BS - 1) / LIR_KV_BS; j++) {
-        const int32_t b = sq->blocks[j];
-        if (--c->kv.refs[b] == 0) c->kv.free_ids[c->kv.n_free++] = b;
+    if (aligned) {
+        if (r0) {
+            lir__kv_seq_own_block(kv, seq, b0);
+            a.part_dst = sq->blocks[b0];
+            a.part_src = sq->blocks[b0 + d];
+            a.part_off = r0;
+            a.part_n = (len2 - b0 * BS < BS ? len2 - b0 * BS : BS) - r0;
+        }
+        const int32_t jf = r0 ? b0 + 1 : b0;
+        for (int32_t j = jf; j < nb2; j++) {
+            lir__kv_seq_own_block(kv, seq, j + d);
+            rb[a.n_rot_blocks] = sq->blocks[j + d];
+            rb[nb2 + 1 + a.n_rot_blocks] = len2 - j * BS < BS ? len2 - j * BS : BS;
+            a.n_rot_blocks++;
+        }
+        a.rot_blocks = rb;
+        a.rot_rows = rb + nb2 + 1;
+        lir_cpu_run(c->cpu, shift_layers, &a);
+        /* the table: drop the d blocks after the kept head, the rest move down */
+        for (int32_t j = jf; j < jf + d; j++) {
+            const int32_t b = sq->blocks[j];
+            if (--kv->refs[b] == 0) kv->free_ids[kv->n_free++] = b;
+        }
+        memmove(sq->blocks + jf, sq->blocks + jf + d, sizeof(int32_t) * (size_t)(nb2 - jf));
+    } else {
+        for (int32_t j = b0; j < nb2; j++) lir__kv_seq_own_block(kv, seq, j);
+        lir_cpu_run(c->cpu, shift_layers, &a);
+        /* release the blocks past the new end (their rows moved down) */
+        for (int32_t j = nb2; j < nb_old; j++) {
+            const int32_t b = sq->blocks[j];
+            if (--kv->refs[b] == 0) kv->free_ids[kv->n_free++] = b;
+        }
     }
+    free(tmp);
+    free(rb);
+    memmove(sq->tokens + n_keep, sq->tokens + n_keep + n_discard, sizeof(lir_token) * (size_t)(len2 - n_keep));
     sq->len = len2;
     c->n_logits = 0;
     return LIR_OK;

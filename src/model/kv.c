@@ -280,3 +280,33 @@ void lir__kv_shift_layer(struct lir_kv *kv, int32_t seq, int32_t il, int32_t n_k
         i += m;
     }
 }
+
+void lir__kv_rotate_rows(struct lir_kv *kv, int32_t dst, int32_t src, int32_t il, int32_t off, int32_t n,
+                         const struct lir_kv_rot *r, float *tmp) {
+    const int32_t D = kv->kv_dim;
+    const size_t rb = kv->row_bytes;
+    const struct lir_type_traits *q8 = lir_type_traits_get(LIR_TYPE_Q8_0);
+    for (int32_t t = off; t < off + n; t++) {
+        const char *s = lir__kv_k(kv, src, il) + (size_t)t * rb;
+        char *d = lir__kv_k(kv, dst, il) + (size_t)t * rb;
+        if (kv->type == LIR_TYPE_F16) {
+            const lir_f16 *h = (const lir_f16 *)s;
+            for (int32_t i = 0; i < D; i++) tmp[i] = lir_f16_to_f32(h[i]);
+            rotate_row(tmp, D, r);
+            r->to_f16(tmp, d, D);
+        } else {
+            q8->dequantize_row_ref(s, tmp, D);
+            rotate_row(tmp, D, r);
+            q8->quantize_row_act_ref(tmp, d, D);
+        }
+    }
+    if (src == dst) return;
+    if (kv->type == LIR_TYPE_F16) {
+        lir_f16 *dv = (lir_f16 *)lir__kv_v(kv, dst, il);
+        const lir_f16 *sv = (const lir_f16 *)lir__kv_v(kv, src, il);
+        for (int32_t i = 0; i < D; i++)
+            memcpy(dv + (size_t)i * LIR_KV_BS + off, sv + (size_t)i * LIR_KV_BS + off, (size_t)n * sizeof(lir_f16));
+    } else {
+        memcpy(lir__kv_v(kv, dst, il) + (size_t)off * rb, lir__kv_v(kv, src, il) + (size_t)off * rb, (size_t)n * rb);
+    }
+}

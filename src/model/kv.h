@@ -96,6 +96,11 @@ struct lir_kv_rot {
 void lir__kv_shift_layer(struct lir_kv *kv, int32_t seq, int32_t il, int32_t n_keep, int32_t n_discard,
                          const struct lir_kv_rot *r, float *tmp);
 
+/* Rows [off, off + n) of block src, layer il, to the same rows of block dst (exclusive), keys
+ * rotated by r (V copied unchanged); src == dst rotates the keys in place. tmp: kv_dim floats. */
+void lir__kv_rotate_rows(struct lir_kv *kv, int32_t dst, int32_t src, int32_t il, int32_t off, int32_t n,
+                         const struct lir_kv_rot *r, float *tmp);
+
 /* Token p of seq: its block and row within it. */
 static inline int32_t lir__kv_block_of(const struct lir_kv *kv, int32_t seq, int32_t p) {
     return kv->seqs[seq].blocks[p / LIR_KV_BS];

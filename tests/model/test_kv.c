@@ -367,6 +367,10 @@ Test(kv, truncate_then_decode_qwen3_q8_0_kv, .fini = cleanup) {
      * largest value) instead of an f16 rounding (measured 6.4e-3), so a looser bound */
     check_truncate(LIR_GEN_QWEN3, false, LIR_KV_TYPE_Q8_0, 200, 5, 60, 3e-2);
 }
+Test(kv, truncate_block_aligned_discard_keep_inside_a_block, .fini = cleanup) {
+    /* whole blocks dropped from the table; the kept head's last block gets its tail rows copied */
+    check_truncate(LIR_GEN_QWEN2, false, LIR_KV_TYPE_F16, 300, 10, 192, 1.5e-2);
+}
 Test(kv, truncate_small_discard_within_a_block, .fini = cleanup) {
     check_truncate(LIR_GEN_LLAMA, false, LIR_KV_TYPE_F16, 90, 3, 7, 1.5e-2);
 }
