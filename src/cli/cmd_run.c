@@ -138,7 +138,8 @@ static int on_chunk(const struct lir_generate_chunk *c, void *user) {
 }
 
 static void fmt_duration(char *buf, size_t n, double ms) {
-    if (ms >= 1000.0) snprintf(buf, n, "%.6gs", ms / 1e3);
+    if (ms <= 0.0) snprintf(buf, n, "0s");
+    else if (ms >= 1000.0) snprintf(buf, n, "%.6gs", ms / 1e3);
     else if (ms >= 1.0) snprintf(buf, n, "%.6gms", ms);
     else snprintf(buf, n, "%.6gµs", ms * 1e3);
 }

@@ -134,6 +134,26 @@ describe("lir run", () => {
     assert.equal(got, want + "\n", "the reply only, of the rendered conversation");
   });
 
+  // A terminal (util-linux `script` gives the command a pseudo-terminal): the load progress bar on
+  // stderr, then a chat; /reset gives the first reply again.
+  it("on a terminal: progress bar, then a chat loop (/reset, /bye)", (t) => {
+    if (spawnSync("script", ["--version"]).status !== 0) return t.skip("no `script` (util-linux) for a pseudo-terminal");
+    const cmd = [LIR, "run", chatModel, "-n", "12", "--threads", "1", "--temp", "0"].map((a) => `'${a}'`).join(" ");
+    const r = spawnSync("script", ["-qfec", cmd, "/dev/null"], { input: "Hello there\n/reset\nHello there\n/bye\n",
+      encoding: "utf8", timeout: 60_000, env: { ...process.env, LIR_HOST: "127.0.0.1:9" } });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const out = r.stdout.replace(/\r/g, "");
+    assert.match(out, /loading \[#+ *\] +\d+%/);
+    assert.match(out, /loading \[#{30}\] 100%/);
+    const f = path.join(tmp, "hello.json");
+    fs.writeFileSync(f, JSON.stringify([{ role: "user", content: "Hello there" }]));
+    const want = generateText(chatModel, ok(["template", "-m", chatModel, "--messages", f, "--add-generation-prompt"]).out,
+      ["-n", "12"]);
+    assert.ok(want.trim().length > 0);
+    assert.equal(out.split(want).length - 1, 2, `two equal replies ${JSON.stringify(want)} in ${JSON.stringify(out)}`);
+    assert.match(out, /\[conversation cleared\]/);
+  });
+
   it("errors: one line, exit 1 or 2", () => {
     const cases = [
       [["run"], 2, /no model given/],
