@@ -31,7 +31,8 @@
  *     --output json one object:
  *     {"tokens":[…],"margins":[…],"n_prompt":N,"n_gen":N,"metrics":{"ttft_ms":…,"prompt_tok_s":…,
  *      "gen_tok_s":…},"finish_reason":"stop"|"length"} — a stable interface — plus "text" (the
- *     generated text) with -p, --stop or a grammar, and "logprobs" with --n-probs.
+ *     generated text) with -p, --stop or a grammar, "logprobs" with --n-probs, and with a grammar
+ *     metrics.grammar_ms (time spent in it: fast-path check, filter, second draw, accept).
  *     Generation stops after N tokens (default 64) or when the context is full ("length"), at an
  *     end-of-generation token or a stop string ("stop"). The context is prompt + N tokens unless
  *     --ctx gives it.
@@ -139,6 +140,7 @@ struct gen_opts {
     const lir_grammar_vocab *gvocab;
     float *masked;                 /* (n_vocab) scratch for the filtered logits */
     bool grammar_done;             /* out: the grammar is complete, nothing may follow */
+    double grammar_ms;             /* out: time in the grammar (check, filter, resample, accept) */
     int32_t n_probs;
     float *logprob;                /* (n_gen) log-probability of each sampled token, or NULL */
     struct lir_token_logprob *top; /* (n_gen * n_probs) the n_probs most likely, or NULL */
@@ -251,11 +253,13 @@ static enum lir_status generate(lir_model *m, lir_context *ctx, const lir_token 
             return s;
         }
         if (o->grammar) {
+            const uint64_t tg = lir__now_ns();
             if ((s = grammar_sample(o, lg, mi.n_vocab, i, &tok, err, err_len))) return s;
             if ((s = lir_grammar_accept_token(o->grammar, o->gvocab, tok))) {
                 snprintf(err, err_len, "grammar: %s", lir_grammar_state_last_error(o->grammar));
                 return s;
             }
+            o->grammar_ms += (double)(lir__now_ns() - tg) / 1e6;
         }
         lir_sampler_accept(o->sampler, tok);
         r->margins[i] = lir_sample_margin(lg, mi.n_vocab);
@@ -524,9 +528,11 @@ int lir_cli_generate(int argc, char **argv) {
         for (int32_t i = 0; i < r.n_gen; i++) printf("%s%d", i ? "," : "", r.tokens[i]);
         printf("],\"margins\":[");
         for (int32_t i = 0; i < r.n_gen; i++) printf("%s%.5g", i ? "," : "", r.margins[i]);
-        printf("],\"n_prompt\":%d,\"n_gen\":%d,\"metrics\":{\"ttft_ms\":%.3f,\"prompt_tok_s\":%.3f,\"gen_tok_s\":%.3f}",
+        printf("],\"n_prompt\":%d,\"n_gen\":%d,\"metrics\":{\"ttft_ms\":%.3f,\"prompt_tok_s\":%.3f,\"gen_tok_s\":%.3f",
                n, r.n_gen, r.ttft_ms, r.prompt_ms > 0 ? n / (r.prompt_ms / 1e3) : 0.0,
                r.gen_ms > 0 ? r.n_decode / (r.gen_ms / 1e3) : 0.0);
+        if (gr) printf(",\"grammar_ms\":%.3f", o.grammar_ms); /* inside metrics */
+        printf("}");
         printf(",\"finish_reason\":\"%s\"", lir_finish_reason_str(fin));
         if (o.n_probs) { /* as OpenAI's logprobs.content: per token its logprob and top_logprobs */
             printf(",\"logprobs\":[");
