@@ -48,6 +48,9 @@ static const char *usage_text =
     "  quantize [--allow-requantize] [--pure] [--output-tensor-type T] [-t N] IN OUT TYPE\n"
     "                                               requantize a model (as llama-quantize; TYPE e.g. Q4_K_M)\n"
     "  models [--dir D] [--json]                    installed models (GGUF files in D, default $LIR_MODELS)\n"
+    "  top [--interval MS] [--once] [--json]        live models, RAM/CPU/GPU, tok/s, TTFT, alerts (server or local)\n"
+    "  stats [--period 1h] [--data-dir D] [--json|--csv]\n"
+    "                                               request statistics and resource history from the store\n"
     "  serve [--host H] [--port P] [--models-dir D] [--api-key K] [--cors-origin O]\n"
     "                                               OpenAI/Ollama-compatible HTTP server (default 127.0.0.1:7373)\n"
     "  version\n";
@@ -237,6 +240,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "embed")) { int lir_cli_embed(int, char **); return lir_cli_embed(argc, argv); }
     if (!strcmp(cmd, "models")) { int lir_cli_models(int, char **); return lir_cli_models(argc, argv); }
     if (!strcmp(cmd, "quantize")) { int lir_cli_quantize(int, char **); return lir_cli_quantize(argc, argv); }
+    if (!strcmp(cmd, "top")) { int lir_cli_top(int, char **); return lir_cli_top(argc, argv); }
+    if (!strcmp(cmd, "stats")) { int lir_cli_stats(int, char **); return lir_cli_stats(argc, argv); }
     if (!strcmp(cmd, "serve")) { int lir_cli_serve(int, char **); return lir_cli_serve(argc, argv); }
     if (!strcmp(cmd, "detokenize")) { int lir_cli_detokenize(int, char **); return lir_cli_detokenize(argc, argv); }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
