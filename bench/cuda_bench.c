@@ -72,22 +72,22 @@ int main(int argc, char **argv) {
     float *logits = malloc(sizeof(float) * (size_t)hp->n_vocab);
     for (int i = 0; i < nb + n_gen; i++) toks[i] = (int32_t)((i * 7919 + 13) % hp->n_vocab);
     /* warm-up: one prompt and a few steps (cuBLAS heuristics, graph capture) */
-    if (lir_cuda_eval(g, toks, n_prompt, 0, n_prompt - 1, logits, NULL, &e)) goto fail;
+    if (lir_cuda_eval(g, toks, n_prompt, 0, NULL, 1, logits, NULL, &e)) goto fail;
     for (int i = 0; i < 4; i++)
-        if (lir_cuda_eval(g, toks + i, 1, n_prompt + i, 0, logits, NULL, &e)) goto fail;
+        if (lir_cuda_eval(g, toks + i, 1, n_prompt + i, NULL, 1, logits, NULL, &e)) goto fail;
     double best_pp = 1e30, best_ttft = 1e30, best_tg = 1e30;
     for (int r = 0; r < reps; r++) {
         t0 = now();
-        if (lir_cuda_eval(g, toks, n_prompt, 0, n_prompt, NULL, NULL, &e)) goto fail;
+        if (lir_cuda_eval(g, toks, n_prompt, 0, NULL, 0, NULL, NULL, &e)) goto fail;
         double t = now() - t0;
         if (t < best_pp) best_pp = t;
         t0 = now();
-        if (lir_cuda_eval(g, toks, n_ttft, 0, n_ttft - 1, logits, NULL, &e)) goto fail;
+        if (lir_cuda_eval(g, toks, n_ttft, 0, NULL, 1, logits, NULL, &e)) goto fail;
         t = now() - t0;
         if (t < best_ttft) best_ttft = t;
         t0 = now();
         for (int i = 0; i < n_gen; i++)
-            if (lir_cuda_eval(g, toks + n_ttft + i, 1, n_ttft + i, 0, logits, NULL, &e)) goto fail;
+            if (lir_cuda_eval(g, toks + n_ttft + i, 1, n_ttft + i, NULL, 1, logits, NULL, &e)) goto fail;
         t = now() - t0;
         if (t < best_tg) best_tg = t;
     }

@@ -8,7 +8,7 @@
  *    weights and sums), 2e-3 for the GEMM (weights and inputs rounded to f16: 2^-11 each).
  *  - whole model: generated tiny llama (every type), qwen2 and qwen3 models: a 20-token prompt
  *    (the GEMM path), a 5-token prompt (the mat-vec path) and 12 one-token steps (the CUDA
- *    graph) give logits within NMSE sum(d^2)/sum(ref^2) <= 5e-4 of the CPU
+ *    graph), and two chosen rows of a prompt, give logits within NMSE sum(d^2)/sum(ref^2) <= 5e-4 of the CPU
  *    context's (ggml's test-backend-ops bound; the CPU quantizes activations to Q8 for quantized
  *    weights, the GPU keeps them f32); graph replay equals the ungraphed step bit for bit.
  *  - the trained default model (peaked): 64 greedy tokens after a prompt equal the CPU's.
@@ -141,8 +141,8 @@ static void compare_model(enum lir_gen_arch arch, int32_t type, bool mix_m, cons
     double worst = 0;
     /* prompt of NP tokens (GEMM path), every token's logits */
     cr_assert_eq(lir_context_decode(c, toks, NP, 0, true), LIR_OK, "cpu decode: %s", lir_context_last_error(c));
-    cr_assert_eq(lir_cuda_eval(g, toks, NP, 0, 0, gl, NULL, &e), LIR_OK, "gpu eval: %s", e.msg);
-    cr_assert_eq(lir_cuda_eval(g2, toks, NP, 0, NP, NULL, NULL, &e), LIR_OK, "gpu eval: %s", e.msg);
+    cr_assert_eq(lir_cuda_eval(g, toks, NP, 0, NULL, NP, gl, NULL, &e), LIR_OK, "gpu eval: %s", e.msg);
+    cr_assert_eq(lir_cuda_eval(g2, toks, NP, 0, NULL, 0, NULL, NULL, &e), LIR_OK, "gpu eval: %s", e.msg);
     for (int i = 0; i < NP; i++) {
         const double d = nmse(gl + (size_t)i * nv, lir_context_logits(c, i), nv);
         if (d > worst) worst = d;
@@ -152,8 +152,8 @@ static void compare_model(enum lir_gen_arch arch, int32_t type, bool mix_m, cons
     for (int s = 0; s < NS; s++) {
         const int32_t pos = NP + s;
         cr_assert_eq(lir_context_decode(c, toks + pos, 1, pos, false), LIR_OK, "cpu: %s", lir_context_last_error(c));
-        cr_assert_eq(lir_cuda_eval(g, toks + pos, 1, pos, 0, gl, NULL, &e), LIR_OK, "gpu graph step: %s", e.msg);
-        cr_assert_eq(lir_cuda_eval(g2, toks + pos, 1, pos, 0, gl2, NULL, &e), LIR_OK, "gpu step: %s", e.msg);
+        cr_assert_eq(lir_cuda_eval(g, toks + pos, 1, pos, NULL, 1, gl, NULL, &e), LIR_OK, "gpu graph step: %s", e.msg);
+        cr_assert_eq(lir_cuda_eval(g2, toks + pos, 1, pos, NULL, 1, gl2, NULL, &e), LIR_OK, "gpu step: %s", e.msg);
         cr_assert(memcmp(gl, gl2, sizeof(float) * nv) == 0, "%s step %d: graph replay differs from plain launches",
                   what, s);
         const double d = nmse(gl, lir_context_logits(c, -1), nv);
@@ -162,10 +162,19 @@ static void compare_model(enum lir_gen_arch arch, int32_t type, bool mix_m, cons
     }
     /* a 5-token prompt afresh (mat-vec path with several columns), last logits */
     cr_assert_eq(lir_context_decode(c, toks + 3, 5, 0, false), LIR_OK, "cpu: %s", lir_context_last_error(c));
-    cr_assert_eq(lir_cuda_eval(g, toks + 3, 5, 0, 4, gl, NULL, &e), LIR_OK, "gpu: %s", e.msg);
+    cr_assert_eq(lir_cuda_eval(g, toks + 3, 5, 0, NULL, 1, gl, NULL, &e), LIR_OK, "gpu: %s", e.msg);
     const double d = nmse(gl, lir_context_logits(c, -1), nv);
     if (d > worst) worst = d;
     cr_assert(d <= 5e-4, "%s 5-token prompt: NMSE %.3g > 5e-4", what, d);
+    /* chosen output rows (gathered on the GPU): rows 0 and 2 of the same prompt */
+    cr_assert_eq(lir_context_decode(c, toks + 3, 5, 0, true), LIR_OK, "cpu: %s", lir_context_last_error(c));
+    const int32_t rows[2] = { 0, 2 };
+    cr_assert_eq(lir_cuda_eval(g, toks + 3, 5, 0, rows, 2, gl, NULL, &e), LIR_OK, "gpu: %s", e.msg);
+    for (int i = 0; i < 2; i++) {
+        const double dr = nmse(gl + (size_t)i * nv, lir_context_logits(c, rows[i]), nv);
+        if (dr > worst) worst = dr;
+        cr_assert(dr <= 5e-4, "%s output row %d: NMSE %.3g > 5e-4", what, rows[i], dr);
+    }
     cr_log_info("%s: worst NMSE %.3g", what, worst);
     free(gl), free(gl2);
     lir_cuda_free(g);
@@ -217,7 +226,7 @@ Test(cuda, greedy_64_tokens_equal_cpu_on_default_model) {
     float *gl = malloc(sizeof(float) * nv);
     lir_err e = { { 0 } };
     cr_assert_eq(lir_context_decode(c, prompt, np, 0, false), LIR_OK);
-    cr_assert_eq(lir_cuda_eval(g, prompt, np, 0, np - 1, gl, NULL, &e), LIR_OK, "%s", e.msg);
+    cr_assert_eq(lir_cuda_eval(g, prompt, np, 0, NULL, 1, gl, NULL, &e), LIR_OK, "%s", e.msg);
     lir_token cpu_t = argmax(lir_context_logits(c, -1), nv), gpu_t = argmax(gl, nv);
     char seq[64 * 8] = "";
     for (int i = 0; i < 64; i++) {
@@ -225,7 +234,7 @@ Test(cuda, greedy_64_tokens_equal_cpu_on_default_model) {
         snprintf(seq + strlen(seq), sizeof seq - strlen(seq), "%d ", cpu_t);
         const int32_t pos = np + i;
         cr_assert_eq(lir_context_decode(c, &cpu_t, 1, pos, false), LIR_OK);
-        cr_assert_eq(lir_cuda_eval(g, &gpu_t, 1, pos, 0, gl, NULL, &e), LIR_OK, "%s", e.msg);
+        cr_assert_eq(lir_cuda_eval(g, &gpu_t, 1, pos, NULL, 1, gl, NULL, &e), LIR_OK, "%s", e.msg);
         cpu_t = argmax(lir_context_logits(c, -1), nv);
         gpu_t = argmax(gl, nv);
     }
@@ -249,10 +258,10 @@ Test(cuda, refusals, .fini = cleanup) {
     g = gpu_of(m, 64, 8, false);
     float *l = malloc(sizeof(float) * m->hp.n_vocab);
     const lir_token bad = m->hp.n_vocab, ok = 1;
-    cr_assert_eq(lir_cuda_eval(g, &bad, 1, 0, 0, l, NULL, &e), LIR_EINVAL);
+    cr_assert_eq(lir_cuda_eval(g, &bad, 1, 0, NULL, 1, l, NULL, &e), LIR_EINVAL);
     cr_assert(strstr(e.msg, "outside"), "message: %s", e.msg);
-    cr_assert_eq(lir_cuda_eval(g, &ok, 1, 64, 0, l, NULL, &e), LIR_EINVAL);
-    cr_assert_eq(lir_cuda_eval(g, &ok, 1, 63, 0, l, NULL, &e), LIR_OK, "%s", e.msg);
+    cr_assert_eq(lir_cuda_eval(g, &ok, 1, 64, NULL, 1, l, NULL, &e), LIR_EINVAL);
+    cr_assert_eq(lir_cuda_eval(g, &ok, 1, 63, NULL, 1, l, NULL, &e), LIR_OK, "%s", e.msg);
     free(l);
     lir_cuda_free(g);
     lir_model_free(m);

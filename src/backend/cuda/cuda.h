@@ -40,12 +40,14 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
 void lir_cuda_free(lir_cuda *g); /* accepts NULL */
 
 /* Evaluates tokens (borrowed, n in [1, n_batch], ids valid) at positions pos..pos+n-1
- * (pos + n <= n_ctx), storing their K and V. If embd is NULL, writes logits for tokens
- * [out_from, n) to logits ((n - out_from) x n_vocab floats, borrowed); else writes the
- * output-normed hidden states of those tokens to embd ((n - out_from) x n_embd). out_from == n:
- * nothing is written. Returns LIR_OK, LIR_EINVAL, LIR_EINTERNAL (a CUDA or cuBLAS error, named). */
-enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos, int32_t out_from,
-                              float *logits, float *embd, lir_err *e);
+ * (pos + n <= n_ctx), storing their K and V (cache rows from pos on are overwritten; attention
+ * reads rows [0, pos+i] only). Outputs go to the n_out rows out_rows[0..n_out) (borrowed,
+ * indices into tokens; NULL = the last n_out tokens): if embd is NULL, their logits to logits
+ * (n_out x n_vocab floats, borrowed); else their output-normed hidden states to embd
+ * (n_out x n_embd). n_out == 0: nothing is written. Returns LIR_OK, LIR_EINVAL (bad argument,
+ * named), LIR_EINTERNAL (a CUDA or cuBLAS error, named). */
+enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos, const int32_t *out_rows,
+                              int32_t n_out, float *logits, float *embd, lir_err *e);
 
 /* Device bytes held: weights + KV cache + buffers. */
 uint64_t lir_cuda_vram_bytes(const lir_cuda *g);

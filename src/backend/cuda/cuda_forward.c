@@ -24,8 +24,8 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
     return no_cuda(e, "lir_cuda_create");
 }
 void lir_cuda_free(lir_cuda *g) { (void)g; }
-enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos, int32_t out_from,
-                              float *logits, float *embd, lir_err *e) {
+enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos, const int32_t *out_rows,
+                              int32_t n_out, float *logits, float *embd, lir_err *e) {
     return no_cuda(e, "lir_cuda_eval");
 }
 uint64_t lir_cuda_vram_bytes(const lir_cuda *g) { return 0; }
@@ -71,12 +71,13 @@ struct lir_cuda {
     struct glayer *layers;      /* n_layer */
     uint16_t *kc, *vc;          /* (n_layer, kv_size, n_head_kv*head_dim) f16 each */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2; /* (n_batch, dim) like forward.c's */
+    float *xg;                  /* (n_batch, n_embd) output rows gathered */
     float *part;                /* (SPLIT_MAX_TOK, n_head, n_split, head_dim+2) attention partials */
     float *logits;              /* (n_batch, n_vocab) */
     void *scratch16, *x16;      /* prompt GEMM: dequantized weight chunk, f16 input */
     size_t scratch_elems;
-    int32_t *tok_d, *pos_d;     /* (n_batch) */
-    int32_t *tok_h, *pos_h;     /* pinned (n_batch) */
+    int32_t *tok_d, *pos_d, *rows_d; /* (n_batch) tokens, positions, output rows */
+    int32_t *tok_h, *pos_h, *rows_h; /* pinned (n_batch) */
     uint64_t vram;
     bool no_graph;
     cudaGraphExec_t graph;      /* the one-token step; NULL until first captured */
@@ -335,6 +336,7 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
         (s = dalloc(g, (void **)&g->vc, kv_elems * 2, "V cache", e)) ||
         (s = dalloc(g, (void **)&g->x, B * E * 4, "activations", e)) ||
         (s = dalloc(g, (void **)&g->xb, B * E * 4, "activations", e)) ||
+        (s = dalloc(g, (void **)&g->xg, B * E * 4, "activations", e)) ||
         (s = dalloc(g, (void **)&g->q, B * QD * 4, "activations", e)) ||
         (s = dalloc(g, (void **)&g->k, B * KD * 4, "activations", e)) ||
         (s = dalloc(g, (void **)&g->v, B * KD * 4, "activations", e)) ||
@@ -347,10 +349,12 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
         (s = dalloc(g, &g->scratch16, g->scratch_elems * 2, "prompt GEMM", e)) ||
         (s = dalloc(g, &g->x16, B * maxd * 2, "prompt GEMM", e)) ||
         (s = dalloc(g, (void **)&g->tok_d, B * 4, "tokens", e)) ||
-        (s = dalloc(g, (void **)&g->pos_d, B * 4, "positions", e)))
+        (s = dalloc(g, (void **)&g->pos_d, B * 4, "positions", e)) ||
+        (s = dalloc(g, (void **)&g->rows_d, B * 4, "output rows", e)))
         goto fail;
     r = cudaHostAlloc((void **)&g->tok_h, B * 4, cudaHostAllocDefault);
     if (r == cudaSuccess) r = cudaHostAlloc((void **)&g->pos_h, B * 4, cudaHostAllocDefault);
+    if (r == cudaSuccess) r = cudaHostAlloc((void **)&g->rows_h, B * 4, cudaHostAllocDefault);
     /* never-written cache rows are never read (attention stops at pos), but keep them finite */
     if (r == cudaSuccess) r = cudaMemsetAsync(g->vc, 0, kv_elems * 2, g->st);
     if (r == cudaSuccess) r = cudaMemsetAsync(g->kc, 0, kv_elems * 2, g->st);
@@ -371,12 +375,13 @@ void lir_cuda_free(lir_cuda *g) {
     cudaSetDevice(g->device);
     if (g->st) cudaStreamSynchronize(g->st);
     if (g->graph) cudaGraphExecDestroy(g->graph);
-    void *dev[] = { g->arena, g->kc, g->vc, g->x, g->xb, g->q, g->k, g->v, g->att, g->hb, g->hb2, g->part,
-                    g->logits, g->scratch16, g->x16, g->tok_d, g->pos_d };
+    void *dev[] = { g->arena, g->kc, g->vc, g->x, g->xb, g->xg, g->q, g->k, g->v, g->att, g->hb, g->hb2, g->part,
+                    g->logits, g->scratch16, g->x16, g->tok_d, g->pos_d, g->rows_d };
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
         if (dev[i]) cudaFree(dev[i]);
     if (g->tok_h) cudaFreeHost(g->tok_h);
     if (g->pos_h) cudaFreeHost(g->pos_h);
+    if (g->rows_h) cudaFreeHost(g->rows_h);
     if (g->blas) cublasDestroy(g->blas);
     if (g->st) cudaStreamDestroy(g->st);
     free(g->layers);
@@ -394,9 +399,10 @@ static void mm(lir_cuda *g, const struct gt *w, const struct gt *bias, const flo
     if (r && !g->mm_err) g->mm_err = r;
 }
 
-/* Enqueues the forward pass of the n tokens in tok_d at positions pos_d; writes logits rows
- * [out_from, n) to g->logits (or, if to_hidden, the output-normed states to g->xb). */
-static void forward(lir_cuda *g, int32_t n, int32_t out_from, bool to_hidden) {
+/* Enqueues the forward pass of the n tokens in tok_d at positions pos_d; the n_out rows
+ * rows_d (or, if all_tail, the last n_out rows) get logits in g->logits, or, if to_hidden, their
+ * output-normed states in g->xb. */
+static void forward(lir_cuda *g, int32_t n, int32_t n_out, bool all_tail, bool to_hidden) {
     const lir_model *m = g->m;
     const struct lir_hparams *hp = &m->hp;
     const int32_t E = hp->n_embd, hd = hp->head_dim, KD = hp->n_head_kv * hd, F = hp->n_ff;
@@ -430,19 +436,30 @@ static void forward(lir_cuda *g, int32_t n, int32_t out_from, bool to_hidden) {
         mm(g, &L->w_down, NULL, g->hb, n, g->xb);
         lirk_add(g->st, g->x, g->xb, (int64_t)n * E);
     }
-    const int32_t nr = n - out_from;
-    if (nr <= 0) return;
-    lirk_rmsnorm(g->st, g->x + (size_t)out_from * E, g->output_norm.d, g->xb, nr, E, hp->rms_eps);
-    if (!to_hidden) mm(g, &g->output, NULL, g->xb, nr, g->logits);
+    if (n_out <= 0) return;
+    const float *xo = g->x + (size_t)(n - n_out) * E;
+    if (!all_tail) { /* gather the output rows */
+        lirk_get_rows(g->st, LIR_TYPE_F32, g->x, (size_t)E * 4, E, g->rows_d, n_out, g->xg);
+        xo = g->xg;
+    }
+    lirk_rmsnorm(g->st, xo, g->output_norm.d, g->xb, n_out, E, hp->rms_eps);
+    if (!to_hidden) mm(g, &g->output, NULL, g->xb, n_out, g->logits);
 }
 
-enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos, int32_t out_from,
-                              float *logits, float *embd, lir_err *e) {
-    if (!g || !tokens || n < 1 || n > g->n_batch || pos < 0 || (int64_t)pos + n > g->n_ctx || out_from < 0 ||
-        out_from > n || (out_from < n && !logits && !embd))
-        return lir__errf(e, LIR_EINVAL, "lir_cuda_eval: bad arguments (n %d, n_batch %d, pos %d, n_ctx %d, out_from %d)",
-                         n, g ? g->n_batch : 0, pos, g ? g->n_ctx : 0, out_from);
+enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos, const int32_t *out_rows,
+                              int32_t n_out, float *logits, float *embd, lir_err *e) {
+    if (!g || !tokens || n < 1 || n > g->n_batch || pos < 0 || (int64_t)pos + n > g->n_ctx || n_out < 0 ||
+        n_out > n || (n_out > 0 && !logits && !embd))
+        return lir__errf(e, LIR_EINVAL, "lir_cuda_eval: bad arguments (n %d, n_batch %d, pos %d, n_ctx %d, n_out %d)",
+                         n, g ? g->n_batch : 0, pos, g ? g->n_ctx : 0, n_out);
     const struct lir_hparams *hp = &g->m->hp;
+    bool tail = true; /* the outputs are the last n_out rows */
+    for (int32_t i = 0; i < n_out && out_rows; i++) {
+        if (out_rows[i] < 0 || out_rows[i] >= n)
+            return lir__errf(e, LIR_EINVAL, "lir_cuda_eval: output row %d is outside [0, %d)", out_rows[i], n);
+        g->rows_h[i] = out_rows[i];
+        if (out_rows[i] != n - n_out + i) tail = false;
+    }
     for (int32_t i = 0; i < n; i++) {
         if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
             return lir__errf(e, LIR_EINVAL, "lir_cuda_eval: token %d at index %d is outside [0, %d)", tokens[i], i,
@@ -453,13 +470,14 @@ enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int
     CK(cudaSetDevice(g->device), "cudaSetDevice");
     CK(cudaMemcpyAsync(g->tok_d, g->tok_h, (size_t)n * 4, cudaMemcpyHostToDevice, g->st), "token upload");
     CK(cudaMemcpyAsync(g->pos_d, g->pos_h, (size_t)n * 4, cudaMemcpyHostToDevice, g->st), "position upload");
+    if (!tail) CK(cudaMemcpyAsync(g->rows_d, g->rows_h, (size_t)n_out * 4, cudaMemcpyHostToDevice, g->st), "row upload");
     g->mm_err = 0;
-    const bool step = n == 1 && out_from == 0 && !embd && !g->no_graph;
+    const bool step = n == 1 && n_out == 1 && !embd && !g->no_graph;
     if (step) {
         if (!g->graph) { /* capture the one-token step once: it reads its token and position on the device */
             cudaGraph_t gr;
             CK(cudaStreamBeginCapture(g->st, cudaStreamCaptureModeThreadLocal), "graph capture");
-            forward(g, 1, 0, false);
+            forward(g, 1, 1, true, false);
             cudaError_t r = cudaStreamEndCapture(g->st, &gr);
             if (r != cudaSuccess) return cu_err(e, r, "graph capture");
             if (g->mm_err) {
@@ -475,16 +493,15 @@ enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int
         }
         CK(cudaGraphLaunch(g->graph, g->st), "graph launch");
     } else {
-        forward(g, n, out_from, embd != NULL);
+        forward(g, n, n_out, tail, embd != NULL);
         if (g->mm_err) return lir__errf(e, LIR_EINTERNAL, "lir_cuda_eval: matmul failed (status %d)", g->mm_err);
     }
-    const int32_t nr = n - out_from;
-    if (nr > 0) {
+    if (n_out > 0) {
         if (embd)
-            CK(cudaMemcpyAsync(embd, g->xb, (size_t)nr * hp->n_embd * 4, cudaMemcpyDeviceToHost, g->st),
+            CK(cudaMemcpyAsync(embd, g->xb, (size_t)n_out * hp->n_embd * 4, cudaMemcpyDeviceToHost, g->st),
                "hidden-state copy");
         else
-            CK(cudaMemcpyAsync(logits, g->logits, (size_t)nr * hp->n_vocab * 4, cudaMemcpyDeviceToHost, g->st),
+            CK(cudaMemcpyAsync(logits, g->logits, (size_t)n_out * hp->n_vocab * 4, cudaMemcpyDeviceToHost, g->st),
                "logits copy");
     }
     CK(cudaStreamSynchronize(g->st), "forward pass");
