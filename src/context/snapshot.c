@@ -37,6 +37,54 @@ static int64_t wall_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* ---------------------------------------------------------------- names and directories */
+
+bool lir__snapshot_name_ok(const char *name, lir_err *e, const char *fn) {
+    if (!name || !name[0]) {
+        lir__errf(e, LIR_EINVAL, "%s: snapshot name is empty", fn);
+        return false;
+    }
+    size_t n = strlen(name);
+    if (n > LIR_SNAP_NAME_MAX) {
+        lir__errf(e, LIR_EINVAL, "%s: snapshot name of %zu characters (at most %d)", fn, n, LIR_SNAP_NAME_MAX);
+        return false;
+    }
+    if (name[0] == '.' || name[0] == ' ') {
+        lir__errf(e, LIR_EINVAL, "%s: snapshot name '%s' starts with '%c'", fn, name, name[0]);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char c = (unsigned char)name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+              c == '.' || c == ' ')) {
+            lir__errf(e, LIR_EINVAL,
+                      "%s: snapshot name has '%c' (0x%02x) at %zu; allowed: letters, digits, '_', '-', '.', ' '", fn,
+                      c >= 0x20 && c < 0x7f ? c : '?', c, i);
+            return false;
+        }
+    }
+    return true;
+}
+
+void lir__snapshot_dir_default(char *buf, size_t n) {
+    const char *x = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    if (x && x[0] == '/') snprintf(buf, n, "%s/lir/snapshots", x);
+    else snprintf(buf, n, "%s/.local/share/lir/snapshots", home && home[0] ? home : "/tmp");
+}
+
+enum lir_status lir__mkdirs(const char *dir, lir_err *e, const char *fn) {
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return lir__errf(e, LIR_EINVAL, "%s: directory path too long", fn);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) return lir__errf(e, LIR_EIO, "%s: mkdir %s: %s", fn, p, strerror(errno));
+        *s = '/';
+    }
+    if (mkdir(p, 0755) != 0 && errno != EEXIST) return lir__errf(e, LIR_EIO, "%s: mkdir %s: %s", fn, p, strerror(errno));
+    return LIR_OK;
+}
+
 /* ---------------------------------------------------------------- save */
 
 struct wr {

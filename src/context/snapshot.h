@@ -57,6 +57,17 @@ struct lir__snap_view {
  * LIR_EUNSUPPORTED (another version), LIR_EINTERNAL (libsodium failed to start). */
 enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, struct lir__snap_view *out, lir_err *e);
 
+/* Snapshot directories (the runtime's context manager, `lir chat`): files NAME.lirsnap. */
+#define LIR_SNAP_EXT ".lirsnap"
+#define LIR_SNAP_NAME_MAX 128
+/* Whether name is 1..128 characters of A-Z a-z 0-9 '_' '-' '.' ' ', not starting with '.' or ' '
+ * (so NAME.lirsnap never leaves its directory); else false with the message in e (fn: prefix). */
+bool lir__snapshot_name_ok(const char *name, lir_err *e, const char *fn);
+/* $XDG_DATA_HOME/lir/snapshots, or ~/.local/share/lir/snapshots, into buf (n bytes). */
+void lir__snapshot_dir_default(char *buf, size_t n);
+/* mkdir -p dir (mode 0755). LIR_OK, LIR_EINVAL (too long), LIR_EIO (message names the part). */
+enum lir_status lir__mkdirs(const char *dir, lir_err *e, const char *fn);
+
 /* Little-endian field helpers. */
 static inline void lir__put_u32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));

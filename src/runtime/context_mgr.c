@@ -9,6 +9,7 @@
  * outside the directory. Events: ContextTruncated, SnapshotSaved, SnapshotRestored (§12). */
 #include "runtime/runtime.h"
 #include "model/forward.h"
+#include "context/snapshot.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,60 +20,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SNAP_EXT ".lirsnap"
-#define SNAP_NAME_MAX 128
+#define SNAP_EXT LIR_SNAP_EXT
+#define SNAP_NAME_MAX LIR_SNAP_NAME_MAX
 #define SEQ 0
 
 /* ---------------------------------------------------------------- helpers */
 
-static bool name_ok(const char *name, lir_err *e, const char *fn) {
-    if (!name || !name[0]) {
-        lir__errf(e, LIR_EINVAL, "%s: snapshot name is empty", fn);
-        return false;
-    }
-    size_t n = strlen(name);
-    if (n > SNAP_NAME_MAX) {
-        lir__errf(e, LIR_EINVAL, "%s: snapshot name of %zu characters (at most %d)", fn, n, SNAP_NAME_MAX);
-        return false;
-    }
-    if (name[0] == '.' || name[0] == ' ') {
-        lir__errf(e, LIR_EINVAL, "%s: snapshot name '%s' starts with '%c'", fn, name, name[0]);
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const unsigned char c = (unsigned char)name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-              c == '.' || c == ' ')) {
-            lir__errf(e, LIR_EINVAL,
-                      "%s: snapshot name has '%c' (0x%02x) at %zu; allowed: letters, digits, '_', '-', '.', ' '", fn,
-                      c >= 0x20 && c < 0x7f ? c : '?', c, i);
-            return false;
-        }
-    }
-    return true;
-}
-
-/* The snapshot directory (owned string). */
+/* The snapshot directory (owned string; NULL when out of memory). */
 static char *snap_dir(const lir_runtime *rt) {
     if (rt->snapshots_dir) return strdup(rt->snapshots_dir);
-    const char *x = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
     char buf[4096];
-    if (x && x[0] == '/') snprintf(buf, sizeof buf, "%s/lir/snapshots", x);
-    else snprintf(buf, sizeof buf, "%s/.local/share/lir/snapshots", home && home[0] ? home : "/tmp");
+    lir__snapshot_dir_default(buf, sizeof buf);
     return strdup(buf);
-}
-
-static enum lir_status mkdirs(const char *dir, lir_err *e, const char *fn) {
-    char p[4096];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return lir__errf(e, LIR_EINVAL, "%s: directory path too long", fn);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) return lir__errf(e, LIR_EIO, "%s: mkdir %s: %s", fn, p, strerror(errno));
-        *s = '/';
-    }
-    if (mkdir(p, 0755) != 0 && errno != EEXIST) return lir__errf(e, LIR_EIO, "%s: mkdir %s: %s", fn, p, strerror(errno));
-    return LIR_OK;
 }
 
 /* A UUID (RFC 9562 version 8 layout) from the snapshot's name. */
@@ -250,14 +209,14 @@ enum lir_status lir_runtime_snapshot_save(lir_runtime *rt, const char *loaded_id
     lir_err e = { { 0 } };
     static const char fn[] = "lir_runtime_snapshot_save";
     if (!rt) return finish(&e, lir__errf(&e, LIR_EINVAL, "%s: NULL runtime", fn), err, err_len);
-    if (!name_ok(name, &e, fn)) return finish(&e, LIR_EINVAL, err, err_len);
+    if (!lir__snapshot_name_ok(name, &e, fn)) return finish(&e, LIR_EINVAL, err, err_len);
     char *path = snap_path(rt, name, &e, fn);
     if (!path) return finish(&e, LIR_ENOMEM, err, err_len);
     char *dir = strdup(path);
     enum lir_status s = dir ? LIR_OK : lir__errf(&e, LIR_ENOMEM, "%s: out of memory", fn);
     if (!s) {
         *strrchr(dir, '/') = 0;
-        s = mkdirs(dir, &e, fn);
+        s = lir__mkdirs(dir, &e, fn);
     }
     free(dir);
     struct rt_entry *en = NULL;
@@ -286,7 +245,7 @@ enum lir_status lir_runtime_snapshot_restore(lir_runtime *rt, const char *loaded
     lir_err e = { { 0 } };
     static const char fn[] = "lir_runtime_snapshot_restore";
     if (!rt) return finish(&e, lir__errf(&e, LIR_EINVAL, "%s: NULL runtime", fn), err, err_len);
-    if (!name_ok(name, &e, fn)) return finish(&e, LIR_EINVAL, err, err_len);
+    if (!lir__snapshot_name_ok(name, &e, fn)) return finish(&e, LIR_EINVAL, err, err_len);
     char *path = snap_path(rt, name, &e, fn);
     if (!path) return finish(&e, LIR_ENOMEM, err, err_len);
     struct rt_entry *en = NULL;
@@ -354,7 +313,7 @@ enum lir_status lir_runtime_snapshot_list(lir_runtime *rt, const char *loaded_id
         memcpy(name, de->d_name, len - xl);
         name[len - xl] = 0;
         lir_err ne;
-        if (!name_ok(name, &ne, fn)) continue;
+        if (!lir__snapshot_name_ok(name, &ne, fn)) continue;
         char path[4096 + SNAP_NAME_MAX + 16];
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         struct lir_snapshot_info info;
@@ -388,7 +347,7 @@ enum lir_status lir_runtime_snapshot_delete(lir_runtime *rt, const char *name, c
     lir_err e = { { 0 } };
     static const char fn[] = "lir_runtime_snapshot_delete";
     if (!rt) return finish(&e, lir__errf(&e, LIR_EINVAL, "%s: NULL runtime", fn), err, err_len);
-    if (!name_ok(name, &e, fn)) return finish(&e, LIR_EINVAL, err, err_len);
+    if (!lir__snapshot_name_ok(name, &e, fn)) return finish(&e, LIR_EINVAL, err, err_len);
     char msg[LIR_ERR_MAX];
     enum lir_status s = lir_licence_check(rt->licence, LIR_FEATURE_CONTEXT_SNAPSHOTS, msg, sizeof msg);
     if (s) return finish(&e, lir__errf(&e, s, "%s: %s", fn, msg), err, err_len);
