@@ -197,6 +197,7 @@ void lir__mon_sample_now(lir__mon *m) {
 
 static void *mon_main(void *arg) {
     lir__mon *m = arg;
+    pthread_setname_np(pthread_self(), "lir-monitor"); /* top -H, /proc/self/task/N/comm, the overhead bench */
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     pthread_mutex_lock(&m->mu);

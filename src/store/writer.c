@@ -431,6 +431,7 @@ static int write_batch(lir__store_w *w, struct op *list) {
 
 static void *writer_main(void *arg) {
     lir__store_w *w = arg;
+    pthread_setname_np(pthread_self(), "lir-store");
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->head && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
