@@ -382,6 +382,7 @@ static void *gen_thread(void *arg) {
     struct lir_generate_result res;
     char err[512] = "";
     enum lir_status s = lir_runtime_generate_stream(st->srv->p.rt, &st->req, on_chunk, st, &res, err, sizeof err);
+    srv_leave(st->srv); /* before the client can see the end and send its next request */
     pthread_mutex_lock(&st->mu);
     st->status = s;
     snprintf(st->err, sizeof st->err, "%s", err);
@@ -398,7 +399,6 @@ static void *gen_thread(void *arg) {
     pthread_mutex_unlock(&st->mu);
     if (s == LIR_OK) lir__metrics_generation(st->srv->metrics, &res);
     else if (s == LIR_ECANCELLED) lir__metrics_cancel(st->srv->metrics);
-    srv_leave(st->srv);
     stream_unref(st);
     return NULL;
 }
@@ -505,13 +505,27 @@ static void stream_free(void *cls) {
 
 struct conn {
     char *body;
-    size_t len, cap;
-    bool rejected;
+    size_t len, cap, seen;
+    bool rejected, too_big;
     int status;
     uint64_t t0_ns;
     enum api_kind api;
     char api_name[8];
 };
+
+#define DISCARD_MAX ((size_t)64 << 20) /* bodies over the limit are read and dropped up to this */
+
+static enum MHD_Result send_resp(lir__server *s, struct MHD_Connection *c, struct conn *cs, struct srv_resp *r);
+
+static enum MHD_Result reject_big(lir__server *s, struct MHD_Connection *c, struct conn *cs) {
+    struct srv_resp r = { 0 };
+    srv_error(&r, cs->api, 413, "body_too_large", NULL, "request body over the server's limit of %zu bytes",
+              s->p.max_body);
+    cs->rejected = true;
+    free(cs->body);
+    cs->body = NULL;
+    return send_resp(s, c, cs, &r);
+}
 
 static enum api_kind api_of(const char *path) {
     if (!strncmp(path, "/api/", 5)) return API_OLLAMA;
@@ -641,11 +655,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             errno = 0;
             unsigned long long n = strtoull(cl, &end, 10);
             if (errno || *end || n > s->p.max_body) {
-                struct srv_resp r = { 0 };
-                srv_error(&r, cs->api, 413, "body_too_large", NULL, "request body over the server's limit of %zu bytes",
-                          s->p.max_body);
-                cs->rejected = true;
-                return send_resp(s, c, cs, &r);
+                cs->too_big = true;
+                /* far too big: answer now and close; else read it to the end so that the client,
+                 * still sending, sees the 413 rather than a reset connection */
+                if (errno || *end || n > DISCARD_MAX) return reject_big(s, c, cs);
             }
         }
         return MHD_YES;
@@ -657,15 +670,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (cs->len + n > s->p.max_body) {
-            struct srv_resp r = { 0 };
-            srv_error(&r, cs->api, 413, "body_too_large", NULL, "request body over the server's limit of %zu bytes",
-                      s->p.max_body);
-            cs->rejected = true;
+        cs->seen += n;
+        if (!cs->too_big && cs->len + n > s->p.max_body) {
+            cs->too_big = true;
             free(cs->body);
             cs->body = NULL;
-            return send_resp(s, c, cs, &r);
+            cs->len = cs->cap = 0;
         }
+        if (cs->too_big) return cs->seen > DISCARD_MAX ? reject_big(s, c, cs) : MHD_YES;
         if (cs->len + n + 1 > cs->cap) {
             size_t cap = cs->cap ? cs->cap : 4096;
             while (cap < cs->len + n + 1) cap *= 2;
@@ -679,6 +691,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cs->body[cs->len] = 0;
         return MHD_YES;
     }
+    if (cs->too_big) return reject_big(s, c, cs);
     /* the whole request is here */
     struct srv_resp r = { 0 };
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
