@@ -339,12 +339,16 @@ static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) { (void)sig; g_stop = 1; }
 
 static struct termios g_saved;
-static bool g_raw;
+static bool g_raw, g_screen;
+/* Puts the terminal back (keys, cursor, main screen); once, from the loop's end or atexit. */
 static void term_restore(void) {
     if (g_raw) tcsetattr(STDIN_FILENO, TCSANOW, &g_saved);
     g_raw = false;
-    fputs("\x1b[?25h\x1b[?1049l", stdout); /* cursor back, main screen back */
-    fflush(stdout);
+    if (g_screen) {
+        fputs("\x1b[?25h\x1b[?1049l", stdout); /* cursor back, main screen back */
+        fflush(stdout);
+    }
+    g_screen = false;
 }
 
 int lir_cli_top(int argc, char **argv) {
@@ -413,6 +417,7 @@ int lir_cli_top(int argc, char **argv) {
             g_raw = !tcsetattr(STDIN_FILENO, TCSANOW, &raw);
         }
         fputs("\x1b[?1049h\x1b[?25l", stdout); /* alternate screen, hidden cursor */
+        g_screen = true;
         atexit(term_restore);
     }
     for (long frame = 0; !g_stop; frame++) {

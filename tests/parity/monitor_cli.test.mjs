@@ -1,7 +1,8 @@
 // `lir top` and `lir stats` (src/cli/cmd_top.c, cmd_stats.c):
 //   1. `lir top --once --local` shows this machine: its JSON (--json) reports /proc/meminfo's
 //      MemTotal exactly, RAM used within total, lir's own resident memory, no models; the text
-//      view has the CPU/RAM bars; non-TTY frames repeat (--count) and SIGINT ends it cleanly.
+//      view has the CPU/RAM bars; non-TTY frames repeat (--count) and SIGINT ends it cleanly; on
+//      a terminal (script(1)'s pseudo-terminal) it draws in place and q restores the terminal.
 //   2. Over a server: a stand-in HTTP server answers GET /lir/v1/resources and
 //      /lir/v1/models/loaded with the JSON of include/lir.h's structs (field names = struct
 //      fields); `lir top --once --json` (LIR_HOST) shows exactly those values and models.
@@ -75,6 +76,25 @@ test("lir top frames, and SIGINT ends it cleanly", async () => {
   assert.equal(code, 0, "exit 0 after Ctrl-C");
   assert.ok(Date.now() - t1 < 2000, "promptly");
   assert.ok(out.match(/^lir top - /gm).length >= 2);
+});
+
+test("lir top on a terminal: q quits and the terminal is restored", async () => {
+  // a pseudo-terminal from util-linux script(1): stdin and stdout are a TTY for lir top
+  const child = spawn("script", ["-qfec", `${LIR} top --local --interval 200`, "/dev/null"],
+    { env: { ...process.env, LIR_HOST: "127.0.0.1:1" } });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  await new Promise((r) => setTimeout(r, 1500));
+  const t1 = Date.now();
+  child.stdin.write("q");
+  const code = await new Promise((r) => child.on("exit", (c, s) => r(c ?? s)));
+  assert.equal(code, 0);
+  assert.ok(Date.now() - t1 < 2000, "q is read between frames");
+  assert.ok(out.startsWith("\x1b[?1049h\x1b[?25l"), "alternate screen, cursor hidden");
+  assert.ok(out.trimEnd().endsWith("\x1b[?25h\x1b[?1049l"), "cursor shown, main screen back, at the end");
+  assert.equal(out.split("\x1b[?1049l").length, 2, "restored once");
+  assert.ok(out.split("\x1b[H\x1b[2J").length >= 3, "redrawn in place, more than once");
+  assert.match(out, /q to quit/);
 });
 
 test("lir top over a server: /lir/v1/resources and /lir/v1/models/loaded", async () => {
