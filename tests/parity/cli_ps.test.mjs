@@ -3,12 +3,15 @@
 // ("http://127.0.0.1:P", "127.0.0.1:P", "0.0.0.0:P"): the exact requests the commands send,
 // their output (table and --json), the server's error messages; and without a server: ps says
 // nothing is loaded, load checks and loads the model in-process (timing and memory reported, a
-// memory refusal names what would fit), unload says there is nothing to unload.
+// memory refusal names what would fit), unload says there is nothing to unload. Last, end to end
+// against lir's own server (`lir serve` on a free port): load, ps, unload, unload --all.
 //
 // Environment: LIR_BIN (default build/lir).
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import http from "node:http";
 import net from "node:net";
 import path from "node:path";
@@ -172,5 +175,55 @@ describe("without a server", () => {
     assert.equal(big.code, 1);
     assert.match(big.err, /needs .* of RAM .* available; fits with context_size=\d+/);
     assert.equal(big.err.trim().split("\n").length, 1);
+  });
+});
+
+describe("against lir serve", () => {
+  let srv, dir, url;
+  before(async (t) => {
+    if (spawnSync(LIR, ["serve", "--help"]).status !== 0) return;
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "lir-cli-ps-"));
+    fs.copyFileSync(MODEL, path.join(dir, "kjv.gguf"));
+    srv = spawn(LIR, ["serve", "--port", "0", "--models-dir", dir, "--quiet"], { stdio: ["ignore", "pipe", "pipe"] });
+    url = await new Promise((resolve, reject) => {
+      let text = "";
+      const look = (d) => {
+        text += d;
+        const m = text.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+        if (m) resolve(m[1]);
+      };
+      srv.stdout.on("data", look);
+      srv.stderr.on("data", look);
+      srv.on("exit", (c) => reject(new Error(`lir serve exited (${c}): ${text}`)));
+      setTimeout(() => reject(new Error(`lir serve did not start: ${text}`)), 20_000).unref();
+    });
+  });
+  after(() => {
+    srv?.kill("SIGTERM");
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("load, ps, unload, unload --all", async (t) => {
+    if (!url) return t.skip("this lir has no serve command");
+    assert.deepEqual(JSON.parse((await lir(["ps", "--json"], url)).out).models, []);
+    const l = await lir(["load", "kjv", "--keep-alive", "10m"], url);
+    assert.equal(l.code, 0, l.err);
+    let ps = JSON.parse((await lir(["ps", "--json"], url)).out);
+    assert.equal(ps.server, url);
+    assert.deepEqual(ps.models.map((m) => m.name), ["kjv"]);
+    const until = Date.parse(ps.models[0].expires_at) - Date.now();
+    assert.ok(until > 9 * 60e3 && until <= 10 * 60e3 + 5e3, `keep-alive 10m: expires in ${until} ms`);
+    assert.match((await lir(["ps"], url)).out, /^kjv\s+\S+\s+[0-9.]+ MB\s+100% CPU\s+\S+$/m);
+    const u = await lir(["unload", "kjv"], url);
+    assert.equal(u.code, 0, u.err);
+    assert.deepEqual(JSON.parse((await lir(["ps", "--json"], url)).out).models, []);
+    assert.equal((await lir(["load", "kjv"], url)).code, 0);
+    const all = await lir(["unload", "--all", "--json"], url);
+    assert.equal(all.code, 0, all.err);
+    assert.deepEqual(JSON.parse(all.out).unloaded, ["kjv"]);
+    assert.deepEqual(JSON.parse((await lir(["ps", "--json"], url)).out).models, []);
+    const bad = await lir(["load", "not-there"], url);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /not-there/);
   });
 });
