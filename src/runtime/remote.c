@@ -301,9 +301,9 @@ bool lir__rt_is_routed(lir_runtime *rt, const struct lir_generate_request *req) 
 static int remote_chunk(void *user, const char *text, size_t len) {
     struct routed *r = user;
     if (!r->cb) return 0;
+    /* the native engine's token index (set by native_forward), else the chunk's own index */
     struct lir_generate_chunk c = { .text = text, .len = len,
-                                    .token_index = r->native_answered || r->token_index > r->n_chunks
-                                                       ? r->token_index : r->n_chunks,
+                                    .token_index = r->token_index > r->n_chunks ? r->token_index : r->n_chunks,
                                     .is_complete = false, .finish_reason = LIR_FINISH_LENGTH };
     r->n_chunks++;
     return r->cb(&c, r->user);
