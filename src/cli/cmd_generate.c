@@ -32,7 +32,8 @@
  *     {"tokens":[…],"margins":[…],"n_prompt":N,"n_gen":N,"metrics":{"ttft_ms":…,"prompt_tok_s":…,
  *      "gen_tok_s":…},"finish_reason":"stop"|"length"} — a stable interface — plus "text" (the
  *     generated text) with -p, --stop or a grammar, "logprobs" with --n-probs, and with a grammar
- *     metrics.grammar_ms (time spent in it: fast-path check, filter, second draw, accept).
+ *     metrics.grammar_ms (time spent in it: fast-path check, filter, second draw, accept) and
+ *     metrics.grammar_filtered (steps whose first draw it rejected, so the vocabulary was filtered).
  *     Generation stops after N tokens (default 64) or when the context is full ("length"), at an
  *     end-of-generation token or a stop string ("stop"). The context is prompt + N tokens unless
  *     --ctx gives it.
@@ -141,6 +142,7 @@ struct gen_opts {
     float *masked;                 /* (n_vocab) scratch for the filtered logits */
     bool grammar_done;             /* out: the grammar is complete, nothing may follow */
     double grammar_ms;             /* out: time in the grammar (check, filter, resample, accept) */
+    int32_t grammar_filtered;      /* out: steps whose first draw the grammar rejected (slow path) */
     int32_t n_probs;
     float *logprob;                /* (n_gen) log-probability of each sampled token, or NULL */
     struct lir_token_logprob *top; /* (n_gen * n_probs) the n_probs most likely, or NULL */
@@ -206,6 +208,7 @@ static float raw_logprob(const float *lg, int32_t n, lir_token tok) {
 static enum lir_status grammar_sample(struct gen_opts *o, const float *lg, int32_t n_vocab, int32_t i,
                                       lir_token *tok, char *err, size_t err_len) {
     if (lir_grammar_token_allowed(o->grammar, o->gvocab, *tok)) return LIR_OK;
+    o->grammar_filtered++;
     memcpy(o->masked, lg, sizeof *o->masked * (size_t)n_vocab);
     for (int32_t k = lir_grammar_vocab_n_tokens(o->gvocab); k < n_vocab; k++) o->masked[k] = -INFINITY;
     enum lir_status s = lir_grammar_filter_logits(o->grammar, o->gvocab, o->masked);
@@ -531,7 +534,7 @@ int lir_cli_generate(int argc, char **argv) {
         printf("],\"n_prompt\":%d,\"n_gen\":%d,\"metrics\":{\"ttft_ms\":%.3f,\"prompt_tok_s\":%.3f,\"gen_tok_s\":%.3f",
                n, r.n_gen, r.ttft_ms, r.prompt_ms > 0 ? n / (r.prompt_ms / 1e3) : 0.0,
                r.gen_ms > 0 ? r.n_decode / (r.gen_ms / 1e3) : 0.0);
-        if (gr) printf(",\"grammar_ms\":%.3f", o.grammar_ms); /* inside metrics */
+        if (gr) printf(",\"grammar_ms\":%.3f,\"grammar_filtered\":%d", o.grammar_ms, o.grammar_filtered);
         printf("}");
         printf(",\"finish_reason\":\"%s\"", lir_finish_reason_str(fin));
         if (o.n_probs) { /* as OpenAI's logprobs.content: per token its logprob and top_logprobs */
