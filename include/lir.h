@@ -45,7 +45,9 @@ extern "C" {
     X(ECANCELLED,     -9, "cancelled")                                      \
     X(EINTERNAL,     -10, "internal error")                                 \
     X(ETIER,         -11, "feature not in licence tier")                    \
-    X(ELICENCE,      -12, "licence rejected")
+    X(ELICENCE,      -12, "licence rejected")                              \
+    X(EBUSY,         -13, "busy: request queue full")                      \
+    X(ETIMEDOUT,     -14, "timed out")
 
 enum lir_status {
 #define X(name, code, msg) LIR_##name = code,
@@ -1082,6 +1084,10 @@ struct lir_load_options {
     int64_t keep_alive_ms;   /* how long the model stays loaded when idle: LIR_KEEP_ALIVE_DEFAULT_MS;
                                 0 = unload when its last request ends; LIR_KEEP_ALIVE_NEVER = never.
                                 The idle clock starts at load and restarts at the end of each request. */
+    int32_t parallel;        /* sequences decoded together by the model's scheduler (continuous
+                                batching), 0..64; 0 = the runtime's (lir_runtime_params.parallel).
+                                The KV pool stays context_size tokens, shared by the sequences
+                                (memory as for one sequence); see lir_runtime_generate */
 };
 LIR_API struct lir_load_options lir_load_options_default(void);
 
@@ -1151,6 +1157,14 @@ struct lir_alert_config {
  * Called on the loading thread, with no runtime lock held. */
 typedef int (*lir_load_progress_fn)(float progress, void *user);
 
+/* What happens when a sequence fills its context during generation (n_ctx tokens, or fewer when
+ * the shared KV pool has no free block left: lir_context_seq_status.available_tokens 0).
+ * SHIFT: keep the first n_keep tokens, drop half of the rest (keys re-rotated,
+ * lir_context_seq_truncate), emit ContextTruncated (tokens_before, tokens_after) and go on;
+ * STOP: finish with finish_reason "length"; ERROR: the request fails with LIR_ECONTEXT.
+ * DEFAULT: the runtime's (lir_runtime_params.overflow; STOP when that is DEFAULT too). */
+enum lir_overflow_policy { LIR_OVERFLOW_DEFAULT, LIR_OVERFLOW_SHIFT, LIR_OVERFLOW_STOP, LIR_OVERFLOW_ERROR };
+
 struct lir_runtime_params {
     const char *models_dir;       /* borrowed for the call (copied); NULL = none (paths only) */
     const lir_licence *licence;   /* borrowed: must outlive the runtime; NULL = static LIR_TIER_DEFAULT */
@@ -1169,6 +1183,11 @@ struct lir_runtime_params {
     struct lir_alert_config alerts; /* zeros = only ram_alert_percent; see lir_alert_config */
     const char *snapshots_dir;    /* borrowed for the call (copied); NULL = $XDG_DATA_HOME/lir/snapshots
                                      (~/.local/share/lir/snapshots): the context manager's snapshot files */
+    int32_t parallel;             /* 4 (Ollama's OLLAMA_NUM_PARALLEL): sequences per loaded model whose
+                                     options say 0, 1..64; 0 = 4 */
+    int32_t max_queue;            /* 256: requests waiting per loaded model beyond the running ones;
+                                     one more gets LIR_EBUSY. 1..65536; 0 = 256 */
+    enum lir_overflow_policy overflow; /* requests' default overflow policy; DEFAULT = STOP */
 };
 LIR_API struct lir_runtime_params lir_runtime_params_default(void);
 
@@ -1256,11 +1275,25 @@ struct lir_generate_request {
     enum lir_response_format format; /* TEXT; JSON: any JSON object; JSON_SCHEMA: json_schema */
     const char *json_schema;  /* with LIR_FORMAT_JSON_SCHEMA */
     const char *grammar;      /* GBNF (root rule "root"); NULL = none; not with a format */
+    enum lir_overflow_policy overflow; /* DEFAULT: the runtime's */
+    int32_t n_keep;           /* tokens kept at the start by a shift or a prompt truncation;
+                                 -1 (the default) = the system prompt's tokens (with messages or
+                                 system_prompt), else 1 when the prompt starts with BOS, else 0 */
+    bool truncate_prompt;     /* a prompt that does not fit the context: false (default) =
+                                 LIR_ECONTEXT naming the sizes; true = keep its first n_keep tokens
+                                 and its last ones up to half the context, report the dropped
+                                 count in usage.truncated_tokens */
+    int64_t timeout_ms;       /* 0 = none; else the request (queueing included) ends with
+                                 LIR_ETIMEDOUT when it has not finished after this long */
 };
 LIR_API struct lir_generate_request lir_generate_request_default(void);
 
 struct lir_generation_usage {
     int32_t prompt_tokens, completion_tokens, total_tokens;
+    int32_t cached_tokens;            /* prompt tokens whose KV was reused (prefix reuse) */
+    int32_t prompt_tokens_evaluated;  /* prompt tokens evaluated: prompt_tokens - cached - truncated */
+    int32_t truncated_tokens;         /* prompt tokens dropped by truncate_prompt */
+    int32_t context_shifts;           /* shifts done during generation (overflow SHIFT) */
 };
 /* Spec LocalGenerationMetrics, in milliseconds from the call (queueing included). */
 struct lir_generation_metrics {
@@ -1284,10 +1317,18 @@ struct lir_generate_result {
 LIR_API void lir_generate_result_clear(struct lir_generate_result *r);
 
 /* Runs a generation to its end. On LIR_OK *out is filled (clear it with lir_generate_result_clear).
+ * Scheduling: each loaded model has a scheduler thread that decodes up to `parallel` requests
+ * together (one forward step for all of them; a prompt is evaluated in chunks so running streams
+ * wait at most one batch_size chunk); further requests wait in a queue of max_queue, in order.
+ * A request reuses the KV of the idle sequence whose tokens share the longest prefix with its
+ * prompt (usage.cached_tokens) and evaluates only the rest. The result does not depend on what
+ * else runs (same seed, same output). The tier's concurrent-request limit counts running and
+ * queued requests of all models.
  * Returns LIR_OK, LIR_EINVAL (no input, no model and no active model, bad parameters: message
  * names them), LIR_ERANGE, LIR_ENOTFOUND, LIR_ECONTEXT (the prompt does not fit the context),
  * LIR_ETIER (parameters, grammar or inference beyond the tier), the load statuses when the model
- * is loaded on demand, LIR_EINTERNAL (evaluation failed). GenerationStarted is emitted once the
+ * is loaded on demand, LIR_EBUSY (the model's queue is full), LIR_ETIMEDOUT (timeout_ms passed),
+ * LIR_EINTERNAL (evaluation failed). GenerationStarted is emitted once the
  * prompt is tokenized, then GenerationCompleted or GenerationFailed. */
 LIR_API enum lir_status lir_runtime_generate(lir_runtime *rt, const struct lir_generate_request *req,
                                              struct lir_generate_result *out, char *err, size_t err_len);

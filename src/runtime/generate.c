@@ -1,9 +1,9 @@
 /* generate.c — generation and embeddings through the runtime (spec §3.3): resolve the model,
- * take the model's FIFO turn, render the chat template, tokenize, evaluate the prompt in
- * batch_size steps (lir_context_decode), then per token: sampler chain (lir_sampler) with an
- * optional grammar, end-of-generation check, UTF-8-safe detokenizer, stop-string matcher,
- * chunk to the caller. Each request starts from an empty context (no prefix reuse yet).
- * Metrics go to the request's result, the model's aggregates and the events. */
+ * take a tier slot, render the chat template, tokenize (a prompt that does not fit: an error or,
+ * when asked, an explicit truncation), set up the sampler chain, grammar, stop-string matcher and
+ * detokenizer, and hand the job to the model's scheduler (sched.c: continuous batching, prefix
+ * reuse, overflow policy), which streams the text back to this thread. Embeddings take the
+ * model's FIFO turn. Metrics go to the request's result, the model's aggregates and the events. */
 #include "runtime/runtime.h"
 #include "model/forward.h"
 
@@ -18,6 +18,7 @@ struct lir_generate_request lir_generate_request_default(void) {
     memset(&r, 0, sizeof r);
     r.sampling = lir_sampling_params_default();
     r.format = LIR_FORMAT_TEXT;
+    r.n_keep = -1;
     return r;
 }
 
@@ -61,6 +62,12 @@ static enum lir_status check_request(lir_runtime *rt, const struct lir_generate_
         return lir__errf(e, LIR_EINVAL, "generate: format json_schema needs json_schema");
     if (q->grammar && q->format != LIR_FORMAT_TEXT)
         return lir__errf(e, LIR_EINVAL, "generate: give a grammar or a response format, not both");
+    if ((unsigned)q->overflow > LIR_OVERFLOW_ERROR)
+        return lir__errf(e, LIR_EINVAL, "generate: overflow %d is outside [0, 3] (default, shift, stop, error)",
+                         (int)q->overflow);
+    if (q->n_keep < -1) return lir__errf(e, LIR_EINVAL, "generate: n_keep %d must be >= -1 (-1 = the system prompt)", q->n_keep);
+    if (q->timeout_ms < 0)
+        return lir__errf(e, LIR_EINVAL, "generate: timeout_ms %lld must be >= 0 (0 = none)", (long long)q->timeout_ms);
     char msg[LIR_ERR_MAX];
     enum lir_status s = lir_sampling_params_validate(&q->sampling, msg, sizeof msg);
     if (s) return lir__errf(e, s, "generate: %s", msg);
@@ -84,8 +91,8 @@ static char *piece_text(const lir_model *m, lir_token t) {
 }
 
 /* The prompt's tokens (malloc'd) from a raw prompt or chat messages. */
-static enum lir_status build_prompt(const lir_model *m, const struct lir_generate_request *q, lir_token **out,
-                                    int32_t *n_out, lir_err *e) {
+static enum lir_status build_prompt(const lir_model *m, const struct lir_generate_request *q, bool gen_prompt,
+                                    lir_token **out, int32_t *n_out, lir_err *e) {
     enum lir_status s;
     char *text = NULL;
     bool chat = q->n_messages > 0 || q->system_prompt;
@@ -104,7 +111,7 @@ static enum lir_status build_prompt(const lir_model *m, const struct lir_generat
         const char *tmpl = lir_model_chat_template(m);
         if (!tmpl) tmpl = lir_chat_builtin("chatml");
         struct lir_chat_params cp = lir_chat_params_default();
-        cp.add_generation_prompt = true;
+        cp.add_generation_prompt = gen_prompt;
         char *bos = piece_text(m, lir_vocab_bos(m)), *eos = piece_text(m, lir_vocab_eos(m));
         cp.bos_token = bos;
         cp.eos_token = eos;
@@ -140,55 +147,7 @@ static enum lir_status build_prompt(const lir_model *m, const struct lir_generat
     return LIR_OK;
 }
 
-/* ---------------------------------------------------------------- the loop */
-
-struct textbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static bool tb_add(struct textbuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return false;
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-    return true;
-}
-
-struct gen {
-    lir_runtime *rt;
-    struct rt_entry *en;
-    const struct lir_generate_request *q;
-    lir_stream_fn cb;
-    void *user;
-    struct textbuf text;
-    struct lir_generate_result *r;
-    bool cancelled;
-};
-
-/* Passes text to the result and the stream. Returns false when the callback cancels. */
-static bool deliver(struct gen *g, const char *s, size_t n, int32_t index, bool complete, enum lir_finish_reason fr,
-                    lir_err *e, enum lir_status *st) {
-    if (!tb_add(&g->text, s, n)) {
-        *st = lir__errf(e, LIR_ENOMEM, "generate: out of memory");
-        return false;
-    }
-    if (!g->cb || (!n && !complete)) return true;
-    struct lir_generate_chunk c = { .text = s ? s : "", .len = n, .token_index = index, .is_complete = complete,
-                                    .finish_reason = fr };
-    if (g->cb(&c, g->user) && !complete) {
-        g->cancelled = true;
-        return false;
-    }
-    return true;
-}
+/* ---------------------------------------------------------------- the job */
 
 static enum lir_status grammar_of(const struct lir_generate_request *q, lir_grammar **out, lir_err *e) {
     char msg[LIR_ERR_MAX] = "";
@@ -201,167 +160,111 @@ static enum lir_status grammar_of(const struct lir_generate_request *q, lir_gram
     return LIR_OK;
 }
 
-/* The generation proper, in the model's turn. Fills g->r. */
-static enum lir_status run(struct gen *g, uint64_t t_call, int32_t *ctx_used, lir_err *e) {
-    struct rt_entry *en = g->en;
-    const struct lir_generate_request *q = g->q;
-    lir_context *ctx = en->ctx;
-    const lir_model *m = en->shared->model;
-    struct lir_generate_result *r = g->r;
-    const int32_t n_vocab = m->hp.n_vocab; /* logits rows; the vocabulary may have fewer tokens */
-    const int32_t n_ctx = lir__context_n_ctx(ctx);
-    enum lir_status s;
-    lir_token *prompt = NULL;
-    lir_sampler *smp = NULL;
-    lir_stop_matcher *stop = NULL;
-    lir_detok *dt = NULL;
-    lir_grammar *gr = NULL;
-    lir_grammar_state *gs = NULL;
-    float *masked = NULL;
-    int32_t n_prompt = 0;
-    char msg[LIR_ERR_MAX];
-    *ctx_used = -1;
+/* The entry's grammar vocabulary, built by the first request that needs one. */
+static pthread_mutex_t gvocab_mu = PTHREAD_MUTEX_INITIALIZER;
 
-    if ((s = build_prompt(m, q, &prompt, &n_prompt, e))) goto out;
-    r->usage.prompt_tokens = n_prompt;
-    if (n_prompt >= n_ctx) {
-        s = lir__errf(e, LIR_ECONTEXT, "generate: the prompt has %d tokens; the context holds %d", n_prompt, n_ctx);
-        goto out;
-    }
-    if ((s = lir_sampler_create(&q->sampling, n_vocab, &smp, msg, sizeof msg))) {
-        lir__errf(e, s, "generate: %s", msg);
-        goto out;
-    }
-    r->seed = lir_sampler_seed(smp);
-    if ((s = lir_stop_matcher_create(q->sampling.stop, q->sampling.n_stop, &stop)) ||
-        (s = lir_detok_create(m, false, false, &dt))) {
-        lir__errf(e, s, "generate: %s", s == LIR_ENOMEM ? "out of memory" : lir_model_vocab_error(m));
-        goto out;
-    }
-    if ((s = grammar_of(q, &gr, e))) goto out;
-    if (gr) {
-        if (!en->gvocab && (s = lir_grammar_vocab_create(m, &en->gvocab))) {
-            lir__errf(e, s, "generate: grammar vocabulary: %s", lir_status_str(s));
-            goto out;
-        }
-        if ((s = lir_grammar_state_create(gr, &gs)) || !(masked = malloc(sizeof *masked * (size_t)n_vocab))) {
-            s = lir__errf(e, s ? s : LIR_ENOMEM, "generate: grammar: %s", lir_status_str(s ? s : LIR_ENOMEM));
-            goto out;
-        }
-    }
-    {
-        struct lir_event ev;
-        memset(&ev, 0, sizeof ev);
-        ev.type = LIR_EVENT_GENERATION_STARTED;
-        snprintf(ev.model_id, sizeof ev.model_id, "%s", en->info.model.id);
-        snprintf(ev.loaded_model_id, sizeof ev.loaded_model_id, "%s", en->info.id);
-        ev.prompt_tokens = n_prompt;
-        lir__rt_emit(g->rt, &ev);
-    }
-    for (int32_t i = 0; i < n_prompt; i++) lir_sampler_accept(smp, prompt[i]); /* as llama.cpp's server */
-    uint64_t t_prompt0 = lir__now_ns();
-    if ((s = lir_context_decode(ctx, prompt, n_prompt, 0, false))) {
-        lir__errf(e, s, "generate: %s", lir_context_last_error(ctx));
-        goto out;
-    }
-    uint64_t t_prompt1 = lir__now_ns();
-    int32_t pos = n_prompt;
-    int32_t max = q->sampling.max_tokens > 0 ? q->sampling.max_tokens : INT32_MAX;
-    enum lir_finish_reason fr = LIR_FINISH_LENGTH;
-    int32_t n_gen = 0;
-    for (;;) {
-        if (n_gen >= max) { fr = LIR_FINISH_LENGTH; break; }
-        const float *lg = lir_context_logits(ctx, -1);
-        lir_token tok;
-        if ((s = lir_sampler_sample(smp, lg, n_vocab, &tok, NULL, NULL, NULL))) {
-            lir__errf(e, s, "generate: %s", lir_sampler_last_error(smp));
-            goto out;
-        }
-        if (gs && !lir_grammar_token_allowed(gs, en->gvocab, tok)) {
-            memcpy(masked, lg, sizeof *masked * (size_t)n_vocab);
-            for (int32_t k = lir_grammar_vocab_n_tokens(en->gvocab); k < n_vocab; k++) masked[k] = -INFINITY;
-            enum lir_status fs = lir_grammar_filter_logits(gs, en->gvocab, masked);
-            if ((fs && fs != LIR_ERANGE) || (s = lir_sampler_sample(smp, masked, n_vocab, &tok, NULL, NULL, NULL))) {
-                s = lir__errf(e, s ? s : fs, "generate: grammar: no token may follow (%s)",
-                              s ? lir_sampler_last_error(smp) : lir_status_str(fs));
-                goto out;
-            }
-        }
-        if (n_gen == 0) r->metrics.ttft_ms = (double)(lir__now_ns() - t_call) / 1e6;
-        n_gen++;
-        lir_sampler_accept(smp, tok);
-        if (lir_vocab_is_eog(m, tok)) { fr = LIR_FINISH_STOP; break; }
-        if (gs && (s = lir_grammar_accept_token(gs, en->gvocab, tok))) {
-            lir__errf(e, s, "generate: grammar: %s", lir_grammar_state_last_error(gs));
-            goto out;
-        }
-        const char *piece;
-        size_t plen;
-        if ((s = lir_detok_push(dt, tok, &piece, &plen))) {
-            lir__errf(e, s, "generate: detokenize: %s", lir_status_str(s));
-            goto out;
-        }
-        const char *emit;
-        size_t elen;
-        int32_t matched = -1;
-        if ((s = lir_stop_matcher_push(stop, piece, plen, &emit, &elen, &matched))) {
-            lir__errf(e, s, "generate: out of memory");
-            goto out;
-        }
-        if (!deliver(g, emit, elen, n_gen - 1, false, fr, e, &s)) {
-            if (s) goto out;
-            fr = LIR_FINISH_CANCELLED;
-            break;
-        }
-        if (matched >= 0) { fr = LIR_FINISH_STOP; break; }
-        if (gs && lir_grammar_is_done(gs)) { fr = LIR_FINISH_STOP; break; }
-        if (n_gen >= max) { fr = LIR_FINISH_LENGTH; break; }
-        if (pos >= n_ctx) { fr = LIR_FINISH_LENGTH; break; } /* no room to evaluate this token */
-        if ((s = lir_context_decode(ctx, &tok, 1, pos++, false))) {
-            lir__errf(e, s, "generate: %s", lir_context_last_error(ctx));
-            goto out;
-        }
-        double gen_s = (double)(lir__now_ns() - t_prompt1) / 1e9;
-        if (gen_s > 0) lir__rt_set_rate(g->rt, en, (float)(n_gen / gen_s));
-    }
-    *ctx_used = pos;
-    if (fr != LIR_FINISH_CANCELLED && !lir_stop_matcher_done(stop)) {
-        /* what the detokenizer and the matcher hold back */
-        const char *piece, *emit;
-        size_t plen, elen;
-        int32_t matched = -1;
-        if (!lir_detok_flush(dt, &piece, &plen) && plen) {
-            lir_stop_matcher_push(stop, piece, plen, &emit, &elen, &matched);
-            if (!deliver(g, emit, elen, n_gen - 1, false, fr, e, &s) && s) goto out;
-            if (matched >= 0) fr = LIR_FINISH_STOP;
-        }
-        if (!g->cancelled && !lir_stop_matcher_flush(stop, &emit, &elen) &&
-            !deliver(g, emit, elen, n_gen - 1, false, fr, e, &s) && s)
-            goto out;
-        if (g->cancelled) fr = LIR_FINISH_CANCELLED;
-    }
-    uint64_t t_end = lir__now_ns();
-    r->finish_reason = fr;
-    r->usage.completion_tokens = n_gen;
-    r->usage.total_tokens = n_prompt + n_gen;
-    r->metrics.total_ms = (double)(t_end - t_call) / 1e6;
-    r->metrics.generation_ms = (double)(t_end - t_prompt1) / 1e6;
-    r->metrics.tokens_per_second = r->metrics.generation_ms > 0 ? (float)(n_gen / (r->metrics.generation_ms / 1e3)) : 0;
-    double p_ms = (double)(t_prompt1 - t_prompt0) / 1e6;
-    r->metrics.prompt_tokens_per_second = p_ms > 0 ? (float)(n_prompt / (p_ms / 1e3)) : 0;
-    if (!g->cancelled && !deliver(g, "", 0, n_gen > 0 ? n_gen - 1 : 0, true, fr, e, &s) && s) goto out;
-    s = LIR_OK;
-out:
-    free(prompt);
-    free(masked);
-    lir_grammar_state_free(gs);
-    lir_grammar_free(gr);
-    lir_detok_free(dt);
-    lir_stop_matcher_free(stop);
-    lir_sampler_free(smp);
+static enum lir_status gvocab_of(struct rt_entry *en, lir_grammar_vocab **out) {
+    enum lir_status s = LIR_OK;
+    pthread_mutex_lock(&gvocab_mu);
+    if (!en->gvocab) s = lir_grammar_vocab_create(en->shared->model, &en->gvocab);
+    *out = en->gvocab;
+    pthread_mutex_unlock(&gvocab_mu);
     return s;
 }
 
+/* n_keep -1: the tokens of the system prompt (the chat rendered with the system message alone,
+ * as far as it agrees with the prompt), else the BOS token when the prompt starts with it. */
+static int32_t auto_keep(const lir_model *m, const struct lir_generate_request *q, const lir_token *t, int32_t n) {
+    struct lir_generate_request s1 = *q;
+    bool sys = false;
+    s1.prompt = NULL;
+    if (q->system_prompt) {
+        s1.n_messages = 0;
+        s1.messages = NULL;
+        sys = true;
+    } else if (q->n_messages > 0 && q->messages[0].role == LIR_ROLE_SYSTEM) {
+        s1.n_messages = 1;
+        sys = true;
+    }
+    if (sys) {
+        lir_token *st = NULL;
+        int32_t ns = 0;
+        lir_err e = { { 0 } };
+        if (!build_prompt(m, &s1, false, &st, &ns, &e)) {
+            int32_t c = 0;
+            while (c < ns && c < n && st[c] == t[c]) c++;
+            free(st);
+            if (c > 0) return c;
+        }
+    }
+    return n > 0 && t[0] == lir_vocab_bos(m) ? 1 : 0;
+}
+
+/* Everything a request prepares before the scheduler runs it (no model computation). */
+static enum lir_status prepare(lir_runtime *rt, struct rt_entry *en, const struct lir_generate_request *q,
+                               uint64_t t_call, struct rt_job_spec *sp, struct lir_generate_result *r, lir_err *e) {
+    const lir_model *m = en->shared->model;
+    const int32_t n_vocab = m->hp.n_vocab; /* logits rows; the vocabulary may have fewer tokens */
+    const int32_t n_ctx = lir__context_n_ctx(en->ctx);
+    char msg[LIR_ERR_MAX];
+    enum lir_status s;
+    memset(sp, 0, sizeof *sp);
+    if ((s = build_prompt(m, q, true, &sp->prompt, &sp->n_prompt, e))) return s;
+    r->usage.prompt_tokens = sp->n_prompt;
+    int32_t keep = q->n_keep >= 0 ? q->n_keep : auto_keep(m, q, sp->prompt, sp->n_prompt);
+    if (keep > sp->n_prompt) keep = sp->n_prompt;
+    if (sp->n_prompt >= n_ctx) {
+        if (!q->truncate_prompt)
+            return lir__errf(e, LIR_ECONTEXT, "generate: the prompt has %d tokens; the context holds %d "
+                             "(context_size); shorten it or ask for truncate_prompt", sp->n_prompt, n_ctx);
+        /* keep the first n_keep and the most recent tokens, up to half the context */
+        int32_t target = n_ctx / 2 > 1 ? n_ctx / 2 : 1;
+        if (keep > target - 1) keep = target - 1 > 0 ? target - 1 : 0;
+        int32_t tail = target - keep, drop = sp->n_prompt - target;
+        memmove(sp->prompt + keep, sp->prompt + sp->n_prompt - tail, sizeof *sp->prompt * (size_t)tail);
+        sp->n_prompt = target;
+        r->usage.truncated_tokens = drop;
+    }
+    sp->n_keep = keep;
+    sp->max_tokens = q->sampling.max_tokens > 0 ? q->sampling.max_tokens : 0;
+    sp->overflow = q->overflow != LIR_OVERFLOW_DEFAULT ? q->overflow : rt->overflow;
+    sp->t_call_ns = t_call;
+    sp->deadline_ns = q->timeout_ms > 0 ? t_call + (uint64_t)q->timeout_ms * 1000000ull : 0;
+    if ((s = lir_sampler_create(&q->sampling, n_vocab, &sp->smp, msg, sizeof msg)))
+        return lir__errf(e, s, "generate: %s", msg);
+    r->seed = lir_sampler_seed(sp->smp);
+    if ((s = lir_stop_matcher_create(q->sampling.stop, q->sampling.n_stop, &sp->stop)) ||
+        (s = lir_detok_create(m, false, false, &sp->dt)))
+        return lir__errf(e, s, "generate: %s", s == LIR_ENOMEM ? "out of memory" : lir_model_vocab_error(m));
+    if ((s = grammar_of(q, &sp->gr, e))) return s;
+    if (sp->gr) {
+        if ((s = gvocab_of(en, &sp->gvocab)))
+            return lir__errf(e, s, "generate: grammar vocabulary: %s", lir_status_str(s));
+        if ((s = lir_grammar_state_create(sp->gr, &sp->gs)))
+            return lir__errf(e, s, "generate: grammar: %s", lir_status_str(s));
+    }
+    for (int32_t i = 0; i < sp->n_prompt; i++) lir_sampler_accept(sp->smp, sp->prompt[i]); /* as llama.cpp's server */
+    struct lir_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = LIR_EVENT_GENERATION_STARTED;
+    snprintf(ev.model_id, sizeof ev.model_id, "%s", en->info.model.id);
+    snprintf(ev.loaded_model_id, sizeof ev.loaded_model_id, "%s", en->info.id);
+    ev.prompt_tokens = r->usage.prompt_tokens;
+    lir__rt_emit(rt, &ev);
+    return LIR_OK;
+}
+
+static void spec_drop(struct rt_job_spec *sp) {
+    free(sp->prompt);
+    lir_sampler_free(sp->smp);
+    lir_stop_matcher_free(sp->stop);
+    lir_detok_free(sp->dt);
+    lir_grammar_state_free(sp->gs);
+    lir_grammar_free(sp->gr);
+    memset(sp, 0, sizeof *sp);
+}
+
+/* The native path: prepare, run on the model's scheduler (sched.c), account. */
 enum lir_status lir__rt_generate_native(lir_runtime *rt, const struct lir_generate_request *q, lir_stream_fn cb,
                                        void *user, struct lir_generate_result *out, char *err, size_t err_len) {
     lir_err e = { { 0 } };
@@ -384,12 +287,15 @@ enum lir_status lir__rt_generate_native(lir_runtime *rt, const struct lir_genera
         return s;
     }
     snprintf(r.loaded_model_id, sizeof r.loaded_model_id, "%s", en->info.id);
-    lir__rt_begin_turn(rt, en);
-    struct gen g = { .rt = rt, .en = en, .q = q, .cb = cb, .user = user, .r = &r };
+    lir__rt_begin_request(rt, en);
+    struct rt_job_spec sp;
+    bool cancelled = false;
     int32_t used = -1;
-    s = run(&g, t_call, &used, &e);
+    s = prepare(rt, en, q, t_call, &sp, &r, &e);
+    if (s) spec_drop(&sp);
+    else s = lir__sched_run(rt, en, &sp, cb, user, &r, &cancelled, &used, &e);
     bool ok = s == LIR_OK;
-    lir__rt_end_turn(rt, en, ok ? &r : NULL, used);
+    lir__rt_end_request(rt, en, ok ? &r : NULL, used);
     struct lir_event ev;
     memset(&ev, 0, sizeof ev);
     ev.type = ok ? LIR_EVENT_GENERATION_COMPLETED : LIR_EVENT_GENERATION_FAILED;
@@ -403,20 +309,13 @@ enum lir_status lir__rt_generate_native(lir_runtime *rt, const struct lir_genera
     if (!ok) snprintf(ev.message, sizeof ev.message, "%s", e.msg);
     lir__rt_emit(rt, &ev);
     if (!ok) {
-        free(g.text.p);
+        free(r.text);
         lir__err_copy(&e, err, err_len);
         return s;
     }
-    if (!g.text.p && !tb_add(&g.text, "", 0)) {
-        lir__errf(&e, LIR_ENOMEM, "generate: out of memory");
-        lir__err_copy(&e, err, err_len);
-        return LIR_ENOMEM;
-    }
-    r.text = g.text.p;
-    r.len = g.text.len;
     if (out) *out = r;
     else free(r.text);
-    if (g.cancelled) {
+    if (cancelled) {
         lir__errf(&e, LIR_ECANCELLED, "generate: cancelled by the stream callback");
         lir__err_copy(&e, err, err_len);
         return LIR_ECANCELLED;

@@ -45,6 +45,9 @@ struct lir_runtime_params lir_runtime_params_default(void) {
     p.monitor_interval_ms = 100;
     p.history_seconds = 300;
     p.alerts.hysteresis_percent = 5.0f;
+    p.parallel = 4;
+    p.max_queue = 256;
+    p.overflow = LIR_OVERFLOW_STOP;
     return p;
 }
 
@@ -87,8 +90,18 @@ enum lir_status lir_runtime_create(const struct lir_runtime_params *params, lir_
         lir__err_copy(&e, err, err_len);
         return LIR_EINVAL;
     }
+    if (p.parallel < 0 || p.parallel > 64 || p.max_queue < 0 || p.max_queue > 65536 ||
+        (unsigned)p.overflow > LIR_OVERFLOW_ERROR) {
+        lir__errf(&e, LIR_EINVAL, "lir_runtime_create: parallel %d (0..64), max_queue %d (0..65536) or overflow %d "
+                  "(0..3) out of range", p.parallel, p.max_queue, (int)p.overflow);
+        lir__err_copy(&e, err, err_len);
+        return LIR_EINVAL;
+    }
     lir_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) return LIR_ENOMEM;
+    rt->parallel = p.parallel ? p.parallel : 4;
+    rt->max_queue = p.max_queue ? p.max_queue : 256;
+    rt->overflow = p.overflow ? p.overflow : LIR_OVERFLOW_STOP;
     pthread_mutex_init(&rt->mu, NULL);
     pthread_mutex_init(&rt->ev_mu, NULL);
     pthread_cond_init(&rt->cv, NULL);
@@ -221,7 +234,7 @@ void lir__rt_release(lir_runtime *rt, struct rt_entry *en) {
 static bool options_equal(const struct lir_load_options *a, const struct lir_load_options *b) {
     if (a->gpu_layers != b->gpu_layers || a->context_size != b->context_size || a->batch_size != b->batch_size ||
         a->threads != b->threads || strcmp(a->gpu_id, b->gpu_id) || a->main_gpu != b->main_gpu ||
-        a->n_tensor_split != b->n_tensor_split)
+        a->n_tensor_split != b->n_tensor_split || a->parallel != b->parallel)
         return false;
     for (int32_t i = 0; i < a->n_tensor_split; i++)
         if (a->tensor_split[i] != b->tensor_split[i]) return false;
@@ -249,6 +262,8 @@ static enum lir_status check_options(const struct lir_load_options *o, lir_err *
                              (double)o->tensor_split[i]);
     if (memchr(o->gpu_id, 0, sizeof o->gpu_id) == NULL)
         return lir__errf(e, LIR_EINVAL, "load: gpu_id is not NUL-terminated");
+    if (o->parallel < 0 || o->parallel > 64)
+        return lir__errf(e, LIR_EINVAL, "load: parallel %d is outside [0, 64] (0 = the runtime's)", o->parallel);
     if (o->keep_alive_ms < -1)
         return lir__errf(e, LIR_EINVAL, "load: keep_alive_ms %lld must be >= -1 (-1 = never unload)",
                          (long long)o->keep_alive_ms);
@@ -262,11 +277,24 @@ static void fmt_bytes(char *buf, size_t n, uint64_t b) {
 
 /* The check of spec §3.2: the estimate (lir_model_estimate_memory) of model m at options o against
  * avail bytes; weights_resident: the file is already mapped by a loaded model (counted once). */
+/* The context a load creates (estimates use the same): n_seq_max = parallel sequences sharing
+ * a KV pool of n_ctx tokens (so memory is that of one full sequence), F16 KV. */
+static struct lir_context_params ctx_params(const lir_model *m, const struct lir_load_options *o, int32_t n_ctx) {
+    struct lir_context_params cp = lir_context_params_default();
+    cp.n_ctx = n_ctx > 0 ? n_ctx : m->hp.n_ctx_train;
+    cp.n_batch = o->batch_size;
+    cp.n_threads = o->threads;
+    cp.n_seq_max = o->parallel > 0 ? o->parallel : 1;
+    cp.kv_size = cp.n_ctx;
+    return cp;
+}
+
 static void resource_check(const lir_model *m, const struct lir_load_options *o, uint64_t avail,
                            bool weights_resident, struct lir_resource_check *c, uint64_t *required) {
     memset(c, 0, sizeof *c);
     struct lir_mem_estimate est;
-    lir_model_estimate_memory(m, o->context_size, o->batch_size, &est);
+    struct lir_context_params cp = ctx_params(m, o, o->context_size);
+    lir_model_estimate_context(m, &cp, &est);
     uint64_t need = est.total - (weights_resident ? est.weights : 0);
     *required = need;
     c->is_sufficient = need <= avail;
@@ -284,7 +312,8 @@ static void resource_check(const lir_model *m, const struct lir_load_options *o,
     int32_t fit = 0;
     for (int32_t c2 = 1 << 24; c2 >= 256; c2 >>= 1) {
         if (c2 >= ctx) continue;
-        lir_model_estimate_memory(m, c2, o->batch_size, &est);
+        cp = ctx_params(m, o, c2);
+        lir_model_estimate_context(m, &cp, &est);
         if (est.total - (weights_resident ? est.weights : 0) <= avail) {
             fit = c2;
             break;
@@ -454,6 +483,7 @@ static enum lir_status load_new(lir_runtime *rt, const struct lir_installed_mode
     en->shared = sh;
     const lir_model *m = sh->model;
     if (en->info.options.context_size == 0) en->info.options.context_size = m->hp.n_ctx_train;
+    if (en->info.options.parallel == 0) en->info.options.parallel = rt->parallel;
     pthread_mutex_unlock(&rt->mu);
     uint64_t avail = mem_available(rt);
     pthread_mutex_lock(&rt->mu);
@@ -482,12 +512,13 @@ static enum lir_status load_new(lir_runtime *rt, const struct lir_installed_mode
     if (!go) {
         s = lir__errf(e, LIR_ECANCELLED, "load '%s': cancelled by the progress callback", im->name);
     } else {
-        struct lir_context_params cp = lir_context_params_default();
-        cp.n_ctx = en->info.options.context_size;
-        cp.n_batch = en->info.options.batch_size;
-        cp.n_threads = en->info.options.threads;
+        struct lir_context_params cp = ctx_params(sh->model, &en->info.options, en->info.options.context_size);
         if ((s = lir_context_create(sh->model, &cp, &ctx, msg, sizeof msg)))
             lir__errf(e, s, "load '%s': %s", im->name, msg);
+        if (!s && (s = lir__sched_start(rt, en, ctx, cp.n_seq_max, e))) {
+            lir_context_free(ctx);
+            ctx = NULL;
+        }
     }
     if (!s && progress) progress(1.0f, puser);
     pthread_mutex_lock(&rt->mu);
@@ -547,6 +578,7 @@ static enum lir_status get_or_load(lir_runtime *rt, const struct lir_installed_m
             if (!same && en->shared && en->shared->model) {
                 struct lir_load_options want = *opt;
                 if (!want.context_size) want.context_size = en->shared->model->hp.n_ctx_train;
+                if (!want.parallel) want.parallel = rt->parallel;
                 same = options_equal(&en->info.options, &want);
             }
             if (!any_options && !same) continue;
@@ -674,6 +706,7 @@ static void unload_entry(lir_runtime *rt, struct rt_entry *en) {
     en->ctx = NULL;
     en->gvocab = NULL;
     pthread_mutex_unlock(&rt->mu);
+    lir__sched_stop(en);
     lir_context_free(ctx);
     lir_grammar_vocab_free(gv);
     pthread_mutex_lock(&rt->mu);
@@ -860,7 +893,19 @@ void lir__rt_begin_turn(lir_runtime *rt, struct rt_entry *en) {
     pthread_mutex_lock(&rt->mu);
     uint64_t ticket = en->next_ticket++;
     while (en->serving != ticket) pthread_cond_wait(&rt->cv, &rt->mu);
-    /* tier slots across models (requests of one model already run one at a time) */
+    /* tier slots across models */
+    while (rt->running >= pol.max_concurrent_requests && pol.max_concurrent_requests > 0)
+        pthread_cond_wait(&rt->cv, &rt->mu);
+    rt->running++;
+    en->info.last_used_at_ms = lir__rt_now_ms();
+    pthread_mutex_unlock(&rt->mu);
+    lir__sched_pause(en); /* e->ctx is the turn's until lir__rt_end_turn */
+}
+
+void lir__rt_begin_request(lir_runtime *rt, struct rt_entry *en) {
+    struct lir_tier_policy pol;
+    lir_licence_policy(rt->licence, &pol);
+    pthread_mutex_lock(&rt->mu);
     while (rt->running >= pol.max_concurrent_requests && pol.max_concurrent_requests > 0)
         pthread_cond_wait(&rt->cv, &rt->mu);
     rt->running++;
@@ -876,9 +921,17 @@ void lir__rt_set_rate(lir_runtime *rt, struct rt_entry *en, float tok_s) {
 
 void lir__rt_end_turn(lir_runtime *rt, struct rt_entry *en, const struct lir_generate_result *r,
                       int32_t context_used) {
+    lir__sched_resume(en);
+    pthread_mutex_lock(&rt->mu);
+    en->serving++;
+    pthread_mutex_unlock(&rt->mu);
+    lir__rt_end_request(rt, en, r, context_used);
+}
+
+void lir__rt_end_request(lir_runtime *rt, struct rt_entry *en, const struct lir_generate_result *r,
+                         int32_t context_used) {
     pthread_mutex_lock(&rt->mu);
     rt->running--;
-    en->serving++;
     en->info.active_requests--;
     en->current_tok_s = 0.0f;
     en->info.last_used_at_ms = lir__rt_now_ms();

@@ -7,10 +7,10 @@
  * waiters re-check their condition. No model computation and no callback runs under mu.
  * The event queue has its own leaf mutex (events.c); it may be taken while mu is held.
  *
- * Per-model FIFO: a request takes a ticket (e->next_ticket++) and waits until e->serving equals
- * it; it then owns e->ctx (and the grammar vocabulary) without mu until it passes the turn on.
- * This is the simplest correct scheduler: one request at a time per model, in arrival order;
- * a later scheduler replaces it by continuous batching. */
+ * Per-model FIFO turn (embeddings, the context manager): a caller takes a ticket
+ * (e->next_ticket++) and waits until e->serving equals it, then pauses the model's scheduler
+ * (sched.c) and owns e->ctx without mu until it passes the turn on. Generations do not take the
+ * turn: they go through the scheduler's queue (continuous batching, sched.c). */
 #ifndef LIR_RUNTIME_INTERNAL_H
 #define LIR_RUNTIME_INTERNAL_H
 
@@ -38,7 +38,9 @@ struct rt_entry {
     struct lir_loaded_model info; /* guarded by mu (status, metrics, times, active_requests) */
     struct lir_load_options req_opts; /* as the load asked (context_size 0 unresolved) */
     struct rt_shared *shared;/* set before READY */
-    lir_context *ctx;        /* owned; used by the FIFO turn holder only */
+    lir_context *ctx;        /* owned; used by the scheduler thread (sched.c), or by the FIFO turn
+                                holder while the scheduler is paused */
+    struct rt_sched *sched;  /* owned; the model's scheduler (sched.c), set before READY */
     lir_grammar_vocab *gvocab; /* built on first grammar use by the turn holder */
     int refs;                /* callers holding the entry outside mu */
     bool removed;            /* out of the table; freed when refs drops to 0 */
@@ -78,6 +80,8 @@ struct lir_runtime {
     uint64_t reserved;       /* bytes promised to loads in progress */
     int running;             /* requests holding a concurrency slot */
     bool stopping;
+    int32_t parallel, max_queue; /* scheduler defaults (lir_runtime_params), resolved */
+    enum lir_overflow_policy overflow;
     /* idle unloader */
     pthread_t reaper;
     pthread_cond_t reaper_cv;
@@ -94,16 +98,16 @@ struct lir_runtime {
     int64_t ev_running_sub;  /* subscription whose callback runs now, 0 = none */
     bool ev_stop, ev_started;
     pthread_t ev_thread;
-    /* remote models (remote.c), guarded by mu; the router is created with the first one and
-     * lives until lir_runtime_destroy */
-    lir_router *router;
-    struct rt_remote *remotes;
     /* monitor, profiler, store (src/monitor/runtime_glue.c); each has its own lock */
     struct lir__mon *mon;    /* NULL: monitor_interval_ms was 0 */
     struct lir__prof *prof;
     struct lir__store_w *store; /* NULL: no data_dir */
     lir_store *store_read;   /* read side of the store (history beyond memory) */
     int64_t store_sub;       /* event subscription feeding the store, 0 = none */
+    /* remote models (remote.c), guarded by mu; the router is created with the first one and
+     * lives until lir_runtime_destroy */
+    lir_router *router;
+    struct rt_remote *remotes;
 };
 
 /* ---- events.c */
@@ -125,12 +129,75 @@ void lir__rt_uuid_from_name(const char *name, char out[LIR_ID_LEN]);
 enum lir_status lir__rt_acquire(lir_runtime *rt, const char *model, struct rt_entry **out, lir_err *e);
 /* Waits for this request's FIFO turn and a concurrency slot (after lir__rt_acquire). */
 void lir__rt_begin_turn(lir_runtime *rt, struct rt_entry *en);
+/* A generation's bookkeeping without the turn (the scheduler's requests): takes a tier slot
+ * (waits for one), gives it back with the metrics as lir__rt_end_turn does. */
+void lir__rt_begin_request(lir_runtime *rt, struct rt_entry *en);
+void lir__rt_end_request(lir_runtime *rt, struct rt_entry *en, const struct lir_generate_result *r,
+                         int32_t context_used);
 /* Ends the turn; records metrics (NULL: no generation metrics) and last use. */
 void lir__rt_end_turn(lir_runtime *rt, struct rt_entry *en, const struct lir_generate_result *r,
                       int32_t context_used);
 /* Drops the request's hold (after lir__rt_end_turn); keep_alive 0 unloads here. */
 void lir__rt_release(lir_runtime *rt, struct rt_entry *en);
 void lir__rt_set_rate(lir_runtime *rt, struct rt_entry *en, float tok_s);
+
+/* ---- monitor/runtime_glue.c: the runtime's monitor, profiler and store */
+/* Starts them from the create params (p validated there). On error they are stopped again. */
+enum lir_status lir__rt_monitor_start(lir_runtime *rt, const struct lir_runtime_params *p, lir_err *e);
+/* Stops the monitor, delivers pending events to the store, closes it. Before events stop. */
+void lir__rt_monitor_stop(lir_runtime *rt);
+/* A finished generation (after lir__rt_end_turn, no lock held): profiler record, store row. */
+void lir__rt_observe_generation(lir_runtime *rt, const struct rt_entry *en, const struct lir_generate_result *r);
+/* runtime.c: active models and requests, models' RAM, current tok/s into u (takes mu). */
+void lir__rt_counters(lir_runtime *rt, struct lir_resource_usage *u);
+/* runtime.c: RAM free for a new load as the load check counts it (the mem_available hook or
+ * MemAvailable, less what loads in progress reserve). Takes mu. */
+uint64_t lir__rt_ram_free(lir_runtime *rt);
+
+/* ---- sched.c: one scheduler thread per loaded native model (continuous batching) */
+/* Starts en's scheduler (sets en->sched) over ctx (borrowed; en->ctx once READY), created with
+ * n_seq_max = parallel. No lock held. */
+enum lir_status lir__sched_start(lir_runtime *rt, struct rt_entry *en, lir_context *ctx, int32_t parallel,
+                                 lir_err *e);
+/* A prepared generation (generate.c) for the scheduler. */
+struct rt_job_spec {
+    lir_token *prompt;                 /* owned (malloc'd), n_prompt >= 1 tokens, < n_ctx */
+    int32_t n_prompt, n_keep;          /* n_keep resolved: tokens a shift keeps at the start */
+    int32_t max_tokens;                /* 0 = until end of generation */
+    enum lir_overflow_policy overflow; /* resolved: SHIFT, STOP or ERROR */
+    uint64_t t_call_ns, deadline_ns;   /* lir__now_ns clock; deadline 0 = none */
+    lir_sampler *smp;                  /* owned; prompt already accepted */
+    lir_stop_matcher *stop;            /* owned */
+    lir_detok *dt;                     /* owned */
+    lir_grammar *gr;                   /* owned, NULL = none */
+    lir_grammar_state *gs;             /* owned, NULL = none */
+    lir_grammar_vocab *gvocab;         /* borrowed (the entry's); with gs */
+};
+/* Runs spec on en's scheduler, taking ownership of its parts (also on error): queues it
+ * (LIR_EBUSY when max_queue wait already), delivers text to cb (may be NULL) on this thread, and
+ * fills *r: text (malloc'd: what was delivered), usage, metrics, finish_reason. *cancelled: the
+ * callback cancelled (the call then returns LIR_OK with finish_reason CANCELLED).
+ * *ctx_used: the sequence's tokens at the end. */
+enum lir_status lir__sched_run(lir_runtime *rt, struct rt_entry *en, struct rt_job_spec *spec, lir_stream_fn cb,
+                               void *user, struct lir_generate_result *r, bool *cancelled, int32_t *ctx_used,
+                               lir_err *e);
+/* Stops and frees it (no request may be queued or running: unload waited for them). */
+void lir__sched_stop(struct rt_entry *en);
+/* The FIFO turn: stops admitting requests, waits until sequence 0 is idle and the thread is
+ * between steps, and keeps it there until lir__sched_resume (other sequences wait). */
+void lir__sched_pause(struct rt_entry *en);
+void lir__sched_resume(struct rt_entry *en);
+/* Counters for tests and metrics. */
+struct lir__sched_stats {
+    int64_t steps;            /* lir_context_decode_batch calls */
+    int64_t decode_tokens;    /* one-token decodes of generating sequences, over all steps */
+    int64_t prompt_tokens;    /* prompt tokens evaluated, over all steps */
+    int32_t max_seqs_in_step; /* most sequences in one step */
+    int32_t running, queued;  /* now */
+    int32_t parallel;
+};
+/* Of the loaded model loaded_id (NULL: active). LIR_OK, LIR_ENOTFOUND. */
+enum lir_status lir__sched_get_stats(lir_runtime *rt, const char *loaded_id, struct lir__sched_stats *out);
 
 /* ---- generate.c: the native engine's paths (remote.c routes the other requests) */
 enum lir_status lir__rt_generate_native(lir_runtime *rt, const struct lir_generate_request *q, lir_stream_fn cb,
@@ -148,18 +215,5 @@ enum lir_status lir__rt_route_generate(lir_runtime *rt, const struct lir_generat
 enum lir_status lir__rt_remote_list(lir_runtime *rt, struct lir_installed_model **v, int32_t *n);
 /* Frees the remote table and the router (lir_runtime_destroy: no request running). */
 void lir__rt_remote_free(lir_runtime *rt);
-
-/* ---- monitor/runtime_glue.c: the runtime's monitor, profiler and store */
-/* Starts them from the create params (p validated there). On error they are stopped again. */
-enum lir_status lir__rt_monitor_start(lir_runtime *rt, const struct lir_runtime_params *p, lir_err *e);
-/* Stops the monitor, delivers pending events to the store, closes it. Before events stop. */
-void lir__rt_monitor_stop(lir_runtime *rt);
-/* A finished generation (after lir__rt_end_turn, no lock held): profiler record, store row. */
-void lir__rt_observe_generation(lir_runtime *rt, const struct rt_entry *en, const struct lir_generate_result *r);
-/* runtime.c: active models and requests, models' RAM, current tok/s into u (takes mu). */
-void lir__rt_counters(lir_runtime *rt, struct lir_resource_usage *u);
-/* runtime.c: RAM free for a new load as the load check counts it (the mem_available hook or
- * MemAvailable, less what loads in progress reserve). Takes mu. */
-uint64_t lir__rt_ram_free(lir_runtime *rt);
 
 #endif
