@@ -288,6 +288,7 @@ int lir_cli_load(int argc, char **argv) {
     struct lir_runtime_params rp2 = lir_runtime_params_default();
     rp2.models_dir = dir;
     rp2.ram_alert_percent = 0;
+    rp2.monitor_interval_ms = 0; /* resource usage measured at the call, after the load */
     lir_runtime *rt = NULL;
     if (lir_runtime_create(&rp2, &rt, err, sizeof err)) lir_cli_die(1, "%s", err);
     struct lir_load_options lo = lir_load_options_default();

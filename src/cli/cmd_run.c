@@ -5,6 +5,7 @@
  * name or path, and the sampling flags.
  *
  *   lir run MODEL [PROMPT] [-n N] [sampling flags of `lir generate`] [--stop TEXT]...
+ *           [--grammar-file F | --json | --format json | --json-schema-file F]
  *           [--system TEXT] [--raw] [--ctx N] [--threads N] [--batch N] [--models-dir D]
  *           [--verbose] [--no-echo]
  *     MODEL   a GGUF path, or the name / id of a model in the models directory (see
@@ -22,6 +23,8 @@
  *             --mirostat-eta --seed, as `lir generate`: every step off unless given, greedy by
  *             default; a chat samples with --temp 0.8 --top-k 40 unless told otherwise. The same
  *             --seed gives the same text as `lir generate -p` (the seed is drawn alike).
+ *     --grammar-file F / --json (or Ollama's --format json) / --json-schema-file F: the output is
+ *             constrained to a GBNF grammar / a JSON object / the JSON Schema in F, as `lir generate`.
  *     --ctx N the context (default: the model's, at most 4096).
  *     --verbose  after each reply, on stderr: total duration, load duration, prompt eval
  *             count/duration/rate, eval count/duration/rate, time to first token.
@@ -106,6 +109,9 @@ struct run {
     lir_runtime *rt;
     char id[LIR_ID_LEN];
     struct lir_sampling_params sp;
+    const char *grammar;            /* GBNF text (owned by lir_cli_run) or NULL */
+    enum lir_response_format format;
+    const char *json_schema;        /* with LIR_FORMAT_JSON_SCHEMA (owned by lir_cli_run) */
     bool seed_given, verbose;
     double load_ms;
     bool progress_shown;
@@ -170,6 +176,9 @@ static void generate(struct run *r, struct lir_generate_request *q, struct lir_g
     char err[LIR_ERR_MAX];
     q->model = r->id;
     q->sampling = r->sp;
+    q->grammar = r->grammar;
+    q->format = r->format;
+    q->json_schema = r->json_schema;
     if (!r->seed_given) q->sampling.seed = LIR_SEED_RANDOM;
     enum lir_status s = lir_runtime_generate_stream(r->rt, q, on_chunk, NULL, res, err, sizeof err);
     if (s) {
@@ -258,6 +267,8 @@ static const char *run_usage =
     "  --temp T --top-k K --top-p P --min-p P --typical-p P --repeat-penalty R --repeat-last-n N\n"
     "  --frequency-penalty F --presence-penalty F --mirostat 0|1|2 --mirostat-tau T --mirostat-eta E\n"
     "  --seed S --stop TEXT  sampling as `lir generate` (greedy unless given; a chat: --temp 0.8 --top-k 40)\n"
+    "  --grammar-file F | --json | --format json | --json-schema-file F\n"
+    "                       constrain the output: GBNF grammar, any JSON object, a JSON Schema\n"
     "  --system TEXT        system prompt (models with a chat template)\n"
     "  --raw                no chat template: continue the prompt as text\n"
     "  --no-echo            do not print the prompt before its continuation (raw completion)\n"
@@ -268,6 +279,8 @@ static const char *run_usage =
 
 int lir_cli_run(int argc, char **argv) {
     const char *pos[2] = { NULL, NULL }, *model_flag = NULL, *dir_flag = NULL, *system = NULL;
+    const char *grammar_file = NULL, *schema_file = NULL;
+    int n_constraints = 0;
     const char *stops[LIR_STOP_MAX];
     int32_t n_stop = 0, n_gen = -1, n_ctx = 0, n_threads = 0, n_batch = 0;
     int n_pos = 0;
@@ -294,6 +307,15 @@ int lir_cli_run(int argc, char **argv) {
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!v) lir_cli_die(2, "%s needs a value", a); model_flag = v; i++; }
         else if (!strcmp(a, "--models-dir")) { if (!v) lir_cli_die(2, "%s needs a value", a); dir_flag = v; i++; }
         else if (!strcmp(a, "--system")) { if (!v) lir_cli_die(2, "%s needs a value", a); system = v; i++; }
+        else if (!strcmp(a, "--grammar-file")) { if (!v) lir_cli_die(2, "%s needs a value", a); grammar_file = v; n_constraints++; i++; }
+        else if (!strcmp(a, "--json-schema-file")) { if (!v) lir_cli_die(2, "%s needs a value", a); schema_file = v; n_constraints++; i++; }
+        else if (!strcmp(a, "--json")) { r.format = LIR_FORMAT_JSON; n_constraints++; }
+        else if (!strcmp(a, "--format")) {
+            if (!v || strcmp(v, "json")) lir_cli_die(2, "--format: only 'json' (or --json-schema-file F)");
+            r.format = LIR_FORMAT_JSON;
+            n_constraints++;
+            i++;
+        }
         else if (!strcmp(a, "-n")) { n_gen = (int32_t)lir_cli_arg_long(a, v, 0, 32768); i++; }
         else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) { n_ctx = (int32_t)lir_cli_arg_long(a, v, 1, 1 << 24); i++; }
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { n_threads = (int32_t)lir_cli_arg_long(a, v, 1, 1024); i++; }
@@ -309,6 +331,15 @@ int lir_cli_run(int argc, char **argv) {
     const char *prompt = model_flag ? pos[0] : pos[1];
     if (model_flag && pos[1]) lir_cli_die(2, "run: unexpected argument '%s'", pos[1]);
     if (!model) lir_cli_die(2, "run: no model given (lir run MODEL [PROMPT])");
+    if (n_constraints > 1) lir_cli_die(2, "run: give one of --grammar-file, --json/--format json, --json-schema-file");
+    char *grammar_text = NULL, *schema_text = NULL;
+    if (grammar_file && !(r.grammar = grammar_text = lir_cli_read_file(grammar_file, false, NULL)))
+        lir_cli_die(1, "cannot read '%s': %s", grammar_file, strerror(errno));
+    if (schema_file) {
+        if (!(r.json_schema = schema_text = lir_cli_read_file(schema_file, false, NULL)))
+            lir_cli_die(1, "cannot read '%s': %s", schema_file, strerror(errno));
+        r.format = LIR_FORMAT_JSON_SCHEMA;
+    }
 
     char dbuf[4096];
     const char *dir = lir_cli_models_dir(dir_flag, dbuf, sizeof dbuf);
@@ -334,6 +365,7 @@ int lir_cli_run(int argc, char **argv) {
     struct lir_runtime_params rp = lir_runtime_params_default();
     rp.models_dir = dir;
     rp.ram_alert_percent = 0;
+    rp.monitor_interval_ms = 0; /* one command: no resource monitor thread */
     char err[LIR_ERR_MAX];
     if (lir_runtime_create(&rp, &r.rt, err, sizeof err)) lir_cli_die(1, "%s", err);
     struct lir_load_options lo = lir_load_options_default();
@@ -373,6 +405,8 @@ int lir_cli_run(int argc, char **argv) {
         lir_generate_result_clear(&res);
     }
     free(stdin_prompt);
+    free(grammar_text);
+    free(schema_text);
     lir_runtime_destroy(r.rt);
     return 0;
 }

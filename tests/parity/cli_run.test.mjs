@@ -85,6 +85,29 @@ describe("lir run", () => {
     assert.equal(noEcho, generateText(MODEL, PROMPT, ["-n", "24"]) + "\n");
   });
 
+  it("constrains the output as lir generate does (--grammar-file, --json, --format json, --json-schema-file)", () => {
+    const g = path.join(tmp, "amen.gbnf");
+    fs.writeFileSync(g, 'root ::= "Amen" " " ("and" | "or") " " ("so" | "thus")\n');
+    const schema = path.join(tmp, "s.json");
+    fs.writeFileSync(schema, JSON.stringify({ type: "object", properties: { n: { type: "integer" } }, required: ["n"] }));
+    for (const [flags, check] of [
+      [["--grammar-file", g], (t) => assert.match(t, /^Amen (and|or) (so|thus)$/)],
+      // 40 tokens may end a JSON text early: its start is what the grammar fixes
+      [["--json"], (t) => assert.match(t, /^\s*\{/)],
+      [["--json-schema-file", schema], (t) => assert.match(t, /^\s*\{\s*("n"|$)/)],
+    ]) {
+      const extra = ["-n", "40", "--temp", "0.7", "--seed", "5", ...flags];
+      const run = ok(["run", MODEL, PROMPT, "--no-echo", "--threads", "1", ...extra]).out;
+      const gen = generateText(MODEL, PROMPT, extra);
+      assert.equal(run, gen + "\n", flags.join(" "));
+      check(gen);
+    }
+    assert.equal(ok(["run", MODEL, PROMPT, "--no-echo", "--format", "json", "-n", "40", "--threads", "1"]).out,
+      generateText(MODEL, PROMPT, ["-n", "40", "--json"]) + "\n");
+    const both = lir(["run", MODEL, "x", "--json", "--grammar-file", g]);
+    assert.equal(both.code, 2);
+  });
+
   it("--verbose prints Ollama's timing lines with the right counts", () => {
     const r = ok(["run", MODEL, PROMPT, "-n", "16", "--threads", "1", "--verbose", "--temp", "0"]);
     const field = (name) => {
