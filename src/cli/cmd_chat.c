@@ -149,7 +149,7 @@ static void turn(struct chat *c, const char *user) {
     const int32_t gap = c->drop_hi - c->drop_lo; /* cache index i >= drop_hi is KV position i - gap */
     if (n < 1 || n - gap >= c->n_ctx) {
         fprintf(stderr,
-                "lir: context full: the conversation needs %d tokens of KV cache and the context holds %d; "
+                "lir: context full: the conversation is %d tokens and the context holds %d; "
                 "the message is dropped (/truncate N to drop older turns, /reset to start over, or a larger --ctx)\n",
                 n - gap, c->n_ctx);
         json_array_remove(c->history, json_array_size(c->history) - 1);
