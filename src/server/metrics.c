@@ -61,7 +61,7 @@ struct lir__metrics *lir__metrics_new(void) {
     static const double toks[] = { 1, 4, 16, 64, 256, 1024, 4096, 16384, 65536 };
     histo_init(&m->ttft, "lir_time_to_first_token_seconds", "Time from the request to its first generated token",
                14, secs);
-    histo_init(&m->itl, "lir_inter_token_latency_seconds", "Time between consecutive generated tokens of a stream",
+    histo_init(&m->itl, "lir_inter_token_latency_seconds", "Time between consecutive generated tokens of a request",
                11, itl);
     histo_init(&m->dur, "lir_generation_duration_seconds", "Duration of generations, queueing included", 14, secs);
     histo_init(&m->http, "lir_http_request_duration_seconds", "Duration of HTTP requests, streams included", 14,
