@@ -8,7 +8,9 @@
  *    failed attempt is a GenerationFailed event naming the backend and "connect";
  *  - a native model with a remote fallback: answered natively when it fits (the server sees
  *    nothing), by the server when the native load is refused for memory;
- *  - remote embeddings normalized; removal; argument checks; grammars refused for remote models. */
+ *  - remote embeddings normalized; removal; argument checks; grammars refused for remote models;
+ *  - a stream callback cancels a remote request at once; four threads at once on a remote model
+ *    while a fallback backend is added. */
 #include "runtime/runtime_util.h"
 #include "router/mock_server.h"
 #include <math.h>
@@ -378,4 +380,93 @@ Test(runtime_remote, argument_checks, .fini = fini) {
     cr_assert(strstr(err, "temperature"), "%s", err);
     cr_assert_eq(lir_runtime_remove_remote(rt, NULL), LIR_EINVAL);
     lir_runtime_destroy(rt);
+}
+
+/* ---------------------------------------------------------------- cancel, threads */
+
+static const struct mock_seg OLLAMA_SLOW[] = {
+    { HTTP_OK_NDJSON, 0, 0 },
+    { "{\"response\":\"one \",\"done\":false}\n", 0, 0 },
+    { "{\"response\":\"two \",\"done\":false}\n", 1500, 0 },
+    { "{\"response\":\"three\",\"done\":false}\n", 10, 0 },
+    { "{\"response\":\"\",\"done\":true,\"done_reason\":\"stop\"}\n", 10, 0 },
+    { NULL, 0, 0 },
+};
+
+static int cancel_first(const struct lir_generate_chunk *c, void *user) {
+    int *n = user;
+    (*n)++;
+    return c->len > 0; /* cancel at the first text */
+}
+
+struct rjob {
+    lir_runtime *rt;
+    enum lir_status s;
+    char text[64];
+};
+
+static void *rjob_main(void *p) {
+    struct rjob *j = p;
+    struct lir_generate_request q = lir_generate_request_default();
+    q.model = "fast";
+    q.prompt = "count";
+    struct lir_generate_result r;
+    char err[256];
+    j->s = lir_runtime_generate(j->rt, &q, &r, err, sizeof err);
+    if (!j->s) {
+        snprintf(j->text, sizeof j->text, "%s", r.text);
+        lir_generate_result_clear(&r);
+    }
+    return NULL;
+}
+
+Test(runtime_remote, cancel_and_concurrent_requests, .fini = fini) {
+    rt_dir_make("remote6");
+    struct mock m;
+    mock_start(&m, OLLAMA_SLOW);
+    lir_runtime *rt = rt_new(NULL, NULL, NULL);
+    char url[64], err[512] = "";
+    struct lir_remote_params p = remote_at(LIR_REMOTE_OLLAMA, m.port, url, sizeof url);
+    cr_assert_eq(lir_runtime_add_remote(rt, "slow", &p, err, sizeof err), LIR_OK, "%s", err);
+
+    /* the stream callback cancels: the call ends without waiting for the rest */
+    struct lir_generate_request q = lir_generate_request_default();
+    q.model = "slow";
+    q.prompt = "count";
+    struct lir_generate_result r;
+    int n = 0;
+    uint64_t t0 = lir__now_ns();
+    cr_assert_eq(lir_runtime_generate_stream(rt, &q, cancel_first, &n, &r, err, sizeof err), LIR_ECANCELLED, "%s", err);
+    double ms = (double)(lir__now_ns() - t0) / 1e6;
+    cr_assert_eq(n, 1, "no chunk after the cancelling one");
+    cr_assert_str_eq(r.text, "one ");
+    cr_assert_eq(r.finish_reason, LIR_FINISH_CANCELLED);
+    cr_assert_lt(ms, 1200.0, "cancelled at once (the server's next line comes after 1500 ms): %.0f ms", ms);
+    lir_generate_result_clear(&r);
+    mock_stop(&m);
+
+    struct mock f;
+    mock_start(&f, OLLAMA_GEN);
+    p = remote_at(LIR_REMOTE_OLLAMA, f.port, url, sizeof url);
+    cr_assert_eq(lir_runtime_add_remote(rt, "fast", &p, err, sizeof err), LIR_OK, "%s", err);
+
+    /* four threads at once, while another backend is added to the model's fallbacks */
+    enum { T = 4 };
+    struct rjob jobs[T];
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) {
+        jobs[i] = (struct rjob){ .rt = rt };
+        pthread_create(&th[i], NULL, rjob_main, &jobs[i]);
+    }
+    struct lir_remote_params p2 = p;
+    p2.name = "second";
+    cr_assert_eq(lir_runtime_add_remote(rt, "fast", &p2, err, sizeof err), LIR_OK, "%s", err);
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < T; i++) {
+        cr_assert_eq(jobs[i].s, LIR_OK, "request %d", i);
+        cr_assert_str_eq(jobs[i].text, "Hello there");
+    }
+    cr_assert_eq(mock_n_req(&f), T);
+    lir_runtime_destroy(rt);
+    mock_stop(&f);
 }
