@@ -86,6 +86,8 @@ int lir_cli_bench(int argc, char **argv) {
     lir_model *m = lir_cli_load_model(im.path);
     struct lir_model_info mi;
     lir_model_get_info(m, &mi);
+    if (!strcmp(mi.arch, "bert") || !strcmp(mi.arch, "nomic-bert"))
+        lir_cli_die(1, "bench: '%s' is an embedding model (%s): pp/tg measure text generation", model, mi.arch);
     if (need > mi.n_ctx_train) lir_cli_die(2, "bench: %d tokens exceed the model's context %d", need, mi.n_ctx_train);
     if (!n_batch) n_batch = n_prompt > 0 ? (n_prompt < 512 ? n_prompt : 512) : 1;
     char type[32] = "";

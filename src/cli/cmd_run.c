@@ -345,6 +345,8 @@ int lir_cli_run(int argc, char **argv) {
     const char *dir = lir_cli_models_dir(dir_flag, dbuf, sizeof dbuf);
     struct lir_installed_model im;
     lir_cli_find_model(model, dir, &im);
+    if (!strcmp(im.arch, "bert") || !strcmp(im.arch, "nomic-bert"))
+        lir_cli_die(1, "run: '%s' is an embedding model (%s): it does not generate text; use lir embed", model, im.arch);
     bool template = !raw && has_chat_template(im.path);
     bool interactive = !prompt && isatty(STDIN_FILENO);
     char *stdin_prompt = NULL;

@@ -253,7 +253,8 @@ int lir_cli_show(int argc, char **argv) {
                mi.head_dim, m->hp.rope_base, m->rope_freqs.data ? " (llama3 frequency factors)" : "");
         printf("    %-20s %d\n", "feed-forward length", mi.n_ff);
         printf("    %-20s %d\n", "vocabulary", mi.n_vocab);
-        printf("    %-20s %s\n", "output", m->tied_output ? "tied to token embeddings" : "separate matrix");
+        printf("    %-20s %s\n", "output", encoder ? "none (encoder: embeddings)"
+                                              : m->tied_output ? "tied to token embeddings" : "separate matrix");
         fmt_bytes(mi.file_size, b1, sizeof b1);
         printf("    %-20s %s, GGUF v%u\n", "file", b1, lir_gguf_version(g));
         printf("    %-20s %s\n", "path", im.path);

@@ -60,6 +60,12 @@ function addStringKeys(src, dst, kv) {
   fs.writeFileSync(dst, Buffer.concat([buf.subarray(0, 16), u64(nkv), ins, buf.subarray(24)]));
 }
 
+const LIR_GEN = process.env.LIR_GEN_BIN ?? path.join(path.dirname(LIR), "lir-gen");
+function ok_gen(args) {
+  const r = spawnSync(LIR_GEN, args, { encoding: "utf8", timeout: 60_000 });
+  assert.equal(r.status, 0, `lir-gen ${args.join(" ")}: ${r.stderr}`);
+}
+
 function generateText(model, prompt, extra) {
   return JSON.parse(ok(["generate", "-m", model, "-p", prompt, "--output", "json", "--threads", "1", ...extra]).out).text;
 }
@@ -178,6 +184,8 @@ describe("lir run", () => {
   });
 
   it("errors: one line, exit 1 or 2", () => {
+    const bert = path.join(tmp, "bert.gguf");
+    ok_gen(["--arch", "bert", "--preset", "tiny", "-o", bert]);
     const cases = [
       [["run"], 2, /no model given/],
       [["run", MODEL, "x", "--temp", "3"], 2, /--temp: 3 is outside \[0, 2\]/],
@@ -188,6 +196,8 @@ describe("lir run", () => {
       [["show", "nothing-here"], 1, /not found/],
       [["bench", MODEL, "-p", "0", "-n", "0"], 2, /nothing to measure/],
       [["bench", MODEL, "-t", "1,x"], 2, /not an integer/],
+      [["run", bert, "x"], 1, /embedding model \(bert\).*lir embed/],
+      [["bench", bert], 1, /embedding model \(bert\)/],
     ];
     for (const [args, code, re] of cases) {
       const r = lir(args);
