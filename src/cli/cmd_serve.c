@@ -2,10 +2,14 @@
  * runtime of the models directory, until SIGINT/SIGTERM.
  *
  *   lir serve [--host H] [--port P] [--models-dir D] [--api-key K] [--cors-origin O ...]
- *             [--max-body BYTES] [--max-queue N] [--timeout S] [--idle-timeout S] [--quiet]
+ *             [--max-body BYTES] [--max-queue N] [--timeout S] [--idle-timeout S] [--parallel N]
+ *             [--data-dir D | --no-store] [--quiet]
  *     address: --host/--port, else $LIR_HOST ("http://127.0.0.1:7373", "0.0.0.0:7373", "::1"),
  *     else 127.0.0.1:7373; --port 0 picks a free port. A host beyond loopback needs an API key
- *     (--api-key or $LIR_API_KEY). D: --models-dir, else $LIR_MODELS, else ~/.lir/models.
+ *     (--api-key or $LIR_API_KEY). Models: lir_cli_models_dir (--models-dir, $LIR_MODELS, ./models,
+ *     ~/.local/share/lir/models). The store (history, metrics, events; `lir stats` reads it) and the
+ *     snapshots live in --data-dir (default $XDG_DATA_HOME/lir, ~/.local/share/lir); --no-store keeps
+ *     history in memory only.
  *     Prints "lir serve: listening on http://HOST:PORT" on stdout once ready; one line per
  *     request on stderr (unless --quiet).
  * Exit 0 after a signal, 1 when it cannot start, 2 usage. */
@@ -63,8 +67,9 @@ int lir_cli_serve(int argc, char **argv) {
     int32_t port = LIR_SERVER_DEFAULT_PORT;
     const char *env = getenv("LIR_HOST");
     if (env && *env) parse_host_env(env, host, sizeof host, &port);
-    const char *dir = NULL, *key = getenv("LIR_API_KEY");
-    bool quiet = false;
+    const char *dir = NULL, *key = getenv("LIR_API_KEY"), *data_dir = NULL;
+    bool quiet = false, no_store = false;
+    int32_t parallel = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool has = v != NULL;
@@ -74,15 +79,19 @@ int lir_cli_serve(int argc, char **argv) {
                  "  OpenAI (/v1/...), Ollama (/api/...) and management (/lir/v1/..., /metrics) HTTP API.\n"
                  "  address: --host/--port, else $LIR_HOST, else 127.0.0.1:7373 (--port 0: any free port);\n"
                  "  beyond loopback an API key is required (--api-key or $LIR_API_KEY; clients send\n"
-                 "  Authorization: Bearer K). Models: GGUF files under D ($LIR_MODELS, else ~/.lir/models).\n"
+                 "  Authorization: Bearer K). Models: GGUF files under D ($LIR_MODELS, ./models,\n"
+                 "  ~/.local/share/lir/models).\n"
                  "  --cors-origin O  allow browser requests from origin O (repeatable; * = any); off by default\n"
                  "  --max-body       request body limit (default 8388608 bytes; larger: 413)\n"
                  "  --max-queue      generation/embedding requests in flight (default 256; more: 503)\n"
                  "  --timeout        seconds per request, queueing included (default 600)\n"
-                 "  --idle-timeout   seconds a connection may stay silent (default 30)");
+                 "  --idle-timeout   seconds a connection may stay silent (default 30)\n"
+                 "  --parallel N     sequences decoded together per loaded model (default 4)\n"
+                 "  --data-dir D     store (lir.db) and snapshots (default ~/.local/share/lir); --no-store: none");
             return 0;
         }
         if (!strcmp(a, "--quiet")) { quiet = true; continue; }
+        if (!strcmp(a, "--no-store")) { no_store = true; continue; }
         if (!has) lir_cli_die(2, "%s needs a value", a);
         if (!strcmp(a, "--host")) {
             if (strlen(v) >= sizeof host) lir_cli_die(2, "--host: too long");
@@ -97,18 +106,25 @@ int lir_cli_serve(int argc, char **argv) {
         else if (!strcmp(a, "--max-queue")) sp.max_queue = (int32_t)lir_cli_arg_long(a, v, 1, 1000000);
         else if (!strcmp(a, "--timeout")) sp.timeout_s = (int32_t)lir_cli_arg_long(a, v, 1, 86400 * 7);
         else if (!strcmp(a, "--idle-timeout")) sp.idle_timeout_s = (int32_t)lir_cli_arg_long(a, v, 1, 86400);
+        else if (!strcmp(a, "--parallel")) parallel = (int32_t)lir_cli_arg_long(a, v, 1, 64);
+        else if (!strcmp(a, "--data-dir")) data_dir = v;
         else lir_cli_die(2, "serve: unexpected argument '%s'", a);
         i++;
     }
-    char def[4096];
-    if (!dir) dir = getenv("LIR_MODELS");
-    if (!dir || !*dir) {
-        const char *home = getenv("HOME");
-        snprintf(def, sizeof def, "%s/.lir/models", home ? home : ".");
-        dir = def;
+    char dbuf[4096], ddir[4096], snaps[4200];
+    dir = lir_cli_models_dir(dir, dbuf, sizeof dbuf);
+    if (!data_dir && !no_store) {
+        if (lir_data_dir_default(ddir, sizeof ddir)) lir_cli_die(1, "no data directory (set --data-dir, or HOME)");
+        data_dir = ddir;
     }
     struct lir_runtime_params rp = lir_runtime_params_default();
     rp.models_dir = dir;
+    if (parallel) rp.parallel = parallel;
+    if (data_dir && !no_store) {
+        rp.data_dir = data_dir;
+        snprintf(snaps, sizeof snaps, "%s/snapshots", data_dir);
+        rp.snapshots_dir = snaps;
+    }
     lir_runtime *rt = NULL;
     char err[512] = "";
     if (lir_runtime_create(&rp, &rt, err, sizeof err)) lir_cli_die(1, "%s", err);

@@ -95,7 +95,8 @@ int srv_http_status(enum lir_status s) {
     case LIR_EINVAL: case LIR_ERANGE: case LIR_ECONTEXT: case LIR_EUNSUPPORTED: return 400;
     case LIR_ENOTFOUND: return 404;
     case LIR_ETIER: case LIR_ELICENCE: return 403;
-    case LIR_ENOMEM: return 503;
+    case LIR_ENOMEM: case LIR_EBUSY: return 503;
+    case LIR_ETIMEDOUT: return 504;
     case LIR_ECANCELLED: return 499;
     default: return 500;
     }
@@ -387,7 +388,7 @@ static void *gen_thread(void *arg) {
     st->status = s;
     snprintf(st->err, sizeof st->err, "%s", err);
     st->result = res;
-    if (s == LIR_ECANCELLED && st->timed_out)
+    if ((s == LIR_ECANCELLED && st->timed_out) || s == LIR_ETIMEDOUT)
         snprintf(st->err, sizeof st->err, "the request took longer than the server's timeout of %d s",
                  st->srv->p.timeout_s);
     if (st->streaming && st->started && !st->cancelled) {
@@ -415,6 +416,9 @@ int srv_stream_run(struct srv_req *q, struct srv_stream *st, struct srv_resp *r)
     }
     st->refs = 2;
     st->deadline_ns = st->t0_ns + (uint64_t)s->p.timeout_s * 1000000000ull;
+    uint64_t now = lir__now_ns();
+    /* the runtime ends the request itself when it is still queued or running at the deadline */
+    st->req.timeout_ms = now < st->deadline_ns ? (int64_t)((st->deadline_ns - now) / 1000000) + 1 : 1;
     pthread_t th;
     pthread_attr_t at;
     pthread_attr_init(&at);
@@ -454,8 +458,12 @@ int srv_stream_run(struct srv_req *q, struct srv_stream *st, struct srv_resp *r)
         r->json = st->fmt->whole(st);
         status = r->status = r->json ? 200 : 500;
         if (!r->json) srv_error(r, q->api, 500, "internal_error", NULL, "out of memory");
-    } else if (st->timed_out) {
-        status = srv_error(r, q->api, 504, "timeout", NULL, "%s", st->err);
+    } else if (st->timed_out || st->status == LIR_ETIMEDOUT) {
+        status = srv_error(r, q->api, 504, "timeout", NULL,
+                           "the request took longer than the server's timeout of %d s", s->p.timeout_s);
+    } else if (st->status == LIR_EBUSY) {
+        r->retry_after = 1;
+        status = srv_error(r, q->api, 503, "queue_full", NULL, "%s", st->err);
     } else {
         const char *code = st->status == LIR_ENOTFOUND ? "model_not_found"
                          : st->status == LIR_ECONTEXT ? "context_length_exceeded" : lir_status_name(st->status);

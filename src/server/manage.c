@@ -1,11 +1,13 @@
 /* manage.c — lir's management API over HTTP (/lir/v1/...; JSON field names are the C field
  * names of include/lir.h): installed and loaded models, load with options, unload, unload all,
- * activate, resources now and a resource check, per-model profiler aggregates, the runtime's
- * events as a live SSE stream, and GET /metrics (Prometheus). What the runtime does not offer
- * yet (context status/clear/truncate, snapshots, resource history, alert configuration) answers
- * 501 with a JSON error saying so. */
+ * activate, per-model context status / clear / truncate and snapshots (save, list, restore,
+ * delete), resources now, history?period= and a resource check, alert thresholds (GET/PUT), the
+ * profiler's export (JSON or CSV), the runtime's events as a live SSE stream, and GET /metrics
+ * (Prometheus). Statuses map to HTTP as srv_http_status says (ETIER 403, ENOTFOUND 404, ...). */
 #include "server/server.h"
 #include "util/util.h"
+
+#include <microhttpd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,33 +329,96 @@ static int events(struct srv_req *q, struct srv_resp *r) {
 
 /* ---------------------------------------------------------------- resources, profiler, metrics */
 
+static json_t *usage_json(const struct lir_resource_usage *u) {
+    char *txt = NULL;
+    if (lir_resource_usage_json(u, &txt)) return NULL;
+    json_t *j = json_loads(txt, 0, NULL);
+    lir_runtime_free(txt);
+    return j;
+}
+
 static int resources(struct srv_req *q, struct srv_resp *r) {
     struct lir_resource_usage u;
     enum lir_status s = lir_runtime_resource_usage(srv_runtime(q->srv), &u);
     if (s) return status_error(r, s, "cannot read the resource usage");
-    return ok_json(r, json_pack("{sI sI sI sI sI si sf sf si si sf}", "timestamp_ms", (json_int_t)u.timestamp_ms,
-                                "system_ram_bytes", (json_int_t)u.system_ram_bytes, "system_ram_used_bytes",
-                                (json_int_t)u.system_ram_used_bytes, "process_ram_bytes", (json_int_t)u.process_ram_bytes,
-                                "models_ram_bytes", (json_int_t)u.models_ram_bytes, "n_gpus", u.n_gpus,
-                                "cpu_usage_percent", (double)u.cpu_usage_percent, "process_cpu_percent",
-                                (double)u.process_cpu_percent, "active_models", u.active_models, "active_requests",
-                                u.active_requests, "current_tokens_per_second", (double)u.current_tokens_per_second));
+    json_t *j = usage_json(&u);
+    return j ? ok_json(r, j) : srv_error(r, API, 500, "internal_error", NULL, "out of memory");
+}
+
+/* "1h", "30m", "90s", "7d", "500ms" or a number of seconds; 0 on a malformed value. */
+static int64_t period_ms(const char *v) {
+    if (!v || !*v) return 0;
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || !(x > 0) || x > 1e9) return 0;
+    double unit = !strcmp(end, "") || !strcmp(end, "s") ? 1000 : !strcmp(end, "ms") ? 1 : !strcmp(end, "m") ? 60000
+                : !strcmp(end, "h") ? 3600000 : !strcmp(end, "d") ? 86400000 : 0;
+    return (int64_t)(x * unit);
+}
+
+static int history(struct srv_req *q, struct srv_resp *r) {
+    const char *pv = MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "period");
+    int64_t ms = pv ? period_ms(pv) : 3600000;
+    if (ms <= 0)
+        return srv_error(r, API, 400, "invalid_value", "period",
+                         "period: '%.40s' is not a duration such as 5m, 1h, 24h, 7d", pv ? pv : "");
+    struct lir_resource_usage *v = NULL;
+    int32_t n = 0;
+    enum lir_status s = lir_runtime_resource_history(srv_runtime(q->srv), ms, &v, &n);
+    if (s) return status_error(r, s, s == LIR_EINVAL ? "resource history: the server runs without a monitor" : "");
+    json_t *a = json_array();
+    for (int32_t i = 0; i < n; i++) {
+        json_t *j = usage_json(&v[i]);
+        if (j) json_array_append_new(a, j);
+    }
+    lir_runtime_free(v);
+    return ok_json(r, json_pack("{sI so}", "period_ms", (json_int_t)ms, "samples", a));
+}
+
+static json_t *alerts_json(const struct lir_alert_config *c) {
+    return json_pack("{sf sf sf sf sf}", "ram_percent", (double)c->ram_percent, "vram_percent", (double)c->vram_percent,
+                     "cpu_percent", (double)c->cpu_percent, "gpu_percent", (double)c->gpu_percent,
+                     "hysteresis_percent", (double)c->hysteresis_percent);
+}
+
+static int alerts(struct srv_req *q, struct srv_resp *r, bool put) {
+    lir_runtime *rt = srv_runtime(q->srv);
+    struct lir_alert_config c;
+    enum lir_status s = lir_runtime_get_alerts(rt, &c);
+    if (s) return status_error(r, s, "cannot read the alert configuration");
+    if (put) {
+        json_t *o = srv_body_object(q, r);
+        if (!o) return r->status;
+        bool bad = false;
+        double d;
+        static const char *keys[] = { "ram_percent", "vram_percent", "cpu_percent", "gpu_percent", "hysteresis_percent" };
+        float *dst[] = { &c.ram_percent, &c.vram_percent, &c.cpu_percent, &c.gpu_percent, &c.hysteresis_percent };
+        for (int k = 0; k < 5 && !bad; k++)
+            if (srv_get_num(o, keys[k], 0, 100, &d, r, API, &bad)) *dst[k] = (float)d;
+        json_decref(o);
+        if (bad) return r->status;
+        char err[512] = "";
+        if ((s = lir_runtime_set_alerts(rt, &c, err, sizeof err))) return status_error(r, s, err);
+        lir_runtime_get_alerts(rt, &c);
+    }
+    return ok_json(r, alerts_json(&c));
 }
 
 static int profiler(struct srv_req *q, struct srv_resp *r) {
-    struct lir_loaded_model *v = NULL;
-    int32_t n = 0;
-    enum lir_status s = lir_runtime_list_loaded(srv_runtime(q->srv), &v, &n);
-    if (s) return status_error(r, s, "cannot list the loaded models");
-    json_t *a = json_array();
-    for (int32_t i = 0; i < n; i++) {
-        json_t *m = lir__json_loaded(&v[i]);
-        json_array_append_new(a, json_pack("{ss ss sO}", "loaded_model_id", v[i].id, "model_name", v[i].model.name,
-                                           "metrics", json_object_get(m, "metrics")));
-        json_decref(m);
-    }
-    lir_runtime_free(v);
-    return ok_json(r, json_pack("{so}", "models", a));
+    const char *f = MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "format");
+    bool csv = f && !strcmp(f, "csv");
+    if (f && !csv && strcmp(f, "json"))
+        return srv_error(r, API, 400, "invalid_value", "format", "format: json or csv");
+    char *text = NULL;
+    size_t len = 0;
+    enum lir_status s = lir_runtime_profile_export(srv_runtime(q->srv), csv ? LIR_EXPORT_CSV : LIR_EXPORT_JSON, &text, &len);
+    if (s) return status_error(r, s, s == LIR_ETIER ? "profiling needs the Enterprise tier" : "");
+    r->status = 200;
+    r->text = strdup(text);
+    lir_runtime_free(text);
+    if (!r->text) return srv_error(r, API, 500, "internal_error", NULL, "out of memory");
+    r->content_type = csv ? "text/csv; charset=utf-8" : NULL;
+    return 200;
 }
 
 static int metrics(struct srv_req *q, struct srv_resp *r) {
@@ -365,9 +430,97 @@ static int metrics(struct srv_req *q, struct srv_resp *r) {
     return 200;
 }
 
-static int not_yet(struct srv_resp *r, const char *what) {
-    return srv_error(r, API, 501, "not_implemented", NULL,
-                     "%s: not available yet (the runtime does not offer it through its C API)", what);
+static json_t *context_json(const struct lir_context_usage *u) {
+    return json_pack("{ss si si si sf sI sI}", "loaded_model_id", u->loaded_model_id, "max_context_size",
+                     u->max_context_size, "used_tokens", u->used_tokens, "available_tokens", u->available_tokens,
+                     "usage_percent", (double)u->usage_percent, "kv_cache_bytes", (json_int_t)u->kv_cache_bytes,
+                     "kv_cache_capacity_bytes", (json_int_t)u->kv_cache_capacity_bytes);
+}
+
+static json_t *snapshot_json(const struct lir_snapshot_entry *e) {
+    return json_pack("{ss ss ss ss si sI sI}", "id", e->id, "name", e->name, "loaded_model_id", e->loaded_model_id,
+                     "model_fingerprint", e->model_fingerprint, "token_count", e->token_count, "size_bytes",
+                     (json_int_t)e->size_bytes, "created_at_ms", (json_int_t)e->created_at_ms);
+}
+
+/* models/{id}/context[/clear|/truncate] and models/{id}/snapshots[/{name}[/restore]]; id "active" =
+ * the active model. */
+static int context_routes(struct srv_req *q, struct srv_resp *r, const char *lid, const char *act) {
+    lir_runtime *rt = srv_runtime(q->srv);
+    const char *id = !strcmp(lid, "active") ? NULL : lid;
+    bool get = !strcmp(q->method, "GET"), post = !strcmp(q->method, "POST"), del = !strcmp(q->method, "DELETE");
+    char err[512] = "";
+    enum lir_status s;
+    struct lir_context_usage u;
+    if (!strcmp(act, "context") && get) {
+        if ((s = lir_runtime_context_status(rt, id, &u, err, sizeof err))) return status_error(r, s, err);
+        return ok_json(r, context_json(&u));
+    }
+    if (!strcmp(act, "context/clear") && post) {
+        if ((s = lir_runtime_context_clear(rt, id, err, sizeof err))) return status_error(r, s, err);
+        if ((s = lir_runtime_context_status(rt, id, &u, err, sizeof err))) return status_error(r, s, err);
+        return ok_json(r, context_json(&u));
+    }
+    if (!strcmp(act, "context/truncate") && post) {
+        json_t *o = srv_body_object(q, r);
+        if (!o) return r->status;
+        bool bad = false;
+        int64_t keep = 0, n_keep = -1;
+        bool has = srv_get_int(o, "keep_tokens", 0, INT32_MAX, &keep, r, API, &bad);
+        if (!bad) srv_get_int(o, "n_keep", -1, INT32_MAX, &n_keep, r, API, &bad);
+        json_decref(o);
+        if (bad) return r->status;
+        if (!has) return srv_error(r, API, 400, "invalid_value", "keep_tokens", "keep_tokens: required (an integer >= 0)");
+        if ((s = lir_runtime_context_truncate(rt, id, (int32_t)keep, (int32_t)n_keep, &u, err, sizeof err)))
+            return status_error(r, s, err);
+        return ok_json(r, context_json(&u));
+    }
+    if (!strcmp(act, "snapshots") && get) {
+        struct lir_snapshot_entry *v = NULL;
+        int32_t n = 0;
+        if ((s = lir_runtime_snapshot_list(rt, id, &v, &n, err, sizeof err))) return status_error(r, s, err);
+        json_t *a = json_array();
+        for (int32_t i = 0; i < n; i++) json_array_append_new(a, snapshot_json(&v[i]));
+        lir_runtime_free(v);
+        return ok_json(r, json_pack("{so}", "snapshots", a));
+    }
+    struct lir_snapshot_entry e;
+    memset(&e, 0, sizeof e);
+    if (!strcmp(act, "snapshots") && post) {
+        json_t *o = srv_body_object(q, r);
+        if (!o) return r->status;
+        bool bad = false;
+        const char *name = NULL;
+        if (!srv_get_str(o, "name", &name, r, API, &bad)) {
+            json_decref(o);
+            return bad ? r->status : srv_error(r, API, 400, "invalid_value", "name", "name: required");
+        }
+        s = lir_runtime_snapshot_save(rt, id, name, &e, err, sizeof err);
+        json_decref(o);
+        if (s) return status_error(r, s, err);
+        return ok_json(r, snapshot_json(&e));
+    }
+    if (!strncmp(act, "snapshots/", 10)) {
+        char name[LIR_SNAPSHOT_NAME_MAX];
+        const char *nm = act + 10;
+        size_t len = strlen(nm);
+        bool restore = len > 8 && !strcmp(nm + len - 8, "/restore");
+        if (restore) len -= 8;
+        if (len == 0 || len >= sizeof name || memchr(nm, '/', len))
+            return srv_error(r, API, 400, "invalid_value", "name", "snapshot name: 1..%d characters, no '/'",
+                             LIR_SNAPSHOT_NAME_MAX - 1);
+        memcpy(name, nm, len);
+        name[len] = 0;
+        if (restore && post) {
+            if ((s = lir_runtime_snapshot_restore(rt, id, name, &e, err, sizeof err))) return status_error(r, s, err);
+            return ok_json(r, snapshot_json(&e));
+        }
+        if (!restore && del) {
+            if ((s = lir_runtime_snapshot_delete(rt, name, err, sizeof err))) return status_error(r, s, err);
+            return ok_json(r, json_pack("{sb}", "ok", 1));
+        }
+    }
+    return 0;
 }
 
 int lir__manage_handle(struct srv_req *q, struct srv_resp *r) {
@@ -386,8 +539,8 @@ int lir__manage_handle(struct srv_req *q, struct srv_resp *r) {
     }
     if (!strcmp(p, "resources")) return get ? resources(q, r) : 0;
     if (!strcmp(p, "resources/check")) return post ? load(q, r, true) : 0;
-    if (!strcmp(p, "resources/history")) return get ? not_yet(r, "resource history") : 0;
-    if (!strcmp(p, "alerts")) return get || !strcmp(m, "PUT") ? not_yet(r, "alert configuration") : 0;
+    if (!strcmp(p, "resources/history")) return get ? history(q, r) : 0;
+    if (!strcmp(p, "alerts")) return get || !strcmp(m, "PUT") ? alerts(q, r, !get) : 0;
     if (!strcmp(p, "events")) return get ? events(q, r) : 0;
     if (!strcmp(p, "profiler")) return get ? profiler(q, r) : 0;
     if (!strncmp(p, "models/", 7)) {
@@ -416,7 +569,7 @@ int lir__manage_handle(struct srv_req *q, struct srv_resp *r) {
             if ((s = lir_runtime_set_active(rt, lid))) return status_error(r, s, "no such loaded model");
             return ok_json(r, json_pack("{sb}", "ok", 1));
         }
-        if (!strncmp(act, "context", 7) || !strncmp(act, "snapshots", 9)) return not_yet(r, "context and snapshots");
+        if (!strncmp(act, "context", 7) || !strncmp(act, "snapshots", 9)) return context_routes(q, r, lid, act);
     }
     return 0;
 }

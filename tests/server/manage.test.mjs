@@ -2,7 +2,7 @@
 // (fields named as in lir.h), load with options, activate, unload, unload-all, resources and a
 // resource check, profiler aggregates, the events as a live SSE stream (load, generation and
 // unload events in order), Prometheus text (well-formed; histograms cumulative; counts that
-// match what was done), and 501 JSON for what the runtime does not offer yet.
+// match what was done), context and snapshots, resource history and alert thresholds.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { makeModels, startServer, postJson, getJson, MODEL } from "./server_util.mjs";
@@ -78,7 +78,7 @@ describe("management API", () => {
     assert.equal(one.json.metrics.total_requests, 1);
     assert.equal(one.json.metrics.total_tokens_generated, 3);
     const p = await getJson(`${srv.url}/lir/v1/profiler`);
-    assert.equal(p.json.models.find((x) => x.loaded_model_id === a.json.id).metrics.total_requests, 1);
+    assert.equal(p.json.models.find((x) => x.loaded_model_id === a.json.id).requests, 1);
     assert.equal((await postJson(`${srv.url}/lir/v1/models/${a.json.id}/unload`, {})).status, 200);
     assert.equal((await postJson(`${srv.url}/lir/v1/models/unload-all`, {})).status, 200);
     assert.equal((await getJson(`${srv.url}/lir/v1/models/loaded`)).json.models.length, 0);
@@ -97,7 +97,7 @@ describe("management API", () => {
     assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y)); // in emission order
   });
 
-  it("errors: unknown ids 404, bad options 400, paths refused, not-yet features 501 (all JSON)", async () => {
+  it("errors: unknown ids 404, bad options and periods 400, paths refused (all JSON)", async () => {
     const e1 = await postJson(`${srv.url}/lir/v1/models/00000000-0000-0000-0000-000000000000/unload`, {});
     assert.equal(e1.status, 404);
     assert.equal(typeof e1.json.error.message, "string");
@@ -106,12 +106,66 @@ describe("management API", () => {
     assert.match(e2.json.error.message, /context_size/);
     const e3 = await postJson(`${srv.url}/lir/v1/models/load`, { model: "../x" });
     assert.equal(e3.status, 400);
-    for (const [m, p] of [["GET", "/lir/v1/resources/history?period=1h"], ["GET", "/lir/v1/alerts"],
-      ["GET", "/lir/v1/models/x/context"], ["GET", "/lir/v1/models/x/snapshots"]]) {
-      const r = await fetch(`${srv.url}${p}`, { method: m });
-      assert.equal(r.status, 501, p);
-      assert.match((await r.json()).error.message, /not available yet/);
-    }
+    const e4 = await getJson(`${srv.url}/lir/v1/resources/history?period=soon`);
+    assert.equal(e4.status, 400);
+    assert.match(e4.json.error.message, /period/);
+    const e5 = await getJson(`${srv.url}/lir/v1/models/00000000-0000-0000-0000-000000000000/context`);
+    assert.equal(e5.status, 404);
+    const e6 = await fetch(`${srv.url}/lir/v1/alerts`, { method: "PUT", body: JSON.stringify({ ram_percent: 150 }) });
+    assert.equal(e6.status, 400);
+    assert.match((await e6.json()).error.message, /ram_percent/);
+  });
+
+  it("context status, truncate, clear; snapshots save, list, restore, delete", async () => {
+    const a = await postJson(`${srv.url}/lir/v1/models/load`, { model: MODEL, options: { context_size: 512, threads: 1 } });
+    const id = a.json.id;
+    const g = await postJson(`${srv.url}/v1/completions`, { model: id, prompt: "one two three four", max_tokens: 12, seed: 1 });
+    assert.equal(g.status, 200, g.text);
+    let c = await getJson(`${srv.url}/lir/v1/models/${id}/context`);
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.json.loaded_model_id, id);
+    assert.equal(c.json.max_context_size, 512);
+    const used = c.json.used_tokens;
+    assert.ok(used >= 5, `used ${used}`); // at least the prompt (BOS + 4 words)
+    assert.equal(c.json.available_tokens, 512 - used);
+    const sv = await postJson(`${srv.url}/lir/v1/models/${id}/snapshots`, { name: "before truncate" });
+    assert.equal(sv.status, 200, sv.text);
+    assert.equal(sv.json.token_count, used);
+    const list = await getJson(`${srv.url}/lir/v1/models/${id}/snapshots`);
+    assert.deepEqual(list.json.snapshots.map((x) => x.name), ["before truncate"]);
+    c = await postJson(`${srv.url}/lir/v1/models/${id}/context/truncate`, { keep_tokens: 3 });
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.json.used_tokens, 3, c.text);
+    c = await postJson(`${srv.url}/lir/v1/models/${id}/snapshots/${encodeURIComponent("before truncate")}/restore`, {});
+    assert.equal(c.status, 200, c.text);
+    assert.equal((await getJson(`${srv.url}/lir/v1/models/${id}/context`)).json.used_tokens, used);
+    c = await postJson(`${srv.url}/lir/v1/models/${id}/context/clear`, {});
+    assert.equal(c.json.used_tokens, 0);
+    const bad = await postJson(`${srv.url}/lir/v1/models/${id}/snapshots`, { name: "../escape" });
+    assert.equal(bad.status, 400);
+    const missing = await postJson(`${srv.url}/lir/v1/models/${id}/snapshots/nope/restore`, {});
+    assert.equal(missing.status, 404);
+    const del = await fetch(`${srv.url}/lir/v1/models/${id}/snapshots/${encodeURIComponent("before truncate")}`,
+      { method: "DELETE" });
+    assert.equal(del.status, 200);
+    assert.equal((await getJson(`${srv.url}/lir/v1/models/${id}/snapshots`)).json.snapshots.length, 0);
+    assert.equal((await postJson(`${srv.url}/lir/v1/models/unload-all`, {})).status, 200);
+  });
+
+  it("resource history and alert thresholds", async () => {
+    await new Promise((r) => setTimeout(r, 500)); // the monitor samples every 100 ms
+    const h = await getJson(`${srv.url}/lir/v1/resources/history?period=1m`);
+    assert.equal(h.status, 200, h.text);
+    assert.equal(h.json.period_ms, 60000);
+    assert.ok(h.json.samples.length >= 2, `${h.json.samples.length} samples`);
+    const ts = h.json.samples.map((x) => x.timestamp_ms);
+    assert.deepEqual(ts, [...ts].sort((x, y) => x - y));
+    assert.ok(h.json.samples.every((x) => x.system_ram_bytes > 0));
+    const put = await fetch(`${srv.url}/lir/v1/alerts`, { method: "PUT", body: JSON.stringify({ ram_percent: 97, cpu_percent: 99 }) });
+    assert.equal(put.status, 200);
+    const al = await getJson(`${srv.url}/lir/v1/alerts`);
+    assert.equal(al.json.ram_percent, 97);
+    assert.equal(al.json.cpu_percent, 99);
   });
 
   it("resources and a resource check", async () => {
@@ -155,7 +209,9 @@ describe("/metrics", () => {
     assert.ok(values.get('lir_http_requests_total{api="openai",code="200"}') >= 4);
     assert.equal(values.get("lir_queue_length"), 0);
     assert.ok(values.get("lir_system_ram_bytes") > 0);
-    assert.equal(values.get("lir_models_loaded"), 1); // loaded on demand by the completions above
+    const loaded = (await getJson(`${srv.url}/lir/v1/models/loaded`)).json.models;
+    assert.equal(values.get("lir_models_loaded"), loaded.length, JSON.stringify(loaded.map((m) => [m.model.name, m.options])));
+    assert.ok(loaded.length >= 1); // loaded on demand by the completions above
     const kv = [...values].find(([k]) => k.startsWith('lir_model_kv_size_tokens{model="tiny"'));
     assert.equal(kv?.[1], 2048);
   });

@@ -26,7 +26,8 @@ export async function makeModels(extra = {}) {
 // Starts `lir serve` on a free port; resolves to {url, port, proc, stderr(), stop()}.
 export function startServer(modelsDir, args = [], env = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(LIR, ["serve", "--port", "0", "--models-dir", modelsDir, ...args], {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lir-serve-data-")); // store + snapshots
+    const proc = spawn(LIR, ["serve", "--port", "0", "--models-dir", modelsDir, "--data-dir", dataDir, ...args], {
       env: { ...process.env, LIR_HOST: "", LIR_API_KEY: "", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -36,7 +37,7 @@ export function startServer(modelsDir, args = [], env = {}) {
       out += d;
       const m = out.match(/listening on (http:\/\/\S+):(\d+)/);
       if (m) resolve({
-        url: `${m[1]}:${m[2]}`, port: Number(m[2]), proc, stderr: () => err,
+        url: `${m[1]}:${m[2]}`, port: Number(m[2]), proc, dataDir, stderr: () => err,
         stop: () => new Promise((res) => {
           if (proc.exitCode !== null) return res(proc.exitCode);
           proc.once("exit", (code) => res(code));
