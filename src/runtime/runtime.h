@@ -195,6 +195,7 @@ struct lir__sched_stats {
     int32_t max_seqs_in_step; /* most sequences in one step */
     int32_t running, queued;  /* now */
     int32_t parallel;
+    int32_t seq_len[64];      /* tokens held by each sequence after the last step or job end */
 };
 /* Of the loaded model loaded_id (NULL: active). LIR_OK, LIR_ENOTFOUND. */
 enum lir_status lir__sched_get_stats(lir_runtime *rt, const char *loaded_id, struct lir__sched_stats *out);

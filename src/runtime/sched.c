@@ -158,6 +158,7 @@ static void finish_locked(struct rt_sched *sc, struct rt_job *j, enum lir_status
     if (j->phase != JOB_QUEUED) {
         if (clear) lir_context_seq_clear(sc->ctx, j->slot);
         j->ctx_used = lir_context_seq_length(sc->ctx, j->slot);
+        sc->st.seq_len[j->slot] = j->ctx_used;
         sc->slot[j->slot] = NULL;
         sc->slot_used[j->slot] = t_end;
         sc->n_running--;
@@ -228,17 +229,28 @@ static bool evict_one(struct rt_sched *sc, int32_t keep) {
 static void admit(struct rt_sched *sc) {
     while (sc->qhead && sc->n_running < sc->parallel && !sc->pause_want) {
         struct rt_job *j = sc->qhead;
-        int32_t best = -1, best_c = -1, best_len = 0;
+        /* the idle slot keeping the longest prefix, among those where it is at least half of
+         * what the slot holds; else an empty slot; else the one used longest ago */
+        int32_t best = -1, best_c = 0, other = -1;
         for (int32_t i = 0; i < sc->parallel; i++) {
             if (sc->slot[i]) continue;
             int32_t len = 0;
             const lir_token *t = lir_context_seq_tokens(sc->ctx, i, &len);
             int32_t c = t ? common_prefix(t, len, j->sp.prompt, j->sp.n_prompt) : 0;
-            if (c > best_c || (c == best_c && len < best_len)) {
+            if (c > 0 && 2 * (int64_t)c >= len && c > best_c) {
                 best = i;
                 best_c = c;
-                best_len = len;
             }
+            int32_t olen = other >= 0 ? lir_context_seq_length(sc->ctx, other) : 0;
+            if (other < 0 || (len == 0 && olen > 0) ||
+                ((len == 0) == (olen == 0) && sc->slot_used[i] < sc->slot_used[other]))
+                other = i;
+        }
+        if (best < 0) {
+            best = other;
+            int32_t len = 0;
+            const lir_token *t = lir_context_seq_tokens(sc->ctx, best, &len);
+            best_c = t ? common_prefix(t, len, j->sp.prompt, j->sp.n_prompt) : 0;
         }
         int32_t keep = best_c < j->sp.n_prompt - 1 ? best_c : j->sp.n_prompt - 1;
         if (keep < 0) keep = 0;
@@ -551,6 +563,9 @@ static void step(struct rt_sched *sc) {
         if (!sc->b_logits[i]) continue;
         sample(sc, sc->b_job[i], lir_context_logits(sc->ctx, i));
     }
+    pthread_mutex_lock(&sc->mu);
+    for (int32_t i = 0; i < sc->parallel; i++) sc->st.seq_len[i] = lir_context_seq_length(sc->ctx, i);
+    pthread_mutex_unlock(&sc->mu);
     double dt = (double)(lir__now_ns() - t0) / 1e9;
     if (n_dec > 0 && dt > 0) lir__rt_set_rate(sc->rt, sc->en, (float)(n_dec / dt));
 }
