@@ -12,7 +12,9 @@ import { makeModels, startServer, postJson, getJson, MODEL, LIR } from "./server
 
 let dir, srv;
 before(async () => {
-  dir = await makeModels();
+  // "slow": big enough that 1800 tokens take well over the 2 s timeouts below on any machine
+  dir = await makeModels({ slow: ["--n-embd", "768", "--n-layer", "8", "--n-head", "12", "--n-head-kv", "4",
+    "--n-ff", "2048", "--n-vocab", "512", "--type", "Q8_0", "--n-ctx", "4096"] });
   srv = await startServer(dir, ["--quiet", "--idle-timeout", "2"]);
 });
 after(async () => { await srv?.stop(); });
@@ -149,7 +151,7 @@ describe("bad input", () => {
     const ac = new AbortController();
     const r = await fetch(`${srv.url}/v1/completions`, { method: "POST", signal: ac.signal,
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: MODEL, prompt: "go", max_tokens: 1500, seed: 1, stream: true }) });
+      body: JSON.stringify({ model: "slow", prompt: "go", max_tokens: 1500, seed: 1, stream: true }) });
     assert.equal(r.status, 200);
     const reader = r.body.getReader();
     await reader.read(); // the first event
@@ -164,7 +166,7 @@ describe("bad input", () => {
     // cancelled ones are not counted as completed generations, and the model is idle again
     assert.equal(await metric("lir_generated_tokens_total"), genBefore);
     const loaded = (await getJson(`${srv.url}/lir/v1/models/loaded`)).json.models;
-    assert.equal(loaded.find((m) => m.model.name === MODEL).active_requests, 0);
+    assert.equal(loaded.find((m) => m.model.name === "slow").active_requests, 0);
     await healthy();
   });
 });
@@ -219,7 +221,7 @@ describe("security and limits", () => {
       const ac = new AbortController();
       const long = fetch(`${s.url}/v1/completions`, { method: "POST", signal: ac.signal,
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ model: MODEL, prompt: "go", max_tokens: 1800, seed: 1, stream: true }) });
+        body: JSON.stringify({ model: "slow", prompt: "go", max_tokens: 1800, seed: 1, stream: true }) });
       const first = await long;
       assert.equal(first.status, 200);
       const busy = await postJson(`${s.url}/v1/chat/completions`, CHAT());
@@ -229,13 +231,13 @@ describe("security and limits", () => {
       // the long stream ran into the 2 s timeout: it ends with an error event, not [DONE]
       assert.match(rest, /timeout/);
       assert.doesNotMatch(rest, /\[DONE\]/);
-      const t = await postJson(`${s.url}/v1/completions`, { model: MODEL, prompt: "go", max_tokens: 1800, seed: 1 });
+      const t = await postJson(`${s.url}/v1/completions`, { model: "slow", prompt: "go", max_tokens: 1800, seed: 1 });
       openaiError(t, 504, /timeout/);
       // the timed-out generation ends at its next token; then the queue has room again
       for (let i = 0; i < 100 && !/^lir_queue_length 0$/m.test((await getJson(`${s.url}/metrics`)).text); i++)
         await new Promise((res) => setTimeout(res, 50));
       // Ollama's shape for the same
-      const o = await postJson(`${s.url}/api/generate`, { model: MODEL, prompt: "go", stream: false,
+      const o = await postJson(`${s.url}/api/generate`, { model: "slow", prompt: "go", stream: false,
         options: { num_predict: 1800, seed: 1 } });
       assert.equal(o.status, 504);
       assert.match(o.json.error, /timeout/);

@@ -14,9 +14,14 @@ export const LIR = process.env.LIR_BIN ?? path.join(ROOT, "build/lir");
 export const LIR_GEN = process.env.LIR_GEN ?? path.join(ROOT, "build/lir-gen");
 export const MODEL = "tiny"; // llama, 2 layers, n_embd 256, vocab 512: random weights, fast
 
+// Temporary directories made here are removed when the test process exits.
+const made = [];
+const tmp = (prefix) => { const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix)); made.push(d); return d; };
+process.on("exit", () => { for (const d of made) fs.rmSync(d, { recursive: true, force: true }); });
+
 // A temporary models directory holding tiny.gguf (and more models given as {name: lir-gen args}).
 export async function makeModels(extra = {}) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lir-serve-test-"));
+  const dir = tmp("lir-serve-test-");
   const all = { [MODEL]: ["--n-ctx", "2048"], ...extra };
   for (const [name, args] of Object.entries(all))
     await promisify(execFile)(LIR_GEN, [...args, "-o", path.join(dir, `${name}.gguf`)]);
@@ -26,7 +31,7 @@ export async function makeModels(extra = {}) {
 // Starts `lir serve` on a free port; resolves to {url, port, proc, stderr(), stop()}.
 export function startServer(modelsDir, args = [], env = {}) {
   return new Promise((resolve, reject) => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lir-serve-data-")); // store + snapshots
+    const dataDir = tmp("lir-serve-data-"); // store + snapshots
     const proc = spawn(LIR, ["serve", "--port", "0", "--models-dir", modelsDir, "--data-dir", dataDir, ...args], {
       env: { ...process.env, LIR_HOST: "", LIR_API_KEY: "", ...env },
       stdio: ["ignore", "pipe", "pipe"],
