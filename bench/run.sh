@@ -9,6 +9,8 @@
 #   P [512] N [128]   prompt tokens (pp) and decode steps (tg), llama-bench semantics
 #   FA [auto]         llama.cpp flash attention: auto (node-llama-cpp's default) | on | off
 #   TOKENIZE [1]      0: skip the tokenizer speed comparison (bench/tokenize_bench.mjs)
+#   GRAMMAR [1]       0: skip JSON-schema vs unconstrained generation (bench/grammar_bench.sh,
+#                     table in out/bench/grammar.md)
 #   NO_README [0]     1: do not rewrite the results section of bench/README.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,6 +88,13 @@ if [ "${TOKENIZE:-1}" = 1 ]; then
   log "tokenizer: 1 MiB of English, lir vs llama.cpp"
   j=$(node bench/tokenize_bench.mjs --reps "$REPS" | tail -1) || die "tokenizer bench failed"
   printf '{"kind":"tokenize","data":%s}\n' "$j" >> "$RUNS"
+fi
+
+# --- grammar-constrained generation speed (bench/grammar_bench.sh; its own table) --------------
+if [ "${GRAMMAR:-1}" = 1 ]; then
+  log "grammar: lir generate with a JSON schema vs unconstrained"
+  REPS="$REPS" LIR_BIN="$LIR" LIR_GEN="$LIR_GEN" bench/grammar_bench.sh > "$OUT/grammar.md" || die "grammar bench failed"
+  cat "$OUT/grammar.md" >&2
 fi
 
 # --- peak RSS of lir generate at n_ctx 2048 ---------------------------------------------------
