@@ -11,6 +11,9 @@
 
 typedef void *nvml_device;
 struct nvml_memory { unsigned long long total, free, used; };
+/* v2 (driver 510+): "used" without the driver's reserved memory, as nvidia-smi reports it */
+struct nvml_memory_v2 { unsigned int version; unsigned long long total, reserved, free, used; };
+#define NVML_MEMORY_V2_VERSION ((unsigned int)(sizeof(struct nvml_memory_v2) | (2u << 24)))
 struct nvml_utilization { unsigned int gpu, memory; };
 #define NVML_TEMPERATURE_GPU 0
 
@@ -20,6 +23,7 @@ static struct {
     int (*handle)(unsigned int, nvml_device *);
     int (*name)(nvml_device, char *, unsigned int);
     int (*memory)(nvml_device, struct nvml_memory *);
+    int (*memory_v2)(nvml_device, struct nvml_memory_v2 *); /* may be NULL */
     int (*util)(nvml_device, struct nvml_utilization *);
     int (*temp)(nvml_device, int, unsigned int *);
     int (*power)(nvml_device, unsigned int *);
@@ -36,6 +40,7 @@ static void nv_load(void) {
     *(void **)&nv.handle = dlsym(h, "nvmlDeviceGetHandleByIndex_v2");
     *(void **)&nv.name = dlsym(h, "nvmlDeviceGetName");
     *(void **)&nv.memory = dlsym(h, "nvmlDeviceGetMemoryInfo");
+    *(void **)&nv.memory_v2 = dlsym(h, "nvmlDeviceGetMemoryInfo_v2");
     *(void **)&nv.util = dlsym(h, "nvmlDeviceGetUtilizationRates");
     *(void **)&nv.temp = dlsym(h, "nvmlDeviceGetTemperature");
     *(void **)&nv.power = dlsym(h, "nvmlDeviceGetPowerUsage");
@@ -60,7 +65,11 @@ int32_t lir__nvml_read(struct lir_gpu_usage *gpus, int32_t max) {
         g->id = (int32_t)i;
         if (!nv.name || nv.name(d, g->name, sizeof g->name) != 0) snprintf(g->name, sizeof g->name, "GPU %u", i);
         struct nvml_memory mem;
-        if (nv.memory(d, &mem) == 0) {
+        struct nvml_memory_v2 m2 = { .version = NVML_MEMORY_V2_VERSION };
+        if (nv.memory_v2 && nv.memory_v2(d, &m2) == 0) {
+            g->vram_total_bytes = m2.total;
+            g->vram_used_bytes = m2.used;
+        } else if (nv.memory(d, &mem) == 0) {
             g->vram_total_bytes = mem.total;
             g->vram_used_bytes = mem.used;
         }
