@@ -134,6 +134,11 @@ struct lir_context_params {
                            sequences that share prefixes, or are short, use less memory; a decode
                            that needs more blocks than are free fails with LIR_ECONTEXT */
     enum lir_kv_type kv_type; /* LIR_KV_TYPE_F16 */
+    int32_t gpu_layers; /* 0 = CPU only (default); -1 (all) or >= n_layer: the whole model (weights,
+                           KV cache, output) on one CUDA GPU, main_gpu, in a -DLIR_CUDA=ON build, for
+                           llama/qwen2/qwen3 with n_seq_max 1 (else LIR_EUNSUPPORTED, which partial
+                           offload, 1..n_layer-1, also is for now) */
+    int32_t main_gpu;   /* CUDA device ordinal for gpu_layers (default 0) */
 };
 LIR_API struct lir_context_params lir_context_params_default(void);
 /* Memory a context with params p (NULL: defaults) needs: weights, KV pool (exactly the bytes

@@ -4,6 +4,7 @@
  * (clear, copy, truncate with RoPE re-rotation), status, and the snapshot accessors. */
 #include "model/forward.h"
 #include "backend/backend.h"
+#include "backend/cuda/cuda.h"
 #include "model/kv.h"
 
 #include <math.h>
@@ -15,6 +16,7 @@
 struct lir_context {
     lir_model *model;
     lir_cpu *cpu;
+    lir_cuda *gpu;               /* the whole model on a CUDA GPU (gpu_layers), else NULL */
     int32_t n_ctx, n_batch;
     int32_t kv_type;             /* enum lir_kv_type */
     struct lir_kv kv;            /* paged KV cache: blocks, tables, token ids (kv.h) */
@@ -280,6 +282,23 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
         lir_context_free(c);
         goto fail;
     }
+    if (p.gpu_layers != 0) { /* full offload: every forward step runs in src/backend/cuda */
+        const struct lir_cuda_params gp = { .n_ctx = p.n_ctx, .n_batch = p.n_batch, .device = p.main_gpu };
+        if (p.gpu_layers > 0 && p.gpu_layers < hp->n_layer)
+            s = lir__errf(&e, LIR_EUNSUPPORTED, "lir_context_create: gpu_layers %d of %d: partial offload is not "
+                          "supported (0 = CPU, -1 = all)", p.gpu_layers, hp->n_layer);
+        else if (p.gpu_layers < -1)
+            s = lir__errf(&e, LIR_EINVAL, "lir_context_create: gpu_layers %d must be >= -1", p.gpu_layers);
+        else if (p.n_seq_max > 1)
+            s = lir__errf(&e, LIR_EUNSUPPORTED, "lir_context_create: gpu_layers needs n_seq_max 1 (got %d)",
+                          p.n_seq_max);
+        else
+            s = lir_cuda_create(m, &gp, &c->gpu, &e);
+        if (s) {
+            lir_context_free(c);
+            goto fail;
+        }
+    }
     *out = c;
     return LIR_OK;
 fail:
@@ -290,6 +309,7 @@ fail:
 void lir_context_free(lir_context *c) {
     if (!c) return;
     lir_cpu_free(c->cpu);
+    lir_cuda_free(c->gpu);
     lir__kv_free(&c->kv);
     lir__free_aligned(c->x);
     lir__free_aligned(c->xb);
@@ -437,7 +457,13 @@ static enum lir_status batch_run(lir_context *c, const struct batch_in *b, int64
             a.embd = b->hidden + (size_t)row0 * c->model->hp.n_embd;
         else
             a.logits = c->logits + (size_t)row0 * nv;
-        lir_cpu_run(c->cpu, forward_llama, &a);
+        if (c->gpu) { /* one sequence: positions c->pos[0].. */
+            enum lir_status st = lir_cuda_eval(c->gpu, a.tokens, nb, c->pos[0], c->out_rows, n_o, a.logits, a.embd,
+                                               &c->err);
+            if (st) return st;
+        } else {
+            lir_cpu_run(c->cpu, forward_llama, &a);
+        }
     }
     for (int32_t s = 0; s < ns; s++) c->kv.seqs[s].len = c->seq_next[s];
     return LIR_OK;
@@ -619,6 +645,8 @@ enum lir_status lir_context_seq_truncate(lir_context *c, int32_t seq, int32_t n_
     c->err.msg[0] = 0;
     enum lir_status s = check_seq(c, seq, "lir_context_seq_truncate");
     if (s) return s;
+    if (c->gpu)
+        return lir__errf(&c->err, LIR_EUNSUPPORTED, "lir_context_seq_truncate: not supported with gpu_layers");
     struct lir_kv *kv = &c->kv;
     struct lir_kv_seq *sq = &kv->seqs[seq];
     if (n_keep < 0 || n_discard < 0 || (int64_t)n_keep + n_discard > sq->len)

@@ -11,7 +11,9 @@
  *    graph), and two chosen rows of a prompt, give logits within NMSE sum(d^2)/sum(ref^2) <= 5e-4 of the CPU
  *    context's (ggml's test-backend-ops bound; the CPU quantizes activations to Q8 for quantized
  *    weights, the GPU keeps them f32); graph replay equals the ungraphed step bit for bit.
- *  - the trained default model (peaked): 64 greedy tokens after a prompt equal the CPU's.
+ *  - the trained default model (peaked): 64 greedy tokens after a prompt equal the CPU's, and
+ *    through the public API (lir_context_params.gpu_layers = -1) 32 greedy tokens equal the CPU
+ *    context's; partial offload and n_seq_max > 1 are refused, as is a context shift.
  *  - refusals: an encoder model (EUNSUPPORTED), a bad token and a position past n_ctx (EINVAL). */
 #ifdef LIR_CUDA
 #include <criterion/criterion.h>
@@ -241,6 +243,53 @@ Test(cuda, greedy_64_tokens_equal_cpu_on_default_model) {
     free(gl);
     lir_cuda_free(g);
     lir_context_free(c);
+    lir_model_free(m);
+}
+
+/* the public API: lir_context_params.gpu_layers = -1 puts the whole model on the GPU; greedy
+ * decoding through lir_context_decode equals the CPU context's */
+Test(cuda, context_gpu_layers_all_equals_cpu) {
+    need_gpu();
+    char mp[512], err[512] = "";
+    snprintf(mp, sizeof mp, "%s/models/kjv-11m-q8_0.gguf", LIR_SOURCE_DIR);
+    lir_model *m = NULL;
+    cr_assert_eq(lir_model_load(mp, NULL, &m, err, sizeof err), LIR_OK, "load: %s", err);
+    const int32_t nv = m->hp.n_vocab;
+    struct lir_context_params cp = lir_context_params_default();
+    cp.n_ctx = 128;
+    cp.n_threads = 2;
+    lir_context *cc = NULL, *gc = NULL;
+    cr_assert_eq(lir_context_create(m, &cp, &cc, err, sizeof err), LIR_OK, "cpu context: %s", err);
+    cp.gpu_layers = -1;
+    cr_assert_eq(lir_context_create(m, &cp, &gc, err, sizeof err), LIR_OK, "gpu context: %s", err);
+    const char *text = "In the beginning God created";
+    lir_token t[32];
+    int32_t n = 0;
+    cr_assert_eq(lir_tokenize(m, text, strlen(text), true, false, t, 32, &n), LIR_OK);
+    cr_assert_eq(lir_context_decode(cc, t, n, 0, true), LIR_OK);
+    cr_assert_eq(lir_context_decode(gc, t, n, 0, true), LIR_OK, "%s", lir_context_last_error(gc));
+    for (int i = 0; i < n; i++) {
+        const double d = nmse(lir_context_logits(gc, i), lir_context_logits(cc, i), nv);
+        cr_assert(d <= 5e-4, "prompt token %d: NMSE %.3g", i, d);
+    }
+    int32_t pos = n;
+    for (int i = 0; i < 32; i++, pos++) {
+        const lir_token a = argmax(lir_context_logits(cc, -1), nv), b = argmax(lir_context_logits(gc, -1), nv);
+        cr_assert_eq(b, a, "greedy token %d: GPU %d, CPU %d", i, b, a);
+        cr_assert_eq(lir_context_decode(cc, &a, 1, pos, false), LIR_OK);
+        cr_assert_eq(lir_context_decode(gc, &b, 1, pos, false), LIR_OK, "%s", lir_context_last_error(gc));
+    }
+    cr_assert_eq(lir_context_seq_truncate(gc, 0, 4, 4), LIR_EUNSUPPORTED);
+    lir_context_free(gc);
+    lir_context_free(cc);
+    /* refused: partial offload, several sequences */
+    cp.gpu_layers = 1;
+    cr_assert_eq(lir_context_create(m, &cp, &gc, err, sizeof err), LIR_EUNSUPPORTED);
+    cr_assert(strstr(err, "partial offload"), "message: %s", err);
+    cp.gpu_layers = -1;
+    cp.n_seq_max = 2;
+    cr_assert_eq(lir_context_create(m, &cp, &gc, err, sizeof err), LIR_EUNSUPPORTED);
+    cr_assert(strstr(err, "n_seq_max"), "message: %s", err);
     lir_model_free(m);
 }
 
