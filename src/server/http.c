@@ -391,9 +391,9 @@ static void *gen_thread(void *arg) {
     if ((s == LIR_ECANCELLED && st->timed_out) || s == LIR_ETIMEDOUT)
         snprintf(st->err, sizeof st->err, "the request took longer than the server's timeout of %d s",
                  st->srv->p.timeout_s);
-    if (st->streaming && st->started && !st->cancelled) {
-        if (s == LIR_OK) st->fmt->end(st);
-        else if (st->fmt->fail) st->fmt->fail(st);
+    if (st->streaming && !st->cancelled) {
+        if (s == LIR_OK) st->fmt->end(st); /* also when no chunk came: the stream still ends properly */
+        else if (st->started && st->fmt->fail) st->fmt->fail(st);
     }
     st->done = true;
     pthread_cond_broadcast(&st->cv);
@@ -440,7 +440,8 @@ int srv_stream_run(struct srv_req *q, struct srv_stream *st, struct srv_resp *r)
         if (lir__now_ns() > st->deadline_ns) { st->timed_out = st->cancelled = true; break; }
         if (atomic_load(&s->stopping) || srv_client_gone(st->client_fd)) { st->cancelled = true; break; }
     }
-    if (st->streaming && st->started) { /* 200 and the stream; the response's free releases st */
+    if (st->streaming && (st->started || (st->done && st->status == LIR_OK))) {
+        /* 200 and the stream; the response's free releases st */
         pthread_mutex_unlock(&st->mu);
         r->status = 200;
         r->stream = st;

@@ -124,6 +124,7 @@ static bool read_options(struct srv_stream *st, json_t *body, struct load_req *L
     if (!bad && srv_get_num(o, "mirostat_eta", -1e9, 1e9, &d, r, API, &bad)) sp->mirostat_eta = (float)d;
     if (!bad && srv_get_int(o, "seed", INT64_MIN, INT64_MAX, &i, r, API, &bad))
         sp->seed = i < 0 ? LIR_SEED_RANDOM : (uint64_t)i;
+    if (!bad && srv_get_int(o, "num_keep", -1, INT32_MAX, &i, r, API, &bad) && st) st->req.n_keep = (int32_t)i;
     if (!bad && srv_get_int(o, "num_ctx", 1, 16777216, &i, r, API, &bad)) L->o.context_size = (int32_t)i, L->any = true;
     if (!bad && srv_get_int(o, "num_batch", 1, 1 << 20, &i, r, API, &bad)) L->o.batch_size = (int32_t)i, L->any = true;
     if (!bad && srv_get_int(o, "num_thread", 0, 1024, &i, r, API, &bad)) L->o.threads = (int32_t)i, L->any = true;
@@ -302,6 +303,11 @@ static int generation(struct srv_req *q, struct srv_resp *r, bool chat) {
             }
             st->messages[i].content = content;
         }
+    }
+    json_t *tools = json_object_get(o, "tools");
+    if (json_is_array(tools) && json_array_size(tools) > 0) {
+        srv_error(r, API, 400, NULL, NULL, "tools: tool calling is not supported");
+        goto fail;
     }
     bool empty = chat ? n_msgs == 0 : (!prompt || !prompt[0]);
     if (empty) { /* load, or unload with keep_alive 0 */

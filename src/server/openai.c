@@ -28,8 +28,9 @@ static json_t *chunk_base(struct srv_stream *st, const struct oa_fmt *f) {
 }
 
 static json_t *usage_json(const struct lir_generate_result *r) {
-    return json_pack("{si si si}", "prompt_tokens", r->usage.prompt_tokens, "completion_tokens",
-                     r->usage.completion_tokens, "total_tokens", r->usage.total_tokens);
+    return json_pack("{si si si s{si}}", "prompt_tokens", r->usage.prompt_tokens, "completion_tokens",
+                     r->usage.completion_tokens, "total_tokens", r->usage.total_tokens, "prompt_tokens_details",
+                     "cached_tokens", r->usage.cached_tokens);
 }
 
 static const char *finish_str(enum lir_finish_reason f) { return f == LIR_FINISH_LENGTH ? "length" : "stop"; }
@@ -177,6 +178,11 @@ static bool read_common(struct srv_stream *st, json_t *o, struct srv_resp *r) {
         return false;
     }
     if (bad) return false;
+    json_t *tools = json_object_get(o, "tools");
+    if ((json_is_array(tools) && json_array_size(tools) > 0) || json_object_get(o, "functions")) {
+        srv_error(r, api, 400, "unsupported_value", "tools", "tools: tool and function calling are not supported");
+        return false;
+    }
     if (!read_stop(st, o, r, api)) return false;
     json_t *lb = json_object_get(o, "logit_bias");
     if (lb && !json_is_null(lb)) {

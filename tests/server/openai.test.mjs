@@ -40,6 +40,9 @@ describe("openai client", () => {
     assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + 12);
     const again = await client.chat.completions.create({ model: MODEL, messages: MSGS, max_tokens: 12, seed: 7 });
     assert.equal(again.choices[0].message.content, r.choices[0].message.content, "same seed, same text");
+    // the runtime reuses the KV of the same prompt: reported as OpenAI's cached_tokens
+    assert.equal(r.usage.prompt_tokens_details.cached_tokens >= 0, true);
+    assert.ok(again.usage.prompt_tokens_details.cached_tokens > 0, JSON.stringify(again.usage));
   });
 
   it("chat: streamed deltas equal the whole answer; usage chunk last; [DONE] handled", async () => {
@@ -129,6 +132,9 @@ describe("openai client", () => {
       (e) => e instanceof OpenAI.BadRequestError && e.param === "messages");
     await assert.rejects(client.chat.completions.create({ model: MODEL, messages: MSGS, logprobs: true }),
       (e) => e instanceof OpenAI.BadRequestError && e.param === "logprobs");
+    await assert.rejects(client.chat.completions.create({ model: MODEL, messages: MSGS,
+      tools: [{ type: "function", function: { name: "f", parameters: { type: "object" } } }] }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === "tools");
     await assert.rejects(client.completions.create({ model: MODEL, prompt: "x", max_tokens: 40000 }),
       (e) => e instanceof OpenAI.BadRequestError && /max_tokens/.test(e.message));
   });
