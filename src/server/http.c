@@ -866,8 +866,9 @@ void lir__server_stop(lir__server *s) {
     if (!s) return;
     atomic_store(&s->stopping, true);
     if (s->d) MHD_stop_daemon(s->d);
-    /* generation threads still running see `stopping` at their next token; wait for them */
-    for (int i = 0; i < 600 && srv_inflight(s) > 0; i++) {
+    /* generation threads still running see `stopping` at their next token (or end at their
+     * timeout_ms while queued); they use s until they leave, so wait for every one */
+    while (srv_inflight(s) > 0) {
         struct timespec ts = { 0, 50 * 1000000L };
         nanosleep(&ts, NULL);
     }

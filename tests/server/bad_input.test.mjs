@@ -215,6 +215,21 @@ describe("security and limits", () => {
     } finally { await s.stop(); }
   });
 
+  it("SIGTERM during a stream: the stream ends and the server exits 0 promptly", async () => {
+    const s = await startServer(dir, ["--quiet"]);
+    const r = await fetch(`${s.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "slow", prompt: "go", max_tokens: 3000, seed: 1, stream: true }) });
+    const reader = r.body.getReader();
+    await reader.read();
+    const t0 = Date.now();
+    const code = await s.stop();
+    assert.equal(code, 0);
+    assert.ok(Date.now() - t0 < 10000, `exit took ${Date.now() - t0} ms`);
+    let ended = false;
+    try { while (!(await reader.read()).done); ended = true; } catch { ended = true; }
+    assert.ok(ended);
+  });
+
   it("a full queue answers 503 with Retry-After; the timeout answers 504", async () => {
     const s = await startServer(dir, ["--quiet", "--max-queue", "1", "--timeout", "2"]);
     try {
