@@ -520,6 +520,7 @@ struct conn {
     uint64_t t0_ns;
     enum api_kind api;
     char api_name[8];
+    char what[200];               /* "METHOD /path" for the log */
 };
 
 #define DISCARD_MAX ((size_t)64 << 20) /* bodies over the limit are read and dropped up to this */
@@ -658,6 +659,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cs->api = api_of(url);
         snprintf(cs->api_name, sizeof cs->api_name, "%s", cs->api == API_OLLAMA ? "ollama" : cs->api == API_OPENAI ? "openai" : "lir");
         *con_cls = cs;
+        snprintf(cs->what, sizeof cs->what, "%.16s %.160s", method, url);
+        for (char *w = cs->what; *w; w++) /* a log line is one line, whatever the client sent */
+            if ((unsigned char)*w < 0x20 || *w == '"' || *w == 0x7f) *w = '?';
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
             char *end;
@@ -756,7 +760,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
             else if (ci->client_addr->sa_family == AF_INET6)
                 inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, addr, sizeof addr);
         }
-        logf_(s, "%s %d %.3fs%s", addr, cs->status, secs,
+        logf_(s, "%s \"%s\" %d %.3fs%s", addr, cs->what, cs->status, secs,
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
     }
     free(cs->body);
