@@ -7,6 +7,10 @@
 #include "monitor/monitor.h"
 #include "profiler/profiler.h"
 #include "store/store.h"
+#include "context/snapshot.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <stdio.h>
@@ -24,8 +28,37 @@ static void hook_sample(void *user, const struct lir_resource_usage *u) {
     if (rt->store) lir__store_w_usage(rt->store, u);
 }
 
+/* A saved snapshot's context_snapshots row: its file (<snapshots_dir>/<name>.lirsnap, the name
+ * is the event's message), header fields, and checksum (the file's last 32 bytes). */
+static void store_snapshot(lir_runtime *rt, const struct lir_event *ev) {
+    struct lir__store_snapshot sn;
+    memset(&sn, 0, sizeof sn);
+    char dir[4096];
+    if (rt->snapshots_dir) snprintf(dir, sizeof dir, "%s", rt->snapshots_dir);
+    else lir__snapshot_dir_default(dir, sizeof dir);
+    if (!lir__snapshot_name_ok(ev->message, NULL, "store")) return;
+    int k = snprintf(sn.path, sizeof sn.path, "%s/%s%s", dir, ev->message, LIR_SNAP_EXT);
+    if (k < 0 || (size_t)k >= sizeof sn.path) return;
+    struct lir_snapshot_info info;
+    if (lir_snapshot_read_info(sn.path, false, &info, NULL, 0)) return; /* replaced or deleted since */
+    uint8_t sum[LIR_SNAP_SUM];
+    int fd = open(sn.path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    bool ok = info.size_bytes >= LIR_SNAP_SUM &&
+              pread(fd, sum, sizeof sum, (off_t)(info.size_bytes - LIR_SNAP_SUM)) == (ssize_t)sizeof sum;
+    close(fd);
+    if (!ok) return;
+    for (unsigned i = 0; i < LIR_SNAP_SUM; i++) snprintf(sn.checksum + 2 * i, 3, "%02x", sum[i]);
+    snprintf(sn.id, sizeof sn.id, "%s", ev->snapshot_id);
+    snprintf(sn.loaded_model_id, sizeof sn.loaded_model_id, "%s", ev->loaded_model_id);
+    sn.token_count = info.n_tokens;
+    sn.size_bytes = info.size_bytes;
+    sn.created_at_ms = info.created_at_ms;
+    lir__store_w_snapshot(rt->store, &sn);
+}
+
 /* Events into the store (on the event thread): load/generation events carry the loaded model's
- * state for the loaded_models rows. */
+ * state for the loaded_models rows; a saved snapshot adds its context_snapshots row. */
 static void store_event(const struct lir_event *ev, void *user) {
     lir_runtime *rt = user;
     struct lir_loaded_model lm;
@@ -34,6 +67,7 @@ static void store_event(const struct lir_event *ev, void *user) {
         ev->loaded_model_id[0])
         has = lir_runtime_get_loaded(rt, ev->loaded_model_id, &lm) == LIR_OK;
     lir__store_w_event(rt->store, ev, has ? &lm : NULL);
+    if (ev->type == LIR_EVENT_SNAPSHOT_SAVED && ev->loaded_model_id[0] && ev->snapshot_id[0]) store_snapshot(rt, ev);
 }
 
 /* ---------------------------------------------------------------- start / stop */

@@ -10,6 +10,7 @@
  * the GGUF files), so installed_model_id is a plain column. Snapshot data stays in files:
  * context_snapshots rows hold the path and checksum. */
 #include "store/store.h"
+#include "context/snapshot.h" /* lir__mkdirs */
 
 #include <errno.h>
 #include <signal.h>
@@ -127,20 +128,6 @@ enum lir_status lir__store_path(const char *dir, char *buf, size_t n, lir_err *e
     return LIR_OK;
 }
 
-/* mkdir -p of dir (0700: the store holds prompts' metrics and events of this user) */
-static bool mkdirs(const char *dir) {
-    char p[4096];
-    int k = snprintf(p, sizeof p, "%s", dir);
-    if (k <= 0 || (size_t)k >= sizeof p) return false;
-    for (char *c = p + 1; *c; c++)
-        if (*c == '/') {
-            *c = 0;
-            if (mkdir(p, 0700) && errno != EEXIST) return false;
-            *c = '/';
-        }
-    return !mkdir(p, 0700) || errno == EEXIST;
-}
-
 static int user_version(sqlite3 *db) {
     sqlite3_stmt *st;
     int v = -1;
@@ -156,8 +143,7 @@ enum lir_status lir__store_db_open(const char *dir, bool create, sqlite3 **out, 
     char path[4200];
     enum lir_status s = lir__store_path(dir, path, sizeof path, e);
     if (s) return s;
-    if (create && !mkdirs(dir))
-        return lir__errf(e, LIR_EIO, "store: cannot create the data directory '%s': %s", dir, strerror(errno));
+    if (create && (s = lir__mkdirs(dir, e, "store"))) return s;
     if (!create && access(path, F_OK))
         return lir__errf(e, LIR_ENOTFOUND, "store: no database at '%s'", path);
     sqlite3 *db = NULL;

@@ -44,6 +44,17 @@ void lir__store_w_usage(lir__store_w *w, const struct lir_resource_usage *u);
  * events (loaded_models and loaded_model_resources rows). */
 void lir__store_w_event(lir__store_w *w, const struct lir_event *ev, const struct lir_loaded_model *lm);
 void lir__store_w_generation(lir__store_w *w, const struct lir_request_record *r);
+/* A context_snapshots row (upsert by id): the snapshot file at path (borrowed strings, copied)
+ * with its BLAKE2b-256 checksum (the file's last 32 bytes, hex). */
+struct lir__store_snapshot {
+    char id[LIR_ID_LEN], loaded_model_id[LIR_ID_LEN];
+    int32_t token_count;
+    uint64_t size_bytes;
+    int64_t created_at_ms;
+    char path[4096];
+    char checksum[65];
+};
+void lir__store_w_snapshot(lir__store_w *w, const struct lir__store_snapshot *sn);
 /* Waits until every op queued before the call is committed; returns the number of ops committed
  * so far (the writer's sequence). */
 uint64_t lir__store_w_flush(lir__store_w *w);

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum op_kind { OP_USAGE, OP_EVENT, OP_GEN, OP_RETENTION };
+enum op_kind { OP_USAGE, OP_EVENT, OP_GEN, OP_RETENTION, OP_SNAPSHOT };
 
 struct op {
     struct op *next;
@@ -21,6 +21,7 @@ struct op {
         struct { struct lir_resource_usage u; int32_t resolution_s, samples; } usage;
         struct { struct lir_event ev; struct lir_loaded_model lm; bool has_lm; } event;
         struct lir_request_record gen;
+        struct lir__store_snapshot snap;
         int64_t now_ms;
     } v;
 };
@@ -142,6 +143,16 @@ void lir__store_w_generation(lir__store_w *w, const struct lir_request_record *r
     memset(o, 0, sizeof *o);
     o->kind = OP_GEN;
     o->v.gen = *r;
+    pthread_mutex_lock(&w->mu);
+    enqueue(w, o);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void lir__store_w_snapshot(lir__store_w *w, const struct lir__store_snapshot *sn) {
+    struct op *o = calloc(1, sizeof *o);
+    if (!o) return;
+    o->kind = OP_SNAPSHOT;
+    o->v.snap = *sn;
     pthread_mutex_lock(&w->mu);
     enqueue(w, o);
     pthread_mutex_unlock(&w->mu);
@@ -402,6 +413,26 @@ static int put_generation(lir__store_w *w, const struct lir_request_record *r) {
     return step_done(st);
 }
 
+static int put_snapshot(lir__store_w *w, const struct lir__store_snapshot *sn) {
+    int rc = ensure_model(w, sn->loaded_model_id, "", "", sn->created_at_ms);
+    if (rc) return rc;
+    sqlite3_stmt *st;
+    if ((rc = exec_bind(w->db,
+                        "INSERT INTO context_snapshots(id, loaded_model_id, token_count, size_bytes, data_path, checksum,"
+                        " created_at) VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(id) DO UPDATE SET loaded_model_id=?2,"
+                        " token_count=?3, size_bytes=?4, data_path=?5, checksum=?6, created_at=?7",
+                        &st)))
+        return rc;
+    sqlite3_bind_text(st, 1, sn->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, sn->loaded_model_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 3, sn->token_count);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)sn->size_bytes);
+    sqlite3_bind_text(st, 5, sn->path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, sn->checksum, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 7, sn->created_at_ms);
+    return step_done(st);
+}
+
 static int put_retention(lir__store_w *w, int64_t now) {
     sqlite3_stmt *st;
     int rc = exec_bind(w->db,
@@ -422,6 +453,7 @@ static int write_batch(lir__store_w *w, struct op *list) {
         case OP_EVENT: rc = put_event(w, o); break;
         case OP_GEN: rc = put_generation(w, &o->v.gen); break;
         case OP_RETENTION: rc = put_retention(w, o->v.now_ms); break;
+        case OP_SNAPSHOT: rc = put_snapshot(w, &o->v.snap); break;
         }
     }
     if (rc == SQLITE_OK) rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);

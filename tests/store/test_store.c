@@ -2,13 +2,14 @@
  * foreign databases refused), WAL and foreign keys, downsampling to 1 s / 1 min rows driven by
  * the samples' own (injected) timestamps, retention 24 h / 30 days, durability when a writer
  * in a write storm is killed with SIGKILL, stale marking of rows left by a dead process, and
- * the runtime writing loads, generations, events and history into a data_dir. */
+ * the runtime writing loads, generations, events, history and snapshot rows into a data_dir. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -351,6 +352,9 @@ Test(store, runtime_writes_loads_generations_history, .timeout = 120) {
     struct lir_runtime_params p = lir_runtime_params_default();
     p.models_dir = models;
     p.data_dir = dir;
+    char snaps[400];
+    snprintf(snaps, sizeof snaps, "%s/snaps", dir);
+    p.snapshots_dir = snaps;
     p.monitor_interval_ms = 20;
     p.ram_alert_percent = 0;
     lir_runtime *rt = NULL;
@@ -371,6 +375,8 @@ Test(store, runtime_writes_loads_generations_history, .timeout = 120) {
         cr_assert_eq(lir_runtime_generate(rt, &q, &r, err, sizeof err), LIR_OK, "%s", err);
         lir_generate_result_clear(&r);
     }
+    struct lir_snapshot_entry se;
+    cr_assert_eq(lir_runtime_snapshot_save(rt, id, "s1", &se, err, sizeof err), LIR_OK, "%s", err);
     struct timespec ts = { 1, 200000000 }; /* over a second of samples: at least one closed 1 s row */
     nanosleep(&ts, NULL);
     struct lir_resource_usage *v;
@@ -415,6 +421,29 @@ Test(store, runtime_writes_loads_generations_history, .timeout = 120) {
     snprintf(sql, sizeof sql, "SELECT load_options_json FROM loaded_models WHERE id='%s'", id);
     q_text(db, sql, opts, sizeof opts);
     cr_assert(strstr(opts, "\"context_size\":64"), "%s", opts);
+    /* the snapshot's row points to its file, with the file's own checksum (its last 32 bytes) */
+    snprintf(sql, sizeof sql, "SELECT data_path FROM context_snapshots WHERE id='%s' AND loaded_model_id='%s'", se.id, id);
+    char sp[600], want[600];
+    q_text(db, sql, sp, sizeof sp);
+    snprintf(want, sizeof want, "%s/s1.lirsnap", snaps);
+    cr_assert_str_eq(sp, want);
+    snprintf(sql, sizeof sql, "SELECT token_count FROM context_snapshots WHERE id='%s'", se.id);
+    cr_assert_eq(q_int(db, sql), se.token_count);
+    snprintf(sql, sizeof sql, "SELECT size_bytes FROM context_snapshots WHERE id='%s'", se.id);
+    struct stat fst;
+    cr_assert_eq(stat(want, &fst), 0);
+    cr_assert_eq(q_int(db, sql), (int64_t)fst.st_size);
+    FILE *f = fopen(want, "rb");
+    unsigned char sum[32];
+    cr_assert_eq(fseek(f, -32, SEEK_END), 0);
+    cr_assert_eq(fread(sum, 1, 32, f), 32);
+    fclose(f);
+    char hex[65];
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+    snprintf(sql, sizeof sql, "SELECT checksum FROM context_snapshots WHERE id='%s'", se.id);
+    char got[80];
+    q_text(db, sql, got, sizeof got);
+    cr_assert_str_eq(got, hex);
     sqlite3_close(db);
     dir_remove();
     char cmd[400];
