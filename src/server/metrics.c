@@ -210,6 +210,22 @@ char *lir__metrics_text(struct lir__metrics *m, lir_runtime *rt, int32_t queue_l
         put_gauge(&b, "lir_tokens_per_second", "Sum of the running requests' generation rates",
                   u.current_tokens_per_second);
         put_gauge(&b, "lir_gpus", "GPUs in use", u.n_gpus);
+        put_gauge(&b, "lir_cpu_usage_percent", "System CPU busy (all CPUs = 100)", u.cpu_usage_percent);
+        static const char *gn[] = { "lir_gpu_vram_total_bytes", "lir_gpu_vram_used_bytes", "lir_gpu_vram_held_bytes",
+                                    "lir_gpu_utilization_percent" };
+        static const char *gh[] = { "VRAM of a GPU", "VRAM in use on a GPU", "VRAM held by this runtime's models",
+                                    "GPU utilization" };
+        for (int k = 0; k < 4 && u.n_gpus > 0; k++) {
+            put(&b, "# HELP %s %s\n# TYPE %s gauge\n", gn[k], gh[k], gn[k]);
+            for (int32_t i = 0; i < u.n_gpus && i < LIR_MAX_GPUS; i++) {
+                const struct lir_gpu_usage *g = &u.gpus[i];
+                char name[200];
+                label(name, sizeof name, g->name);
+                double v = k == 0 ? (double)g->vram_total_bytes : k == 1 ? (double)g->vram_used_bytes
+                         : k == 2 ? (double)g->vram_held_bytes : g->utilization_percent;
+                put(&b, "%s{gpu=\"%d\",name=\"%s\"} %.17g\n", gn[k], g->id, name, v);
+            }
+        }
     }
     struct lir_loaded_model *lm = NULL;
     int32_t n = 0;
