@@ -68,6 +68,7 @@ char *lir_cli_read_file(const char *path, bool allow_stdin, size_t *len) {
     if (!f) return NULL;
     size_t cap = 1 << 16, n = 0;
     char *b = malloc(cap);
+    errno = 0;
     while (b) {
         if (n + 1 == cap) { /* room for the NUL */
             char *p = realloc(b, cap * 2);
@@ -78,7 +79,7 @@ char *lir_cli_read_file(const char *path, bool allow_stdin, size_t *len) {
         const size_t r = fread(b + n, 1, cap - 1 - n, f);
         n += r;
         if (r == 0) {
-            if (ferror(f)) { free(b); b = NULL; errno = EIO; }
+            if (ferror(f)) { free(b); b = NULL; errno = errno ? errno : EIO; } /* e.g. EISDIR */
             break;
         }
     }
