@@ -11,6 +11,9 @@
 //      the counts, averages and P50/P95/P99 computed here (numpy's linear interpolation) and
 //      sample standard deviation; `--csv` one line per request; `--period` filters by time; no
 //      store: exit 1 with a message.
+//   4. End to end: `lir serve --data-dir D` with the default model; one Ollama /api/generate;
+//      `lir top --once --json` over it shows the model with one request and this machine's RAM;
+//      after the server stops, `lir stats --json` on D has that request with its token counts.
 // Environment: LIR_BIN (default build/lir).
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -240,6 +243,57 @@ test("lir stats from the store", async () => {
     assert.equal(t.code, 0, t.stderr);
     assert.match(t.stdout, /8 requests on 2 models/);
     assert.match(t.stdout, /\nalpha +7 +280 /);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("lir serve, lir top over it, lir stats from its store", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lir-e2e-"));
+  fs.mkdirSync(path.join(dir, "models"));
+  fs.copyFileSync(path.join(ROOT, "models/kjv-11m-q8_0.gguf"), path.join(dir, "models/kjv.gguf"));
+  const srv = spawn(LIR, ["serve", "--port", "0", "--models-dir", path.join(dir, "models"), "--data-dir",
+    path.join(dir, "data")], { env: { ...process.env, LIR_HOST: "" } });
+  let log = "";
+  srv.stdout.on("data", (d) => (log += d));
+  srv.stderr.on("data", (d) => (log += d));
+  try {
+    let base;
+    for (let i = 0; i < 100 && !base; i++) {
+      base = log.match(/listening on (http:\/\/[0-9.:]+)/)?.[1];
+      if (!base) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(base, `lir serve started: ${log}`);
+    const g = await fetch(`${base}/api/generate`, { method: "POST", body: JSON.stringify({ model: "kjv",
+      prompt: "And God said", stream: false, options: { num_predict: 8, temperature: 0 } }) });
+    assert.equal(g.status, 200);
+    const gj = await g.json();
+    assert.equal(gj.eval_count, 8);
+
+    const t = await run(LIR, ["top", "--once", "--json"], { env: { LIR_HOST: base } });
+    assert.equal(t.code, 0, t.stderr);
+    const v = JSON.parse(t.stdout);
+    assert.equal(v.source, "server");
+    assert.equal(v.resources.system_ram_bytes, memTotal());
+    assert.equal(v.resources.active_models, 1);
+    assert.equal(v.models.length, 1);
+    assert.equal(v.models[0].model.name, "kjv");
+    assert.equal(v.models[0].status, "Ready");
+    assert.equal(v.models[0].metrics.total_requests, 1);
+    assert.ok(v.models[0].metrics.average_ttft_ms > 0);
+  } finally {
+    srv.kill("SIGTERM");
+    await new Promise((r) => srv.on("exit", r));
+  }
+  try {
+    const s = await run(LIR, ["stats", "--data-dir", path.join(dir, "data"), "--json"]);
+    assert.equal(s.code, 0, s.stderr);
+    const j = JSON.parse(s.stdout);
+    assert.equal(j.requests.length, 1);
+    assert.equal(j.models[0].model_name, "kjv");
+    assert.equal(j.requests[0].usage.completion_tokens, 8);
+    assert.ok(j.requests[0].metrics.total_ms >= j.requests[0].metrics.ttft_ms);
+    assert.ok(j.resources.samples >= 1, "the server's monitor samples are in the store");
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
