@@ -7,7 +7,7 @@
  *   lir run MODEL [PROMPT] [-n N] [sampling flags of `lir generate`] [--stop TEXT]...
  *           [--grammar-file F | --json | --format json | --json-schema-file F]
  *           [--system TEXT] [--raw] [--ctx N] [--threads N] [--batch N] [--models-dir D]
- *           [--verbose] [--no-echo]
+ *           [--remote ollama|openai:URL]... [--verbose] [--no-echo]
  *     MODEL   a GGUF path, or the name / id of a model in the models directory (see
  *             lir_cli_models_dir: --models-dir, $LIR_MODELS, ./models, $XDG_DATA_HOME/lir/models).
  *     PROMPT  one completion, streamed to stdout. Without PROMPT: stdin is the prompt when it is
@@ -25,6 +25,13 @@
  *             --seed gives the same text as `lir generate -p` (the seed is drawn alike).
  *     --grammar-file F / --json (or Ollama's --format json) / --json-schema-file F: the output is
  *             constrained to a GBNF grammar / a JSON object / the JSON Schema in F, as `lir generate`.
+ *     --remote KIND:URL  a remote backend through the runtime's router (lir_runtime_add_remote),
+ *             e.g. ollama:http://127.0.0.1:11434 or openai:http://127.0.0.1:1234/v1; repeatable, in
+ *             fallback order. A MODEL that is no local file or name is then a remote model (the
+ *             server's name for it); a local one runs natively with the remotes as its fallbacks
+ *             (used when the native engine fails before any text, e.g. the model does not fit).
+ *             --remote-model NAME: the servers' name for the model (default: MODEL as given for a
+ *             remote model, the file's name without .gguf for a local one).
  *     --ctx N the context (default: the model's, at most 4096).
  *     --verbose  after each reply, on stderr: total duration, load duration, prompt eval
  *             count/duration/rate, eval count/duration/rate, time to first token.
@@ -108,6 +115,7 @@ int lir_cli_sampling_flag(int argc, char **argv, int i, struct lir_sampling_para
 struct run {
     lir_runtime *rt;
     char id[LIR_ID_LEN];
+    const char *route;              /* with --remote: the routed model name requests use, else NULL */
     struct lir_sampling_params sp;
     const char *grammar;            /* GBNF text (owned by lir_cli_run) or NULL */
     enum lir_response_format format;
@@ -174,7 +182,7 @@ static void print_metrics(const struct run *r, const struct lir_generate_result 
 /* One request; the reply is streamed to stdout. Returns the result (caller clears it). */
 static void generate(struct run *r, struct lir_generate_request *q, struct lir_generate_result *res) {
     char err[LIR_ERR_MAX];
-    q->model = r->id;
+    q->model = r->route ? r->route : r->id;
     q->sampling = r->sp;
     q->grammar = r->grammar;
     q->format = r->format;
@@ -275,12 +283,42 @@ static const char *run_usage =
     "  --ctx N              context size (default: the model's, at most 4096)\n"
     "  --threads N --batch N\n"
     "  --models-dir D       models directory (default $LIR_MODELS, ./models, $XDG_DATA_HOME/lir/models)\n"
+    "  --remote KIND:URL    remote backend (ollama:http://host:11434, openai:http://host:1234/v1), repeatable:\n"
+    "                       a MODEL that is not local is served by them; a local one falls back to them\n"
+    "  --remote-model NAME  the servers' name for the model (default: MODEL, or a local file's base name)\n"
     "  --verbose            print load, prompt-eval and eval timings after each reply (stderr)\n";
+
+#define MAX_REMOTES 8
+
+/* Whether model is a file or a model name/id under dir. */
+static bool is_local(const char *model, const char *dir) {
+    struct stat st;
+    if (!stat(model, &st)) return true;
+    struct lir_installed_model *v = NULL;
+    int32_t n = 0;
+    bool found = false;
+    if (dir && lir_models_scan(dir, &v, &n) == LIR_OK)
+        for (int32_t i = 0; i < n && !found; i++) found = !strcmp(v[i].name, model) || !strcmp(v[i].id, model);
+    lir_runtime_free(v);
+    return found;
+}
+
+/* --remote KIND:URL into p (strings borrowed from spec); dies (exit 2) on a bad one. */
+static struct lir_remote_params parse_remote(const char *spec) {
+    struct lir_remote_params p = lir_remote_params_default();
+    if (!strncmp(spec, "ollama:", 7)) p.kind = LIR_REMOTE_OLLAMA, p.base_url = spec + 7;
+    else if (!strncmp(spec, "openai:", 7)) p.kind = LIR_REMOTE_OPENAI, p.base_url = spec + 7;
+    else lir_cli_die(2, "--remote: '%s' must be ollama:URL or openai:URL", spec);
+    p.name = spec;
+    p.max_retries = 1;
+    p.retry_backoff_ms = 100;
+    return p;
+}
 
 int lir_cli_run(int argc, char **argv) {
     const char *pos[2] = { NULL, NULL }, *model_flag = NULL, *dir_flag = NULL, *system = NULL;
-    const char *grammar_file = NULL, *schema_file = NULL;
-    int n_constraints = 0;
+    const char *grammar_file = NULL, *schema_file = NULL, *remotes[MAX_REMOTES], *remote_model = NULL;
+    int n_constraints = 0, n_remotes = 0;
     const char *stops[LIR_STOP_MAX];
     int32_t n_stop = 0, n_gen = -1, n_ctx = 0, n_threads = 0, n_batch = 0;
     int n_pos = 0;
@@ -307,6 +345,14 @@ int lir_cli_run(int argc, char **argv) {
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!v) lir_cli_die(2, "%s needs a value", a); model_flag = v; i++; }
         else if (!strcmp(a, "--models-dir")) { if (!v) lir_cli_die(2, "%s needs a value", a); dir_flag = v; i++; }
         else if (!strcmp(a, "--system")) { if (!v) lir_cli_die(2, "%s needs a value", a); system = v; i++; }
+        else if (!strcmp(a, "--remote-model")) { if (!v) lir_cli_die(2, "%s needs a value", a); remote_model = v; i++; }
+        else if (!strcmp(a, "--remote")) {
+            if (!v) lir_cli_die(2, "%s needs a value", a);
+            if (n_remotes == MAX_REMOTES) lir_cli_die(2, "--remote: at most %d", MAX_REMOTES);
+            parse_remote(v);
+            remotes[n_remotes++] = v;
+            i++;
+        }
         else if (!strcmp(a, "--grammar-file")) { if (!v) lir_cli_die(2, "%s needs a value", a); grammar_file = v; n_constraints++; i++; }
         else if (!strcmp(a, "--json-schema-file")) { if (!v) lir_cli_die(2, "%s needs a value", a); schema_file = v; n_constraints++; i++; }
         else if (!strcmp(a, "--json")) { r.format = LIR_FORMAT_JSON; n_constraints++; }
@@ -344,10 +390,13 @@ int lir_cli_run(int argc, char **argv) {
     char dbuf[4096];
     const char *dir = lir_cli_models_dir(dir_flag, dbuf, sizeof dbuf);
     struct lir_installed_model im;
-    lir_cli_find_model(model, dir, &im);
+    const bool local = !n_remotes || is_local(model, dir);
+    memset(&im, 0, sizeof im);
+    if (local) lir_cli_find_model(model, dir, &im);
     if (!strcmp(im.arch, "bert") || !strcmp(im.arch, "nomic-bert"))
         lir_cli_die(1, "run: '%s' is an embedding model (%s): it does not generate text; use lir embed", model, im.arch);
-    bool template = !raw && has_chat_template(im.path);
+    /* a remote model gets the prompt as a chat message (the server applies its template) */
+    bool template = !raw && (!local || has_chat_template(im.path));
     bool interactive = !prompt && isatty(STDIN_FILENO);
     char *stdin_prompt = NULL;
     if (!prompt && !interactive) {
@@ -370,18 +419,37 @@ int lir_cli_run(int argc, char **argv) {
     rp.monitor_interval_ms = 0; /* one command: no resource monitor thread */
     char err[LIR_ERR_MAX];
     if (lir_runtime_create(&rp, &r.rt, err, sizeof err)) lir_cli_die(1, "%s", err);
-    struct lir_load_options lo = lir_load_options_default();
-    lo.context_size = n_ctx ? n_ctx : im.context_length > 0 && im.context_length < 4096 ? im.context_length : 4096;
-    lo.threads = n_threads;
-    if (n_batch) lo.batch_size = n_batch;
-    lo.keep_alive_ms = LIR_KEEP_ALIVE_NEVER;
-    struct lir_resource_check rc;
-    bool bar = isatty(STDERR_FILENO);
-    uint64_t t0 = lir__now_ns();
-    enum lir_status s = lir_runtime_load(r.rt, im.path, &lo, bar ? progress_bar : NULL, &r, r.id, &rc, err, sizeof err);
-    r.load_ms = (double)(lir__now_ns() - t0) / 1e6;
-    if (r.progress_shown) fputs("\r\033[K", stderr);
-    if (s) lir_cli_die(1, "%s", err);
+    char base[256];
+    if (n_remotes) {
+        r.route = local ? im.path : model;
+        if (local && !remote_model) { /* the file's name without .gguf */
+            const char *slash = strrchr(im.path, '/');
+            snprintf(base, sizeof base, "%.255s", slash ? slash + 1 : im.path);
+            size_t k = strlen(base);
+            if (k > 5 && !strcmp(base + k - 5, ".gguf")) base[k - 5] = 0;
+            remote_model = base;
+        }
+        for (int i = 0; i < n_remotes; i++) {
+            struct lir_remote_params p = parse_remote(remotes[i]);
+            p.model = remote_model;
+            if (lir_runtime_add_remote(r.rt, r.route, &p, err, sizeof err)) lir_cli_die(1, "%s", err);
+        }
+    }
+    if (local) {
+        struct lir_load_options lo = lir_load_options_default();
+        lo.context_size = n_ctx ? n_ctx : im.context_length > 0 && im.context_length < 4096 ? im.context_length : 4096;
+        lo.threads = n_threads;
+        if (n_batch) lo.batch_size = n_batch;
+        lo.keep_alive_ms = LIR_KEEP_ALIVE_NEVER;
+        struct lir_resource_check rc;
+        bool bar = isatty(STDERR_FILENO);
+        uint64_t t0 = lir__now_ns();
+        enum lir_status s = lir_runtime_load(r.rt, im.path, &lo, bar ? progress_bar : NULL, &r, r.id, &rc, err, sizeof err);
+        r.load_ms = (double)(lir__now_ns() - t0) / 1e6;
+        if (r.progress_shown) fputs("\r\033[K", stderr);
+        if (s && !n_remotes) lir_cli_die(1, "%s", err);
+        if (s) fprintf(stderr, "lir: %s; trying the remote backends\n", err);
+    }
 
     if (interactive) {
         chat(&r, system, !template);
