@@ -20,7 +20,7 @@ static const char *usage_text =
     "usage: lir <command> [options]\n"
     "\n"
     "commands:\n"
-    "  run MODEL [PROMPT] [-n N] [--temp T] [--seed S] [--verbose] [sampling]\n"
+    "  run MODEL [PROMPT] [-n N] [--temp T] [--seed S] [--verbose] [sampling] [--remote KIND:URL]\n"
     "                                               load and stream a completion, or chat (stdin a terminal)\n"
     "  show MODEL [--json] [--template|--license|--metadata]\n"
     "                                               architecture, parameters, quantization, template, memory\n"
