@@ -7,7 +7,7 @@
  *  - fallback order: a refusing first backend (retried, then left) and an OpenAI second one; each
  *    failed attempt is a GenerationFailed event naming the backend and "connect";
  *  - a native model with a remote fallback: answered natively when it fits (the server sees
- *    nothing), by the server when the native load is refused for memory;
+ *    nothing), by the server when the native load is refused for memory (generation, embeddings);
  *  - remote embeddings normalized; removal; argument checks; grammars refused for remote models;
  *  - a stream callback cancels a remote request at once; four threads at once on a remote model
  *    while a fallback backend is added. */
@@ -469,4 +469,44 @@ Test(runtime_remote, cancel_and_concurrent_requests, .fini = fini) {
     cr_assert_eq(mock_n_req(&f), T);
     lir_runtime_destroy(rt);
     mock_stop(&f);
+}
+
+Test(runtime_remote, native_embeddings_with_remote_fallback, .fini = fini) {
+    rt_dir_make("remote7");
+    rt_model_make("m0", LIR_GEN_LLAMA, 4);
+    static const char BODY[] = "{\"model\":\"e\",\"embeddings\":[[1,0]],\"prompt_eval_count\":2}";
+    static char resp[512];
+    snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(BODY), BODY);
+    const struct mock_seg S[] = { { resp, 0, 0 }, { NULL, 0, 0 } };
+    struct mock m;
+    mock_start(&m, S);
+    uint64_t avail = 64ull << 30;
+    lir_runtime *rt = rt_new(NULL, mem_small, &avail);
+    char url[64], err[512] = "";
+    struct lir_remote_params p = remote_at(LIR_REMOTE_OLLAMA, m.port, url, sizeof url);
+    cr_assert_eq(lir_runtime_add_remote(rt, "m0", &p, err, sizeof err), LIR_OK, "%s", err);
+    const char *texts[] = { "hello" };
+    struct lir_embed_request q = lir_embed_request_default();
+    q.model = "m0";
+    q.texts = texts;
+    q.n_texts = 1;
+    struct lir_embed_result r;
+    cr_assert_eq(lir_runtime_embed(rt, &q, &r, err, sizeof err), LIR_OK, "%s", err);
+    cr_assert_eq(mock_n_req(&m), 0, "answered natively");
+    cr_assert_gt(r.dimensions, 2);
+    cr_assert_eq(strlen(r.loaded_model_id), 36);
+    double ss = 0;
+    for (int32_t j = 0; j < r.dimensions; j++) ss += (double)r.embeddings[j] * r.embeddings[j];
+    cr_assert_float_eq(ss, 1.0, 1e-4, "normalized by the native path");
+    lir_embed_result_clear(&r);
+    cr_assert_eq(lir_runtime_unload_all(rt), LIR_OK);
+    avail = 1024; /* the native load is refused: the server answers */
+    cr_assert_eq(lir_runtime_embed(rt, &q, &r, err, sizeof err), LIR_OK, "%s", err);
+    cr_assert_eq(mock_n_req(&m), 1);
+    cr_assert_eq(r.dimensions, 2);
+    cr_assert_str_eq(r.loaded_model_id, "");
+    lir_embed_result_clear(&r);
+    lir_runtime_destroy(rt);
+    mock_stop(&m);
 }
