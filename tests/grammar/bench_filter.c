@@ -1,11 +1,13 @@
 /* bench_filter.c — cost of grammar filtering over a real vocabulary (not a test: not built by
  * CMake, whose glob takes tests/ **​/test_*.c only; it belongs with the benchmarks in bench/).
  *   cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc tests/grammar/bench_filter.c build/liblir.a \
- *      -ljansson -lpcre2-8 -lutf8proc -lm -lpthread -o /tmp/bench_filter
- *   /tmp/bench_filter model.gguf [n_tokens]
+ *      -ljansson -lpcre2-8 -lutf8proc -lcurl -lsodium -lmicrohttpd -lsqlite3 -lm -lpthread -o /tmp/bench_filter
+ *   /tmp/bench_filter model.gguf [n_tokens] [SCHEMA [steps]]
  * Builds the token table (all of the model's tokens, or the first n_tokens), then times, for the
  * built-in JSON-object grammar at several points of a document, one full filter of the logits and
- * the fast path (lir_grammar_token_allowed on one token). */
+ * the fast path (lir_grammar_token_allowed on one token). With SCHEMA (JSON Schema text), also a
+ * worst case: a random walk of `steps` (64) tokens through the schema's grammar in which every
+ * step is filtered (the next token drawn uniformly among the allowed ones), mean and max per filter. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +92,33 @@ int main(int argc, char **argv) {
         lir_grammar_state_free(st);
     }
     lir_grammar_free(g);
+    if (argc > 3) { /* the walk */
+        int steps = argc > 4 && atoi(argv[4]) > 0 ? atoi(argv[4]) : 64, done = 0;
+        if (lir_grammar_from_json_schema(argv[3], &g, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        lir_grammar_state *st;
+        lir_grammar_state_create(g, &st);
+        srand(1);
+        double tot = 0, mx = 0;
+        for (; done < steps; done++) {
+            for (int32_t t = 0; t < n; t++) logits[t] = 0;
+            double a = now_ms();
+            lir_grammar_filter_logits(st, v, logits);
+            double d = now_ms() - a;
+            tot += d;
+            mx = d > mx ? d : mx;
+            int32_t cnt = 0, tok = -1;
+            for (int32_t t = 0; t < n; t++) cnt += logits[t] == 0;
+            if (!cnt) break;
+            for (int32_t t = 0, k = rand() % cnt; t < n && tok < 0; t++)
+                if (logits[t] == 0 && k-- == 0) tok = t;
+            if (eog[tok] || lir_grammar_accept_token(st, v, tok) || lir_grammar_is_done(st)) { done++; break; }
+        }
+        printf("walk through %.60s: %d steps, every one filtered: mean %.3f ms, max %.3f ms\n", argv[3], done,
+               done ? tot / done : 0, mx);
+        lir_grammar_state_free(st);
+        lir_grammar_free(g);
+    }
+    free(logits);
     lir_grammar_vocab_free(v);
     lir_model_free(m);
     return 0;
