@@ -380,17 +380,23 @@ static int on_chunk(const struct lir_generate_chunk *c, void *u) {
 
 static void *gen_thread(void *arg) {
     struct srv_stream *st = arg;
+    lir__server *srv = st->srv;
     struct lir_generate_result res;
+    memset(&res, 0, sizeof res);
     char err[512] = "";
-    enum lir_status s = lir_runtime_generate_stream(st->srv->p.rt, &st->req, on_chunk, st, &res, err, sizeof err);
-    srv_leave(st->srv); /* before the client can see the end and send its next request */
+    enum lir_status s = lir_runtime_generate_stream(srv->p.rt, &st->req, on_chunk, st, &res, err, sizeof err);
+    if (s == LIR_OK) lir__metrics_generation(srv->metrics, &res);
+    else if (s == LIR_ECANCELLED) lir__metrics_cancel(srv->metrics);
+    int timeout_s = srv->p.timeout_s;
+    /* leave before the client can see the end and send its next request; srv may be freed
+     * (lir__server_stop) once every generation has left, so it is not used after this */
+    srv_leave(srv);
     pthread_mutex_lock(&st->mu);
     st->status = s;
     snprintf(st->err, sizeof st->err, "%s", err);
     st->result = res;
     if ((s == LIR_ECANCELLED && st->timed_out) || s == LIR_ETIMEDOUT)
-        snprintf(st->err, sizeof st->err, "the request took longer than the server's timeout of %d s",
-                 st->srv->p.timeout_s);
+        snprintf(st->err, sizeof st->err, "the request took longer than the server's timeout of %d s", timeout_s);
     if (st->streaming && !st->cancelled) {
         if (s == LIR_OK) st->fmt->end(st); /* also when no chunk came: the stream still ends properly */
         else if (st->started && st->fmt->fail) st->fmt->fail(st);
@@ -398,8 +404,6 @@ static void *gen_thread(void *arg) {
     st->done = true;
     pthread_cond_broadcast(&st->cv);
     pthread_mutex_unlock(&st->mu);
-    if (s == LIR_OK) lir__metrics_generation(st->srv->metrics, &res);
-    else if (s == LIR_ECANCELLED) lir__metrics_cancel(st->srv->metrics);
     stream_unref(st);
     return NULL;
 }
