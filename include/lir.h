@@ -1391,9 +1391,10 @@ struct lir_gpu_usage {
 };
 
 /* Spec InferenceResourceUsage. With the monitor running (lir_runtime_params.monitor_interval_ms
- * > 0, the default) this is its latest sample and CPU percentages are over the last interval;
- * with it off, they are measured between this call and the previous one on rt (0 on the first
- * call). cpu_usage_percent: all CPUs busy = 100; process_cpu_percent: this process's share of
+ * > 0, the default) lir_runtime_resource_usage gives its latest sample (CPU percentages over the
+ * last interval) with the runtime's counters (active models and requests, models' RAM, tok/s) as
+ * of the call; with it off, everything is read by the call and CPU percentages are measured
+ * between this call and the previous one on rt (0 on the first call). cpu_usage_percent: all CPUs busy = 100; process_cpu_percent: this process's share of
  * all CPUs (one core busy on an 8-core machine = 12.5). */
 struct lir_resource_usage {
     int64_t timestamp_ms;

@@ -8,7 +8,10 @@
  * inference_events) key rows by INTEGER PRIMARY KEY (the rowid) instead of a UUID: cheaper, and
  * nothing refers to their rows. installed_models is not a table of ours (installed models are
  * the GGUF files), so installed_model_id is a plain column. Snapshot data stays in files:
- * context_snapshots rows hold the path and checksum. */
+ * context_snapshots rows hold the path and checksum. Columns beyond the spec: loaded_models
+ * model_name (for reports after the model is gone) and owner_pid/owner_start (the process that
+ * loaded it, for stale marking); resource_usage_history resolution_s (1 or 60) and samples (how
+ * many monitor samples the row averages). */
 #include "store/store.h"
 #include "context/snapshot.h" /* lir__mkdirs */
 
