@@ -399,6 +399,30 @@ static void mm(lir_cuda *g, const struct gt *w, const struct gt *bias, const flo
     if (r && !g->mm_err) g->mm_err = r;
 }
 
+/* Weights sharing one input: one mat-vec launch for all when the batch is small (decode) and
+ * their types agree, else one matmul each. */
+static void mm_group(lir_cuda *g, int k, const struct gt *const *w, const struct gt *const *bias, const float *in,
+                     int32_t n, float *const *out) {
+    bool same = n <= 8;
+    for (int i = 1; i < k; i++) same = same && w[i]->type == w[0]->type && w[i]->ne0 == w[0]->ne0;
+    if (!same) {
+        for (int i = 0; i < k; i++) mm(g, w[i], bias[i], in, n, out[i]);
+        return;
+    }
+    const void *dw[3];
+    size_t rs[3];
+    int64_t ne1[3];
+    const float *db[3];
+    for (int i = 0; i < k; i++) {
+        dw[i] = w[i]->d;
+        rs[i] = w[i]->row_size;
+        ne1[i] = w[i]->ne1;
+        db[i] = bias[i] && bias[i]->d ? bias[i]->d : NULL;
+    }
+    const int r = lirk_matvec_multi(g->st, w[0]->type, k, dw, rs, ne1, db, out, w[0]->ne0, in, n);
+    if (r && !g->mm_err) g->mm_err = r;
+}
+
 /* Enqueues the forward pass of the n tokens in tok_d at positions pos_d; the n_out rows
  * rows_d (or, if all_tail, the last n_out rows) get logits in g->logits, or, if to_hidden, their
  * output-normed states in g->xb. */
@@ -413,9 +437,11 @@ static void forward(lir_cuda *g, int32_t n, int32_t n_out, bool all_tail, bool t
         const struct glayer *L = &g->layers[il];
         uint16_t *kc = g->kc + (size_t)il * g->kv_size * KD, *vc = g->vc + (size_t)il * g->kv_size * KD;
         lirk_rmsnorm(g->st, g->x, L->attn_norm.d, g->xb, n, E, hp->rms_eps);
-        mm(g, &L->wq, &L->bq, g->xb, n, g->q);
-        mm(g, &L->wk, &L->bk, g->xb, n, g->k);
-        mm(g, &L->wv, &L->bv, g->xb, n, g->v);
+        {
+            const struct gt *w[3] = { &L->wq, &L->wk, &L->wv }, *b[3] = { &L->bq, &L->bk, &L->bv };
+            float *o[3] = { g->q, g->k, g->v };
+            mm_group(g, 3, w, b, g->xb, n, o);
+        }
         if (m->arch->qk_norm) {
             lirk_rmsnorm(g->st, g->q, L->q_norm.d, g->q, (int64_t)n * hp->n_head, hd, hp->rms_eps);
             lirk_rmsnorm(g->st, g->k, L->k_norm.d, g->k, (int64_t)n * hp->n_head_kv, hd, hp->rms_eps);
@@ -430,8 +456,11 @@ static void forward(lir_cuda *g, int32_t n, int32_t n_out, bool all_tail, bool t
         mm(g, &L->wo, NULL, g->att, n, g->xb);
         lirk_add(g->st, g->x, g->xb, (int64_t)n * E);
         lirk_rmsnorm(g->st, g->x, L->ffn_norm.d, g->xb, n, E, hp->rms_eps);
-        mm(g, &L->w_gate, NULL, g->xb, n, g->hb);
-        mm(g, &L->w_up, NULL, g->xb, n, g->hb2);
+        {
+            const struct gt *w[2] = { &L->w_gate, &L->w_up }, *b[2] = { NULL, NULL };
+            float *o[2] = { g->hb, g->hb2 };
+            mm_group(g, 2, w, b, g->xb, n, o);
+        }
         lirk_swiglu(g->st, g->hb, g->hb2, g->hb, (int64_t)n * F);
         mm(g, &L->w_down, NULL, g->hb, n, g->xb);
         lirk_add(g->st, g->x, g->xb, (int64_t)n * E);

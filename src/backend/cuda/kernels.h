@@ -28,6 +28,13 @@ int lirk_matmul(void *stream, void *cublas, int32_t type, const void *d_w, size_
                 const float *d_x, int32_t n_tok, const float *d_bias, float *d_out, void *d_scratch16,
                 size_t scratch_elems, void *d_x16, int force);
 
+/* The mat-vec path for n_mat (1..3) weights of one type sharing the input x ([n_tok][ne0]), in
+ * one launch per 8 columns (decode: q/k/v, gate/up): out[i][t][r] = dot(row r of w[i], x[t])
+ * (+ bias[i][r]); bias entries may be NULL. Returns 0, or < 0 for a bad type or count. */
+int lirk_matvec_multi(void *stream, int32_t type, int n_mat, const void *const *d_w, const size_t *row_size,
+                      const int64_t *ne1, const float *const *d_bias, float *const *d_out, int64_t ne0,
+                      const float *d_x, int32_t n_tok);
+
 /* out[i] = dequantized row ids[i] of w (ids on the device). */
 void lirk_get_rows(void *stream, int32_t type, const void *d_w, size_t row_size, int64_t ne0, const int32_t *d_ids,
                    int32_t n, float *d_out);

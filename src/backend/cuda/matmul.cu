@@ -11,43 +11,64 @@
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <string.h>
 
-#define MV_WARPS 4 /* rows (warps) per mat-vec block */
+#define MV_THREADS 128 /* one block per weight row: its 4 warps split the row, then add up */
+#define MV_MAX 3          /* weights of one launch (q, k, v or gate, up share the input) */
 
+struct mv_mat {
+    const uint8_t *w;
+    size_t row_size;
+    int ne1;
+    const float *bias;    /* NULL or ne1 floats */
+    float *out;           /* [NC][ne1] */
+};
+struct mv_args {
+    struct mv_mat m[MV_MAX];
+    int n_mat, ne0;
+    const float *x;       /* [NC][ne0] */
+};
+
+/* Block b computes row b of the concatenated rows of the launch's weights for NC inputs. Four
+ * warps per row keep enough loads in flight for decode-size matrices (a few thousand rows). */
 template <int T, int NC>
-__global__ void __launch_bounds__(MV_WARPS * 32)
-k_matvec(const uint8_t *__restrict__ w, size_t row_size, int ne0, int ne1, const float *__restrict__ x,
-         const float *__restrict__ bias, float *__restrict__ out) {
-    const int row = blockIdx.x * MV_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= ne1) return;
-    const uint8_t *r = w + (size_t)row * row_size;
+__global__ void __launch_bounds__(MV_THREADS) k_matvec(const __grid_constant__ struct mv_args a) {
+    int row = blockIdx.x, mi = 0;
+    while (mi + 1 < a.n_mat && row >= a.m[mi].ne1) row -= a.m[mi++].ne1;
+    const struct mv_mat *M = &a.m[mi];
+    const int ne0 = a.ne0, nsub = ne0 / 8;
+    const uint8_t *r = M->w + (size_t)row * M->row_size;
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
-    const int nsub = ne0 / 8;
-#pragma unroll 2
-    for (int s = lane; s < nsub; s += 32) {
+#pragma unroll 4
+    for (int s = threadIdx.x; s < nsub; s += MV_THREADS) {
         float v[8];
         deq<T>::get(r, s, v);
 #pragma unroll
         for (int c = 0; c < NC; c++) {
-            const float4 *xp = (const float4 *)(x + (size_t)c * ne0 + 8 * s);
-            const float4 a = __ldg(xp), b = __ldg(xp + 1);
-            acc[c] += v[0] * a.x + v[1] * a.y + v[2] * a.z + v[3] * a.w + v[4] * b.x + v[5] * b.y + v[6] * b.z +
-                      v[7] * b.w;
+            const float4 *xp = (const float4 *)(a.x + (size_t)c * ne0 + 8 * s);
+            const float4 p = __ldg(xp), q = __ldg(xp + 1);
+            acc[c] += v[0] * p.x + v[1] * p.y + v[2] * p.z + v[3] * p.w + v[4] * q.x + v[5] * q.y + v[6] * q.z +
+                      v[7] * q.w;
         }
     }
+    __shared__ float red[MV_THREADS / 32][NC];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 #pragma unroll
     for (int c = 0; c < NC; c++) {
-        float a = acc[c];
+        float v = acc[c];
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-        acc[c] = a;
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (lane == 0) red[warp][c] = v;
     }
-    if (lane == 0) {
-        const float b = bias ? bias[row] : 0.0f;
+    __syncthreads();
+    if (threadIdx.x < NC) {
+        const int c = threadIdx.x;
+        float v = 0.0f;
 #pragma unroll
-        for (int c = 0; c < NC; c++) out[(size_t)c * ne1 + row] = acc[c] + b;
+        for (int w = 0; w < MV_THREADS / 32; w++) v += red[w][c];
+        M->out[(size_t)c * M->ne1 + row] = v + (M->bias ? M->bias[row] : 0.0f);
     }
 }
 
@@ -95,20 +116,48 @@ __global__ void k_add_bias(float *__restrict__ y, const float *__restrict__ b, i
 static unsigned blocks(int64_t n, int bs) { return (unsigned)((n + bs - 1) / bs); }
 
 template <int T>
-static void launch_matvec(cudaStream_t st, const void *w, size_t rs, int ne0, int ne1, const float *x, int nc,
-                          const float *bias, float *out) {
-    const dim3 g(blocks(ne1, MV_WARPS)), b(MV_WARPS * 32);
-    const uint8_t *wb = (const uint8_t *)w;
+static void launch_matvec(cudaStream_t st, const struct mv_args &a, int nc) {
+    int rows = 0;
+    for (int i = 0; i < a.n_mat; i++) rows += a.m[i].ne1;
+    const dim3 g((unsigned)rows), b(MV_THREADS);
     switch (nc) {
-    case 1: k_matvec<T, 1><<<g, b, 0, st>>>(wb, rs, ne0, ne1, x, bias, out); break;
-    case 2: k_matvec<T, 2><<<g, b, 0, st>>>(wb, rs, ne0, ne1, x, bias, out); break;
-    case 3: k_matvec<T, 3><<<g, b, 0, st>>>(wb, rs, ne0, ne1, x, bias, out); break;
-    case 4: k_matvec<T, 4><<<g, b, 0, st>>>(wb, rs, ne0, ne1, x, bias, out); break;
-    case 5: k_matvec<T, 5><<<g, b, 0, st>>>(wb, rs, ne0, ne1, x, bias, out); break;
-    case 6: k_matvec<T, 6><<<g, b, 0, st>>>(wb, rs, ne0, ne1, x, bias, out); break;
-    case 7: k_matvec<T, 7><<<g, b, 0, st>>>(wb, rs, ne0, ne1, x, bias, out); break;
-    default: k_matvec<T, 8><<<g, b, 0, st>>>(wb, rs, ne0, ne1, x, bias, out); break;
+    case 1: k_matvec<T, 1><<<g, b, 0, st>>>(a); break;
+    case 2: k_matvec<T, 2><<<g, b, 0, st>>>(a); break;
+    case 3: k_matvec<T, 3><<<g, b, 0, st>>>(a); break;
+    case 4: k_matvec<T, 4><<<g, b, 0, st>>>(a); break;
+    case 5: k_matvec<T, 5><<<g, b, 0, st>>>(a); break;
+    case 6: k_matvec<T, 6><<<g, b, 0, st>>>(a); break;
+    case 7: k_matvec<T, 7><<<g, b, 0, st>>>(a); break;
+    default: k_matvec<T, 8><<<g, b, 0, st>>>(a); break;
     }
+}
+
+/* n_mat weights of one type sharing the input x ([n_tok][ne0]), in groups of 8 columns */
+static int matvec_multi(cudaStream_t st, int32_t type, int n_mat, const void *const *w, const size_t *rs,
+                        const int64_t *ne1, const float *const *bias, float *const *out, int64_t ne0,
+                        const float *x, int32_t n_tok) {
+    for (int32_t t0 = 0; t0 < n_tok; t0 += 8) {
+        const int nc = n_tok - t0 < 8 ? n_tok - t0 : 8;
+        struct mv_args a;
+        memset(&a, 0, sizeof a);
+        a.n_mat = n_mat;
+        a.ne0 = (int)ne0;
+        a.x = x + (size_t)t0 * ne0;
+        for (int i = 0; i < n_mat; i++) {
+            a.m[i].w = (const uint8_t *)w[i];
+            a.m[i].row_size = rs[i];
+            a.m[i].ne1 = (int)ne1[i];
+            a.m[i].bias = bias[i];
+            a.m[i].out = out[i] + (size_t)t0 * ne1[i];
+        }
+        switch (type) {
+#define X(t) case t: launch_matvec<t>(st, a, nc); break;
+            LIRK_TYPE_LIST(X)
+#undef X
+        default: return -1;
+        }
+    }
+    return 0;
 }
 
 template <int T>
@@ -131,20 +180,7 @@ extern "C" int lirk_matmul(void *stream, void *cublas, int32_t type, const void 
                            void *d_scratch16, size_t scratch_elems, void *d_x16, int force) {
     cudaStream_t st = (cudaStream_t)stream;
     const bool mv = force == 1 || (force == 0 && n_tok <= 8);
-    if (mv) {
-        for (int32_t t0 = 0; t0 < n_tok; t0 += 8) {
-            const int nc = n_tok - t0 < 8 ? n_tok - t0 : 8;
-            const float *x = d_x + (size_t)t0 * ne0;
-            float *o = d_out + (size_t)t0 * ne1;
-            switch (type) {
-#define X(t) case t: launch_matvec<t>(st, d_w, row_size, (int)ne0, (int)ne1, x, nc, d_bias, o); break;
-                LIRK_TYPE_LIST(X)
-#undef X
-            default: return -1;
-            }
-        }
-        return 0;
-    }
+    if (mv) return matvec_multi(st, type, 1, &d_w, &row_size, &ne1, &d_bias, &d_out, ne0, d_x, n_tok);
     cublasHandle_t h = (cublasHandle_t)cublas;
     cublasStatus_t cs = cublasSetStream(h, st);
     if (cs != CUBLAS_STATUS_SUCCESS) return (int)cs;
@@ -190,4 +226,11 @@ extern "C" void lirk_get_rows(void *stream, int32_t type, const void *d_w, size_
 #undef X
     default: break;
     }
+}
+
+extern "C" int lirk_matvec_multi(void *stream, int32_t type, int n_mat, const void *const *d_w, const size_t *row_size,
+                                 const int64_t *ne1, const float *const *d_bias, float *const *d_out, int64_t ne0,
+                                 const float *d_x, int32_t n_tok) {
+    if (n_mat < 1 || n_mat > MV_MAX) return -3;
+    return matvec_multi((cudaStream_t)stream, type, n_mat, d_w, row_size, ne1, d_bias, d_out, ne0, d_x, n_tok);
 }
