@@ -12,7 +12,7 @@
  *             lir_cli_models_dir: --models-dir, $LIR_MODELS, ./models, $XDG_DATA_HOME/lir/models).
  *     PROMPT  one completion, streamed to stdout. Without PROMPT: stdin is the prompt when it is
  *             not a terminal; on a terminal, a chat (one message per line, "\" continues a line;
- *             /reset, /system TEXT, /bye or /exit).
+ *             /reset, /system TEXT, /bye or /exit; Ctrl-C stops a reply, Ctrl-D ends the chat).
  *     A model with a chat template (tokenizer.chat_template) gets PROMPT as a user message and
  *     prints the reply; one without (or --raw) continues PROMPT as text, which is echoed first
  *     (as llama-cli; --no-echo leaves it out).
@@ -42,6 +42,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -142,13 +143,22 @@ static int progress_bar(float p, void *user) {
     return 0;
 }
 
+/* Ctrl-C in a chat stops the reply being generated, as in `ollama run` (set by the handler,
+ * cleared before each reply). Outside a chat SIGINT keeps its default: the process ends. */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
 static int on_chunk(const struct lir_generate_chunk *c, void *user) {
     (void)user;
     if (c->len) {
         fwrite(c->text, 1, c->len, stdout);
         fflush(stdout);
     }
-    return 0;
+    return interrupted; /* non-zero cancels */
 }
 
 static void fmt_duration(char *buf, size_t n, double ms) {
@@ -188,8 +198,10 @@ static void generate(struct run *r, struct lir_generate_request *q, struct lir_g
     q->format = r->format;
     q->json_schema = r->json_schema;
     if (!r->seed_given) q->sampling.seed = LIR_SEED_RANDOM;
+    interrupted = 0;
     enum lir_status s = lir_runtime_generate_stream(r->rt, q, on_chunk, NULL, res, err, sizeof err);
-    if (s) {
+    if (s == LIR_ECANCELLED) fputs(" [stopped]", stdout); /* Ctrl-C: the partial reply is kept */
+    else if (s) {
         fputc('\n', stdout);
         lir_cli_die(1, "%s", err);
     }
@@ -206,6 +218,12 @@ static bool has_chat_template(const char *path) {
 
 static void chat(struct run *r, const char *system, bool raw) {
     const bool tty = isatty(STDIN_FILENO);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESTART; /* at the prompt Ctrl-C does nothing: /bye or Ctrl-D ends the chat */
+    sigemptyset(&sa.sa_mask);
+    if (tty) sigaction(SIGINT, &sa, NULL);
     if (tty) fprintf(stderr, ">>> Send a message (/bye to quit, /reset, /system TEXT; end a line with \\ to continue)\n");
     struct lir_chat_message *hist = NULL;
     int32_t n = 0, cap = 0;

@@ -183,6 +183,20 @@ describe("lir run", () => {
     assert.match(out, /\[conversation cleared\]/);
   });
 
+  it("on a terminal: Ctrl-C stops a reply and the chat goes on", (t) => {
+    if (spawnSync("script", ["--version"]).status !== 0) return t.skip("no `script` (util-linux) for a pseudo-terminal");
+    // -n 0, a 4096-token context, greedy: this reply has no end of generation and runs for over a
+    // minute (4061 tokens); Ctrl-C comes 2 s after it starts
+    const cmd = [LIR, "run", chatModel, "-n", "0", "--ctx", "4096", "--threads", "1", "--temp", "0"].map((a) => `'${a}'`).join(" ");
+    const t0 = Date.now();
+    const r = spawnSync("bash", ["-c", `(sleep 1; printf 'Hello there\\n'; sleep 2; printf '\\003'; sleep 1; printf '/bye\\n') | ` +
+      `script -qfec "${cmd.replace(/"/g, '\\"')}" /dev/null`], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const out = r.stdout.replace(/\r/g, "");
+    assert.match(out, /\[stopped\]\n> \/bye/);
+    assert.ok(Date.now() - t0 < 30_000);
+  });
+
   it("errors: one line, exit 1 or 2", () => {
     const bert = path.join(tmp, "bert.gguf");
     ok_gen(["--arch", "bert", "--preset", "tiny", "-o", bert]);
