@@ -3,8 +3,9 @@
  *
  *   lir top [--interval MS] [--once] [--count N] [--json] [--local] [--data-dir D]
  *     Source: the running server at $LIR_HOST (GET /lir/v1/resources and /lir/v1/models/loaded,
- *     JSON field names = include/lir.h struct fields); with none there (or --local), this
- *     machine in-process (a runtime with its monitor: resources only, no models).
+ *     JSON field names = include/lir.h struct fields; its ResourceAlert events from the SSE stream
+ *     GET /lir/v1/events while the view runs); with none there (or --local), this machine
+ *     in-process (a runtime with its monitor: resources only, no models).
  *     --interval: refresh period, 100..1000 ms (default 1000: at least once a second).
  *     On a terminal: full-screen, refreshed until q, Esc or Ctrl-C (the terminal is restored).
  *     --once, or stdout not a terminal: plain frames, no escapes; --once prints one and exits,
@@ -19,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -176,14 +178,82 @@ struct view {
     int n_alerts;
 };
 
-static void on_event(const struct lir_event *ev, void *user) {
-    struct view *v = user;
-    if (ev->type != LIR_EVENT_RESOURCE_ALERT) return;
+static void push_alert(struct view *v, const struct lir_event *ev) {
     pthread_mutex_lock(&v->mu);
     if (v->n_alerts == MAX_ALERTS) memmove(v->alerts, v->alerts + 1, (MAX_ALERTS - 1) * sizeof v->alerts[0]);
     else v->n_alerts++;
     v->alerts[v->n_alerts - 1] = *ev;
     pthread_mutex_unlock(&v->mu);
+}
+
+static void on_event(const struct lir_event *ev, void *user) {
+    if (ev->type == LIR_EVENT_RESOURCE_ALERT) push_alert(user, ev);
+}
+
+/* ---------------------------------------------------------------- a server's alerts (SSE) */
+
+struct sse {
+    struct view *v;
+    char url[700];
+    char line[8192];
+    size_t len;
+    atomic_int stop;            /* set by the main thread; the transfer aborts on its next progress call */
+};
+
+static void sse_line(struct sse *x, const char *line) {
+    if (strncmp(line, "data: ", 6)) return;
+    json_t *j = json_loads(line + 6, 0, NULL);
+    const char *type = json_string_value(json_object_get(j, "type"));
+    if (type && !strcmp(type, "ResourceAlert")) {
+        struct lir_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = LIR_EVENT_RESOURCE_ALERT;
+        ev.timestamp_ms = jint(j, "timestamp_ms");
+        ev.usage_percent = (float)jnum(j, "usage_percent");
+        const char *r = json_string_value(json_object_get(j, "resource"));
+        for (int k = LIR_RESOURCE_RAM; r && k <= LIR_RESOURCE_CPU; k++)
+            if (!strcmp(r, lir_resource_type_str((enum lir_resource_type)k))) ev.resource = (enum lir_resource_type)k;
+        jstr(j, "message", ev.message, sizeof ev.message);
+        push_alert(x->v, &ev);
+    }
+    json_decref(j);
+}
+
+static size_t sse_data(char *d, size_t sz, size_t nm, void *user) {
+    struct sse *x = user;
+    size_t n = sz * nm;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] == '\n') {
+            x->line[x->len] = 0;
+            sse_line(x, x->line);
+            x->len = 0;
+        } else if (x->len + 1 < sizeof x->line) {
+            x->line[x->len++] = d[i];
+        }
+    }
+    return atomic_load(&x->stop) ? 0 : n;
+}
+
+static int sse_progress(void *user, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
+    (void)a, (void)b, (void)c, (void)d;
+    return atomic_load(&((struct sse *)user)->stop) ? 1 : 0;
+}
+
+static void *sse_main(void *arg) {
+    struct sse *x = arg;
+    CURL *c = curl_easy_init();
+    if (!c) return NULL;
+    curl_easy_setopt(c, CURLOPT_URL, x->url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, sse_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_perform(c); /* until the view ends (or the server goes: no more alerts then) */
+    curl_easy_cleanup(c);
+    return NULL;
 }
 
 /* Refreshes v from the server or the runtime: 0 ok, else exits on a server error. */
@@ -387,8 +457,14 @@ int lir_cli_top(int argc, char **argv) {
         v.remote = r == 0;
     }
     if (v.remote && data_dir) lir_cli_die(2, "top: --data-dir is for the in-process view (the server keeps its own store)");
+    static struct sse sse; /* large line buffer: not on the stack */
+    sse.v = &v;
+    pthread_t sse_thread;
+    bool sse_started = false;
     if (v.remote) {
         snprintf(v.source, sizeof v.source, "server %s", base);
+        snprintf(sse.url, sizeof sse.url, "%s/lir/v1/events", base);
+        if (!once) sse_started = pthread_create(&sse_thread, NULL, sse_main, &sse) == 0;
     } else {
         struct lir_runtime_params p = lir_runtime_params_default();
         p.monitor_interval_ms = interval < 250 ? interval : 250;
@@ -438,6 +514,10 @@ int lir_cli_top(int argc, char **argv) {
         }
     }
     if (tty) term_restore();
+    if (sse_started) { /* the transfer notices within a second (libcurl's progress calls) */
+        atomic_store(&sse.stop, 1);
+        pthread_join(sse_thread, NULL);
+    }
     free(v.models);
     lir_runtime_destroy(rt);
     pthread_mutex_destroy(&v.mu);

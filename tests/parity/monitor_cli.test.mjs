@@ -5,7 +5,8 @@
 //      a terminal (script(1)'s pseudo-terminal) it draws in place and q restores the terminal.
 //   2. Over a server: a stand-in HTTP server answers GET /lir/v1/resources and
 //      /lir/v1/models/loaded with the JSON of include/lir.h's structs (field names = struct
-//      fields); `lir top --once --json` (LIR_HOST) shows exactly those values and models.
+//      fields); `lir top --once --json` (LIR_HOST) shows exactly those values and models, and live
+//      frames show the ResourceAlert events of its SSE stream (GET /lir/v1/events).
 //   3. `lir stats`: a store made by lir (`lir top --local --data-dir D`), filled with request rows
 //      by the sqlite3 shell as an earlier server would have left them; `lir stats --json` gives
 //      the counts, averages and P50/P95/P99 computed here (numpy's linear interpolation) and
@@ -115,8 +116,18 @@ test("lir top over a server: /lir/v1/resources and /lir/v1/models/loaded", async
     resources: { ram_bytes: 805306368, vram_bytes: 0, context_size: 4096, context_used: 1234 },
   }];
   const seen = [];
+  const streams = [];
   const srv = http.createServer((req, res) => {
     seen.push(req.url);
+    if (req.url === "/lir/v1/events") { // SSE: one ResourceAlert, then the stream stays open
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write(": lir events\n\n");
+      setTimeout(() => res.write('id: 7\nevent: ResourceAlert\ndata: {"type":"ResourceAlert","seq":7,' +
+        '"timestamp_ms":1764500000000,"message":"RAM 93.5% used (alert at 90.0%)","resource":"Ram",' +
+        '"usage_percent":93.5}\n\n'), 100);
+      streams.push(res);
+      return;
+    }
     const body = req.url === "/lir/v1/resources" ? resources : req.url === "/lir/v1/models/loaded" ? models : null;
     res.writeHead(body ? 200 : 404, { "content-type": "application/json" });
     res.end(JSON.stringify(body ?? { error: "not found" }));
@@ -147,7 +158,18 @@ test("lir top over a server: /lir/v1/resources and /lir/v1/models/loaded", async
     assert.match(t.stdout, /util \[[| ]{35}\]  81\.0%  66 C  210 W/);
     assert.match(t.stdout, /0b9c4e0e llama\/3b-q4 +Busy +2 +17 +44\.2 +51\.5 +123\.5 +1234\/4096/);
     assert.match(t.stdout, /Models 1  requests 2  48\.5 tok\/s now/);
+
+    // live frames: the server's ResourceAlert events (GET /lir/v1/events) show up under Alerts
+    const t0 = Date.now();
+    const live = await run(LIR, ["top", "--count", "3", "--interval", "400"], { env: { LIR_HOST: host } });
+    assert.equal(live.code, 0, live.stderr);
+    assert.ok(Date.now() - t0 < 5000, "ends promptly after its frames, the event stream included");
+    const frames = live.stdout.split(/^lir top - /m).filter(Boolean);
+    assert.equal(frames.length, 3);
+    assert.match(frames[2], /\nAlerts:\n  \d\d:\d\d:\d\d Ram RAM 93\.5% used \(alert at 90\.0%\)\n/);
+    assert.ok(seen.includes("/lir/v1/events"));
   } finally {
+    for (const r of streams) r.destroy();
     srv.close();
   }
 });
