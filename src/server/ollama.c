@@ -214,8 +214,10 @@ static void put_totals(struct srv_stream *st, json_t *j) {
     const struct lir_generate_result *res = &st->result;
     double total = res->metrics.total_ms * 1e6;
     double eval = res->metrics.generation_ms * 1e6;
+    /* the runtime's prompt rate is over the tokens it evaluated (a reused prefix is not) */
     double pe = res->metrics.prompt_tokens_per_second > 0
-                    ? res->usage.prompt_tokens / res->metrics.prompt_tokens_per_second * 1e9 : 0;
+                    ? res->usage.prompt_tokens_evaluated / res->metrics.prompt_tokens_per_second * 1e9 : 0;
+    if (pe > total - eval) pe = total - eval > 0 ? total - eval : 0;
     json_object_set_new(j, "done_reason", json_string(res->finish_reason == LIR_FINISH_LENGTH ? "length" : "stop"));
     json_object_set_new(j, "total_duration", json_integer((json_int_t)(total + (double)st->load_ns)));
     json_object_set_new(j, "load_duration", json_integer((json_int_t)st->load_ns));

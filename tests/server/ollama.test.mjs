@@ -46,7 +46,7 @@ describe("ollama client", () => {
     assert.ok(r.prompt_eval_count > 3);
     for (const k of ["total_duration", "prompt_eval_duration", "eval_duration"])
       assert.ok(Number.isInteger(r[k]) && r[k] > 0, `${k} = ${r[k]}`);
-    assert.ok(r.total_duration >= r.eval_duration);
+    assert.ok(r.total_duration >= r.eval_duration + r.prompt_eval_duration);
     let text = "", last = null, n = 0;
     for await (const part of await ollama.generate({ ...req, stream: true })) {
       n++;
