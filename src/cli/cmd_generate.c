@@ -15,7 +15,8 @@
  *               the N most likely tokens (log-softmax of the model's logits, before sampling and
  *               before any grammar).
  *     --grammar-file F  constrain the text to the GBNF grammar in F (llama.cpp's format, root
- *               rule "root"); --json: to a JSON object; --json-schema-file F: to the JSON Schema
+ *               rule "root"); --json: to a JSON object (with -p; with --tokens, --json is the
+ *               stable machine interface: the same as --output json); --json-schema-file F: to the JSON Schema
  *               in F (include/lir.h, lir_json_schema_to_gbnf, lists what is supported). At each
  *               step the token sampled from the raw logits is checked first (fast path); only
  *               when the grammar rejects it is the vocabulary filtered and the token sampled
@@ -393,6 +394,7 @@ int lir_cli_generate(int argc, char **argv) {
     bool json = false; /* --output json */
     const char *grammar_file = NULL, *schema_file = NULL;
     int n_constraints = 0;
+    bool json_flag = false;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!v) lir_cli_die(2, "%s needs a value", a); model = v; i++; }
@@ -429,7 +431,7 @@ int lir_cli_generate(int argc, char **argv) {
         }
         else if (!strcmp(a, "--grammar-file")) { if (!v) lir_cli_die(2, "%s needs a value", a); grammar_file = v; n_constraints++; i++; }
         else if (!strcmp(a, "--json-schema-file")) { if (!v) lir_cli_die(2, "%s needs a value", a); schema_file = v; n_constraints++; i++; }
-        else if (!strcmp(a, "--json")) n_constraints++; /* a JSON object: load_grammar(NULL, NULL) */
+        else if (!strcmp(a, "--json")) json_flag = true; /* resolved below: it depends on the input */
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             puts("usage: lir generate -m MODEL (--tokens 1,2,3 | -p TEXT) [options]\n"
                  "  -m, --model MODEL        GGUF model\n"
@@ -447,7 +449,7 @@ int lir_cli_generate(int argc, char **argv) {
                  "  --n-probs N              with --output json: each token's log-probability and the N most likely\n"
                  "constrained output (one of):\n"
                  "  --grammar-file F         GBNF grammar (llama.cpp's format, root rule \"root\")\n"
-                 "  --json                   a JSON object\n"
+                 "  --json                   with -p: a JSON object (with --tokens: the same as --output json)\n"
                  "  --json-schema-file F     JSON conforming to the JSON Schema in F\n"
                  "evaluation and output:\n"
                  "  -t, --threads N  -c, --ctx N  -b, --batch N\n"
@@ -458,6 +460,12 @@ int lir_cli_generate(int argc, char **argv) {
         else lir_cli_die(2, "generate: unexpected argument '%s'", a);
     }
     if (!ids == !prompt) lir_cli_die(2, "generate: give either --tokens IDS or -p TEXT");
+    /* --json: with --tokens (the machine interface of issue 2, kept stable) it prints one JSON
+     * object, as --output json; with a text prompt it constrains the output to a JSON object. */
+    if (json_flag) {
+        if (ids) json = true;
+        else n_constraints++; /* a JSON object: load_grammar(NULL, NULL) */
+    }
     if (n_constraints > 1) lir_cli_die(2, "generate: give one of --grammar-file, --json, --json-schema-file");
     sp.stop = stops;
     {   /* the library names the parameter, its value and its range (temperature: see --temp) */

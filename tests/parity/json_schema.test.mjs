@@ -245,6 +245,20 @@ describe("lir generate --json", () => {
   });
 });
 
+describe("lir generate --tokens ... --json (issue 2's machine interface)", () => {
+  it("prints the same one JSON object as --output json, unconstrained", () => {
+    const base = ["generate", "-m", model, "--tokens", "1,5,9", "-n", "12", "--temp", "0"];
+    const a = lir([...base, "--json"]), b = lir([...base, "--output", "json"]);
+    assert.equal(a.code, 0, a.err);
+    assert.equal(b.code, 0, b.err);
+    const ja = JSON.parse(a.out), jb = JSON.parse(b.out);
+    assert.deepEqual(ja.tokens, jb.tokens);
+    assert.equal(ja.n_prompt, 3);
+    assert.equal(ja.n_gen, jb.n_gen);
+    assert.equal(ja.tokens.length, ja.n_gen);
+  });
+});
+
 describe("refusals", () => {
   it("unsupported keywords: exit 1, every one named with its path, nothing generated", () => {
     const file = path.join(tmp, "unsupported.json");

@@ -7,7 +7,7 @@
 //       same ids within TOLERANCE[type]; every id of llama.cpp's top-10 is in lir's top-10 unless
 //       it sits within the tolerance of lir's 10th (a tie at the list boundary);
 //     - the top-1 id agrees wherever llama.cpp's top-1/top-2 margin is >= nearTie(type);
-//  2. free-running greedy (`lir generate --temp 0 --output json`, 64 tokens from an 8-token prompt) gives
+//  2. free-running greedy (`lir generate --temp 0 --json`, 64 tokens from an 8-token prompt) gives
 //     the same tokens as the oracle, unless the two part at a step where llama.cpp's margin is
 //     < nearTie(type) (reported with t.diagnostic, not a failure; later tokens are not compared).
 // Log-probabilities are natural-log softmax; margins are in the same units (logit differences).
@@ -244,7 +244,7 @@ describe("parity with llama.cpp", { concurrency: JOBS }, () => {
 
       // 2. free-running greedy
       const lirGen = await runJson(LIR, ["generate", "-m", file, "--tokens", PROMPT.join(","),
-        "-n", String(N_GEN), "--temp", "0", "--output", "json", "--threads", "1"]);
+        "-n", String(N_GEN), "--temp", "0", "--json", "--threads", "1"]);
       const a = lirGen.tokens, b = llGreedy.tokens;
       let j = 0;
       while (j < a.length && j < b.length && a[j] === b[j]) j++;
