@@ -9,6 +9,8 @@
  *               chain (include/lir.h, lir_sampling_params) with every step off unless given, as
  *               before (top_p 1, repeat_penalty 1); ranges as the spec's, except --temp (up to
  *               100). Prompt tokens count for the penalties, as llama.cpp's.
+ *     -l, --logit-bias ID(+|-)B  add B to token ID's logit before the chain (-inf bans it), as
+ *               llama.cpp's flag; repeatable; range as lir_sampling_params' (|B| <= 100).
  *     --stop TEXT  end generation when the text contains TEXT (repeatable, up to 16); the stop
  *               text is not printed. Needs a vocabulary (the text is checked, not the tokens).
  *     --n-probs N  with --output json: "logprobs", per generated token its log-probability and
@@ -336,6 +338,30 @@ enum lir_status lir_cli_generate_tokens(lir_model *m, lir_context *ctx, const li
 
 /* ---------------------------------------------------------------- lir generate */
 
+#define LIR_CLI_BIAS_MAX 64
+
+/* "ID+B", "ID-B" or "ID-inf" (llama.cpp's --logit-bias): the bias range is the library's
+ * (checked with the other parameters); the token id is checked against the vocabulary when the
+ * sampler is made. */
+static struct lir_logit_bias parse_bias(const char *flag, const char *v) {
+    char *end;
+    errno = 0;
+    long id = strtol(v, &end, 10);
+    if (end == v || errno || id < 0 || id > INT32_MAX || (*end != '+' && *end != '-'))
+        lir_cli_die(2, "%s: '%s' is not TOKEN_ID(+|-)BIAS (e.g. 2+5, 13-inf)", flag, v);
+    struct lir_logit_bias b = { .token = (lir_token)id };
+    if (!strcmp(end, "-inf")) b.bias = -INFINITY;
+    else {
+        const char *num = end;
+        errno = 0;
+        double x = strtod(num, &end);
+        if (end == num || *end || errno || !isfinite(x))
+            lir_cli_die(2, "%s: bad bias in '%s' (a number, or -inf)", flag, v);
+        b.bias = (float)x;
+    }
+    return b;
+}
+
 static lir_token *parse_ids(const char *s, int32_t *n_out) {
     if (!s || !*s) lir_cli_die(2, "--tokens needs a comma-separated list of token ids");
     int32_t cap = 16, n = 0;
@@ -395,6 +421,8 @@ int lir_cli_generate(int argc, char **argv) {
     const char *grammar_file = NULL, *schema_file = NULL;
     int n_constraints = 0;
     bool json_flag = false;
+    struct lir_logit_bias biases[LIR_CLI_BIAS_MAX];
+    int32_t n_bias = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!v) lir_cli_die(2, "%s needs a value", a); model = v; i++; }
@@ -418,6 +446,12 @@ int lir_cli_generate(int argc, char **argv) {
             if (!v) lir_cli_die(2, "--stop needs a value");
             if (sp.n_stop == LIR_STOP_MAX) lir_cli_die(2, "--stop: at most %d stop strings", LIR_STOP_MAX);
             stops[sp.n_stop++] = v;
+            i++;
+        }
+        else if (!strcmp(a, "-l") || !strcmp(a, "--logit-bias")) {
+            if (!v) lir_cli_die(2, "%s needs TOKEN_ID(+|-)BIAS, e.g. 2+5 or 13-inf", a);
+            if (n_bias == LIR_CLI_BIAS_MAX) lir_cli_die(2, "%s: at most %d entries", a, LIR_CLI_BIAS_MAX);
+            biases[n_bias++] = parse_bias(a, v);
             i++;
         }
         else if (!strcmp(a, "--seed")) { seed = (uint64_t)lir_cli_arg_long(a, v, 0, 0x7fffffffffffffffL); i++; }
@@ -446,6 +480,7 @@ int lir_cli_generate(int argc, char **argv) {
                  "  --mirostat 0|1|2  --mirostat-tau T (0..20)  --mirostat-eta E (0..1)\n"
                  "  --seed S                 seed of the sampler (default 0)\n"
                  "  --stop TEXT              stop when the text contains TEXT (not printed; repeatable, up to 16)\n"
+                 "  -l, --logit-bias ID(+|-)B add B to token ID's logit, -inf bans it (repeatable; llama.cpp's flag)\n"
                  "  --n-probs N              with --output json: each token's log-probability and the N most likely\n"
                  "constrained output (one of):\n"
                  "  --grammar-file F         GBNF grammar (llama.cpp's format, root rule \"root\")\n"
@@ -468,6 +503,8 @@ int lir_cli_generate(int argc, char **argv) {
     }
     if (n_constraints > 1) lir_cli_die(2, "generate: give one of --grammar-file, --json, --json-schema-file");
     sp.stop = stops;
+    sp.logit_bias = biases;
+    sp.n_logit_bias = n_bias;
     {   /* the library names the parameter, its value and its range (temperature: see --temp) */
         char msg[LIR_ERR_MAX];
         const float temp = sp.temperature;
