@@ -97,7 +97,8 @@ int lir_cli_stats(int argc, char **argv) {
         free(txt);
         json_decref(root);
     } else {
-        printf("lir stats - %s - last %s - %d requests on %d models\n\n", dir, period ? period_s : "all time", nr, nm);
+        printf("lir stats - %s - %s%s - %d requests on %d models\n\n", dir, period ? "last " : "",
+               period ? period_s : "all time", nr, nm);
         if (nm) printf("%-24s %6s %8s %9s %9s %9s %21s %21s\n", "MODEL", "REQ", "TOKENS", "TOK/S", "PEAK", "TTFT avg",
                        "TTFT p50/p95/p99 ms", "TOTAL p50/p95/p99 ms");
         for (int32_t i = 0; i < nm; i++) {
