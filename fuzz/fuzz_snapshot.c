@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct lir__snap_view v;
     lir_err e;
     for (int verify = 0; verify < 2; verify++) {
-        if (lir__snap_parse(data, size, verify, &v, &e) != LIR_OK) {
+        if (lir__snap_parse(data, size, verify, 1 + verify, &v, &e) != LIR_OK) {
             if (!e.msg[0]) abort(); /* every refusal says why */
             continue;
         }

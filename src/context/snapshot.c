@@ -2,9 +2,9 @@
  * include/lir.h "snapshots"; file format in snapshot.h).
  *
  * Save streams the file: header, name, tokens, logits, sampler state, then the KV cache in
- * chunks of about SNAP_CHUNK_BYTES read through lir__kv_seq_read into one staging buffer,
- * hashing (BLAKE2b) and writing as it goes, to "path.tmp"; the checksum goes last and the file
- * is renamed over path. Restore maps the file, checks all of it (lir__snap_parse: sizes,
+ * chunks of about SNAP_CHUNK_BYTES read through lir__kv_seq_read into one staging buffer, to
+ * "path.tmp"; then it maps what it wrote (in the page cache) and computes the checksum tree on the
+ * context's threads, appends it and renames the file over path. Restore maps the file, checks all of it (lir__snap_parse: sizes,
  * checksum, contents), then checks it against the context (fingerprint, vocabulary, KV type and
  * token size, room), and the sampler's state against the sampler; only then does it clear the
  * sequence and write the KV chunks straight from the mapping (lir__kv_seq_write). */
@@ -89,13 +89,11 @@ enum lir_status lir__mkdirs(const char *dir, lir_err *e, const char *fn) {
 
 struct wr {
     int fd;
-    crypto_generichash_state h;
     const char *path; /* for messages */
     lir_err *e;
 };
 
 static enum lir_status wr_all(struct wr *w, const void *p, size_t n) {
-    crypto_generichash_update(&w->h, p, n);
     const uint8_t *b = p;
     while (n) {
         ssize_t k = write(w->fd, b, n > (1u << 30) ? (1u << 30) : n);
@@ -198,13 +196,12 @@ enum lir_status lir_snapshot_save(lir_context *ctx, int32_t seq, const char *pat
     }
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", 5);
-    struct wr w = { .fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), .path = tmp, .e = e };
+    struct wr w = { .fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), .path = tmp, .e = e };
     if (w.fd < 0) {
         s = lir__errf(e, LIR_EIO, "lir_snapshot_save: cannot create %s: %s", tmp, strerror(errno));
         free(stage), free(tmp), free(smp);
         return s;
     }
-    crypto_generichash_init(&w.h, NULL, 0, LIR_SNAP_SUM);
     s = wr_all(&w, hdr, sizeof hdr);
     if (!s) s = wr_all(&w, name, name_len);
     if (!s && n_tok) {
@@ -221,10 +218,20 @@ enum lir_status lir_snapshot_save(lir_context *ctx, int32_t seq, const char *pat
         if ((s = lir__kv_seq_read(ctx, seq, p0, n, stage))) break; /* message on the context */
         s = wr_all(&w, stage, (size_t)n * token_bytes);
     }
-    if (!s) {
+    const size_t body = (size_t)LIR_SNAP_HEADER + name_len + 4 * (size_t)n_tok + (logits ? 4 * (size_t)n_vocab : 0) +
+                        smp_len + (size_t)in.kv_bytes;
+    if (!s) { /* the checksum over what was written, read back from the page cache on the context's threads */
         uint8_t sum[LIR_SNAP_SUM];
-        crypto_generichash_final(&w.h, sum, sizeof sum);
-        ssize_t k = write(w.fd, sum, sizeof sum); /* not through wr_all: the sum is not hashed */
+        void *map = mmap(NULL, body, PROT_READ, MAP_SHARED, w.fd, 0);
+        if (map == MAP_FAILED) {
+            s = lir__errf(e, LIR_EIO, "lir_snapshot_save: cannot map %s: %s", tmp, strerror(errno));
+        } else {
+            madvise(map, body, MADV_SEQUENTIAL);
+            s = lir__snap_checksum(map, body, lir__context_n_threads(ctx), sum);
+            munmap(map, body);
+            if (s) lir__errf(e, s, "lir_snapshot_save: checksum: %s", lir_status_str(s));
+        }
+        ssize_t k = s ? (ssize_t)sizeof sum : write(w.fd, sum, sizeof sum);
         if (k != (ssize_t)sizeof sum)
             s = lir__errf(e, LIR_EIO, "lir_snapshot_save: writing %s: %s", tmp, k < 0 ? strerror(errno) : "short write");
     }
@@ -237,8 +244,7 @@ enum lir_status lir_snapshot_save(lir_context *ctx, int32_t seq, const char *pat
     if (s) unlink(tmp);
     free(stage), free(tmp), free(smp);
     if (s) return s;
-    in.size_bytes = (uint64_t)LIR_SNAP_HEADER + name_len + 4ull * (uint64_t)n_tok + (logits ? 4ull * (uint64_t)n_vocab : 0) +
-                    smp_len + in.kv_bytes + LIR_SNAP_SUM;
+    in.size_bytes = (uint64_t)body + LIR_SNAP_SUM;
     if (info) *info = in;
     e->msg[0] = 0;
     return LIR_OK;
@@ -301,7 +307,7 @@ enum lir_status lir_snapshot_read_info(const char *path, bool verify, struct lir
         return s;
     }
     struct lir__snap_view v;
-    s = lir__snap_parse(mf.data, mf.len, verify, &v, &e);
+    s = lir__snap_parse(mf.data, mf.len, verify, lir__cpu_count() < 8 ? lir__cpu_count() : 8, &v, &e);
     unmap_file(&mf);
     if (s) {
         lir_err e2;
@@ -328,7 +334,7 @@ enum lir_status lir_snapshot_restore(lir_context *ctx, int32_t seq, const char *
     if (s) return s;
     struct lir__snap_view v;
     lir_err pe = { { 0 } };
-    if ((s = lir__snap_parse(mf.data, mf.len, true, &v, &pe))) {
+    if ((s = lir__snap_parse(mf.data, mf.len, true, lir__context_n_threads(ctx), &v, &pe))) {
         lir__errf(e, s, "lir_snapshot_restore: %s: %s", path, pe.msg);
         goto out;
     }

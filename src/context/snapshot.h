@@ -19,7 +19,10 @@
  *    96     8  kv_bytes = n_tokens x token_bytes
  *   104    24  reserved, zero
  *   128        name, tokens (n_tokens x i32), logits (n_logits x f32), sampler state, KV data
- *   end-32 32  BLAKE2b-256 (libsodium crypto_generichash) of every byte before it
+ *   end-32 32  checksum of every byte before it (len bytes): a BLAKE2b tree, so that many cores
+ *              can hash one file: leaf i = BLAKE2b-256 (libsodium crypto_generichash) of bytes
+ *              [i x 1 MiB, min((i + 1) x 1 MiB, len)); sum = BLAKE2b-256 of "LIRSNAP sum v1",
+ *              len as u64 and the leaf digests in order (a file of a few bytes has one leaf)
  * KV data: the tokens in chunks of chunk_tokens (the last one shorter); each chunk as
  * lir__kv_seq_read writes it: for each layer, the chunk's K rows, then its V rows.
  * The file size must equal the sum exactly. */
@@ -52,10 +55,16 @@ struct lir__snap_view {
 
 /* Checks len bytes of data (borrowed) as a whole snapshot file: magic, version, header fields
  * and their ranges, sizes against len (exactly), token ids against n_vocab, logits not NaN or
- * +inf, and — when verify_sum — the BLAKE2b checksum. Fills *out. Nothing is allocated.
+ * +inf, and — when verify_sum — the checksum (on n_threads threads). Fills *out. Nothing is
+ * allocated but the checksum's leaf digests.
  * Returns LIR_OK, LIR_EFORMAT (message names the field, its value and what was expected),
  * LIR_EUNSUPPORTED (another version), LIR_EINTERNAL (libsodium failed to start). */
-enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, struct lir__snap_view *out, lir_err *e);
+enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, int n_threads,
+                                struct lir__snap_view *out, lir_err *e);
+/* The checksum above over data[0..len) (borrowed), on n_threads threads (>= 1; the caller's thread
+ * is one of them). LIR_OK, LIR_ENOMEM, LIR_EINTERNAL (libsodium or a thread failed to start). */
+#define LIR_SNAP_LEAF (1u << 20)
+enum lir_status lir__snap_checksum(const uint8_t *data, size_t len, int n_threads, uint8_t out[LIR_SNAP_SUM]);
 
 /* Snapshot directories (the runtime's context manager, `lir chat`): files NAME.lirsnap. */
 #define LIR_SNAP_EXT ".lirsnap"

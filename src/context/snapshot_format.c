@@ -4,11 +4,66 @@
 #include "context/snapshot.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
-enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, struct lir__snap_view *out,
-                                lir_err *e) {
+/* ---------------------------------------------------------------- checksum */
+
+struct sum_job {
+    const uint8_t *data;
+    size_t len, n_leaves;
+    uint8_t *digests;      /* (n_leaves, 32) */
+    int ith, nth;
+};
+
+static void *sum_leaves(void *arg) {
+    const struct sum_job *j = arg;
+    for (size_t i = (size_t)j->ith; i < j->n_leaves; i += (size_t)j->nth) {
+        const size_t off = i * LIR_SNAP_LEAF, n = j->len - off < LIR_SNAP_LEAF ? j->len - off : LIR_SNAP_LEAF;
+        crypto_generichash(j->digests + 32 * i, 32, j->data + off, n, NULL, 0);
+    }
+    return NULL;
+}
+
+enum lir_status lir__snap_checksum(const uint8_t *data, size_t len, int n_threads, uint8_t out[LIR_SNAP_SUM]) {
+    if (sodium_init() < 0) return LIR_EINTERNAL;
+    const size_t n_leaves = len ? (len + LIR_SNAP_LEAF - 1) / LIR_SNAP_LEAF : 1;
+    uint8_t *dg = malloc(32 * n_leaves);
+    if (!dg) return LIR_ENOMEM;
+    int nth = n_threads < 1 ? 1 : n_threads > 64 ? 64 : n_threads;
+    if ((size_t)nth > n_leaves) nth = (int)n_leaves;
+    struct sum_job jobs[64];
+    pthread_t tid[64];
+    int started = 1;
+    for (int t = 0; t < nth; t++) jobs[t] = (struct sum_job){ data, len, len ? n_leaves : 0, dg, t, nth };
+    if (!len) crypto_generichash(dg, 32, data, 0, NULL, 0);
+    for (int t = 1; t < nth; t++) {
+        if (pthread_create(&tid[t], NULL, sum_leaves, &jobs[t]) != 0) break;
+        started++;
+    }
+    if (started < nth) /* fewer threads than asked: the caller takes the rest */
+        for (int t = started; t < nth; t++) sum_leaves(&jobs[t]);
+    sum_leaves(&jobs[0]);
+    for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
+    crypto_generichash_state h;
+    static const char dom[] = "LIRSNAP sum v1";
+    uint8_t lb[8];
+    for (int i = 0; i < 8; i++) lb[i] = (uint8_t)((uint64_t)len >> (8 * i));
+    crypto_generichash_init(&h, NULL, 0, LIR_SNAP_SUM);
+    crypto_generichash_update(&h, (const uint8_t *)dom, sizeof dom - 1);
+    crypto_generichash_update(&h, lb, sizeof lb);
+    crypto_generichash_update(&h, dg, 32 * n_leaves);
+    crypto_generichash_final(&h, out, LIR_SNAP_SUM);
+    free(dg);
+    return LIR_OK;
+}
+
+/* ---------------------------------------------------------------- parse */
+
+enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, int n_threads,
+                                struct lir__snap_view *out, lir_err *e) {
     const uint8_t *b = data;
     memset(out, 0, sizeof *out);
     if (!b || len < LIR_SNAP_HEADER + LIR_SNAP_SUM)
@@ -70,9 +125,9 @@ enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, s
                          (unsigned long long)want, len, want > (uint64_t)len ? "truncated" : "trailing bytes");
     /* the checksum before the contents, so a corrupt byte is reported as such */
     if (verify_sum) {
-        if (sodium_init() < 0) return lir__errf(e, LIR_EINTERNAL, "snapshot: libsodium failed to start");
         uint8_t sum[LIR_SNAP_SUM];
-        crypto_generichash(sum, sizeof sum, b, len - LIR_SNAP_SUM, NULL, 0);
+        const enum lir_status cs = lir__snap_checksum(b, len - LIR_SNAP_SUM, n_threads, sum);
+        if (cs) return lir__errf(e, cs, "snapshot: checksum: %s", lir_status_str(cs));
         if (sodium_memcmp(sum, b + len - LIR_SNAP_SUM, LIR_SNAP_SUM) != 0)
             return lir__errf(e, LIR_EFORMAT, "snapshot: checksum mismatch (the file is corrupt)");
     }

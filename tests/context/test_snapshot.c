@@ -18,6 +18,7 @@
 #include "lir.h"
 #include "model/model_util.h"
 #include "context/snapshot.h"
+#include <sodium.h>
 
 #define N_PROMPT 70 /* more than one KV block (64) */
 #define N_CONT 12
@@ -443,4 +444,40 @@ Test(fingerprint, same_model_same_fingerprint_other_weights_differ, .init = setu
     lir_fingerprint_hex(a1, hex);
     cr_assert_eq(strlen(hex), 64);
     cr_assert_eq(lir_model_fingerprint(NULL, k), LIR_EINVAL);
+}
+
+Test(snapshot, checksum_tree_any_thread_count) {
+    /* 5.5 leaves: the sum equals the format's definition (computed here leaf by leaf) on 1, 2,
+     * 3 and 8 threads, and a changed byte in any leaf changes it */
+    const size_t len = 5 * LIR_SNAP_LEAF + LIR_SNAP_LEAF / 2;
+    uint8_t *d = malloc(len);
+    for (size_t i = 0; i < len; i++) d[i] = (uint8_t)(i * 2654435761u >> 13);
+    cr_assert_geq(sodium_init(), 0);
+    uint8_t leaves[6 * 32], want[32], lb[8];
+    for (int i = 0; i < 6; i++) {
+        size_t off = (size_t)i * LIR_SNAP_LEAF, n = len - off < LIR_SNAP_LEAF ? len - off : LIR_SNAP_LEAF;
+        crypto_generichash(leaves + 32 * i, 32, d + off, n, NULL, 0);
+    }
+    for (int i = 0; i < 8; i++) lb[i] = (uint8_t)((uint64_t)len >> (8 * i));
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, 32);
+    crypto_generichash_update(&h, (const uint8_t *)"LIRSNAP sum v1", 14);
+    crypto_generichash_update(&h, lb, 8);
+    crypto_generichash_update(&h, leaves, sizeof leaves);
+    crypto_generichash_final(&h, want, 32);
+    const int nth[] = { 1, 2, 3, 8 };
+    for (size_t t = 0; t < 4; t++) {
+        uint8_t got[32];
+        cr_assert_eq(lir__snap_checksum(d, len, nth[t], got), LIR_OK);
+        cr_assert_arr_eq(got, want, 32, "%d threads", nth[t]);
+    }
+    const size_t at[] = { 0, LIR_SNAP_LEAF, len - 1 };
+    for (size_t i = 0; i < 3; i++) {
+        uint8_t got[32];
+        d[at[i]] ^= 1;
+        cr_assert_eq(lir__snap_checksum(d, len, 2, got), LIR_OK);
+        cr_assert_arr_neq(got, want, 32, "a change at %zu was not seen", at[i]);
+        d[at[i]] ^= 1;
+    }
+    free(d);
 }
