@@ -26,6 +26,14 @@ struct lir_cpu_kernels {
     lir_vec_dot_fn vec_dot[LIR_TYPE_COUNT];            /* weight type -> dot with vec_dot_type row */
     lir_gemm_fn gemm[LIR_TYPE_COUNT];                  /* weight type -> tiled multi-row/col dot */
     lir_quantize_row_fn from_float[LIR_TYPE_COUNT];    /* f32 -> act type (q8_0,q8_1,q8_K,f16,bf16,f32) */
+    /* Paged f16 gemm (attention's weights x V^T over KV blocks): out[c*os + r] = dot over the
+     * n = nb * bs elements of row r of the concatenated blocks (block b's row r at
+     * w[b] + r * ws bytes, bs f16) and row c of a (nb * bs f16, as bytes apart), for r < nr,
+     * c < nc. Each sum runs in exactly the order gemm[LIR_TYPE_F16] uses for one contiguous row
+     * of n (tiles of more than one row), so a sequence's blocks being scattered changes no bit;
+     * bs a multiple of 8. */
+    void (*gemm_f16_paged)(int bs, int nb, const lir_f16 *const *w, size_t ws, const lir_f16 *a, size_t as,
+                           float *out, size_t os, int nr, int nc);
     /* y[i] += a * x[i], x in f16 (attention: weights times V rows) */
     void (*mad_f16)(int n, float *y, const lir_f16 *x, float a);
     /* dot of f32 rows (norms, small projections) */

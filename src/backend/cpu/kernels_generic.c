@@ -38,6 +38,22 @@ static void mad_f16(int n, float *y, const lir_f16 *x, float a) {
     for (int i = 0; i < n; i++) y[i] += a * lir_f16_to_f32(x[i]);
 }
 
+/* lir_vec_dot_f16_ref's order (products in float, summed in double) across the blocks */
+static void gemm_f16_paged(int bs, int nb, const lir_f16 *const *w, size_t ws, const lir_f16 *a, size_t as,
+                           float *out, size_t os, int nr, int nc) {
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++) {
+            const lir_f16 *ac = (const lir_f16 *)((const char *)a + (size_t)c * as);
+            double sum = 0.0;
+            for (int b = 0; b < nb; b++) {
+                const lir_f16 *wr = (const lir_f16 *)((const char *)w[b] + (size_t)r * ws);
+                for (int i = 0; i < bs; i++)
+                    sum += (double)(lir_f16_to_f32(wr[i]) * lir_f16_to_f32(ac[(size_t)b * bs + i]));
+            }
+            out[(size_t)c * os + r] = (float)sum;
+        }
+}
+
 static float dot_f32(int n, const float *x, const float *y) {
     float s = 0.0f;
     for (int i = 0; i < n; i++) s += x[i] * y[i];
@@ -84,6 +100,7 @@ const struct lir_cpu_kernels lir_cpu_kernels_generic = {
         [LIR_TYPE_Q8_1] = lir_quantize_row_q8_1_act_ref,
         [LIR_TYPE_Q8_K] = lir_quantize_row_q8_K_ref,
     },
+    .gemm_f16_paged = gemm_f16_paged,
     .mad_f16 = mad_f16,
     .dot_f32 = dot_f32,
     .softmax_f16 = softmax_f16,

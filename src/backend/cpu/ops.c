@@ -21,7 +21,8 @@ struct lir_exec {
     lir_f16 *p16;      /* (ATT_TB*group, n_ctx) softmax weights in f16 */
     lir_f16 *q16;      /* (ATT_TB*group, head_dim) q in f16 (or Q8_0 rows for a Q8_0 cache) */
     float *acc;        /* (ATT_TB*group, head_dim) */
-    float *tmp;        /* (ATT_TB*group, head_dim) one block's partial weights x V */
+    float *tmp;        /* (ATT_TB*group, head_dim) Q8_0 V: one dequantized row */
+    const lir_f16 **vblk; /* (n_ctx / LIR_KV_PAD) V^T blocks of the job's sequence and KV head */
 };
 
 struct lir_cpu {
@@ -31,6 +32,7 @@ struct lir_cpu {
     void *act;                 /* quantized activations: n_batch rows of the widest input */
     struct lir_exec *execs;    /* one per thread */
     float *scratch;            /* per-thread attention scratch, one block */
+    const lir_f16 **vblk;      /* per-thread V block pointers, one block */
     /* run state */
     lir_exec_fn fn;
     void *arg;
@@ -196,7 +198,7 @@ static void cpu_attention(struct lir_exec *x, const struct lir_attn_args *a) {
     const int32_t hd = a->head_dim, qd = a->n_head * hd;
     const int32_t group = a->n_head / a->n_head_kv, n_ctx = c->n_ctx;
     const bool f16 = kv->type == LIR_TYPE_F16;
-    const lir_gemm_fn gemm_k = c->k->gemm[kv->type], gemm16 = c->k->gemm[LIR_TYPE_F16];
+    const lir_gemm_fn gemm_k = c->k->gemm[kv->type];
     const size_t qrb = lir_type_row_size(kv->type, hd);          /* one head of q in K's dot type */
     const size_t khead = lir_type_row_size(kv->type, hd);        /* one head of a K row */
     const struct lir_type_traits *q8 = f16 ? NULL : lir_type_traits_get(LIR_TYPE_Q8_0);
@@ -228,15 +230,12 @@ static void cpu_attention(struct lir_exec *x, const struct lir_attn_args *a) {
             c->k->softmax_f16(lim, n_kv, s, a->scale, p16); /* ggml rounds V's weights to f16 */
         }
         if (f16) {
-            /* O[col][d] = sum over blocks of sum_j p16[col][j] * V^T[d][j] */
-            for (int32_t b = 0; b < nb; b++) {
-                float *o = b == 0 ? x->acc : x->tmp;
-                gemm16(LIR_KV_PAD, kv->v + (size_t)table[b] * kv->block_stride + (size_t)kvh * hd * LIR_KV_PAD * 2,
-                       LIR_KV_PAD * sizeof(lir_f16), x->p16 + (size_t)b * LIR_KV_PAD, (size_t)n_ctx * sizeof(lir_f16),
-                       o, (size_t)hd, hd, ncol);
-                if (b > 0)
-                    for (int32_t i = 0; i < ncol * hd; i++) x->acc[i] += x->tmp[i];
-            }
+            /* O[col][d] = sum_j p16[col][j] * V^T[d][j] over the sequence's blocks in order (the
+             * sums of one gemm over n_kv contiguous rows, bit for bit) */
+            for (int32_t b = 0; b < nb; b++)
+                x->vblk[b] = (const lir_f16 *)(kv->v + (size_t)table[b] * kv->block_stride) + (size_t)kvh * hd * LIR_KV_PAD;
+            c->k->gemm_f16_paged(LIR_KV_PAD, nb, x->vblk, LIR_KV_PAD * sizeof(lir_f16), x->p16,
+                                 (size_t)n_ctx * sizeof(lir_f16), x->acc, (size_t)hd, hd, ncol);
         } else {
             /* Q8_0 V rows: O[col] = sum_j p[col][j] * V[j], j < lim of the column, ascending */
             memset(x->acc, 0, sizeof(float) * (size_t)ncol * hd);
@@ -415,7 +414,8 @@ lir_cpu *lir_cpu_create(const struct lir_model *m, int32_t n_ctx, int32_t n_batc
     const size_t cols = (size_t)ATT_TB * (size_t)(hp->n_head / hp->n_head_kv);
     const size_t per = cols * ((size_t)n_ctx + (size_t)n_ctx / 2 + (size_t)hp->head_dim * 5 / 2) + 64;
     c->scratch = lir__alloc_aligned(per * sizeof(float) * (size_t)n_threads);
-    if (!c->act || !c->pool || !c->execs || !c->scratch) goto oom;
+    c->vblk = malloc(sizeof(*c->vblk) * ((size_t)n_ctx / LIR_KV_PAD + 1) * (size_t)n_threads);
+    if (!c->act || !c->pool || !c->execs || !c->scratch || !c->vblk) goto oom;
     for (int i = 0; i < n_threads; i++) {
         float *base = c->scratch + per * (size_t)i;
         c->execs[i].cpu = c;
@@ -424,6 +424,7 @@ lir_cpu *lir_cpu_create(const struct lir_model *m, int32_t n_ctx, int32_t n_batc
         c->execs[i].p16 = (lir_f16 *)(c->execs[i].acc + cols * (size_t)hp->head_dim);
         c->execs[i].q16 = c->execs[i].p16 + cols * (size_t)n_ctx;
         c->execs[i].tmp = (float *)(c->execs[i].q16 + cols * (size_t)hp->head_dim);
+        c->execs[i].vblk = c->vblk + ((size_t)n_ctx / LIR_KV_PAD + 1) * (size_t)i;
     }
     return c;
 oom:
@@ -437,6 +438,7 @@ void lir_cpu_free(lir_cpu *c) {
     lir_pool_free(c->pool);
     lir__free_aligned(c->act);
     lir__free_aligned(c->scratch);
+    free(c->vblk);
     free(c->execs);
     free(c);
 }

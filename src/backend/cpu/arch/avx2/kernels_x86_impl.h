@@ -775,6 +775,47 @@ GEMM_DRIVER(f32, 1)
 GEMM_DRIVER(f16, 1)
 GEMM_DRIVER(bf16, 1)
 
+/* gemm_f16 over KV blocks: per output one 8-lane FMA chain over the elements in order and
+ * hsum_ps, as f16_tile does for tiles of more than one row, so the bits equal gemm_f16 over
+ * the same elements stored contiguously. Tiles of 4 rows x 1 column. */
+static void gemm_f16_paged(int bs, int nb, const lir_f16 *const *w, size_t ws, const lir_f16 *a, size_t as,
+                           float *out, size_t os, int nr, int nc) {
+    for (int c = 0; c < nc; c++) {
+        const lir_f16 *ac = (const lir_f16 *)((const char *)a + (size_t)c * as);
+        int r = 0;
+        for (; r + 4 <= nr; r += 4) {
+            __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(),
+                   s3 = _mm256_setzero_ps();
+            for (int b = 0; b < nb; b++) {
+                const lir_f16 *w0 = (const lir_f16 *)((const char *)w[b] + (size_t)r * ws);
+                const lir_f16 *w1 = (const lir_f16 *)((const char *)w0 + ws), *w2 = (const lir_f16 *)((const char *)w1 + ws),
+                              *w3 = (const lir_f16 *)((const char *)w2 + ws);
+                const lir_f16 *ab = ac + (size_t)b * bs;
+                for (int i = 0; i < bs; i += 8) {
+                    const __m256 av = ld_f16x8(ab + i);
+                    s0 = _mm256_fmadd_ps(ld_f16x8(w0 + i), av, s0);
+                    s1 = _mm256_fmadd_ps(ld_f16x8(w1 + i), av, s1);
+                    s2 = _mm256_fmadd_ps(ld_f16x8(w2 + i), av, s2);
+                    s3 = _mm256_fmadd_ps(ld_f16x8(w3 + i), av, s3);
+                }
+            }
+            out[(size_t)c * os + r] = hsum_ps(s0);
+            out[(size_t)c * os + r + 1] = hsum_ps(s1);
+            out[(size_t)c * os + r + 2] = hsum_ps(s2);
+            out[(size_t)c * os + r + 3] = hsum_ps(s3);
+        }
+        for (; r < nr; r++) {
+            __m256 s0 = _mm256_setzero_ps();
+            for (int b = 0; b < nb; b++) {
+                const lir_f16 *w0 = (const lir_f16 *)((const char *)w[b] + (size_t)r * ws);
+                const lir_f16 *ab = ac + (size_t)b * bs;
+                for (int i = 0; i < bs; i += 8) s0 = _mm256_fmadd_ps(ld_f16x8(w0 + i), ld_f16x8(ab + i), s0);
+            }
+            out[(size_t)c * os + r] = hsum_ps(s0);
+        }
+    }
+}
+
 static void mad_f16(int n, float *y, const lir_f16 *x, float a) {
     const __m256 av = _mm256_set1_ps(a);
     int i = 0;
@@ -1043,6 +1084,7 @@ const struct lir_cpu_kernels KX_TABLE = {
         [LIR_TYPE_Q8_1] = from_float_q8_1,
         [LIR_TYPE_Q8_K] = from_float_q8_K,
     },
+    .gemm_f16_paged = gemm_f16_paged,
     .mad_f16 = mad_f16,
     .dot_f32 = dot_f32,
     .softmax_f16 = softmax_f16,
