@@ -4,13 +4,15 @@
  * not matter to the I/O path), then times lir_snapshot_save (no fsync: to the page cache; with
  * --fsync also to the disk) and lir_snapshot_restore into a second context, median of --reps
  * runs, and checks that the restored KV cache equals the saved one byte for byte. For scale it
- * also times the parts: BLAKE2b over the same bytes, and a plain copy of them.
+ * also times the parts: plain BLAKE2b over the same bytes, the file's checksum tree on --threads
+ * threads, and a plain copy of them.
  *
  *   lir-snapbench -m MODEL [--tokens N] [--kv f16|q8_0] [--reps R] [--dir DIR] [--fsync] [--threads T]
  *
  * Prints one JSON line: sizes, save/restore milliseconds and ms/GB (GB = 1e9 bytes). */
 #include "model/forward.h"
 #include "util/util.h"
+#include "context/snapshot.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -129,7 +131,7 @@ int main(int argc, char **argv) {
 
     /* the parts: BLAKE2b and a copy of the same number of bytes (from a warm buffer) */
     uint8_t *big = malloc(kv_bytes), *big2 = malloc(kv_bytes);
-    double th[3], tc[3];
+    double th[3], tc[3], tt[3];
     if (big && big2) {
         memset(big, 1, kv_bytes);
         memset(big2, 2, kv_bytes);
@@ -138,6 +140,9 @@ int main(int argc, char **argv) {
             uint64_t t0 = lir__now_ns();
             crypto_generichash(sum, sizeof sum, big, kv_bytes, NULL, 0);
             th[r] = (double)(lir__now_ns() - t0) / 1e6;
+            t0 = lir__now_ns();
+            lir__snap_checksum(big, kv_bytes, threads, sum);
+            tt[r] = (double)(lir__now_ns() - t0) / 1e6;
             t0 = lir__now_ns();
             memcpy(big2, big, kv_bytes);
             tc[r] = (double)(lir__now_ns() - t0) / 1e6 + (sum[0] & 0) + big2[kv_bytes / 2] * 0;
@@ -150,8 +155,9 @@ int main(int argc, char **argv) {
            r_ms, r_ms / gb);
     if (do_fsync) printf(",\"save_fsync_ms_per_gb\":%.1f", median(tf, reps) / gb);
     if (big && big2)
-        printf(",\"blake2b_ms_per_gb\":%.1f,\"memcpy_ms_per_gb\":%.1f", median(th, 3) / ((double)kv_bytes / 1e9),
-               median(tc, 3) / ((double)kv_bytes / 1e9));
+        printf(",\"blake2b_ms_per_gb\":%.1f,\"checksum_tree_ms_per_gb\":%.1f,\"memcpy_ms_per_gb\":%.1f,\"threads\":%d",
+               median(th, 3) / ((double)kv_bytes / 1e9), median(tt, 3) / ((double)kv_bytes / 1e9),
+               median(tc, 3) / ((double)kv_bytes / 1e9), threads);
     printf("}\n");
     unlink(path);
     free(big), free(big2), free(x), free(y), free(ts), free(tr), free(tf), free(buf), free(toks), free(row);
