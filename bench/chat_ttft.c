@@ -46,8 +46,11 @@ static lir_runtime *runtime(void) {
     return rt;
 }
 
+static int32_t n_threads; /* 0 = all CPUs; the long run uses 1 (env LIR_BENCH_THREADS overrides) */
+
 static void load(lir_runtime *rt, const char *model, int32_t ctx, int32_t parallel, char *id) {
     struct lir_load_options o = lir_load_options_default();
+    o.threads = n_threads;
     o.context_size = ctx;
     o.parallel = parallel;
     o.keep_alive_ms = LIR_KEEP_ALIVE_NEVER;
@@ -129,7 +132,7 @@ static int long_chunk(const struct lir_generate_chunk *c, void *user) {
         fflush(stdout);
     }
     s->n = k;
-    return 0;
+    return k >= s->total; /* max_tokens stops at 32768: the callback ends the run */
 }
 
 static int run_long(const char *model, int64_t tokens, int32_t ctx) {
@@ -151,7 +154,7 @@ static int run_long(const char *model, int64_t tokens, int32_t ctx) {
     struct lir_generate_request q = lir_generate_request_default();
     q.model = id;
     q.prompt = "In the beginning God created the heaven and the earth.";
-    q.sampling.max_tokens = (int32_t)tokens;
+    q.sampling.max_tokens = 0;
     q.sampling.seed = 7;
     q.sampling.logit_bias = bias;
     q.sampling.n_logit_bias = nb;
@@ -160,7 +163,8 @@ static int run_long(const char *model, int64_t tokens, int32_t ctx) {
     s.rss[0] = rss_mib();
     printf("long tokens 0 rss_mib %.1f\n", s.rss[0]);
     struct lir_generate_result r;
-    if (lir_runtime_generate_stream(rt, &q, long_chunk, &s, &r, err, sizeof err)) {
+    enum lir_status st = lir_runtime_generate_stream(rt, &q, long_chunk, &s, &r, err, sizeof err);
+    if (st && st != LIR_ECANCELLED) {
         fprintf(stderr, "long: %s\n", err);
         return 1;
     }
@@ -185,6 +189,8 @@ int main(int argc, char **argv) {
                 argv[0], argv[0]);
         return 2;
     }
+    n_threads = !strcmp(argv[1], "long") ? 1 : 0;
+    if (getenv("LIR_BENCH_THREADS")) n_threads = atoi(getenv("LIR_BENCH_THREADS"));
     if (!strcmp(argv[1], "long"))
         return run_long(argv[2], argc > 3 ? atoll(argv[3]) : 120000, argc > 4 ? atoi(argv[4]) : 4096);
     int turns = argc > 3 ? atoi(argv[3]) : 10, reply = argc > 4 ? atoi(argv[4]) : 48;

@@ -714,7 +714,6 @@ void lir__sched_resume(struct rt_entry *en) {
 
 enum lir_status lir__sched_get_stats(lir_runtime *rt, const char *loaded_id, struct lir__sched_stats *out) {
     memset(out, 0, sizeof *out);
-    lir_err e = { { 0 } };
     struct rt_entry *en = NULL;
     /* lir__rt_acquire counts a request; this only looks */
     pthread_mutex_lock(&rt->mu);
@@ -723,7 +722,6 @@ enum lir_status lir__sched_get_stats(lir_runtime *rt, const char *loaded_id, str
         if (!x->removed && !strcmp(x->info.id, want) && x->sched) en = x;
     if (en) en->refs++;
     pthread_mutex_unlock(&rt->mu);
-    (void)e;
     if (!en) return LIR_ENOTFOUND;
     struct rt_sched *sc = en->sched;
     pthread_mutex_lock(&sc->mu);
