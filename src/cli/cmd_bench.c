@@ -101,10 +101,10 @@ int lir_cli_bench(int argc, char **argv) {
     lir_rng_seed(rng, 1234);
     for (int32_t i = 0; i < need; i++) toks[i] = (lir_token)(lir_rng_uniform(rng) * mi.n_vocab);
     if (!json) {
-        printf("| %-28s | %10s | %8s | %-8s | %7s | %8s | %20s |\n", "model", "size", "params", "backend", "threads", "test",
-               "t/s");
-        printf("| %.28s | %.10s:| %.8s:| %.8s | %.7s:| %.8s:| %.20s:|\n", "-----------------------------", "----------",
-               "--------", "--------", "-------", "--------", "--------------------");
+        printf("| %-28s | %10s | %8s | %-10s | %7s | %8s | %20s |\n", "model", "size", "params", "backend", "threads",
+               "test", "t/s");
+        printf("| %.28s | %.10s:| %.8s:| %.10s | %.7s:| %.8s:| %.20s:|\n", "-----------------------------", "----------",
+               "--------", "----------", "-------", "--------", "--------------------");
     }
     for (int ti = 0; ti < n_threads; ti++) {
         struct lir_context_params cp = lir_context_params_default();
@@ -158,12 +158,12 @@ int lir_cli_bench(int argc, char **argv) {
             if (n_prompt) {
                 snprintf(test, sizeof test, "pp%d", n_prompt);
                 snprintf(ts, sizeof ts, "%.2f ± %.2f", ppm, pps);
-                printf("| %-28s | %10s | %8s | %-8s | %7d | %8s | %20s |\n", name, size, params, backend, nt, test, ts);
+                printf("| %-28s | %10s | %8s | %-10s | %7d | %8s | %20s |\n", name, size, params, backend, nt, test, ts);
             }
             if (n_gen) {
                 snprintf(test, sizeof test, "tg%d", n_gen);
                 snprintf(ts, sizeof ts, "%.2f ± %.2f", tgm, tgs);
-                printf("| %-28s | %10s | %8s | %-8s | %7d | %8s | %20s |\n", name, size, params, backend, nt, test, ts);
+                printf("| %-28s | %10s | %8s | %-10s | %7d | %8s | %20s |\n", name, size, params, backend, nt, test, ts);
             }
         }
         fflush(stdout);
