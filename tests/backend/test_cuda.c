@@ -3,14 +3,16 @@
  *  - kernels: for every weight type with CUDA kernels, random rows quantized by the reference
  *    quantizer; the GPU mat-vec (1, 3, 8 columns), the dequantize + cuBLAS GEMM (5, 20 columns)
  *    and the default choice are checked against a double-precision dot of the reference
- *    dequantized rows; the GPU row gather equals the reference dequantizer.
+ *    dequantized rows with the input as the CPU converts it (Q8_0/Q8_1/Q8_K activation
+ *    quantizer, f16, bf16: the GPU rounds it alike); the GPU row gather equals the reference
+ *    dequantizer.
  *    Tolerance: |gpu - ref| <= tol * sum_k |w_k x_k| + 1e-6, tol = 1e-5 for the mat-vec (f32
  *    weights and sums), 2e-3 for the GEMM (weights and inputs rounded to f16: 2^-11 each).
  *  - whole model: generated tiny llama (every type), qwen2 and qwen3 models: a 20-token prompt
  *    (the GEMM path), a 5-token prompt (the mat-vec path) and 12 one-token steps (the CUDA
  *    graph), and two chosen rows of a prompt, give logits within NMSE sum(d^2)/sum(ref^2) <= 5e-4 of the CPU
- *    context's (ggml's test-backend-ops bound; the CPU quantizes activations to Q8 for quantized
- *    weights, the GPU keeps them f32); graph replay equals the ungraphed step bit for bit.
+ *    context's (ggml's test-backend-ops bound; both round activations as ggml's CPU does; prompts
+ *    on the GPU go through f16 tensor cores); graph replay equals the ungraphed step bit for bit.
  *  - the trained default model (peaked): 64 greedy tokens after a prompt equal the CPU's, and
  *    through the public API (lir_context_params.gpu_layers = -1) 32 greedy tokens equal the CPU
  *    context's; partial offload and n_seq_max > 1 are refused, as is a context shift.
@@ -56,6 +58,19 @@ static void check_matmul(int32_t type) {
         tr->dequantize_row_ref(wq + r * rs, wd + r * ne0, ne0);
     }
     for (int64_t i = 0; i < ne0 * 20; i++) x[i] = frand();
+    /* the reference input: x converted as the CPU converts it for this weight type (its
+     * vec_dot_type's activation quantizer), dequantized; the GPU must round it the same way */
+    float *xr = malloc(sizeof(float) * ne0 * 20);
+    const struct lir_type_traits *vt = lir_type_traits_get(tr->vec_dot_type);
+    char *xq = malloc(lir_type_row_size(tr->vec_dot_type, ne0) + 64);
+    for (int t = 0; t < 20; t++) {
+        if (tr->vec_dot_type == LIR_TYPE_F32) {
+            memcpy(xr + t * ne0, x + t * ne0, sizeof(float) * ne0);
+            continue;
+        }
+        (vt->quantize_row_act_ref ? vt->quantize_row_act_ref : vt->quantize_row_ref)(x + t * ne0, xq, ne0);
+        vt->dequantize_row_ref(xq, xr + t * ne0, ne0);
+    }
     const struct { int n, force; double tol; } cases[] = {
         { 1, 1, 1e-5 }, { 3, 1, 1e-5 }, { 8, 1, 1e-5 }, { 5, 2, 2e-3 }, { 20, 2, 2e-3 }, { 20, 0, 2e-3 }, { 1, 0, 1e-5 },
     };
@@ -68,8 +83,8 @@ static void check_matmul(int32_t type) {
             for (int64_t r = 0; r < ne1; r++) {
                 double ref = 0, mag = 0;
                 for (int64_t k = 0; k < ne0; k++) {
-                    ref += (double)wd[r * ne0 + k] * x[t * ne0 + k];
-                    mag += fabs((double)wd[r * ne0 + k] * x[t * ne0 + k]);
+                    ref += (double)wd[r * ne0 + k] * xr[t * ne0 + k];
+                    mag += fabs((double)wd[r * ne0 + k] * xr[t * ne0 + k]);
                 }
                 const double got = out[t * ne1 + r];
                 cr_assert(fabs(got - ref) <= cases[c].tol * mag + 1e-6,
@@ -82,7 +97,7 @@ static void check_matmul(int32_t type) {
         cr_assert(fabsf(a - b) <= 1e-6f * (1.0f + fabsf(b)), "%s get_rows[%lld] = %.9g, reference %.9g", tr->name,
                   (long long)i, a, b);
     }
-    free(wf), free(wd), free(wq), free(x), free(out), free(rows);
+    free(wf), free(wd), free(wq), free(x), free(xr), free(xq), free(out), free(rows);
 }
 
 Test(cuda, matmul_every_type) {

@@ -75,6 +75,7 @@ struct lir_cuda {
     float *part;                /* (SPLIT_MAX_TOK, n_head, n_split, head_dim+2) attention partials */
     float *logits;              /* (n_batch, n_vocab) */
     void *scratch16, *x16;      /* prompt GEMM: dequantized weight chunk, f16 input */
+    float *xq;                  /* (n_batch, widest input) matmul input rounded as the CPU's */
     size_t scratch_elems;
     int32_t *tok_d, *pos_d, *rows_d; /* (n_batch) tokens, positions, output rows */
     int32_t *tok_h, *pos_h, *rows_h; /* pinned (n_batch) */
@@ -348,6 +349,7 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
         (s = dalloc(g, (void **)&g->logits, B * (size_t)hp->n_vocab * 4, "logits", e)) ||
         (s = dalloc(g, &g->scratch16, g->scratch_elems * 2, "prompt GEMM", e)) ||
         (s = dalloc(g, &g->x16, B * maxd * 2, "prompt GEMM", e)) ||
+        (s = dalloc(g, (void **)&g->xq, B * maxd * 4, "matmul input", e)) ||
         (s = dalloc(g, (void **)&g->tok_d, B * 4, "tokens", e)) ||
         (s = dalloc(g, (void **)&g->pos_d, B * 4, "positions", e)) ||
         (s = dalloc(g, (void **)&g->rows_d, B * 4, "output rows", e)))
@@ -376,7 +378,7 @@ void lir_cuda_free(lir_cuda *g) {
     if (g->st) cudaStreamSynchronize(g->st);
     if (g->graph) cudaGraphExecDestroy(g->graph);
     void *dev[] = { g->arena, g->kc, g->vc, g->x, g->xb, g->xg, g->q, g->k, g->v, g->att, g->hb, g->hb2, g->part,
-                    g->logits, g->scratch16, g->x16, g->tok_d, g->pos_d, g->rows_d };
+                    g->logits, g->scratch16, g->x16, g->xq, g->tok_d, g->pos_d, g->rows_d };
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
         if (dev[i]) cudaFree(dev[i]);
     if (g->tok_h) cudaFreeHost(g->tok_h);
@@ -395,7 +397,7 @@ const char *lir_cuda_device_name(const lir_cuda *g) { return g ? g->dev_name : "
 
 static void mm(lir_cuda *g, const struct gt *w, const struct gt *bias, const float *in, int32_t n, float *out) {
     const int r = lirk_matmul(g->st, g->blas, w->type, w->d, w->row_size, w->ne0, w->ne1, in, n,
-                              bias && bias->d ? bias->d : NULL, out, g->scratch16, g->scratch_elems, g->x16, 0);
+                              bias && bias->d ? bias->d : NULL, out, g->scratch16, g->scratch_elems, g->x16, g->xq, 0);
     if (r && !g->mm_err) g->mm_err = r;
 }
 
@@ -419,7 +421,7 @@ static void mm_group(lir_cuda *g, int k, const struct gt *const *w, const struct
         ne1[i] = w[i]->ne1;
         db[i] = bias[i] && bias[i]->d ? bias[i]->d : NULL;
     }
-    const int r = lirk_matvec_multi(g->st, w[0]->type, k, dw, rs, ne1, db, out, w[0]->ne0, in, n);
+    const int r = lirk_matvec_multi(g->st, w[0]->type, k, dw, rs, ne1, db, out, w[0]->ne0, in, n, g->xq);
     if (r && !g->mm_err) g->mm_err = r;
 }
 
@@ -549,7 +551,7 @@ enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, i
         return lir__errf(e, LIR_EINVAL, "lir_cuda_matmul_test: bad arguments");
     CK(cudaSetDevice(0), "cudaSetDevice");
     const size_t rs = lir_type_row_size(type, ne0), wb = rs * (size_t)ne1;
-    void *dw = NULL, *dx = NULL, *dout = NULL, *ds = NULL, *dx16 = NULL, *dids = NULL, *drows = NULL;
+    void *dw = NULL, *dx = NULL, *dout = NULL, *ds = NULL, *dx16 = NULL, *dids = NULL, *drows = NULL, *dxq = NULL;
     cublasHandle_t h = NULL;
     enum lir_status s = LIR_OK;
     const int32_t ids[4] = { 0, 1, 2, 3 };
@@ -559,6 +561,7 @@ enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, i
     if (!r) r = cudaMalloc(&dout, (size_t)n_tok * ne1 * 4);
     if (!r) r = cudaMalloc(&ds, (size_t)ne0 * 64 * 2); /* small: several GEMM chunks */
     if (!r) r = cudaMalloc(&dx16, (size_t)n_tok * ne0 * 2);
+    if (!r) r = cudaMalloc(&dxq, (size_t)n_tok * ne0 * 4);
     if (!r) r = cudaMalloc(&dids, sizeof ids);
     if (!r) r = cudaMalloc(&drows, (size_t)nrow * ne0 * 4);
     if (!r) r = cudaMemcpy(dw, w, wb, cudaMemcpyHostToDevice);
@@ -573,7 +576,8 @@ enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, i
         s = lir__errf(e, LIR_EINTERNAL, "cuda: cublasCreate failed");
         goto done;
     }
-    int rc = lirk_matmul(NULL, h, type, dw, rs, ne0, ne1, dx, n_tok, NULL, dout, ds, (size_t)ne0 * 64, dx16, force);
+    int rc = lirk_matmul(NULL, h, type, dw, rs, ne0, ne1, dx, n_tok, NULL, dout, ds, (size_t)ne0 * 64, dx16, dxq,
+                         force);
     if (rc) {
         s = lir__errf(e, LIR_EINTERNAL, "lir_cuda_matmul_test: matmul status %d", rc);
         goto done;
@@ -586,7 +590,7 @@ enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, i
     if (r) s = cu_err(e, r, "test run");
 done:
     if (h) cublasDestroy(h);
-    void *all[] = { dw, dx, dout, ds, dx16, dids, drows };
+    void *all[] = { dw, dx, dout, ds, dx16, dids, drows, dxq };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         if (all[i]) cudaFree(all[i]);
     return s;

@@ -22,18 +22,21 @@ int lirk_type_supported(int32_t type);
  * n_tok <= 8 runs the mat-vec kernels (weights dequantized in registers); larger batches
  * dequantize row chunks of w to f16 in d_scratch16 (scratch_elems halves, >= ne0) and multiply
  * on tensor cores through cuBLAS (F16 weights directly), the input converted to f16 in d_x16
- * (>= n_tok*ne0 halves). force: 0 = choose, 1 = mat-vec (n_tok <= 8), 2 = GEMM.
+ * (>= n_tok*ne0 halves). The input is first rounded as the CPU backend converts it for w's type
+ * (its vec_dot_type: Q8_0, Q8_K, f16, bf16; values dequantized into d_xq, n_tok*ne0 floats), so
+ * both backends multiply equal inputs. force: 0 = choose, 1 = mat-vec (n_tok <= 8), 2 = GEMM.
  * Returns 0 or a cuBLAS status (a launch error shows later). */
 int lirk_matmul(void *stream, void *cublas, int32_t type, const void *d_w, size_t row_size, int64_t ne0, int64_t ne1,
                 const float *d_x, int32_t n_tok, const float *d_bias, float *d_out, void *d_scratch16,
-                size_t scratch_elems, void *d_x16, int force);
+                size_t scratch_elems, void *d_x16, float *d_xq, int force);
 
 /* The mat-vec path for n_mat (1..3) weights of one type sharing the input x ([n_tok][ne0]), in
  * one launch per 8 columns (decode: q/k/v, gate/up): out[i][t][r] = dot(row r of w[i], x[t])
- * (+ bias[i][r]); bias entries may be NULL. Returns 0, or < 0 for a bad type or count. */
+ * (+ bias[i][r]); bias entries may be NULL; x rounded into d_xq as lirk_matmul does. Returns 0,
+ * or < 0 for a bad type or count. */
 int lirk_matvec_multi(void *stream, int32_t type, int n_mat, const void *const *d_w, const size_t *row_size,
                       const int64_t *ne1, const float *const *d_bias, float *const *d_out, int64_t ne0,
-                      const float *d_x, int32_t n_tok);
+                      const float *d_x, int32_t n_tok, float *d_xq);
 
 /* out[i] = dequantized row ids[i] of w (ids on the device). */
 void lirk_get_rows(void *stream, int32_t type, const void *d_w, size_t row_size, int64_t ne0, const int32_t *d_ids,

@@ -115,6 +115,90 @@ __global__ void k_add_bias(float *__restrict__ y, const float *__restrict__ b, i
 
 static unsigned blocks(int64_t n, int bs) { return (unsigned)((n + bs - 1) / bs); }
 
+/* ---- activations rounded as the CPU backend converts them (its vec_dot_type) ----
+ * The CPU multiplies a weight by its input converted to the weight type's vec_dot_type (ggml's
+ * numerics): Q8_0 / Q8_1 blocks of 32 (x86 activation quantizer: id = 127/amax, round half to
+ * even, d stored as f16), Q8_K blocks of 256 (iscale = -127/max with max the first element of
+ * largest magnitude, nearest even, clamp 127, d = 1/iscale in f32), or f16 / bf16. The GPU feeds
+ * its kernels those same values dequantized (q * d), so both backends see equal inputs and
+ * differ only in the order of float sums: near ties in greedy decoding break alike. */
+enum { ACT_F32, ACT_F16, ACT_BF16, ACT_Q8_0, ACT_Q8_K };
+
+static int act_mode(int32_t type) {
+    switch (type) {
+    case LIR_TYPE_F16: return ACT_F16;
+    case LIR_TYPE_BF16: return ACT_BF16;
+    case LIR_TYPE_Q4_0: case LIR_TYPE_Q5_0: case LIR_TYPE_Q8_0:
+    case LIR_TYPE_Q4_1: case LIR_TYPE_Q5_1: return ACT_Q8_0; /* Q8_1 rounds its values as Q8_0 does */
+    case LIR_TYPE_Q2_K: case LIR_TYPE_Q3_K: case LIR_TYPE_Q4_K: case LIR_TYPE_Q5_K: case LIR_TYPE_Q6_K:
+        return ACT_Q8_K;
+    default: return ACT_F32;
+    }
+}
+
+__global__ void k_act_half(const float *__restrict__ x, float *__restrict__ y, int64_t n, int bf) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    y[i] = bf ? __bfloat162float(__float2bfloat16_rn(x[i])) : __half2float(__float2half_rn(x[i]));
+}
+
+/* one warp per quant block of QB (32 or 256) elements; lane l holds elements l*QB/32 .. */
+template <int QB>
+__global__ void k_act_q8(const float *__restrict__ x, float *__restrict__ y, int64_t nblk) {
+    constexpr int PER = QB / 32;
+    const int64_t b = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x % 32;
+    if (b >= nblk) return;
+    const float *xb = x + b * QB + lane * PER;
+    float v[PER];
+    float amax = 0.0f;
+    int at = 1 << 30; /* index of the first element of largest magnitude */
+#pragma unroll
+    for (int k = 0; k < PER; k++) {
+        v[k] = xb[k];
+        if (fabsf(v[k]) > amax) amax = fabsf(v[k]), at = lane * PER + k;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float oa = __shfl_xor_sync(0xffffffffu, amax, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, at, o);
+        if (oa > amax || (oa == amax && oi < at)) amax = oa, at = oi;
+    }
+    float *yb = y + b * QB + lane * PER;
+    if (QB == 32) {
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        const float d = __half2float(__float2half_rn(amax / 127.f));
+#pragma unroll
+        for (int k = 0; k < PER; k++) yb[k] = (float)__float2int_rn(v[k] * id) * d;
+    } else {
+        if (amax == 0.0f) {
+#pragma unroll
+            for (int k = 0; k < PER; k++) yb[k] = 0.0f;
+            return;
+        }
+        const float mx = x[b * QB + at];
+        const float iscale = -127.f / mx, d = 1.0f / iscale;
+#pragma unroll
+        for (int k = 0; k < PER; k++) yb[k] = (float)min(127, __float2int_rn(iscale * v[k])) * d;
+    }
+}
+
+/* x ([n_tok][ne0]) as the CPU would convert it for weights of type; returns x itself (f32
+ * weights) or xq (n_tok*ne0 floats) */
+static const float *act_round(cudaStream_t st, int32_t type, const float *x, int64_t n_tok, int64_t ne0, float *xq) {
+    const int mode = act_mode(type);
+    const int64_t n = n_tok * ne0;
+    switch (mode) {
+    case ACT_F16: case ACT_BF16: k_act_half<<<blocks(n, 256), 256, 0, st>>>(x, xq, n, mode == ACT_BF16); return xq;
+    case ACT_Q8_0: k_act_q8<32><<<blocks(n / 32, 8), 256, 0, st>>>(x, xq, n / 32); return xq;
+    case ACT_Q8_K:
+        if (ne0 % 256) return x; /* cannot happen: K-quant rows are whole blocks */
+        k_act_q8<256><<<blocks(n / 256, 8), 256, 0, st>>>(x, xq, n / 256);
+        return xq;
+    default: return x;
+    }
+}
+
 template <int T>
 static void launch_matvec(cudaStream_t st, const struct mv_args &a, int nc) {
     int rows = 0;
@@ -177,8 +261,9 @@ extern "C" int lirk_type_supported(int32_t type) {
 
 extern "C" int lirk_matmul(void *stream, void *cublas, int32_t type, const void *d_w, size_t row_size, int64_t ne0,
                            int64_t ne1, const float *d_x, int32_t n_tok, const float *d_bias, float *d_out,
-                           void *d_scratch16, size_t scratch_elems, void *d_x16, int force) {
+                           void *d_scratch16, size_t scratch_elems, void *d_x16, float *d_xq, int force) {
     cudaStream_t st = (cudaStream_t)stream;
+    d_x = act_round(st, type, d_x, n_tok, ne0, d_xq);
     const bool mv = force == 1 || (force == 0 && n_tok <= 8);
     if (mv) return matvec_multi(st, type, 1, &d_w, &row_size, &ne1, &d_bias, &d_out, ne0, d_x, n_tok);
     cublasHandle_t h = (cublasHandle_t)cublas;
@@ -230,7 +315,9 @@ extern "C" void lirk_get_rows(void *stream, int32_t type, const void *d_w, size_
 
 extern "C" int lirk_matvec_multi(void *stream, int32_t type, int n_mat, const void *const *d_w, const size_t *row_size,
                                  const int64_t *ne1, const float *const *d_bias, float *const *d_out, int64_t ne0,
-                                 const float *d_x, int32_t n_tok) {
+                                 const float *d_x, int32_t n_tok, float *d_xq) {
     if (n_mat < 1 || n_mat > MV_MAX) return -3;
-    return matvec_multi((cudaStream_t)stream, type, n_mat, d_w, row_size, ne1, d_bias, d_out, ne0, d_x, n_tok);
+    cudaStream_t st = (cudaStream_t)stream;
+    d_x = act_round(st, type, d_x, n_tok, ne0, d_xq);
+    return matvec_multi(st, type, n_mat, d_w, row_size, ne1, d_bias, d_out, ne0, d_x, n_tok);
 }
