@@ -62,8 +62,8 @@ fuzz:
 	 else echo "== fuzz: fuzz/run.sh not present, skipped =="; fi
 
 parity:
-	@echo "== parity with llama.cpp and real clients (node --test tests/parity/ tests/server/) =="
-	node --test tests/parity/ tests/server/
+	@echo "== parity with llama.cpp and real clients, the dashboard in chromium (node --test tests/parity/ tests/server/ tests/dashboard/) =="
+	node --test tests/parity/ tests/server/ tests/dashboard/
 
 # The default model: an 11M-parameter llama trained on the King James Bible (models/README.md).
 # Other models and prompts: make run RUN_MODEL=path.gguf RUN_PROMPT="..." RUN_ARGS="-n 128 --temp 0".

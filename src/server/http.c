@@ -7,6 +7,7 @@
  * while waiting, or when a write fails) cancels the generation at its next token; so does the
  * per-request timeout. */
 #include "server/server.h"
+#include "server/static.h"
 #include "util/util.h"
 
 #include <arpa/inet.h>
@@ -643,6 +644,7 @@ static int route(struct srv_req *q, struct srv_resp *r) {
     if (q->api == API_OPENAI) st = lir__openai_handle(q, r);
     else if (q->api == API_OLLAMA) st = lir__ollama_handle(q, r);
     else st = lir__manage_handle(q, r);
+    if (!st && q->api == API_LIR) st = lir__live_handle(q, r);
     if (st) return st;
     if (!strcmp(q->path, "/") && (!strcmp(q->method, "GET") || !strcmp(q->method, "HEAD"))) {
         r->status = 200;
@@ -731,6 +733,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         enum MHD_Result ok = MHD_queue_response(c, 204, resp);
         MHD_destroy_response(resp);
         return ok;
+    }
+    int sok = MHD_YES; /* the dashboard's files (static.c) hold no data: served without the API key */
+    int sst = lir__static_serve(c, method, url, &sok);
+    if (sst) {
+        cs->status = sst;
+        return (enum MHD_Result)sok;
     }
     if (!key_ok(s, c)) {
         srv_error(&r, q.api, 401, "invalid_api_key", NULL, "missing or wrong API key (send Authorization: Bearer KEY)");
