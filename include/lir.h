@@ -1470,8 +1470,9 @@ LIR_API enum lir_status lir_runtime_emit(lir_runtime *rt, const struct lir_event
 
 /* Spec IContextManager over a loaded model's context: the sequence its requests use (0).
  * loaded_id (borrowed) is a loaded model's id, or NULL for the active model; a model that is not
- * loaded is LIR_ENOTFOUND (these calls never load one). Each call waits for the model's turn as a
- * request does (FIFO), so it never runs during a generation on that model. Licence: status, clear
+ * loaded is LIR_ENOTFOUND (these calls never load one). Each call takes the model's FIFO turn, which
+ * pauses its scheduler between steps once sequence 0's running request has finished (so a call can
+ * wait for that request), and never runs during a decode step. Licence: status, clear
  * and truncate need context management (Teams), snapshots need context snapshots (Enterprise):
  * LIR_ETIER otherwise. Errors are written to err (may be NULL; err_len bytes). */
 
@@ -1484,6 +1485,7 @@ struct lir_context_usage {
     float usage_percent;          /* 100 x used / max */
     uint64_t kv_cache_bytes;      /* exact bytes of KV the sequence holds (whole blocks) */
     uint64_t kv_cache_capacity_bytes; /* the context's whole KV pool */
+    uint64_t kv_cache_used_bytes; /* blocks in use by all its sequences (the scheduler's slots), shared ones once */
 };
 /* Returns LIR_OK, LIR_EINVAL, LIR_ENOTFOUND, LIR_ETIER. */
 LIR_API enum lir_status lir_runtime_context_status(lir_runtime *rt, const char *loaded_id, struct lir_context_usage *out,

@@ -102,6 +102,7 @@ static void usage_of(const struct rt_entry *en, struct lir_context_usage *o) {
     o->usage_percent = (float)ss.usage_percent;
     o->kv_cache_bytes = ss.kv_bytes;
     o->kv_cache_capacity_bytes = cs.kv_bytes;
+    o->kv_cache_used_bytes = cs.kv_bytes_used;
 }
 
 static enum lir_status finish(lir_err *e, enum lir_status s, char *err, size_t err_len) {

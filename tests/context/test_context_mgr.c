@@ -70,7 +70,8 @@ Test(context_mgr, status_truncate_clear_snapshots, .fini = fini) {
     cr_assert_eq(u.available_tokens, 256 - used);
     cr_assert_float_eq(u.usage_percent, 100.0f * (float)used / 256.0f, 1e-3);
     cr_assert_gt(u.kv_cache_bytes, 0);
-    cr_assert_geq(u.kv_cache_capacity_bytes, u.kv_cache_bytes);
+    cr_assert_geq(u.kv_cache_capacity_bytes, u.kv_cache_used_bytes);
+    cr_assert_geq(u.kv_cache_used_bytes, u.kv_cache_bytes);
     cr_assert_str_eq(u.loaded_model_id, ida);
     struct lir_loaded_model lm;
     cr_assert_eq(lir_runtime_get_loaded(rt, ida, &lm), LIR_OK);
