@@ -1,5 +1,7 @@
-/* test_cuda.c — the CUDA backend (src/backend/cuda) against the CPU references. Compiled only
- * with -DLIR_CUDA=ON; every test skips, saying why, when no CUDA device is present.
+/* test_cuda.c — the CUDA backend (src/backend/cuda) against the CPU references. The GPU tests
+ * (suite cuda) are compiled only with -DLIR_CUDA=ON and skip, saying why, when no CUDA device is
+ * present; suite cuda_none runs in every build without a usable GPU (gpu_layers refused, with
+ * the reason).
  *  - kernels: for every weight type with CUDA kernels, random rows quantized by the reference
  *    quantizer; the GPU mat-vec (1, 3, 8 columns), the dequantize + cuBLAS GEMM (5, 20 columns)
  *    and the default choice are checked against a double-precision dot of the reference
@@ -17,7 +19,6 @@
  *    through the public API (lir_context_params.gpu_layers = -1) 32 greedy tokens equal the CPU
  *    context's; partial offload and n_seq_max > 1 are refused, as is a context shift.
  *  - refusals: an encoder model (EUNSUPPORTED), a bad token and a position past n_ctx (EINVAL). */
-#ifdef LIR_CUDA
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -25,6 +26,32 @@
 #include "backend/cuda/cuda.h"
 #include "lir.h"
 #include "model/model_util.h"
+
+/* Every build: where no GPU can be used (no CUDA build, no device), gpu_layers = -1 is refused
+ * with LIR_EUNSUPPORTED and the reason, and gpu_layers = 0 is the CPU context. */
+Test(cuda_none, gpu_layers_refused_without_a_usable_gpu) {
+    char why[200] = "", err[512] = "";
+    if (lir_cuda_device_count(why, sizeof why) > 0) cr_skip_test("a CUDA device is present (tested by cuda/*)");
+    cr_assert(why[0], "lir_cuda_device_count gives no reason");
+    char mp[512];
+    snprintf(mp, sizeof mp, "%s/models/kjv-11m-q8_0.gguf", LIR_SOURCE_DIR);
+    lir_model *m = NULL;
+    cr_assert_eq(lir_model_load(mp, NULL, &m, err, sizeof err), LIR_OK, "load: %s", err);
+    struct lir_context_params cp = lir_context_params_default();
+    cp.n_ctx = 64;
+    cp.n_threads = 1;
+    cp.gpu_layers = -1;
+    lir_context *c = (lir_context *)1;
+    cr_assert_eq(lir_context_create(m, &cp, &c, err, sizeof err), LIR_EUNSUPPORTED);
+    cr_assert_null(c);
+    cr_assert(strstr(err, why), "message '%s' does not say '%s'", err, why);
+    cp.gpu_layers = 0;
+    cr_assert_eq(lir_context_create(m, &cp, &c, err, sizeof err), LIR_OK, "%s", err);
+    lir_context_free(c);
+    lir_model_free(m);
+}
+
+#ifdef LIR_CUDA
 
 static void need_gpu(void) {
     char why[200] = "";

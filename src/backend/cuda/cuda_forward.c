@@ -12,7 +12,7 @@
 #ifndef LIR_CUDA
 
 static enum lir_status no_cuda(lir_err *e, const char *fn) {
-    return lir__errf(e, LIR_EUNSUPPORTED, "%s: this build has no CUDA backend (configure with -DLIR_CUDA=ON)", fn);
+    return lir__errf(e, LIR_EUNSUPPORTED, "%s: built without CUDA (configure with -DLIR_CUDA=ON)", fn);
 }
 int lir_cuda_device_count(char *why, size_t why_len) {
     if (why && why_len) snprintf(why, why_len, "built without CUDA (configure with -DLIR_CUDA=ON)");
