@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "lir.h"
+#include <jansson.h>
 
 /* "lir: MESSAGE" on stderr, then exit(code): 1 for run-time errors, 2 for usage errors. */
 _Noreturn void lir_cli_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -62,6 +63,16 @@ struct lir_cli_gen {
 enum lir_status lir_cli_generate_tokens(lir_model *m, lir_context *ctx, const lir_token *prompt, int32_t n_prompt,
                                         int32_t pos, int32_t n_gen, struct lir_cli_sampler *smp,
                                         struct lir_cli_text *txt, struct lir_cli_gen *r, char *err, size_t err_len);
+
+/* cli_http.c: a running server. The base URL ("http://host:port", no trailing slash) from
+ * $LIR_HOST (default 127.0.0.1:7373; 0.0.0.0 means this machine; port 7373 when none is given). */
+void lir_cli_server_url(char *buf, size_t n);
+enum lir_cli_reply { LIR_CLI_REPLY_OK, LIR_CLI_NO_SERVER, LIR_CLI_REPLY_ERROR };
+/* One request to base + path: GET when body is NULL, else POST of the JSON body. On
+ * LIR_CLI_REPLY_OK *out is the parsed JSON reply (the caller decrefs); LIR_CLI_REPLY_ERROR: err
+ * says why (the server's message when it sent one); LIR_CLI_NO_SERVER: nothing listens there. */
+enum lir_cli_reply lir_cli_request(const char *base, const char *path, const char *body, long connect_ms,
+                                   long timeout_s, json_t **out, char *err, size_t err_len);
 
 int lir_cli_generate(int argc, char **argv); /* `lir generate` */
 int lir_cli_chat(int argc, char **argv);     /* `lir chat` */

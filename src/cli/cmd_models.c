@@ -1,7 +1,8 @@
 /* cmd_models.c — `lir models`: the installed models (GGUF files) of a models directory.
  *
- *   lir models [--dir D] [--json]
- *     D: --dir, else $LIR_MODELS, else ~/.lir/models. Files are found up to 4 folders deep;
+ *   lir models [--models-dir D] [--json]
+ *     D: as every command finds it (lir_cli_models_dir: --models-dir or --dir, $LIR_MODELS,
+ *     ./models when it exists, $XDG_DATA_HOME/lir/models). Files are found up to 4 folders deep;
  *     files that are not valid GGUF are skipped. Without --json a table (name, arch, parameters,
  *     size, context, id); with --json an array of {"id","name","path","display_name","arch",
  *     "parameters","size_bytes","context_length","block_count"} sorted by name.
@@ -23,22 +24,17 @@ int lir_cli_models(int argc, char **argv) {
     bool json = false;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--dir") || !strcmp(a, "-d")) { if (!v) lir_cli_die(2, "%s needs a value", a); dir = v; i++; }
+        if (!strcmp(a, "--models-dir") || !strcmp(a, "--dir") || !strcmp(a, "-d")) { if (!v) lir_cli_die(2, "%s needs a value", a); dir = v; i++; }
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            puts("usage: lir models [--dir D] [--json]\n"
-                 "  the GGUF models under D (default $LIR_MODELS, else ~/.lir/models)");
+            puts("usage: lir models [--models-dir D] [--json]\n"
+                 "  the GGUF models under D (default $LIR_MODELS, ./models, $XDG_DATA_HOME/lir/models)");
             return 0;
         }
         else lir_cli_die(2, "models: unexpected argument '%s'", a);
     }
     char def[4096];
-    if (!dir) dir = getenv("LIR_MODELS");
-    if (!dir || !*dir) {
-        const char *home = getenv("HOME");
-        snprintf(def, sizeof def, "%s/.lir/models", home ? home : ".");
-        dir = def;
-    }
+    dir = lir_cli_models_dir(dir, def, sizeof def);
     struct lir_installed_model *v = NULL;
     int32_t n = 0;
     enum lir_status s = lir_models_scan(dir, &v, &n);

@@ -21,106 +21,12 @@
 #include "cli/cli.h"
 #include "util/util.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- the server */
-
-/* The server's base URL ("http://host:port", no trailing slash) from $LIR_HOST. */
-static void server_url(char *buf, size_t n) {
-    const char *h = getenv("LIR_HOST");
-    if (!h || !*h) h = "127.0.0.1:7373";
-    const char *scheme = "http://";
-    if (!strncmp(h, "http://", 7)) h += 7;
-    else if (!strncmp(h, "https://", 8)) h += 8, scheme = "https://";
-    char host[512];
-    snprintf(host, sizeof host, "%s", h);
-    size_t k = strlen(host);
-    while (k && host[k - 1] == '/') host[--k] = 0;
-    const char *rb = strrchr(host, ']'), *colon = strrchr(host, ':');
-    bool has_port = colon && (rb ? colon > rb : strchr(host, ':') == colon); /* "[::1]:7373", "host:7373" */
-    if (!strncmp(host, "0.0.0.0", 7) && (host[7] == 0 || host[7] == ':')) /* every interface: this machine */
-        snprintf(buf, n, "%s127.0.0.1%s%s", scheme, host + 7, has_port ? "" : ":7373");
-    else snprintf(buf, n, "%s%s%s", scheme, host, has_port ? "" : ":7373");
-}
-
-struct body {
-    char *p;
-    size_t len;
-};
-
-static size_t on_data(char *d, size_t sz, size_t nm, void *user) {
-    struct body *b = user;
-    size_t n = sz * nm;
-    if (b->len + n > (64u << 20)) return 0; /* a reply this large is not ours: abort */
-    char *p = realloc(b->p, b->len + n + 1);
-    if (!p) return 0;
-    memcpy(p + b->len, d, n);
-    b->p = p;
-    b->len += n;
-    b->p[b->len] = 0;
-    return n;
-}
-
-enum reply { REPLY_OK, NO_SERVER, REPLY_ERROR };
-
-/* One request: GET when body is NULL, else POST of JSON. On REPLY_OK *out is the parsed JSON
- * reply (the caller decrefs); on REPLY_ERROR err says why (the server's message when it sent
- * one); NO_SERVER: nothing listens there. */
-static enum reply request(const char *base, const char *path, const char *body, long timeout_s, json_t **out, char *err,
-                          size_t err_len) {
-    char url[1024];
-    snprintf(url, sizeof url, "%s%s", base, path);
-    CURL *c = curl_easy_init();
-    if (!c) {
-        snprintf(err, err_len, "cannot start libcurl");
-        return REPLY_ERROR;
-    }
-    struct body b = { 0 };
-    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hd);
-    if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(c);
-    enum reply r = REPLY_OK;
-    json_t *j = NULL;
-    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {
-        r = NO_SERVER;
-    } else if (rc != CURLE_OK) {
-        snprintf(err, err_len, "%s%s: %s", base, path, curl_easy_strerror(rc));
-        r = REPLY_ERROR;
-    } else {
-        json_error_t je;
-        j = b.p ? json_loadb(b.p, b.len, 0, &je) : NULL;
-        if (status < 200 || status > 299) {
-            json_t *e = json_object_get(j, "error");
-            const char *msg = json_is_string(e) ? json_string_value(e)
-                            : json_is_string(json_object_get(e, "message")) ? json_string_value(json_object_get(e, "message"))
-                                                                             : NULL;
-            snprintf(err, err_len, "%s%s: HTTP %ld%s%.300s", base, path, status, msg ? ": " : "", msg ? msg : "");
-            r = REPLY_ERROR;
-        } else if (!json_is_object(j)) {
-            snprintf(err, err_len, "%s%s: the reply is not a JSON object", base, path);
-            r = REPLY_ERROR;
-        }
-    }
-    free(b.p);
-    if (r == REPLY_OK) *out = j;
-    else json_decref(j);
-    return r;
-}
 
 static void human_bytes(char *buf, size_t n, double v) {
     static const char *const u[] = { "B", "KB", "MB", "GB", "TB" };
@@ -147,11 +53,11 @@ int lir_cli_ps(int argc, char **argv) {
         } else lir_cli_die(2, "ps: unexpected argument '%s' (lir ps --help)", argv[i]);
     }
     char base[600], err[1024];
-    server_url(base, sizeof base);
+    lir_cli_server_url(base, sizeof base);
     json_t *r = NULL;
-    enum reply rp = request(base, "/api/ps", NULL, 10, &r, err, sizeof err);
-    if (rp == REPLY_ERROR) lir_cli_die(1, "%s", err);
-    if (rp == NO_SERVER) {
+    enum lir_cli_reply rp = lir_cli_request(base, "/api/ps", NULL, 2000L, 10, &r, err, sizeof err);
+    if (rp == LIR_CLI_REPLY_ERROR) lir_cli_die(1, "%s", err);
+    if (rp == LIR_CLI_NO_SERVER) {
         if (json) puts("{\"server\":null,\"models\":[]}");
         else printf("no server running at %s; nothing loaded (start one with `lir serve`)\n", base);
         return 0;
@@ -245,7 +151,7 @@ int lir_cli_load(int argc, char **argv) {
     }
     if (!model) lir_cli_die(2, "load: no model given (lir load MODEL)");
     char base[600], err[1024];
-    server_url(base, sizeof base);
+    lir_cli_server_url(base, sizeof base);
     json_t *opts = json_object(), *req = json_object();
     if (!opts || !req) lir_cli_die(1, "out of memory");
     if (n_ctx) json_object_set_new(opts, "num_ctx", json_integer(n_ctx));
@@ -262,10 +168,10 @@ int lir_cli_load(int argc, char **argv) {
     if (!body) lir_cli_die(1, "out of memory");
     json_t *r = NULL;
     uint64_t t0 = lir__now_ns();
-    enum reply rp = request(base, "/api/generate", body, 600, &r, err, sizeof err);
+    enum lir_cli_reply rp = lir_cli_request(base, "/api/generate", body, 2000L, 600, &r, err, sizeof err);
     free(body);
-    if (rp == REPLY_ERROR) lir_cli_die(1, "load '%s': %s", model, err);
-    if (rp == REPLY_OK) {
+    if (rp == LIR_CLI_REPLY_ERROR) lir_cli_die(1, "load '%s': %s", model, err);
+    if (rp == LIR_CLI_REPLY_OK) {
         double ms = (double)(lir__now_ns() - t0) / 1e6;
         if (json) {
             json_t *o = json_pack("{s:s,s:s,s:b,s:f,s:b}", "server", base, "model", model, "loaded", 1, "duration_ms", ms,
@@ -349,10 +255,10 @@ static void unload_one(const char *base, const char *model, bool json) {
     if (!body) lir_cli_die(1, "out of memory (or the name is not UTF-8)");
     char err[1024];
     json_t *r = NULL;
-    enum reply rp = request(base, "/api/generate", body, 120, &r, err, sizeof err);
+    enum lir_cli_reply rp = lir_cli_request(base, "/api/generate", body, 2000L, 120, &r, err, sizeof err);
     free(body);
-    if (rp == NO_SERVER) lir_cli_die(1, "no server running at %s: nothing is loaded", base);
-    if (rp == REPLY_ERROR) lir_cli_die(1, "unload '%s': %s", model, err);
+    if (rp == LIR_CLI_NO_SERVER) lir_cli_die(1, "no server running at %s: nothing is loaded", base);
+    if (rp == LIR_CLI_REPLY_ERROR) lir_cli_die(1, "unload '%s': %s", model, err);
     json_decref(r);
     if (!json) printf("unloaded %s\n", model);
 }
@@ -375,7 +281,7 @@ int lir_cli_unload(int argc, char **argv) {
     }
     if (!model == !all) lir_cli_die(2, "unload: give a model or --all (lir unload MODEL | --all)");
     char base[600], err[1024];
-    server_url(base, sizeof base);
+    lir_cli_server_url(base, sizeof base);
     if (model) {
         unload_one(base, model, json);
         if (json) {
@@ -388,9 +294,9 @@ int lir_cli_unload(int argc, char **argv) {
         return 0;
     }
     json_t *r = NULL;
-    enum reply rp = request(base, "/api/ps", NULL, 10, &r, err, sizeof err);
-    if (rp == NO_SERVER) lir_cli_die(1, "no server running at %s: nothing is loaded", base);
-    if (rp == REPLY_ERROR) lir_cli_die(1, "%s", err);
+    enum lir_cli_reply rp = lir_cli_request(base, "/api/ps", NULL, 2000L, 10, &r, err, sizeof err);
+    if (rp == LIR_CLI_NO_SERVER) lir_cli_die(1, "no server running at %s: nothing is loaded", base);
+    if (rp == LIR_CLI_REPLY_ERROR) lir_cli_die(1, "%s", err);
     json_t *models = json_object_get(r, "models"), *done = json_array();
     if (!json_is_array(models)) lir_cli_die(1, "%s/api/ps: the reply has no \"models\" array", base);
     size_t i;

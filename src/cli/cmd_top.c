@@ -29,75 +29,11 @@
 
 /* ---------------------------------------------------------------- the server */
 
-/* $LIR_HOST as a base URL ("http://host:port"): default 127.0.0.1:7373, 0.0.0.0 = this machine.
- * (The same rules as `lir ps`.) */
-static void server_url(char *buf, size_t n) {
-    const char *h = getenv("LIR_HOST");
-    if (!h || !*h) h = "127.0.0.1:7373";
-    const char *scheme = "http://";
-    if (!strncmp(h, "http://", 7)) h += 7;
-    else if (!strncmp(h, "https://", 8)) h += 8, scheme = "https://";
-    char host[512];
-    snprintf(host, sizeof host, "%s", h);
-    size_t k = strlen(host);
-    while (k && host[k - 1] == '/') host[--k] = 0;
-    const char *rb = strrchr(host, ']'), *colon = strrchr(host, ':');
-    bool has_port = colon && (rb ? colon > rb : strchr(host, ':') == colon);
-    if (!strncmp(host, "0.0.0.0", 7) && (host[7] == 0 || host[7] == ':'))
-        snprintf(buf, n, "%s127.0.0.1%s%s", scheme, host + 7, has_port ? "" : ":7373");
-    else snprintf(buf, n, "%s%s%s", scheme, host, has_port ? "" : ":7373");
-}
-
-struct body { char *p; size_t len; };
-static size_t on_data(char *d, size_t sz, size_t nm, void *user) {
-    struct body *b = user;
-    size_t n = sz * nm;
-    if (b->len + n > (16u << 20)) return 0;
-    char *p = realloc(b->p, b->len + n + 1);
-    if (!p) return 0;
-    memcpy(p + b->len, d, n);
-    b->p = p;
-    b->len += n;
-    b->p[b->len] = 0;
-    return n;
-}
-
-/* GET base+path as JSON: 0 ok (*out set), 1 no server, 2 error (err says why). */
+/* GET base+path as JSON (lir_cli_request, 1 s to connect, 5 s in all): 0 ok (*out set), 1 no
+ * server, 2 error (err says why). */
 static int get_json(const char *base, const char *path, json_t **out, char *err, size_t err_len) {
-    char url[1024];
-    snprintf(url, sizeof url, "%s%s", base, path);
-    CURL *c = curl_easy_init();
-    if (!c) {
-        snprintf(err, err_len, "cannot start libcurl");
-        return 2;
-    }
-    struct body b = { 0 };
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    int r = 0;
-    *out = NULL;
-    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {
-        r = 1;
-    } else if (rc != CURLE_OK) {
-        r = 2;
-        snprintf(err, err_len, "%.400s: %s", url, curl_easy_strerror(rc));
-    } else if (status < 200 || status > 299) {
-        r = 2;
-        snprintf(err, err_len, "%.400s: HTTP %ld", url, status);
-    } else if (!(*out = b.p ? json_loadb(b.p, b.len, 0, NULL) : NULL)) {
-        r = 2;
-        snprintf(err, err_len, "%.400s: not JSON", url);
-    }
-    free(b.p);
-    return r;
+    enum lir_cli_reply r = lir_cli_request(base, path, NULL, 1000L, 5L, out, err, err_len);
+    return r == LIR_CLI_REPLY_OK ? 0 : r == LIR_CLI_NO_SERVER ? 1 : 2;
 }
 
 static int64_t jint(json_t *o, const char *k) {
@@ -446,7 +382,7 @@ int lir_cli_top(int argc, char **argv) {
     memset(&v, 0, sizeof v);
     pthread_mutex_init(&v.mu, NULL);
     char base[600];
-    server_url(base, sizeof base);
+    lir_cli_server_url(base, sizeof base);
     lir_runtime *rt = NULL;
     if (!local) {
         json_t *j = NULL;

@@ -47,7 +47,7 @@ static const char *usage_text =
     "  embed -m MODEL [--pooling mean|cls|last] [--no-normalize] TEXT...   embedding vectors as JSON\n"
     "  quantize [--allow-requantize] [--pure] [--output-tensor-type T] [-t N] IN OUT TYPE\n"
     "                                               requantize a model (as llama-quantize; TYPE e.g. Q4_K_M)\n"
-    "  models [--dir D] [--json]                    installed models (GGUF files in D, default $LIR_MODELS)\n"
+    "  models [--models-dir D] [--json]             installed models (GGUF files in D: $LIR_MODELS, ./models)\n"
     "  top [--interval MS] [--once] [--json]        live models, RAM/CPU/GPU, tok/s, TTFT, alerts (server or local)\n"
     "  stats [--period 1h] [--data-dir D] [--json|--csv]\n"
     "                                               request statistics and resource history from the store\n"
