@@ -481,3 +481,47 @@ Test(snapshot, checksum_tree_any_thread_count) {
     }
     free(d);
 }
+
+Test(snapshot, pool_too_small_refused, .init = setup, .fini = teardown) {
+    /* two sequences over a pool of 3 blocks (192 tokens): sequence 0 holds 130 tokens (3 blocks),
+     * sequence 1 shares them (seq_copy); clearing 1 would free none, so a 100-token snapshot
+     * (2 blocks) does not fit: refused before anything changes, both sequences intact */
+    lir_model *m = load(model_a);
+    lir_token p[100];
+    prompt(p, 100);
+    lir_context *c = ctx_new(m, 128, LIR_KV_TYPE_F16, 1);
+    cr_assert_eq(lir_context_decode(c, p, 100, 0, false), LIR_OK);
+    char big[300];
+    snprintf(big, sizeof big, "%s.big", snap_path);
+    cr_assert_eq(lir_snapshot_save(c, 0, big, NULL, NULL), LIR_OK, "%s", lir_context_last_error(c));
+    lir_context_free(c);
+
+    struct lir_context_params cp = lir_context_params_default();
+    cp.n_ctx = 192;
+    cp.n_threads = 1;
+    cp.n_seq_max = 2;
+    cp.kv_size = 192;
+    char err[512];
+    cr_assert_eq(lir_context_create(m, &cp, &c, err, sizeof err), LIR_OK, "%s", err);
+    lir_token q[130];
+    prompt(q, 130);
+    cr_assert_eq(lir_context_decode(c, q, 130, 0, false), LIR_OK, "%s", lir_context_last_error(c));
+    cr_assert_eq(lir_context_seq_copy(c, 0, 1), LIR_OK);
+    enum lir_status s = lir_snapshot_restore(c, 1, big, NULL, NULL);
+    cr_assert_eq(s, LIR_ECONTEXT, "%s: %s", lir_status_name(s), lir_context_last_error(c));
+    cr_assert(strstr(lir_context_last_error(c), "KV blocks"), "%s", lir_context_last_error(c));
+    int32_t n0 = 0, n1 = 0;
+    const lir_token *t0 = lir_context_seq_tokens(c, 0, &n0), *t1 = lir_context_seq_tokens(c, 1, &n1);
+    cr_assert_eq(n0, 130);
+    cr_assert_eq(n1, 130);
+    cr_assert_arr_eq(t0, q, sizeof q);
+    cr_assert_arr_eq(t1, q, sizeof q);
+    /* with both sequences cleared the 2 blocks are free: it fits */
+    lir_context_seq_clear(c, 0);
+    lir_context_seq_clear(c, 1);
+    cr_assert_eq(lir_snapshot_restore(c, 1, big, NULL, NULL), LIR_OK, "%s", lir_context_last_error(c));
+    cr_assert_eq(lir_context_seq_length(c, 1), 100);
+    unlink(big);
+    lir_context_free(c);
+    lir_model_free(m);
+}
