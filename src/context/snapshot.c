@@ -7,7 +7,10 @@
  * context's threads, appends it and renames the file over path. Restore maps the file, checks all of it (lir__snap_parse: sizes,
  * checksum, contents), then checks it against the context (fingerprint, vocabulary, KV type and
  * token size, room), and the sampler's state against the sampler; only then does it clear the
- * sequence and write the KV chunks straight from the mapping (lir__kv_seq_write). */
+ * sequence and write the KV chunks straight from the mapping (lir__kv_seq_write).
+ * Known limit: the file is mapped, not copied, so another process truncating it while a restore
+ * reads it raises SIGBUS (files written by lir_snapshot_save are replaced by rename, never
+ * truncated in place, so lir itself never does this). */
 #include "context/snapshot.h"
 #include "model/forward.h"
 #include "model/model.h"
