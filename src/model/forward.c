@@ -822,6 +822,8 @@ enum lir_status lir__kv_seq_read(lir_context *c, int32_t seq, int32_t p0, int32_
     c->err.msg[0] = 0;
     enum lir_status s = check_seq(c, seq, "lir__kv_seq_read");
     if (s) return s;
+    if (c->gpu) /* the cache is in VRAM (src/backend/cuda); snapshots of it are not supported yet */
+        return lir__errf(&c->err, LIR_EUNSUPPORTED, "lir__kv_seq_read: not supported with gpu_layers");
     const int32_t len = c->kv.seqs[seq].len;
     if (p0 < 0 || n < 0 || (int64_t)p0 + n > len)
         return lir__errf(&c->err, LIR_EINVAL, "lir__kv_seq_read: tokens [%d, %lld) are outside sequence %d's [0, %d)",
@@ -836,6 +838,8 @@ enum lir_status lir__kv_seq_write(lir_context *c, int32_t seq, int32_t p0, int32
     c->err.msg[0] = 0;
     enum lir_status s = check_seq(c, seq, "lir__kv_seq_write");
     if (s) return s;
+    if (c->gpu) /* the cache is in VRAM (src/backend/cuda); snapshots of it are not supported yet */
+        return lir__errf(&c->err, LIR_EUNSUPPORTED, "lir__kv_seq_write: not supported with gpu_layers");
     struct lir_kv_seq *sq = &c->kv.seqs[seq];
     if (p0 != sq->len)
         return lir__errf(&c->err, LIR_EINVAL, "lir__kv_seq_write: p0 %d must be sequence %d's length %d", p0, seq,

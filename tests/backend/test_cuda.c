@@ -17,7 +17,8 @@
  *    on the GPU go through f16 tensor cores); graph replay equals the ungraphed step bit for bit.
  *  - the trained default model (peaked): 64 greedy tokens after a prompt equal the CPU's, and
  *    through the public API (lir_context_params.gpu_layers = -1) 32 greedy tokens equal the CPU
- *    context's; partial offload and n_seq_max > 1 are refused, as is a context shift.
+ *    context's; partial offload and n_seq_max > 1 are refused, as are a context shift and
+ *    reading the KV cache for a snapshot.
  *  - refusals: an encoder model (EUNSUPPORTED), a bad token and a position past n_ctx (EINVAL). */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -25,6 +26,7 @@
 #include <string.h>
 #include "backend/cuda/cuda.h"
 #include "lir.h"
+#include "model/forward.h"
 #include "model/model_util.h"
 
 /* Every build: where no GPU can be used (no CUDA build, no device), gpu_layers = -1 is refused
@@ -322,6 +324,8 @@ Test(cuda, context_gpu_layers_all_equals_cpu) {
         cr_assert_eq(lir_context_decode(gc, &b, 1, pos, false), LIR_OK, "%s", lir_context_last_error(gc));
     }
     cr_assert_eq(lir_context_seq_truncate(gc, 0, 4, 4), LIR_EUNSUPPORTED);
+    char kvbuf[64];
+    cr_assert_eq(lir__kv_seq_read(gc, 0, 0, 0, kvbuf), LIR_EUNSUPPORTED); /* snapshots: not yet */
     lir_context_free(gc);
     lir_context_free(cc);
     /* refused: partial offload, several sequences */
