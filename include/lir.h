@@ -137,7 +137,8 @@ struct lir_context_params {
     int32_t gpu_layers; /* 0 = CPU only (default); -1 (all) or >= n_layer: the whole model (weights,
                            KV cache, output) on one CUDA GPU, main_gpu, in a -DLIR_CUDA=ON build, for
                            llama/qwen2/qwen3 with n_seq_max 1 (else LIR_EUNSUPPORTED, which partial
-                           offload, 1..n_layer-1, also is for now) */
+                           offload, 1..n_layer-1, also is for now; such a context also refuses
+                           lir_context_seq_truncate and KV snapshots) */
     int32_t main_gpu;   /* CUDA device ordinal for gpu_layers (default 0) */
 };
 LIR_API struct lir_context_params lir_context_params_default(void);
