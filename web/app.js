@@ -229,7 +229,11 @@ function showCheck(chk, title) {
     ul.append(el("li", { text: `${i.resource}: needs ${bytes(i.required)}, ${bytes(i.available)} available — ${i.message}` }));
   box.append(ul);
   if (chk.suggestion) box.append(el("p", { class: "suggestion", text: `Suggestion: ${chk.suggestion}` }));
-  if (chk.suggested_context_size) box.append(el("p", { text: `Suggested context size: ${chk.suggested_context_size}` }));
+  if (chk.suggested_context_size)
+    box.append(el("p", {}, `Suggested context size: ${chk.suggested_context_size} `,
+      el("button", { type: "button", class: "secondary", id: "use-suggested",
+        onclick: () => { $("load-context").value = String(chk.suggested_context_size); $("load-context").focus(); },
+        text: "Use it" })));
   box.hidden = false;
 }
 
@@ -237,6 +241,7 @@ $("load-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const st = $("load-status");
   $("load-check").hidden = true;
+  st.classList.remove("error");
   st.textContent = "loading…";
   $("load-btn").disabled = true;
   try {
