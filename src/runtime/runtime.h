@@ -193,6 +193,8 @@ struct lir__sched_stats {
     int64_t decode_tokens;    /* one-token decodes of generating sequences, over all steps */
     int64_t prompt_tokens;    /* prompt tokens evaluated, over all steps */
     int32_t max_seqs_in_step; /* most sequences in one step */
+    int32_t max_tokens_in_step; /* most tokens in one step */
+    int64_t mixed_steps;      /* steps with both generating sequences and prompt tokens */
     int32_t running, queued;  /* now */
     int32_t parallel;
     int32_t seq_len[64];      /* tokens held by each sequence after the last step or job end */

@@ -540,6 +540,8 @@ static void step(struct rt_sched *sc) {
     sc->st.decode_tokens += n_dec;
     sc->st.prompt_tokens += n_prompt_tok;
     if (n_seqs > sc->st.max_seqs_in_step) sc->st.max_seqs_in_step = n_seqs;
+    if (n > sc->st.max_tokens_in_step) sc->st.max_tokens_in_step = n;
+    if (n_dec > 0 && n_prompt_tok > 0) sc->st.mixed_steps++;
     pthread_mutex_unlock(&sc->mu);
     if (s) {
         char msg[LIR_ERR_MAX];

@@ -3,7 +3,8 @@
  * while the others go on; a full queue answers LIR_EBUSY; timeouts; prefix reuse evaluates only
  * the new tokens and changes nothing in the output; the overflow policies (shift past n_ctx with
  * ContextTruncated, stop with "length", error) and a prompt too long (error, or truncated when
- * asked). Tiny generated models, a few seconds in all. */
+ * asked); a long prompt evaluated in chunks of at most batch_size tokens, interleaved with a
+ * running stream. Tiny generated models, a few seconds in all. */
 #include "runtime_util.h"
 #include "runtime/runtime.h"
 
@@ -447,5 +448,83 @@ Test(sched, overflow_shift_stop_error_and_long_prompts, .fini = fini) {
     lir_generate_result_clear(&r);
     free(big);
     lir_runtime_unsubscribe(rt, sub);
+    lir_runtime_destroy(rt);
+}
+
+/* ------------------------------------------------------------ chunked prompts */
+
+struct gate1 {
+    sem_t first;
+    int n;
+};
+static int first_chunk(const struct lir_generate_chunk *c, void *user) {
+    struct gate1 *g = user;
+    if (!c->is_complete && g->n++ == 0) sem_post(&g->first);
+    return 0;
+}
+struct streamer {
+    lir_runtime *rt;
+    struct lir_generate_request q;
+    struct gate1 *g;
+    enum lir_status s;
+    char err[512];
+    struct lir_generate_result r;
+};
+static void *streamer_main(void *arg) {
+    struct streamer *h = arg;
+    h->s = lir_runtime_generate_stream(h->rt, &h->q, first_chunk, h->g, &h->r, h->err, sizeof h->err);
+    return NULL;
+}
+
+Test(sched, long_prompt_is_chunked_between_running_steps, .fini = fini) {
+    rt_dir_make("sched-chunk");
+    rt_model_make("m", LIR_GEN_LLAMA, 19);
+    ban_eog("m");
+    lir_runtime *rt = rt_new_p(2, 0);
+    char id[LIR_ID_LEN], err[512] = "";
+    enum { B = 16 };
+    struct lir_load_options o = rt_opts(1024);
+    o.batch_size = B;
+    rt_load(rt, "m", &o, id);
+    struct gate1 g = { .n = 0 };
+    sem_init(&g.first, 0, 0);
+    struct streamer a = { .rt = rt, .g = &g };
+    a.q = lir_generate_request_default();
+    a.q.prompt = "A stream that runs";
+    a.q.sampling.max_tokens = 200;
+    a.q.sampling.seed = 1;
+    a.q.sampling.logit_bias = no_eog;
+    a.q.sampling.n_logit_bias = n_no_eog;
+    pthread_t ta;
+    pthread_create(&ta, NULL, streamer_main, &a);
+    sem_wait(&g.first); /* a is generating */
+    char *big = calloc(1, 4096);
+    for (int i = 0; i < 40; i++) strcat(big, "words of a long prompt ");
+    struct lir_generate_request q = lir_generate_request_default();
+    q.prompt = big;
+    q.sampling.max_tokens = 4;
+    q.sampling.logit_bias = no_eog;
+    q.sampling.n_logit_bias = n_no_eog;
+    struct lir_generate_result r;
+    cr_assert_eq(lir_runtime_generate(rt, &q, &r, err, sizeof err), LIR_OK, "%s", err);
+    cr_assert_gt(r.usage.prompt_tokens_evaluated, 4 * B, "a prompt of several chunks (%d tokens)",
+                 r.usage.prompt_tokens_evaluated);
+    struct lir__sched_stats st;
+    cr_assert_eq(lir__sched_get_stats(rt, id, &st), LIR_OK);
+    bool a_running = st.running == 1; /* a was still generating when the prompt was done */
+    pthread_join(ta, NULL);
+    cr_assert_eq(a.s, LIR_OK, "%s", a.err);
+    cr_assert_eq(a.r.usage.completion_tokens, 200);
+    cr_assert(a_running, "the stream outlived the long prompt (200 tokens): the test shows the overlap");
+    cr_assert_leq(st.max_tokens_in_step, B, "no step is more than one chunk: %d tokens", st.max_tokens_in_step);
+    /* each prompt step carries the stream's token too (B - 1 prompt tokens), unless the stream's
+     * callback was late (> 2 ms on a loaded machine): at least half of them */
+    cr_assert_geq(st.mixed_steps, r.usage.prompt_tokens_evaluated / (2 * B),
+                  "the running stream went on during the prompt: %lld mixed steps for %d prompt tokens",
+                  (long long)st.mixed_steps, r.usage.prompt_tokens_evaluated);
+    lir_generate_result_clear(&r);
+    lir_generate_result_clear(&a.r);
+    free(big);
+    sem_destroy(&g.first);
     lir_runtime_destroy(rt);
 }
