@@ -78,6 +78,23 @@ test("the page and its files are served from the binary, with types and ETags", 
   assert.equal(head.status, 200);
   assert.equal(head.headers.get("content-length"), String(fs.statSync(path.join(ROOT, "web/app.js")).size));
   assert.equal((await fetch(srv.url + "/static/../../etc/passwd")).status, 404);
+  // the live stream: one "resources" event at once, the next about interval_ms later
+  const ac = new AbortController();
+  const live = await fetch(srv.url + "/lir/v1/resources/live?interval_ms=200", { signal: ac.signal });
+  assert.match(live.headers.get("content-type"), /^text\/event-stream/);
+  let buf = "";
+  const t0 = Date.now();
+  for await (const chunk of live.body) {
+    buf += Buffer.from(chunk).toString();
+    if ((buf.match(/\n\n/g) ?? []).length >= 3) break;
+  }
+  ac.abort();
+  const evs = buf.split("\n\n").filter(Boolean).map((b) => JSON.parse(b.match(/^data: (.*)$/m)[1]));
+  assert.ok(Date.now() - t0 >= 300 && Date.now() - t0 < 5000, `3 events at 200 ms took ${Date.now() - t0} ms`);
+  for (const k of ["timestamp_ms", "process_ram_bytes", "models_ram_bytes", "cached_ram_bytes", "cpu_usage_percent",
+    "process_cpu_percent", "active_requests", "queued_requests", "current_tokens_per_second", "avg_ttft_ms", "gpus", "models"])
+    assert.ok(k in evs[0], `live event has ${k}`);
+  assert.ok(evs[0].cached_ram_bytes > 0, "the page cache is read");
   const bad = await getJson(srv.url + "/lir/v1/resources/live?interval_ms=5");
   assert.equal(bad.status, 400);
   assert.match(bad.json.error.message, /interval_ms/);
