@@ -3,7 +3,8 @@
 // one sample a second), the event stream (/lir/v1/events, SSE) and the OpenAI chat API for the
 // playground (/v1/chat/completions, streamed). Charts are uPlot (window.uPlot, embedded next to
 // this file). Every stream is read with fetch so that an API key (Authorization) can be sent.
-// window.lirDash exposes the page's state and a history setter for the browser tests.
+// window.lirDash exposes the page's state, a history setter and the resources renderer for the
+// browser tests.
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, attrs = {}, ...kids) => {
@@ -681,5 +682,6 @@ window.lirDash = {
   state,
   get chart() { return chart; },
   setHistory(h) { state.hist = h; chartDirty = true; },
+  renderResources,
   zoom(min, max) { zoomed = true; chart.setScale("x", { min, max }); },
 };
