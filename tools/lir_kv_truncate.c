@@ -9,7 +9,8 @@
  * lir__kv_seq_write) instead of evaluating 32K tokens: the shift's cost does not depend on the
  * values, and evaluating 32K tokens of a 1B model would take many minutes on this CPU. Each
  * repetition refills the dropped part, times the truncate alone, and checks the result (length,
- * one decode step afterwards). Prints the median and every run (ms). Not a test: timing only. */
+ * one decode step afterwards). Prints the median and every run (ms), and the time to read the
+ * whole sequence out through lir__kv_seq_read (a snapshot save's copy). Not a test: timing only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,12 +105,19 @@ int main(int argc, char **argv) {
     if (!buf || !toks || !ms) die("out of memory");
     for (int i = 0; i < CHUNK; i++) toks[i] = (lir_token)(i % mi.n_vocab);
     const int32_t n_discard = n_ctx - keep;
+    double read_ms = 0;
     for (int r = 0; r < reps; r++) {
         /* fill (or refill) the sequence to n_ctx tokens of random KV */
         for (int32_t p = lir_context_seq_length(c, 0); p < n_ctx; p += CHUNK) {
             const int32_t n = n_ctx - p < CHUNK ? n_ctx - p : CHUNK;
             fill_random(buf, tb * (size_t)n, kv_type);
             if (lir__kv_seq_write(c, 0, p, n, toks, buf)) die(lir_context_last_error(c));
+        }
+        if (r == 0) { /* by the way: reading the whole sequence out (what a snapshot save does) */
+            const uint64_t t = lir__now_ns();
+            for (int32_t p = 0; p < n_ctx; p += CHUNK)
+                if (lir__kv_seq_read(c, 0, p, n_ctx - p < CHUNK ? n_ctx - p : CHUNK, buf)) die(lir_context_last_error(c));
+            read_ms = (double)(lir__now_ns() - t) / 1e6;
         }
         const uint64_t t0 = lir__now_ns();
         if (lir_context_seq_truncate(c, 0, n_keep, n_discard)) die(lir_context_last_error(c));
@@ -128,15 +136,17 @@ int main(int argc, char **argv) {
     const double med = reps % 2 ? sorted[reps / 2] : (sorted[reps / 2 - 1] + sorted[reps / 2]) / 2;
     if (json) {
         printf("{\"n_ctx\":%d,\"keep\":%d,\"n_keep\":%d,\"kv_type\":\"%s\",\"threads\":%d,\"n_layer\":%d,\"kv_dim\":%d,"
-               "\"kv_bytes\":%llu,\"median_ms\":%.3f,\"ms\":[",
+               "\"kv_bytes\":%llu,\"read_ms\":%.3f,\"median_ms\":%.3f,\"ms\":[",
                n_ctx, keep, n_keep, kv_type == LIR_KV_TYPE_F16 ? "f16" : "q8_0", lir__context_n_threads(c),
-               mi.n_layer, mi.n_head_kv * mi.head_dim, (unsigned long long)st.kv_bytes, med);
+               mi.n_layer, mi.n_head_kv * mi.head_dim, (unsigned long long)st.kv_bytes, read_ms, med);
         for (int r = 0; r < reps; r++) printf("%s%.3f", r ? "," : "", ms[r]);
         printf("]}\n");
     } else {
         printf("truncate %d -> %d tokens (n_keep %d, %s KV, %d layers x %d dims, %d threads): median %.1f ms\n", n_ctx,
                keep, n_keep, kv_type == LIR_KV_TYPE_F16 ? "f16" : "q8_0", mi.n_layer, mi.n_head_kv * mi.head_dim,
                lir__context_n_threads(c), med);
+        printf("reading the %d-token sequence out (lir__kv_seq_read, %d-token chunks): %.1f ms, %.2f GB/s\n", n_ctx,
+               CHUNK, read_ms, (double)tb * n_ctx / (read_ms * 1e6));
     }
     free(sorted);
     free(ms);

@@ -160,40 +160,55 @@ void lir__kv_seq_copy(struct lir_kv *kv, int32_t src, int32_t dst) {
 
 /* ---------------------------------------------------------------- rows */
 
-/* K and V of row `off` of block b, layer il, to/from rows k, v (row_bytes each, V not transposed). */
-static void row_get(const struct lir_kv *kv, int32_t b, int32_t off, int32_t il, void *k, void *v) {
-    memcpy(k, lir__kv_k(kv, b, il) + (size_t)off * kv->row_bytes, kv->row_bytes);
-    const char *vb = lir__kv_v(kv, b, il);
-    if (kv->type == LIR_TYPE_F16) {
-        const lir_f16 *vt = (const lir_f16 *)vb;
-        lir_f16 *o = v;
-        for (int32_t d = 0; d < kv->kv_dim; d++) o[d] = vt[(size_t)d * LIR_KV_BS + off];
-    } else {
-        memcpy(v, vb + (size_t)off * kv->row_bytes, kv->row_bytes);
+/* m rows (t) of a transposed V block segment vt ([D][64], column offset applied) to rows vr
+ * ([m][D]) and back, in tiles of 8 dims so that every write is 8 contiguous values (the last
+ * D % 8 dims one at a time). */
+static void transpose_out(const lir_f16 *vt, lir_f16 *vr, int32_t m, int32_t D) {
+    int32_t d = 0;
+    for (; d + 8 <= D; d += 8) {
+        const lir_f16 *s = vt + (size_t)d * LIR_KV_BS;
+        for (int32_t t = 0; t < m; t++) {
+            lir_f16 *o = vr + (size_t)t * D + d;
+            for (int32_t k = 0; k < 8; k++) o[k] = s[(size_t)k * LIR_KV_BS + t];
+        }
     }
+    for (; d < D; d++)
+        for (int32_t t = 0; t < m; t++) vr[(size_t)t * D + d] = vt[(size_t)d * LIR_KV_BS + t];
+}
+static void transpose_in(const lir_f16 *vr, lir_f16 *vt, int32_t m, int32_t D) {
+    int32_t d = 0;
+    for (; d + 8 <= D; d += 8) {
+        lir_f16 *o = vt + (size_t)d * LIR_KV_BS;
+        for (int32_t t = 0; t < m; t++) {
+            const lir_f16 *s = vr + (size_t)t * D + d;
+            for (int32_t k = 0; k < 8; k++) o[(size_t)k * LIR_KV_BS + t] = s[k];
+        }
+    }
+    for (; d < D; d++)
+        for (int32_t t = 0; t < m; t++) vt[(size_t)d * LIR_KV_BS + t] = vr[(size_t)t * D + d];
 }
 
-static void row_put(struct lir_kv *kv, int32_t b, int32_t off, int32_t il, const void *k, const void *v) {
-    memcpy(lir__kv_k(kv, b, il) + (size_t)off * kv->row_bytes, k, kv->row_bytes);
-    char *vb = lir__kv_v(kv, b, il);
-    if (kv->type == LIR_TYPE_F16) {
-        lir_f16 *vt = (lir_f16 *)vb;
-        const lir_f16 *in = v;
-        for (int32_t d = 0; d < kv->kv_dim; d++) vt[(size_t)d * LIR_KV_BS + off] = in[d];
-    } else {
-        memcpy(vb + (size_t)off * kv->row_bytes, v, kv->row_bytes);
-    }
-}
-
+/* Rows [p0, p0 + n) of seq, layer il, a block segment at a time: K rows are contiguous within a
+ * block (one memcpy); F16 V is transposed per block, so its segment is transposed to rows. */
 void lir__kv_rows_read(const struct lir_kv *kv, int32_t seq, int32_t p0, int32_t n, void *buf) {
     const struct lir_kv_seq *s = &kv->seqs[seq];
     char *o = buf;
     const size_t rb = kv->row_bytes;
+    const int32_t D = kv->kv_dim;
     for (int32_t il = 0; il < kv->n_layer; il++) {
         char *ko = o, *vo = o + (size_t)n * rb;
-        for (int32_t i = 0; i < n; i++) {
-            const int32_t p = p0 + i;
-            row_get(kv, s->blocks[p / LIR_KV_BS], p % LIR_KV_BS, il, ko + (size_t)i * rb, vo + (size_t)i * rb);
+        for (int32_t i = 0; i < n;) {
+            const int32_t p = p0 + i, b = s->blocks[p / LIR_KV_BS], off = p % LIR_KV_BS;
+            const int32_t m = LIR_KV_BS - off < n - i ? LIR_KV_BS - off : n - i;
+            memcpy(ko + (size_t)i * rb, lir__kv_k(kv, b, il) + (size_t)off * rb, (size_t)m * rb);
+            if (kv->type == LIR_TYPE_F16) {
+                const lir_f16 *vt = (const lir_f16 *)lir__kv_v(kv, b, il) + off;
+                lir_f16 *vr = (lir_f16 *)(vo + (size_t)i * rb);
+                transpose_out(vt, vr, m, D);
+            } else {
+                memcpy(vo + (size_t)i * rb, lir__kv_v(kv, b, il) + (size_t)off * rb, (size_t)m * rb);
+            }
+            i += m;
         }
         o += 2 * (size_t)n * rb;
     }
@@ -203,11 +218,21 @@ void lir__kv_rows_write(struct lir_kv *kv, int32_t seq, int32_t p0, int32_t n, c
     struct lir_kv_seq *s = &kv->seqs[seq];
     const char *in = buf;
     const size_t rb = kv->row_bytes;
+    const int32_t D = kv->kv_dim;
     for (int32_t il = 0; il < kv->n_layer; il++) {
         const char *ki = in, *vi = in + (size_t)n * rb;
-        for (int32_t i = 0; i < n; i++) {
-            const int32_t p = p0 + i;
-            row_put(kv, s->blocks[p / LIR_KV_BS], p % LIR_KV_BS, il, ki + (size_t)i * rb, vi + (size_t)i * rb);
+        for (int32_t i = 0; i < n;) {
+            const int32_t p = p0 + i, b = s->blocks[p / LIR_KV_BS], off = p % LIR_KV_BS;
+            const int32_t m = LIR_KV_BS - off < n - i ? LIR_KV_BS - off : n - i;
+            memcpy(lir__kv_k(kv, b, il) + (size_t)off * rb, ki + (size_t)i * rb, (size_t)m * rb);
+            if (kv->type == LIR_TYPE_F16) {
+                lir_f16 *vt = (lir_f16 *)lir__kv_v(kv, b, il) + off;
+                const lir_f16 *vr = (const lir_f16 *)(vi + (size_t)i * rb);
+                transpose_in(vr, vt, m, D);
+            } else {
+                memcpy(lir__kv_v(kv, b, il) + (size_t)off * rb, vi + (size_t)i * rb, (size_t)m * rb);
+            }
+            i += m;
         }
         in += 2 * (size_t)n * rb;
     }
