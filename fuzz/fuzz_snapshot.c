@@ -1,6 +1,6 @@
 /* fuzz_snapshot.c — libFuzzer target for snapshot files (src/context/snapshot_format.c) and the
  * sampler state blob they carry (lir_sampler_state_load). Each input is checked as a whole file
- * with and without the checksum (mutated inputs rarely keep a valid BLAKE2b, so the unchecked
+ * with and without the checksum (mutated inputs rarely keep a valid checksum, so the unchecked
  * parse is what reaches the field checks); an accepted file must describe exactly its own bytes.
  * A stored sampler state is loaded into a sampler of the default parameters (vocabularies up to
  * 4096), which must either take it or refuse it; the input's bytes are also tried as a bare

@@ -580,8 +580,8 @@ LIR_API void lir_stop_matcher_free(lir_stop_matcher *m);
 
 /* A snapshot is one sequence of a context saved to a file: its tokens, its KV cache (in the
  * cache's type, bit for bit), the last logits row, optionally a sampler's state, a name and a
- * creation time, with the model's fingerprint, the format version and a BLAKE2b checksum over
- * everything (file format: src/context/snapshot.h). Restoring it into a context of the same model
+ * creation time, with the model's fingerprint, the format version and a checksum over everything
+ * (an XXH3-128 / BLAKE2b hash tree; file format: src/context/snapshot.h). Restoring it into a context of the same model
  * (same fingerprint) and KV type gives the same logits, bit for bit, and the same continuation.
  * Snapshot files are untrusted input: every field is checked before anything is allocated or
  * the target sequence changes. */

@@ -1,15 +1,16 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """make_seeds.py — writes the fuzz_snapshot seeds next to itself: small valid snapshot files made
 by mirroring the format of src/context/snapshot.h (header, name, tokens, logits, sampler state,
-KV bytes, BLAKE2b tree checksum), and one with a sampler state of lir_sampling_params_default()."""
+KV bytes, XXH3/BLAKE2b tree checksum), and one with a sampler state of lir_sampling_params_default()."""
 import hashlib, os, struct
+import xxhash  # Debian python3-xxhash
 
 LEAF = 1 << 20
 here = os.path.dirname(os.path.abspath(__file__))
 
 def checksum(body):
-    leaves = [hashlib.blake2b(body[i:i + LEAF], digest_size=32).digest() for i in range(0, max(len(body), 1), LEAF)]
-    return hashlib.blake2b(b"LIRSNAP sum v1" + struct.pack("<Q", len(body)) + b"".join(leaves), digest_size=32).digest()
+    leaves = [xxhash.xxh3_128(body[i:i + LEAF]).digest() for i in range(0, max(len(body), 1), LEAF)]
+    return hashlib.blake2b(b"LIRSNAP sum v1 xxh3" + struct.pack("<Q", len(body)) + b"".join(leaves), digest_size=32).digest()
 
 def snap(name=b"", toks=(), n_vocab=8, token_bytes=16, chunk=2, logits=None, smp=b"", kv_type=0, n_ctx=64):
     n = len(toks)

@@ -19,10 +19,11 @@
  *    96     8  kv_bytes = n_tokens x token_bytes
  *   104    24  reserved, zero
  *   128        name, tokens (n_tokens x i32), logits (n_logits x f32), sampler state, KV data
- *   end-32 32  checksum of every byte before it (len bytes): a BLAKE2b tree, so that many cores
- *              can hash one file: leaf i = BLAKE2b-256 (libsodium crypto_generichash) of bytes
- *              [i x 1 MiB, min((i + 1) x 1 MiB, len)); sum = BLAKE2b-256 of "LIRSNAP sum v1",
- *              len as u64 and the leaf digests in order (a file of a few bytes has one leaf)
+ *   end-32 32  checksum of every byte before it (len bytes): a hash tree, so that many cores
+ *              can hash one file: leaf i = XXH3-128 (libxxhash, canonical big-endian 16 bytes) of
+ *              bytes [i x 1 MiB, min((i + 1) x 1 MiB, len)); sum = BLAKE2b-256 (libsodium) of
+ *              "LIRSNAP sum v1 xxh3", len as u64 and the leaf digests in order (a file of a few
+ *              bytes has one leaf). A checksum against corruption, not a signature.
  * KV data: the tokens in chunks of chunk_tokens (the last one shorter); each chunk as
  * lir__kv_seq_read writes it: for each layer, the chunk's K rows, then its V rows.
  * The file size must equal the sum exactly. */

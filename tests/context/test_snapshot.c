@@ -19,6 +19,7 @@
 #include "model/model_util.h"
 #include "context/snapshot.h"
 #include <sodium.h>
+#include <xxhash.h>
 
 #define N_PROMPT 70 /* more than one KV block (64) */
 #define N_CONT 12
@@ -453,15 +454,19 @@ Test(snapshot, checksum_tree_any_thread_count) {
     uint8_t *d = malloc(len);
     for (size_t i = 0; i < len; i++) d[i] = (uint8_t)(i * 2654435761u >> 13);
     cr_assert_geq(sodium_init(), 0);
-    uint8_t leaves[6 * 32], want[32], lb[8];
-    for (int i = 0; i < 6; i++) {
+    uint8_t leaves[6 * 16], want[32], lb[8];
+    for (int i = 0; i < 6; i++) { /* leaf: XXH3-128 in canonical (big-endian) form */
         size_t off = (size_t)i * LIR_SNAP_LEAF, n = len - off < LIR_SNAP_LEAF ? len - off : LIR_SNAP_LEAF;
-        crypto_generichash(leaves + 32 * i, 32, d + off, n, NULL, 0);
+        XXH128_hash_t x = XXH3_128bits(d + off, n);
+        for (int b = 0; b < 8; b++) {
+            leaves[16 * i + b] = (uint8_t)(x.high64 >> (56 - 8 * b));
+            leaves[16 * i + 8 + b] = (uint8_t)(x.low64 >> (56 - 8 * b));
+        }
     }
     for (int i = 0; i < 8; i++) lb[i] = (uint8_t)((uint64_t)len >> (8 * i));
     crypto_generichash_state h;
     crypto_generichash_init(&h, NULL, 0, 32);
-    crypto_generichash_update(&h, (const uint8_t *)"LIRSNAP sum v1", 14);
+    crypto_generichash_update(&h, (const uint8_t *)"LIRSNAP sum v1 xxh3", 19);
     crypto_generichash_update(&h, lb, 8);
     crypto_generichash_update(&h, leaves, sizeof leaves);
     crypto_generichash_final(&h, want, 32);
