@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -207,6 +208,38 @@ bool srv_get_num(json_t *o, const char *key, double lo, double hi, double *out, 
     if (!(d >= lo && d <= hi)) return wrong(r, api, bad, key, "%g is outside [%g, %g]", d, lo, hi);
     *out = d;
     return true;
+}
+
+/* The sampling fields OpenAI and Ollama spell alike (Ollama inside "options"), each into the
+ * matching lir_sampling_params field; ranges are the library's (lir_sampling_params_validate
+ * names a bad value later), here only the JSON types. seed < 0 = random, as llama.cpp. */
+bool srv_get_sampling(json_t *o, struct lir_sampling_params *sp, struct srv_resp *r, enum api_kind api, bool *bad) {
+    static const struct { const char *key; size_t off; } nums[] = {
+        { "temperature", offsetof(struct lir_sampling_params, temperature) },
+        { "top_p", offsetof(struct lir_sampling_params, top_p) },
+        { "min_p", offsetof(struct lir_sampling_params, min_p) },
+        { "typical_p", offsetof(struct lir_sampling_params, typical_p) },
+        { "repeat_penalty", offsetof(struct lir_sampling_params, repeat_penalty) },
+        { "frequency_penalty", offsetof(struct lir_sampling_params, frequency_penalty) },
+        { "presence_penalty", offsetof(struct lir_sampling_params, presence_penalty) },
+        { "mirostat_tau", offsetof(struct lir_sampling_params, mirostat_tau) },
+        { "mirostat_eta", offsetof(struct lir_sampling_params, mirostat_eta) },
+    };
+    static const struct { const char *key; size_t off; } ints[] = {
+        { "top_k", offsetof(struct lir_sampling_params, top_k) },
+        { "repeat_last_n", offsetof(struct lir_sampling_params, repeat_last_n) },
+        { "mirostat", offsetof(struct lir_sampling_params, mirostat) },
+    };
+    double d;
+    int64_t i;
+    for (size_t k = 0; k < sizeof nums / sizeof nums[0] && !*bad; k++)
+        if (srv_get_num(o, nums[k].key, -1e9, 1e9, &d, r, api, bad)) *(float *)((char *)sp + nums[k].off) = (float)d;
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !*bad; k++)
+        if (srv_get_int(o, ints[k].key, INT32_MIN, INT32_MAX, &i, r, api, bad))
+            *(int32_t *)((char *)sp + ints[k].off) = (int32_t)i;
+    if (!*bad && srv_get_int(o, "seed", INT64_MIN, INT64_MAX, &i, r, api, bad))
+        sp->seed = i < 0 ? LIR_SEED_RANDOM : (uint64_t)i;
+    return !*bad;
 }
 
 /* ---------------------------------------------------------------- models */

@@ -89,7 +89,6 @@ struct load_req {
 static bool read_options(struct srv_stream *st, json_t *body, struct load_req *L, struct srv_resp *r) {
     bool bad = false;
     int64_t i;
-    double d;
     json_t *o = json_object_get(body, "options");
     L->o = lir_load_options_default();
     json_t *ka = json_object_get(body, "keep_alive");
@@ -110,20 +109,7 @@ static bool read_options(struct srv_stream *st, json_t *body, struct load_req *L
     if (!sp) sp = &dummy;
     if (srv_get_int(o, "num_predict", INT32_MIN, INT32_MAX, &i, r, API, &bad))
         sp->max_tokens = i < 0 ? 0 : (int32_t)i; /* -1 (infinite) and -2 (fill the context): until the end */
-    if (!bad && srv_get_num(o, "temperature", -1e9, 1e9, &d, r, API, &bad)) sp->temperature = (float)d;
-    if (!bad && srv_get_num(o, "top_p", -1e9, 1e9, &d, r, API, &bad)) sp->top_p = (float)d;
-    if (!bad && srv_get_int(o, "top_k", INT32_MIN, INT32_MAX, &i, r, API, &bad)) sp->top_k = (int32_t)i;
-    if (!bad && srv_get_num(o, "min_p", -1e9, 1e9, &d, r, API, &bad)) sp->min_p = (float)d;
-    if (!bad && srv_get_num(o, "typical_p", -1e9, 1e9, &d, r, API, &bad)) sp->typical_p = (float)d;
-    if (!bad && srv_get_num(o, "repeat_penalty", -1e9, 1e9, &d, r, API, &bad)) sp->repeat_penalty = (float)d;
-    if (!bad && srv_get_int(o, "repeat_last_n", INT32_MIN, INT32_MAX, &i, r, API, &bad)) sp->repeat_last_n = (int32_t)i;
-    if (!bad && srv_get_num(o, "frequency_penalty", -1e9, 1e9, &d, r, API, &bad)) sp->frequency_penalty = (float)d;
-    if (!bad && srv_get_num(o, "presence_penalty", -1e9, 1e9, &d, r, API, &bad)) sp->presence_penalty = (float)d;
-    if (!bad && srv_get_int(o, "mirostat", INT32_MIN, INT32_MAX, &i, r, API, &bad)) sp->mirostat = (int32_t)i;
-    if (!bad && srv_get_num(o, "mirostat_tau", -1e9, 1e9, &d, r, API, &bad)) sp->mirostat_tau = (float)d;
-    if (!bad && srv_get_num(o, "mirostat_eta", -1e9, 1e9, &d, r, API, &bad)) sp->mirostat_eta = (float)d;
-    if (!bad && srv_get_int(o, "seed", INT64_MIN, INT64_MAX, &i, r, API, &bad))
-        sp->seed = i < 0 ? LIR_SEED_RANDOM : (uint64_t)i;
+    if (!bad) srv_get_sampling(o, sp, r, API, &bad);
     if (!bad && srv_get_int(o, "num_keep", -1, INT32_MAX, &i, r, API, &bad) && st) st->req.n_keep = (int32_t)i;
     if (!bad && srv_get_int(o, "num_ctx", 1, 16777216, &i, r, API, &bad)) L->o.context_size = (int32_t)i, L->any = true;
     if (!bad && srv_get_int(o, "num_batch", 1, 1 << 20, &i, r, API, &bad)) L->o.batch_size = (int32_t)i, L->any = true;

@@ -143,24 +143,10 @@ static bool read_common(struct srv_stream *st, json_t *o, struct srv_resp *r) {
     enum api_kind api = API_OPENAI;
     bool bad = false, b;
     int64_t i;
-    double d;
     struct lir_sampling_params *sp = &st->req.sampling;
     if (srv_get_int(o, "max_completion_tokens", 0, INT32_MAX, &i, r, api, &bad)) sp->max_tokens = (int32_t)i;
     else if (!bad && srv_get_int(o, "max_tokens", 0, INT32_MAX, &i, r, api, &bad)) sp->max_tokens = (int32_t)i;
-    if (!bad && srv_get_num(o, "temperature", -1e9, 1e9, &d, r, api, &bad)) sp->temperature = (float)d;
-    if (!bad && srv_get_num(o, "top_p", -1e9, 1e9, &d, r, api, &bad)) sp->top_p = (float)d;
-    if (!bad && srv_get_int(o, "top_k", INT32_MIN, INT32_MAX, &i, r, api, &bad)) sp->top_k = (int32_t)i;
-    if (!bad && srv_get_num(o, "min_p", -1e9, 1e9, &d, r, api, &bad)) sp->min_p = (float)d;
-    if (!bad && srv_get_num(o, "typical_p", -1e9, 1e9, &d, r, api, &bad)) sp->typical_p = (float)d;
-    if (!bad && srv_get_num(o, "repeat_penalty", -1e9, 1e9, &d, r, api, &bad)) sp->repeat_penalty = (float)d;
-    if (!bad && srv_get_int(o, "repeat_last_n", INT32_MIN, INT32_MAX, &i, r, api, &bad)) sp->repeat_last_n = (int32_t)i;
-    if (!bad && srv_get_num(o, "frequency_penalty", -1e9, 1e9, &d, r, api, &bad)) sp->frequency_penalty = (float)d;
-    if (!bad && srv_get_num(o, "presence_penalty", -1e9, 1e9, &d, r, api, &bad)) sp->presence_penalty = (float)d;
-    if (!bad && srv_get_int(o, "mirostat", INT32_MIN, INT32_MAX, &i, r, api, &bad)) sp->mirostat = (int32_t)i;
-    if (!bad && srv_get_num(o, "mirostat_tau", -1e9, 1e9, &d, r, api, &bad)) sp->mirostat_tau = (float)d;
-    if (!bad && srv_get_num(o, "mirostat_eta", -1e9, 1e9, &d, r, api, &bad)) sp->mirostat_eta = (float)d;
-    if (!bad && srv_get_int(o, "seed", INT64_MIN, INT64_MAX, &i, r, api, &bad))
-        sp->seed = i < 0 ? LIR_SEED_RANDOM : (uint64_t)i; /* -1 = random, as llama.cpp */
+    if (!bad) srv_get_sampling(o, sp, r, api, &bad);
     if (!bad && srv_get_int(o, "n", INT32_MIN, INT32_MAX, &i, r, api, &bad) && i != 1) {
         srv_error(r, api, 400, "invalid_value", "n", "n: %lld choices asked; this server returns exactly 1 (n = 1)",
                   (long long)i);

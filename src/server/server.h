@@ -104,6 +104,11 @@ bool srv_get_int(json_t *o, const char *key, int64_t lo, int64_t hi, int64_t *ou
 bool srv_get_num(json_t *o, const char *key, double lo, double hi, double *out, struct srv_resp *r,
                  enum api_kind api, bool *bad);
 
+/* The sampling fields both APIs name alike (temperature, top_p, top_k, min_p, typical_p,
+ * repeat_penalty, repeat_last_n, frequency_penalty, presence_penalty, mirostat, mirostat_tau,
+ * mirostat_eta, seed) from o into sp. Returns false (r filled, *bad set) on a wrong type. */
+bool srv_get_sampling(json_t *o, struct lir_sampling_params *sp, struct srv_resp *r, enum api_kind api, bool *bad);
+
 /* A client's model name checked (no paths: names and ids of the models directory, loaded ids)
  * and resolved: writes to out (256 bytes) the loaded id or installed name to pass to the runtime,
  * and to display (256 bytes, may be NULL) the installed name. ":latest" is dropped. Returns 0,
