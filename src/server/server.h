@@ -21,6 +21,7 @@
 #include <sys/types.h>
 #include <jansson.h>
 #include "lir.h"
+#include "runtime/event_json.h"
 
 #define LIR_SERVER_DEFAULT_PORT 7373
 #define LIR_SERVER_MAX_CORS 16
@@ -183,7 +184,6 @@ int lir__manage_handle(struct srv_req *q, struct srv_resp *r);
 /* JSON of runtime structs, field names as in lir.h. */
 json_t *lir__json_installed(const struct lir_installed_model *m);
 json_t *lir__json_loaded(const struct lir_loaded_model *m);
-json_t *lir__json_event(const struct lir_event *ev);
 
 /* ---- metrics (metrics.c) ---- */
 struct lir__metrics;

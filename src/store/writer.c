@@ -2,6 +2,7 @@
  * the queue every batch_ms and writes it in one transaction; the downsampler turns monitor
  * samples into 1 s and 1 min rows and applies retention (24 h / 30 days). Contract in store.h. */
 #include "store/store.h"
+#include "runtime/event_json.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -321,38 +322,11 @@ static int put_model_state(lir__store_w *w, const struct lir_loaded_model *lm, c
     return step_done(st);
 }
 
+/* The event's payload for the inference_events row: lir__json_event's object (type and
+ * timestamp are also columns of their own). */
 static char *event_json(const struct lir_event *ev) {
-    json_t *j = json_pack("{s:I}", "seq", (json_int_t)ev->seq);
-    if (!j) return NULL;
-    if (ev->model_id[0]) json_object_set_new(j, "model_id", json_string(ev->model_id));
-    if (ev->model_name[0]) json_object_set_new(j, "model_name", json_string(ev->model_name));
-    if (ev->message[0]) json_object_set_new(j, "message", json_string(ev->message));
-    switch (ev->type) {
-    case LIR_EVENT_MODEL_LOAD_COMPLETED: json_object_set_new(j, "duration_ms", json_real(ev->duration_ms)); break;
-    case LIR_EVENT_GENERATION_STARTED: json_object_set_new(j, "prompt_tokens", json_integer(ev->prompt_tokens)); break;
-    case LIR_EVENT_GENERATION_COMPLETED:
-        json_object_set_new(j, "prompt_tokens", json_integer(ev->prompt_tokens));
-        json_object_set_new(j, "completion_tokens", json_integer(ev->completion_tokens));
-        json_object_set_new(j, "finish_reason", json_string(lir_finish_reason_str(ev->finish_reason)));
-        json_object_set_new(j, "metrics",
-                            json_pack("{s:f,s:f,s:f,s:f,s:f}", "total_ms", ev->metrics.total_ms, "ttft_ms",
-                                      ev->metrics.ttft_ms, "generation_ms", ev->metrics.generation_ms,
-                                      "tokens_per_second", (double)ev->metrics.tokens_per_second,
-                                      "prompt_tokens_per_second", (double)ev->metrics.prompt_tokens_per_second));
-        break;
-    case LIR_EVENT_RESOURCE_ALERT:
-        json_object_set_new(j, "resource", json_string(lir_resource_type_str(ev->resource)));
-        json_object_set_new(j, "usage_percent", json_real(ev->usage_percent));
-        break;
-    case LIR_EVENT_CONTEXT_TRUNCATED:
-        json_object_set_new(j, "tokens_before", json_integer(ev->tokens_before));
-        json_object_set_new(j, "tokens_after", json_integer(ev->tokens_after));
-        break;
-    case LIR_EVENT_SNAPSHOT_SAVED:
-    case LIR_EVENT_SNAPSHOT_RESTORED: json_object_set_new(j, "snapshot_id", json_string(ev->snapshot_id)); break;
-    default: break;
-    }
-    char *s = json_dumps(j, JSON_COMPACT);
+    json_t *j = lir__json_event(ev);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;
 }
