@@ -121,18 +121,26 @@ void lir__rt_monitor_stop(lir_runtime *rt) {
     rt->prof = NULL;
 }
 
-void lir__rt_observe_generation(lir_runtime *rt, const struct rt_entry *en, const struct lir_generate_result *r) {
+/* The profiler record and store row of a finished generation of model (id, name). */
+static void observe(lir_runtime *rt, const char *id, const char *name, const struct lir_generate_result *r) {
     struct lir_request_record rec;
     memset(&rec, 0, sizeof rec);
     rec.timestamp_ms = lir__rt_now_ms();
-    /* id and model are fixed for the entry's life: no lock needed */
-    snprintf(rec.loaded_model_id, sizeof rec.loaded_model_id, "%s", en->info.id);
-    snprintf(rec.model_name, sizeof rec.model_name, "%s", en->info.model.name);
+    snprintf(rec.loaded_model_id, sizeof rec.loaded_model_id, "%s", id);
+    snprintf(rec.model_name, sizeof rec.model_name, "%s", name);
     rec.usage = r->usage;
     rec.finish_reason = r->finish_reason;
     rec.metrics = r->metrics;
     if (rt->prof) lir__prof_record(rt->prof, &rec);
     if (rt->store) lir__store_w_generation(rt->store, &rec);
+}
+
+void lir__rt_observe_generation(lir_runtime *rt, const struct rt_entry *en, const struct lir_generate_result *r) {
+    observe(rt, en->info.id, en->info.model.name, r); /* fixed for the entry's life: no lock needed */
+}
+
+void lir__rt_observe_remote(lir_runtime *rt, const char *id, const char *name, const struct lir_generate_result *r) {
+    observe(rt, id, name, r);
 }
 
 /* ---------------------------------------------------------------- public: monitor */

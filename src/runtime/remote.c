@@ -433,7 +433,10 @@ enum lir_status lir__rt_route_generate(lir_runtime *rt, const struct lir_generat
         lir_route_result_clear(&res);
         return s;
     }
-    if (!r.native_answered) emit_simple(rt, LIR_EVENT_GENERATION_COMPLETED, rid, &gr, NULL);
+    if (!r.native_answered) {
+        emit_simple(rt, LIR_EVENT_GENERATION_COMPLETED, rid, &gr, NULL);
+        lir__rt_observe_remote(rt, rid, key, &gr); /* profiler and store, as a native request's */
+    }
     if (s == LIR_OK && cb) { /* the last chunk, as the native path delivers it */
         struct lir_generate_chunk c = { .text = "", .len = 0,
                                         .token_index = r.native_answered ? r.token_index

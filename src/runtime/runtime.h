@@ -148,6 +148,8 @@ enum lir_status lir__rt_monitor_start(lir_runtime *rt, const struct lir_runtime_
 void lir__rt_monitor_stop(lir_runtime *rt);
 /* A finished generation (after lir__rt_end_turn, no lock held): profiler record, store row. */
 void lir__rt_observe_generation(lir_runtime *rt, const struct rt_entry *en, const struct lir_generate_result *r);
+/* The same for a generation a remote backend answered (id: the remote model's id, name: its name). */
+void lir__rt_observe_remote(lir_runtime *rt, const char *id, const char *name, const struct lir_generate_result *r);
 /* runtime.c: active models and requests, models' RAM, current tok/s into u (takes mu). */
 void lir__rt_counters(lir_runtime *rt, struct lir_resource_usage *u);
 /* runtime.c: RAM free for a new load as the load check counts it (the mem_available hook or

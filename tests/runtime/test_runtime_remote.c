@@ -171,6 +171,22 @@ Test(runtime_remote, ollama_model_listed_streamed_and_evented, .fini = fini) {
     mock_stop(&mc);
     cr_assert_eq(lir_runtime_remove_remote(rt, "office-chat"), LIR_OK);
 
+    /* the profiler records remote requests as it records native ones */
+    struct lir_request_record *pr = NULL;
+    int32_t npr = 0;
+    cr_assert_eq(lir_runtime_profile_records(rt, NULL, &pr, &npr), LIR_OK);
+    cr_assert_eq(npr, 2);
+    cr_assert_str_eq(pr[0].model_name, "office-llama");
+    cr_assert_str_eq(pr[0].loaded_model_id, id);
+    cr_assert_eq(pr[0].usage.prompt_tokens, 4);
+    cr_assert_eq(pr[0].usage.completion_tokens, 2);
+    cr_assert_eq(pr[0].finish_reason, LIR_FINISH_STOP);
+    cr_assert_gt(pr[0].metrics.total_ms, 0.0);
+    cr_assert_str_eq(pr[1].model_name, "office-chat");
+    cr_assert_eq(pr[1].usage.prompt_tokens, 12);
+    cr_assert_eq(pr[1].finish_reason, LIR_FINISH_LENGTH);
+    lir_runtime_free(pr);
+
     /* not loaded, never listed as loaded */
     struct lir_loaded_model *lv = NULL;
     cr_assert_eq(lir_runtime_list_loaded(rt, &lv, &n), LIR_OK);
