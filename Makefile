@@ -1,5 +1,6 @@
 # lir — thin wrapper over CMake and the test runners. On a fresh Debian 12 machine (root):
-#   make run    install what is missing, build, stream a completion from the default model (models/)
+#   make run    install what is missing, build, stream a completion from the default model (models/),
+#               then lir serve with the dashboard at http://127.0.0.1:7373/ (SERVE=0: no server)
 #   make test   install what is missing, build, run every test (what CI runs: .ci/run)
 #   make bench  build and compare speed and memory with llama.cpp (bench/README.md)
 # Other targets: deps, build, build-asan, build-cuda, unit, unit-asan, fuzz, parity, clean.
@@ -10,6 +11,8 @@ FUZZ_SECS   ?= 60
 RUN_MODEL   ?= models/kjv-11m-q8_0.gguf
 RUN_PROMPT  ?= In the beginning
 RUN_ARGS    ?= -n 64 --temp 0.8 --seed 1
+SERVE       ?= 1
+SERVE_ADDR  ?= 127.0.0.1:7373
 
 .PHONY: all deps build build-asan build-cuda test unit unit-asan fuzz parity run bench clean
 .NOTPARALLEL: # stages run in order even under make -j (the builds parallelize inside cmake)
@@ -65,12 +68,18 @@ parity:
 	@echo "== parity with llama.cpp and real clients, the dashboard in chromium (node --test tests/parity/ tests/server/ tests/dashboard/) =="
 	node --test tests/parity/ tests/server/ tests/dashboard/
 
-# The default model: an 11M-parameter llama trained on the King James Bible (models/README.md).
-# Other models and prompts: make run RUN_MODEL=path.gguf RUN_PROMPT="..." RUN_ARGS="-n 128 --temp 0".
+# The main job: stream a completion from the default model (an 11M-parameter llama trained on the
+# King James Bible, models/README.md), then serve models/ over HTTP with the dashboard at
+# http://$(SERVE_ADDR)/ until Ctrl-C. SERVE=0: the completion only. Other models and prompts:
+# make run RUN_MODEL=path.gguf RUN_PROMPT="..." RUN_ARGS="-n 128 --temp 0".
 run: deps build
 	@test -x build/lir || { echo "make: build/lir is missing" >&2; exit 1; }
 	@test -f $(RUN_MODEL) || { echo "make: $(RUN_MODEL) is missing" >&2; exit 1; }
 	build/lir run $(RUN_MODEL) "$(RUN_PROMPT)" $(RUN_ARGS)
+	@if [ "$(SERVE)" != 0 ]; then \
+	  echo "make run: serving $(dir $(RUN_MODEL)) — dashboard and APIs at http://$(SERVE_ADDR)/ (Ctrl-C stops)"; \
+	  build/lir serve --models-dir $(dir $(RUN_MODEL)) --host $(firstword $(subst :, ,$(SERVE_ADDR))) \
+	    --port $(lastword $(subst :, ,$(SERVE_ADDR))); fi
 
 bench: deps build
 	bench/run.sh
