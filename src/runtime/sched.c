@@ -612,6 +612,19 @@ static void *sched_main(void *arg) {
     return NULL;
 }
 
+/* Frees a scheduler's buffers and the struct (its thread joined or never started). */
+static void sched_free(struct rt_sched *sc) {
+    free(sc->slot);
+    free(sc->slot_used);
+    free(sc->b_tok);
+    free(sc->b_pos);
+    free(sc->b_seq);
+    free(sc->b_logits);
+    free(sc->b_job);
+    free(sc->masked);
+    free(sc);
+}
+
 enum lir_status lir__sched_start(lir_runtime *rt, struct rt_entry *en, lir_context *ctx, int32_t parallel,
                                  lir_err *e) {
     struct rt_sched *sc = calloc(1, sizeof *sc);
@@ -661,15 +674,7 @@ enum lir_status lir__sched_start(lir_runtime *rt, struct rt_entry *en, lir_conte
     return LIR_OK;
 oom:
     en->sched = NULL;
-    free(sc->slot);
-    free(sc->slot_used);
-    free(sc->b_tok);
-    free(sc->b_pos);
-    free(sc->b_seq);
-    free(sc->b_logits);
-    free(sc->b_job);
-    free(sc->masked);
-    free(sc);
+    sched_free(sc);
     return lir__errf(e, LIR_ENOMEM, "scheduler: out of memory (or threads) for %d sequences", parallel);
 }
 
@@ -684,15 +689,7 @@ void lir__sched_stop(struct rt_entry *en) {
     pthread_mutex_destroy(&sc->mu);
     pthread_cond_destroy(&sc->cv);
     pthread_cond_destroy(&sc->pcv);
-    free(sc->slot);
-    free(sc->slot_used);
-    free(sc->b_tok);
-    free(sc->b_pos);
-    free(sc->b_seq);
-    free(sc->b_logits);
-    free(sc->b_job);
-    free(sc->masked);
-    free(sc);
+    sched_free(sc);
     en->sched = NULL;
 }
 
