@@ -254,7 +254,7 @@ static enum lir_status prepare(lir_runtime *rt, struct rt_entry *en, const struc
     return LIR_OK;
 }
 
-static void spec_drop(struct rt_job_spec *sp) {
+void lir__rt_spec_free(struct rt_job_spec *sp) {
     free(sp->prompt);
     lir_sampler_free(sp->smp);
     lir_stop_matcher_free(sp->stop);
@@ -292,7 +292,7 @@ enum lir_status lir__rt_generate_native(lir_runtime *rt, const struct lir_genera
     bool cancelled = false;
     int32_t used = -1;
     s = prepare(rt, en, q, t_call, &sp, &r, &e);
-    if (s) spec_drop(&sp);
+    if (s) lir__rt_spec_free(&sp);
     else s = lir__sched_run(rt, en, &sp, cb, user, &r, &cancelled, &used, &e);
     bool ok = s == LIR_OK;
     lir__rt_end_request(rt, en, ok ? &r : NULL, used);

@@ -175,6 +175,8 @@ struct rt_job_spec {
     lir_grammar_state *gs;             /* owned, NULL = none */
     lir_grammar_vocab *gvocab;         /* borrowed (the entry's); with gs */
 };
+/* Frees what a spec owns and zeroes it (generate.c; the scheduler's jobs end here too). */
+void lir__rt_spec_free(struct rt_job_spec *sp);
 /* Runs spec on en's scheduler, taking ownership of its parts (also on error): queues it
  * (LIR_EBUSY when max_queue wait already), delivers text to cb (may be NULL) on this thread, and
  * fills *r: text (malloc'd: what was delivered), usage, metrics, finish_reason. *cancelled: the

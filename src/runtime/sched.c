@@ -109,16 +109,6 @@ struct rt_sched {
 
 /* ---------------------------------------------------------------- jobs */
 
-static void spec_free(struct rt_job_spec *sp) {
-    free(sp->prompt);
-    lir_sampler_free(sp->smp);
-    lir_stop_matcher_free(sp->stop);
-    lir_detok_free(sp->dt);
-    lir_grammar_state_free(sp->gs);
-    lir_grammar_free(sp->gr);
-    memset(sp, 0, sizeof *sp);
-}
-
 /* sc->mu held. Appends text for the request thread. */
 static void pending_add(struct rt_job *j, const char *s, size_t n, int32_t index) {
     j->pending_index = index;
@@ -745,7 +735,7 @@ enum lir_status lir__sched_run(lir_runtime *rt, struct rt_entry *en, struct rt_j
     *ctx_used = -1;
     struct rt_job *j = calloc(1, sizeof *j);
     if (!j) {
-        spec_free(spec);
+        lir__rt_spec_free(spec);
         return lir__errf(e, LIR_ENOMEM, "generate: out of memory");
     }
     j->sp = *spec;
@@ -761,7 +751,7 @@ enum lir_status lir__sched_run(lir_runtime *rt, struct rt_entry *en, struct rt_j
         int32_t q = sc->n_queued;
         pthread_mutex_unlock(&sc->mu);
         pthread_cond_destroy(&j->cv);
-        spec_free(&j->sp);
+        lir__rt_spec_free(&j->sp);
         free(j);
         return lir__errf(e, LIR_EBUSY, "generate: busy: the request queue of model %s is full (%d waiting, "
                          "max_queue %d); retry later", en->info.model.name, q, sc->max_queue);
@@ -834,7 +824,7 @@ enum lir_status lir__sched_run(lir_runtime *rt, struct rt_entry *en, struct rt_j
     int32_t last = j->n_gen > 0 ? j->n_gen - 1 : 0;
     enum lir_finish_reason fr = j->fr;
     pthread_cond_destroy(&j->cv);
-    spec_free(&j->sp);
+    lir__rt_spec_free(&j->sp);
     free(j);
     if (!s && !text && !(text = strdup(""))) s = lir__errf(e, LIR_ENOMEM, "generate: out of memory");
     if (s) {
