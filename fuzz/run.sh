@@ -66,7 +66,14 @@ for t in $targets; do
     set -e
     runs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')"
     if [ "$rc" -ne 0 ]; then
-        grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -20
+        grep -E 'ERROR|SUMMARY|runtime error|Test unit written|^fuzz_|^ *#[0-9]+ 0x' "$log" | head -40
+        # the reproducer itself, so a finding on a machine we cannot reach (CI) can be replayed:
+        # `base64 -d > crash.bin` of the lines between the markers
+        for a in "$bdir"/findings/"$name"-*; do
+            if [ -f "$a" ] && [ "$(wc -c <"$a")" -le 16384 ]; then
+                echo "--- $(basename "$a") (base64) ---"; base64 "$a"; echo "--- end ---"
+            fi
+        done
         echo "$t: FAILED after ${secs}s limit, $runs runs (exit $rc); see $log and $bdir/findings/"
         failed=1
     else

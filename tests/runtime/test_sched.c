@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <semaphore.h>
+#include <time.h>
 
 static void fini(void) { rt_dir_remove(); }
 
@@ -453,13 +454,25 @@ Test(sched, overflow_shift_stop_error_and_long_prompts, .fini = fini) {
 
 /* ------------------------------------------------------------ chunked prompts */
 
+/* The hand-off that makes the overlap certain on a loaded machine: the stream's second chunk
+ * waits in its callback (so the stream takes no step) until a watcher thread has seen the long
+ * prompt admitted beside it (running == 2); the stream then still has ~198 tokens to go, one per
+ * step at most, while the prompt needs ~18 steps. */
 struct gate1 {
-    sem_t first;
+    sem_t first, release;
     int n;
 };
 static int first_chunk(const struct lir_generate_chunk *c, void *user) {
     struct gate1 *g = user;
-    if (!c->is_complete && g->n++ == 0) sem_post(&g->first);
+    if (c->is_complete) return 0;
+    int k = g->n++;
+    if (k == 0) sem_post(&g->first);
+    if (k == 1) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 30; /* a bound, so a broken scheduler fails the test instead of hanging it */
+        sem_timedwait(&g->release, &ts);
+    }
     return 0;
 }
 struct streamer {
@@ -475,6 +488,22 @@ static void *streamer_main(void *arg) {
     h->s = lir_runtime_generate_stream(h->rt, &h->q, first_chunk, h->g, &h->r, h->err, sizeof h->err);
     return NULL;
 }
+struct admit_watch {
+    lir_runtime *rt;
+    const char *id;
+    struct gate1 *g;
+    bool seen; /* running == 2 was observed */
+};
+static void *admit_watch_main(void *arg) {
+    struct admit_watch *w = arg;
+    for (int i = 0; i < 30000 && !w->seen; i++) { /* 30 s at most */
+        struct lir__sched_stats st;
+        if (lir__sched_get_stats(w->rt, w->id, &st) == LIR_OK && st.running == 2) w->seen = true;
+        else usleep(1000);
+    }
+    sem_post(&w->g->release);
+    return NULL;
+}
 
 Test(sched, long_prompt_is_chunked_between_running_steps, .fini = fini) {
     rt_dir_make("sched-chunk");
@@ -488,6 +517,7 @@ Test(sched, long_prompt_is_chunked_between_running_steps, .fini = fini) {
     rt_load(rt, "m", &o, id);
     struct gate1 g = { .n = 0 };
     sem_init(&g.first, 0, 0);
+    sem_init(&g.release, 0, 0);
     struct streamer a = { .rt = rt, .g = &g };
     a.q = lir_generate_request_default();
     a.q.prompt = "A stream that runs";
@@ -495,9 +525,11 @@ Test(sched, long_prompt_is_chunked_between_running_steps, .fini = fini) {
     a.q.sampling.seed = 1;
     a.q.sampling.logit_bias = no_eog;
     a.q.sampling.n_logit_bias = n_no_eog;
-    pthread_t ta;
+    pthread_t ta, tw;
     pthread_create(&ta, NULL, streamer_main, &a);
     sem_wait(&g.first); /* a is generating */
+    struct admit_watch w = { .rt = rt, .id = id, .g = &g };
+    pthread_create(&tw, NULL, admit_watch_main, &w);
     char *big = calloc(1, 4096);
     for (int i = 0; i < 40; i++) strcat(big, "words of a long prompt ");
     struct lir_generate_request q = lir_generate_request_default();
@@ -512,7 +544,9 @@ Test(sched, long_prompt_is_chunked_between_running_steps, .fini = fini) {
     struct lir__sched_stats st;
     cr_assert_eq(lir__sched_get_stats(rt, id, &st), LIR_OK);
     bool a_running = st.running == 1; /* a was still generating when the prompt was done */
+    pthread_join(tw, NULL);
     pthread_join(ta, NULL);
+    cr_assert(w.seen, "the long prompt was admitted while the stream was running");
     cr_assert_eq(a.s, LIR_OK, "%s", a.err);
     cr_assert_eq(a.r.usage.completion_tokens, 200);
     cr_assert(a_running, "the stream outlived the long prompt (200 tokens): the test shows the overlap");
@@ -526,5 +560,6 @@ Test(sched, long_prompt_is_chunked_between_running_steps, .fini = fini) {
     lir_generate_result_clear(&a.r);
     free(big);
     sem_destroy(&g.first);
+    sem_destroy(&g.release);
     lir_runtime_destroy(rt);
 }
