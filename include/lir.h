@@ -1291,8 +1291,29 @@ struct lir_generate_request {
                                  count in usage.truncated_tokens */
     int64_t timeout_ms;       /* 0 = none; else the request (queueing included) ends with
                                  LIR_ETIMEDOUT when it has not finished after this long */
+    bool logprobs;            /* false; true: report each generated token's log-probability and
+                                 its sampling.n_probs best alternatives (struct lir_token_logprobs,
+                                 in the chunks and the result; OpenAI's logprobs/top_logprobs) */
 };
 LIR_API struct lir_generate_request lir_generate_request_default(void);
+
+/* A token with its log-probability: log-softmax of the logits it was drawn from, before
+ * logit_bias, penalties, truncation and temperature (as lir_sampler_sample reports them; under a
+ * grammar, of the logits the grammar allowed when it had to filter). */
+struct lir_token_alt {
+    lir_token token;
+    float logprob;
+    const char *piece;         /* the token's text, piece_len bytes, not NUL-terminated (a byte-level
+                                  token may hold part of a UTF-8 character; a control token none);
+                                  owned by the chunk or result that holds the entry */
+    size_t piece_len;
+};
+/* One generated token (request.logprobs): every sampled token but the end-of-generation one. */
+struct lir_token_logprobs {
+    struct lir_token_alt chosen;
+    int32_t n_top;             /* min(sampling.n_probs, vocabulary size) */
+    struct lir_token_alt top[LIR_N_PROBS_MAX]; /* largest first, lower id first on ties */
+};
 
 struct lir_generation_usage {
     int32_t prompt_tokens, completion_tokens, total_tokens;
@@ -1319,6 +1340,10 @@ struct lir_generate_result {
     struct lir_generation_metrics metrics;
     char loaded_model_id[LIR_ID_LEN];
     uint64_t seed;             /* the seed used (the drawn one for LIR_SEED_RANDOM) */
+    struct lir_token_logprobs *logprobs; /* request.logprobs: n_logprobs entries, one per generated
+                                  token in order (remote models: none); owned, freed by clear */
+    int32_t n_logprobs;
+    char *logprob_text;        /* storage of the entries' pieces (owned, freed by clear) */
 };
 LIR_API void lir_generate_result_clear(struct lir_generate_result *r);
 
@@ -1346,6 +1371,11 @@ struct lir_generate_chunk {
     int32_t token_index;       /* 0-based index of the generated token that completed this text */
     bool is_complete;          /* the last chunk: finish_reason is set */
     enum lir_finish_reason finish_reason;
+    const struct lir_token_logprobs *logprobs; /* request.logprobs: the tokens sampled since the
+                                  previous chunk (text held back by a stop string comes later,
+                                  so a chunk may carry more or fewer tokens than its text shows;
+                                  the last chunk carries the rest); valid during the callback */
+    int32_t n_logprobs;
 };
 /* Return 0 to go on, non-zero to cancel: generation stops before the next token and the call
  * returns LIR_ECANCELLED (no further chunk is delivered). The return value of the last chunk is

@@ -33,6 +33,8 @@ struct lir_embed_request lir_embed_request_default(void) {
 void lir_generate_result_clear(struct lir_generate_result *r) {
     if (!r) return;
     free(r->text);
+    free(r->logprobs);
+    free(r->logprob_text);
     memset(r, 0, sizeof *r);
 }
 
@@ -227,6 +229,8 @@ static enum lir_status prepare(lir_runtime *rt, struct rt_entry *en, const struc
     }
     sp->n_keep = keep;
     sp->max_tokens = q->sampling.max_tokens > 0 ? q->sampling.max_tokens : 0;
+    sp->logprobs = q->logprobs;
+    sp->n_probs = q->sampling.n_probs;
     sp->overflow = q->overflow != LIR_OVERFLOW_DEFAULT ? q->overflow : rt->overflow;
     sp->t_call_ns = t_call;
     sp->deadline_ns = q->timeout_ms > 0 ? t_call + (uint64_t)q->timeout_ms * 1000000ull : 0;
@@ -309,12 +313,12 @@ enum lir_status lir__rt_generate_native(lir_runtime *rt, const struct lir_genera
     if (!ok) snprintf(ev.message, sizeof ev.message, "%s", e.msg);
     lir__rt_emit(rt, &ev);
     if (!ok) {
-        free(r.text);
+        lir_generate_result_clear(&r);
         lir__err_copy(&e, err, err_len);
         return s;
     }
     if (out) *out = r;
-    else free(r.text);
+    else lir_generate_result_clear(&r);
     if (cancelled) {
         lir__errf(&e, LIR_ECANCELLED, "generate: cancelled by the stream callback");
         lir__err_copy(&e, err, err_len);

@@ -174,7 +174,28 @@ struct rt_job_spec {
     lir_grammar *gr;                   /* owned, NULL = none */
     lir_grammar_state *gs;             /* owned, NULL = none */
     lir_grammar_vocab *gvocab;         /* borrowed (the entry's); with gs */
+    bool logprobs;                     /* record per-token log-probabilities (request.logprobs) */
+    int32_t n_probs;                   /* alternatives per token then (sampling.n_probs) */
 };
+/* ---- logprobs.c: per-token log-probability records (request.logprobs) */
+struct rt_lp_buf {
+    struct lir_token_logprobs *v;            /* n entries; piece pointers set by lir__lp_pointers */
+    uint32_t (*off)[1 + LIR_N_PROBS_MAX];    /* per entry: offsets of the chosen and top pieces in text */
+    int32_t n, cap;
+    char *text;                              /* the pieces */
+    size_t len, cap_text;
+    bool oom;                                /* an add failed: the records are incomplete */
+};
+/* Appends one token's record (its piece and the pieces of top[0..n_top) from m). False: out of
+ * memory (b->oom stays set). */
+bool lir__lp_add(struct rt_lp_buf *b, const lir_model *m, lir_token tok, float logprob,
+                 const struct lir_token_logprob *top, int32_t n_top);
+/* Appends src's records to dst (offsets moved). False: out of memory (dst->oom set). */
+bool lir__lp_append(struct rt_lp_buf *dst, const struct rt_lp_buf *src);
+/* Points every entry's pieces into b->text (after the last change to b). */
+void lir__lp_pointers(struct rt_lp_buf *b);
+void lir__lp_free(struct rt_lp_buf *b);
+
 /* Frees what a spec owns and zeroes it (generate.c; the scheduler's jobs end here too). */
 void lir__rt_spec_free(struct rt_job_spec *sp);
 /* Runs spec on en's scheduler, taking ownership of its parts (also on error): queues it

@@ -67,6 +67,7 @@ struct rt_job {
     size_t pending_len, pending_cap;
     int32_t pending_index;      /* token index that completed the pending text */
     bool oom;                   /* the pending text could not grow */
+    struct rt_lp_buf lp;        /* sp.logprobs: records not yet taken by the request thread */
     bool cancel, done;
     bool flow;                  /* streaming: the next token waits until the callback took this text */
     bool awaiting;              /* text handed on, its callback has not returned yet */
@@ -362,7 +363,12 @@ static void sample(struct rt_sched *sc, struct rt_job *j, const float *lg) {
     const lir_model *m = sc->m;
     char msg[LIR_ERR_MAX];
     lir_token tok;
-    enum lir_status s = lir_sampler_sample(j->sp.smp, lg, sc->n_vocab, &tok, NULL, NULL, NULL);
+    float lp = 0;
+    struct lir_token_logprob top[LIR_N_PROBS_MAX];
+    int32_t n_top = 0;
+    const bool want = j->sp.logprobs;
+    enum lir_status s = lir_sampler_sample(j->sp.smp, lg, sc->n_vocab, &tok, want ? &lp : NULL,
+                                           want && j->sp.n_probs > 0 ? top : NULL, want ? &n_top : NULL);
     if (s) {
         snprintf(msg, sizeof msg, "generate: %s", lir_sampler_last_error(j->sp.smp));
         finish(sc, j, s, LIR_FINISH_ERROR, true, msg);
@@ -372,8 +378,9 @@ static void sample(struct rt_sched *sc, struct rt_job *j, const float *lg) {
         memcpy(sc->masked, lg, sizeof *sc->masked * (size_t)sc->n_vocab);
         for (int32_t k = lir_grammar_vocab_n_tokens(j->sp.gvocab); k < sc->n_vocab; k++) sc->masked[k] = -INFINITY;
         enum lir_status fs = lir_grammar_filter_logits(j->sp.gs, j->sp.gvocab, sc->masked);
-        if ((fs && fs != LIR_ERANGE) || (s = lir_sampler_sample(j->sp.smp, sc->masked, sc->n_vocab, &tok, NULL, NULL,
-                                                               NULL))) {
+        if ((fs && fs != LIR_ERANGE) ||
+            (s = lir_sampler_sample(j->sp.smp, sc->masked, sc->n_vocab, &tok, want ? &lp : NULL,
+                                    want && j->sp.n_probs > 0 ? top : NULL, want ? &n_top : NULL))) {
             snprintf(msg, sizeof msg, "generate: grammar: no token may follow (%s)",
                      s ? lir_sampler_last_error(j->sp.smp) : lir_status_str(fs));
             finish(sc, j, s ? s : fs, LIR_FINISH_ERROR, true, msg);
@@ -391,6 +398,11 @@ static void sample(struct rt_sched *sc, struct rt_job *j, const float *lg) {
         snprintf(msg, sizeof msg, "generate: grammar: %s", lir_grammar_state_last_error(j->sp.gs));
         finish(sc, j, s, LIR_FINISH_ERROR, true, msg);
         return;
+    }
+    if (want) { /* the record waits with the text for the request thread */
+        pthread_mutex_lock(&sc->mu);
+        lir__lp_add(&j->lp, m, tok, lp, top, j->sp.n_probs > 0 ? n_top : 0);
+        pthread_mutex_unlock(&sc->mu);
     }
     const char *piece, *emit;
     size_t plen, elen;
@@ -766,6 +778,7 @@ enum lir_status lir__sched_run(lir_runtime *rt, struct rt_entry *en, struct rt_j
     char *text = NULL;
     size_t len = 0, cap = 0;
     bool oom = false;
+    struct rt_lp_buf lp_all = { 0 }; /* every record, for the result */
     for (;;) {
         while (!j->pending_len && !j->done) pthread_cond_wait(&j->cv, &sc->mu);
         if (j->oom) oom = true;
@@ -777,7 +790,11 @@ enum lir_status lir__sched_run(lir_runtime *rt, struct rt_entry *en, struct rt_j
             int32_t idx = j->pending_index;
             j->pending = NULL;
             j->pending_len = j->pending_cap = 0;
+            struct rt_lp_buf lpc = j->lp; /* the records so far: ours too */
+            memset(&j->lp, 0, sizeof j->lp);
             pthread_mutex_unlock(&sc->mu);
+            if (lpc.oom) oom = true;
+            lir__lp_pointers(&lpc);
             if (len + n + 1 > cap) {
                 size_t nc = cap ? cap : 256;
                 while (nc < len + n + 1) nc *= 2;
@@ -794,9 +811,12 @@ enum lir_status lir__sched_run(lir_runtime *rt, struct rt_entry *en, struct rt_j
                 len += n;
                 text[len] = 0;
             }
-            struct lir_generate_chunk c = { .text = p, .len = n, .token_index = idx, .is_complete = false };
+            struct lir_generate_chunk c = { .text = p, .len = n, .token_index = idx, .is_complete = false,
+                                            .logprobs = lpc.v, .n_logprobs = lpc.n };
             bool stop = cb && !oom && cb(&c, user);
             free(p);
+            if (!oom && !lir__lp_append(&lp_all, &lpc)) oom = true;
+            lir__lp_free(&lpc);
             pthread_mutex_lock(&sc->mu);
             j->awaiting = false;
             pthread_cond_broadcast(&sc->cv);
@@ -812,8 +832,11 @@ enum lir_status lir__sched_run(lir_runtime *rt, struct rt_entry *en, struct rt_j
         }
         if (done) break;
     }
+    struct rt_lp_buf lp_rest = j->lp; /* records whose text came with the end (or none) */
+    memset(&j->lp, 0, sizeof j->lp);
     pthread_mutex_unlock(&sc->mu);
     free(j->pending);
+    if (lp_rest.oom) oom = true;
     enum lir_status s = j->status;
     if (oom) s = lir__errf(e, LIR_ENOMEM, "generate: out of memory for the text");
     else if (s) lir__errf(e, s, "%s", j->err);
@@ -829,13 +852,29 @@ enum lir_status lir__sched_run(lir_runtime *rt, struct rt_entry *en, struct rt_j
     if (!s && !text && !(text = strdup(""))) s = lir__errf(e, LIR_ENOMEM, "generate: out of memory");
     if (s) {
         free(text);
+        lir__lp_free(&lp_rest);
+        lir__lp_free(&lp_all);
         return s;
     }
+    if (*cancelled) lp_rest.n = 0; /* nothing after a cancel, as for the text */
+    lir__lp_pointers(&lp_rest);
     if (cb && !*cancelled) {
         struct lir_generate_chunk c = { .text = "", .len = 0, .token_index = last, .is_complete = true,
-                                        .finish_reason = fr };
+                                        .finish_reason = fr, .logprobs = lp_rest.v, .n_logprobs = lp_rest.n };
         cb(&c, user);
     }
+    if (!lir__lp_append(&lp_all, &lp_rest)) {
+        lir__lp_free(&lp_rest);
+        lir__lp_free(&lp_all);
+        free(text);
+        return lir__errf(e, LIR_ENOMEM, "generate: out of memory for the log-probabilities");
+    }
+    lir__lp_free(&lp_rest);
+    lir__lp_pointers(&lp_all);
+    r->logprobs = lp_all.v;
+    r->n_logprobs = lp_all.n;
+    r->logprob_text = lp_all.text;
+    free(lp_all.off);
     r->text = text;
     r->len = len;
     return LIR_OK;

@@ -4,6 +4,7 @@
  * CheckResources, SetAlerts gated by tier, a ResourceAlert event from a real sample). */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
