@@ -1,7 +1,8 @@
 /* openai.c — the OpenAI-compatible API of `lir serve`: POST /v1/chat/completions and
  * /v1/completions (streamed as SSE ending with "data: [DONE]", usage with
  * stream_options.include_usage, finish_reason, response_format json_object / json_schema, stop,
- * seed, logit_bias; n = 1 only), POST /v1/embeddings (float or base64), GET /v1/models[/{id}].
+ * seed, logit_bias, logprobs: chat's logprobs + top_logprobs and the legacy completions' logprobs
+ * N, each in OpenAI's shape; n = 1 only), POST /v1/embeddings (float or base64), GET /v1/models[/{id}].
  * Sampling fields OpenAI lacks are read as llama.cpp's server reads them (top_k, min_p,
  * typical_p, repeat_penalty, repeat_last_n, mirostat*). Errors in OpenAI's shape
  * {"error": {"message", "type", "param", "code"}}. Values are checked here for type and by
@@ -15,12 +16,93 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <utf8proc.h>
 
 struct oa_fmt {
     char id[64];
     int64_t created;
     bool chat;
+    bool logprobs;          /* the request asked for them */
+    size_t text_offset;     /* legacy completions: bytes of completion text before the next token */
 };
+
+/* ---------------------------------------------------------------- log-probabilities */
+
+/* A token's text as a JSON string: bytes that are not UTF-8 (a byte-level token may hold part of
+ * a character) become U+FFFD; the exact bytes go in "bytes". */
+static json_t *piece_string(const char *s, size_t n) {
+    char *buf = malloc(3 * n + 1), *o = buf;
+    if (!buf) return NULL;
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t l = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (l <= 0) {
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        } else {
+            memcpy(o, s + i, (size_t)l);
+            o += l;
+            i += (size_t)l;
+        }
+    }
+    json_t *j = json_stringn(buf, (size_t)(o - buf));
+    free(buf);
+    return j;
+}
+
+static json_t *piece_bytes(const char *s, size_t n) {
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) json_array_append_new(a, json_integer((unsigned char)s[i]));
+    return a;
+}
+
+/* -inf (a token a grammar excluded) as OpenAI writes it: JSON has no infinity */
+static double lp_value(float lp) { return isfinite(lp) ? lp : -9999.0; }
+
+static json_t *alt_json(const struct lir_token_alt *a) {
+    return json_pack("{so sf so}", "token", piece_string(a->piece, a->piece_len), "logprob", lp_value(a->logprob),
+                     "bytes", piece_bytes(a->piece, a->piece_len));
+}
+
+/* Chat: {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}], "refusal": null} */
+static json_t *chat_logprobs(const struct lir_token_logprobs *v, int32_t n) {
+    json_t *content = json_array();
+    for (int32_t i = 0; content && i < n; i++) {
+        json_t *e = alt_json(&v[i].chosen), *top = json_array();
+        for (int32_t k = 0; top && k < v[i].n_top; k++) json_array_append_new(top, alt_json(&v[i].top[k]));
+        if (e) json_object_set_new(e, "top_logprobs", top);
+        else json_decref(top);
+        json_array_append_new(content, e);
+    }
+    return json_pack("{so sn}", "content", content, "refusal");
+}
+
+/* Legacy completions: {"tokens", "token_logprobs", "top_logprobs": [{token: logprob}], "text_offset"}
+ * (offsets in bytes of the completion text). */
+static json_t *legacy_logprobs(const struct lir_token_logprobs *v, int32_t n, size_t *offset) {
+    json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
+    for (int32_t i = 0; i < n; i++) {
+        json_array_append_new(toks, piece_string(v[i].chosen.piece, v[i].chosen.piece_len));
+        json_array_append_new(lps, json_real(lp_value(v[i].chosen.logprob)));
+        json_t *t = json_object();
+        for (int32_t k = 0; t && k < v[i].n_top; k++) {
+            json_t *key = piece_string(v[i].top[k].piece, v[i].top[k].piece_len);
+            if (key && !json_object_get(t, json_string_value(key))) /* two ids, one text: the first */
+                json_object_set_new(t, json_string_value(key), json_real(lp_value(v[i].top[k].logprob)));
+            json_decref(key);
+        }
+        json_array_append_new(tops, t);
+        json_array_append_new(offs, json_integer((json_int_t)*offset));
+        *offset += v[i].chosen.piece_len;
+    }
+    return json_pack("{so so so so}", "tokens", toks, "token_logprobs", lps, "top_logprobs", tops, "text_offset", offs);
+}
+
+static json_t *logprobs_json(struct oa_fmt *f, const struct lir_token_logprobs *v, int32_t n) {
+    if (!f->logprobs) return json_null();
+    return f->chat ? chat_logprobs(v, n) : legacy_logprobs(v, n, &f->text_offset);
+}
 
 static json_t *chunk_base(struct srv_stream *st, const struct oa_fmt *f) {
     return json_pack("{ss ss sI ss ss}", "id", f->id, "object", f->chat ? "chat.completion.chunk" : "text_completion",
@@ -35,12 +117,13 @@ static json_t *usage_json(const struct lir_generate_result *r) {
 
 static const char *finish_str(enum lir_finish_reason f) { return f == LIR_FINISH_LENGTH ? "length" : "stop"; }
 
-static void put_choice(struct srv_stream *st, const struct oa_fmt *f, json_t *delta_or_text, const char *finish) {
+static void put_choice(struct srv_stream *st, const struct oa_fmt *f, json_t *delta_or_text, const char *finish,
+                       json_t *logprobs) {
     json_t *j = chunk_base(st, f);
     json_t *ch = json_pack("{si}", "index", 0);
     if (f->chat) json_object_set_new(ch, "delta", delta_or_text);
     else json_object_set_new(ch, "text", delta_or_text);
-    json_object_set_new(ch, "logprobs", json_null());
+    json_object_set_new(ch, "logprobs", logprobs ? logprobs : json_null());
     json_object_set_new(ch, "finish_reason", finish ? json_string(finish) : json_null());
     json_object_set_new(j, "choices", json_pack("[o]", ch));
     if (st->include_usage) json_object_set_new(j, "usage", json_null());
@@ -49,21 +132,25 @@ static void put_choice(struct srv_stream *st, const struct oa_fmt *f, json_t *de
 
 static void oa_chunk(struct srv_stream *st, const struct lir_generate_chunk *c) {
     struct oa_fmt *f = st->fmt_user;
-    if (c->is_complete || (!c->len && st->started)) return;
+    /* the last chunk carries no text, but may carry the log-probabilities of tokens whose text
+     * a stop string held back: they go out in a delta of their own */
+    bool lp_only = f->logprobs && c->n_logprobs > 0 && !c->len;
+    if ((c->is_complete || (!c->len && st->started)) && !lp_only) return;
     json_t *text = json_stringn(c->text, c->len);
+    json_t *lp = f->logprobs ? logprobs_json(f, c->logprobs, c->n_logprobs) : NULL;
     if (f->chat) {
         json_t *d = json_object();
         if (!st->started) json_object_set_new(d, "role", json_string("assistant"));
         json_object_set_new(d, "content", text);
-        put_choice(st, f, d, NULL);
+        put_choice(st, f, d, NULL, lp);
     } else {
-        put_choice(st, f, text, NULL);
+        put_choice(st, f, text, NULL, lp);
     }
 }
 
 static void oa_end(struct srv_stream *st) {
     struct oa_fmt *f = st->fmt_user;
-    put_choice(st, f, f->chat ? json_object() : json_string(""), finish_str(st->result.finish_reason));
+    put_choice(st, f, f->chat ? json_object() : json_string(""), finish_str(st->result.finish_reason), NULL);
     if (st->include_usage) {
         json_t *j = chunk_base(st, f);
         json_object_set_new(j, "choices", json_array());
@@ -86,7 +173,8 @@ static json_t *oa_whole(struct srv_stream *st) {
     json_t *ch = json_pack("{si}", "index", 0);
     if (f->chat) json_object_set_new(ch, "message", json_pack("{ss so sn}", "role", "assistant", "content", text, "refusal"));
     else json_object_set_new(ch, "text", text);
-    json_object_set_new(ch, "logprobs", json_null());
+    f->text_offset = 0;
+    json_object_set_new(ch, "logprobs", logprobs_json(f, st->result.logprobs, st->result.n_logprobs));
     json_object_set_new(ch, "finish_reason", json_string(finish_str(st->result.finish_reason)));
     json_object_set_new(j, "choices", json_pack("[o]", ch));
     json_object_set_new(j, "usage", usage_json(&st->result));
@@ -139,7 +227,7 @@ bool srv_check_sampling(struct srv_stream *st, struct srv_resp *r, enum api_kind
 }
 
 /* Sampling and format fields shared by chat and completions. */
-static bool read_common(struct srv_stream *st, json_t *o, struct srv_resp *r) {
+static bool read_common(struct srv_stream *st, json_t *o, struct srv_resp *r, bool chat) {
     enum api_kind api = API_OPENAI;
     bool bad = false, b;
     int64_t i;
@@ -152,16 +240,21 @@ static bool read_common(struct srv_stream *st, json_t *o, struct srv_resp *r) {
                   (long long)i);
         return false;
     }
-    if (!bad && srv_get_bool(o, "logprobs", &b, r, api, &bad) && b) {
-        srv_error(r, api, 400, "unsupported_value", "logprobs",
-                  "logprobs: not supported yet (the runtime does not report token log-probabilities); omit it or "
-                  "send false");
-        return false;
-    }
-    if (!bad && srv_get_int(o, "top_logprobs", INT32_MIN, INT32_MAX, &i, r, api, &bad) && i != 0) {
-        srv_error(r, api, 400, "unsupported_value", "top_logprobs",
-                  "top_logprobs: not supported yet (the runtime does not report token log-probabilities)");
-        return false;
+    if (chat) { /* logprobs: bool; top_logprobs: 0..20 alternatives, only with logprobs */
+        if (!bad && srv_get_bool(o, "logprobs", &b, r, api, &bad)) st->req.logprobs = b;
+        if (!bad && srv_get_int(o, "top_logprobs", 0, LIR_N_PROBS_MAX, &i, r, api, &bad)) {
+            if (i > 0 && !st->req.logprobs) {
+                srv_error(r, api, 400, "invalid_value", "top_logprobs",
+                          "top_logprobs: %lld asked without logprobs; set logprobs to true to use it", (long long)i);
+                return false;
+            }
+            sp->n_probs = (int32_t)i;
+        }
+    } else { /* the legacy logprobs: N = the chosen token's and N alternatives (0..20) */
+        if (!bad && srv_get_int(o, "logprobs", 0, LIR_N_PROBS_MAX, &i, r, api, &bad)) {
+            st->req.logprobs = true;
+            sp->n_probs = (int32_t)i;
+        }
     }
     if (bad) return false;
     json_t *tools = json_object_get(o, "tools");
@@ -348,13 +441,14 @@ static int generation(struct srv_req *q, struct srv_resp *r, bool chat) {
             goto fail;
         }
     }
-    if (!read_common(st, o, r)) goto fail;
+    if (!read_common(st, o, r, chat)) goto fail;
     struct oa_fmt *f = calloc(1, sizeof *f);
     if (!f) {
         srv_error(r, api, 500, "internal_error", NULL, "out of memory");
         goto fail;
     }
     f->chat = chat;
+    f->logprobs = st->req.logprobs;
     f->created = (int64_t)time(NULL);
     unsigned char rnd[12];
     randombytes_buf(rnd, sizeof rnd);

@@ -1,6 +1,7 @@
 // `lir serve` with the official `openai` npm client (6.49.0), unchanged: chat and text
 // completions (whole and streamed, usage with stream_options.include_usage, finish_reason, stop,
-// seed), response_format json_schema (validated with ajv) and json_object, embeddings (the
+// seed), logprobs (chat's logprobs/top_logprobs and the legacy completions' logprobs, whole and
+// streamed), response_format json_schema (validated with ajv) and json_object, embeddings (the
 // client's default base64 and float), the model list, and errors in OpenAI's shape surfacing as
 // the client's typed errors. Model: a generated tiny llama (random weights), so texts are
 // compared with each other (same seed => same text), never with fixed strings.
@@ -130,12 +131,99 @@ describe("openai client", () => {
       (e) => e instanceof OpenAI.BadRequestError && /temperature/.test(e.message));
     await assert.rejects(client.chat.completions.create({ model: MODEL, messages: [] }),
       (e) => e instanceof OpenAI.BadRequestError && e.param === "messages");
-    await assert.rejects(client.chat.completions.create({ model: MODEL, messages: MSGS, logprobs: true }),
+    await assert.rejects(client.chat.completions.create({ model: MODEL, messages: MSGS, logprobs: true,
+      top_logprobs: 21 }), (e) => e instanceof OpenAI.BadRequestError && e.param === "top_logprobs");
+    await assert.rejects(client.chat.completions.create({ model: MODEL, messages: MSGS, top_logprobs: 3 }),
+      (e) => e instanceof OpenAI.BadRequestError && e.param === "top_logprobs" && /logprobs/.test(e.message));
+    await assert.rejects(client.completions.create({ model: MODEL, prompt: "x", logprobs: -1 }),
       (e) => e instanceof OpenAI.BadRequestError && e.param === "logprobs");
     await assert.rejects(client.chat.completions.create({ model: MODEL, messages: MSGS,
       tools: [{ type: "function", function: { name: "f", parameters: { type: "object" } } }] }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === "tools");
     await assert.rejects(client.completions.create({ model: MODEL, prompt: "x", max_tokens: 40000 }),
       (e) => e instanceof OpenAI.BadRequestError && /max_tokens/.test(e.message));
+  });
+});
+
+// One token's entry in OpenAI's chat shape: token text, logprob <= 0, the exact bytes, sorted
+// alternatives whose probabilities sum to at most 1; at temperature 0 the chosen token is the
+// first alternative.
+function checkChatEntry(e, nTop, greedy) {
+  assert.equal(typeof e.token, "string");
+  assert.ok(Number.isFinite(e.logprob) && e.logprob <= 0, JSON.stringify(e));
+  assert.ok(Array.isArray(e.bytes) && e.bytes.every((b) => Number.isInteger(b) && b >= 0 && b < 256));
+  assert.equal(e.top_logprobs.length, nTop);
+  let sum = 0;
+  for (let k = 0; k < nTop; k++) {
+    const t = e.top_logprobs[k];
+    assert.ok(t.logprob <= 0 && Array.isArray(t.bytes));
+    if (k) assert.ok(e.top_logprobs[k - 1].logprob >= t.logprob, "largest first");
+    sum += Math.exp(t.logprob);
+  }
+  assert.ok(sum <= 1 + 1e-4, `probabilities of the top list sum to ${sum}`);
+  if (greedy && nTop) {
+    assert.deepEqual(e.top_logprobs[0].bytes, e.bytes, "greedy: the chosen token is the most likely");
+    assert.ok(Math.abs(e.top_logprobs[0].logprob - e.logprob) < 1e-6);
+  }
+}
+
+describe("openai client: logprobs", () => {
+  it("chat: logprobs + top_logprobs, whole and streamed, the same entries; bytes spell the text", async () => {
+    // greedy on the raw logits: no repeat penalty (lir's default is 1.1; llama.cpp's field)
+    const q = { model: MODEL, messages: MSGS, max_tokens: 10, temperature: 0, repeat_penalty: 1, logprobs: true,
+      top_logprobs: 3 };
+    const r = await client.chat.completions.create(q);
+    const content = r.choices[0].logprobs.content;
+    assert.equal(content.length, r.usage.completion_tokens - (r.choices[0].finish_reason === "stop" ? 1 : 0));
+    for (const e of content) checkChatEntry(e, 3, true);
+    // the bytes of the tokens are the text's bytes (where the random model's bytes are not UTF-8
+    // both sides write U+FFFD, by different rules for how many: compared without them)
+    const noRep = (t) => t.replaceAll("\uFFFD", "");
+    const bytes = Buffer.from(content.flatMap((e) => e.bytes)).toString("utf8");
+    assert.equal(noRep(bytes), noRep(r.choices[0].message.content));
+    const stream = await client.chat.completions.create({ ...q, stream: true });
+    const streamed = [];
+    for await (const c of stream) {
+      const lp = c.choices[0]?.logprobs;
+      if (lp) streamed.push(...lp.content);
+    }
+    assert.deepEqual(streamed, content, "streamed entries equal the whole answer's");
+    // without top_logprobs: the chosen tokens only; without logprobs: null
+    const bare = await client.chat.completions.create({ ...q, top_logprobs: undefined });
+    assert.equal(bare.choices[0].logprobs.content.length, content.length);
+    for (const e of bare.choices[0].logprobs.content) checkChatEntry(e, 0, true);
+    const none = await client.chat.completions.create({ ...q, logprobs: false, top_logprobs: undefined });
+    assert.equal(none.choices[0].logprobs, null);
+  });
+
+  it("completions: the legacy logprobs shape, whole and streamed", async () => {
+    const q = { model: MODEL, prompt: "Once upon a time", max_tokens: 8, temperature: 0, repeat_penalty: 1,
+      logprobs: 2 };
+    const r = await client.completions.create(q);
+    const lp = r.choices[0].logprobs;
+    const n = lp.tokens.length;
+    assert.equal(n, r.usage.completion_tokens - (r.choices[0].finish_reason === "stop" ? 1 : 0));
+    assert.equal(lp.token_logprobs.length, n);
+    assert.equal(lp.top_logprobs.length, n);
+    assert.equal(lp.text_offset.length, n);
+    assert.equal(lp.text_offset[0], 0);
+    for (let i = 0; i < n; i++) {
+      assert.ok(lp.token_logprobs[i] <= 0);
+      if (i) assert.ok(lp.text_offset[i] >= lp.text_offset[i - 1]);
+      const alts = Object.entries(lp.top_logprobs[i]);
+      assert.ok(alts.length >= 1 && alts.length <= 2);
+      // greedy: the chosen token's logprob is the best of its alternatives
+      assert.ok(Math.abs(Math.max(...alts.map(([, v]) => v)) - lp.token_logprobs[i]) < 1e-6);
+      assert.ok(alts.reduce((a, [, v]) => a + Math.exp(v), 0) <= 1 + 1e-4);
+    }
+    const stream = await client.completions.create({ ...q, stream: true });
+    const toks = [], lps = [], offs = [];
+    for await (const c of stream) {
+      const l = c.choices[0]?.logprobs;
+      if (l) { toks.push(...l.tokens); lps.push(...l.token_logprobs); offs.push(...l.text_offset); }
+    }
+    assert.deepEqual(toks, lp.tokens);
+    assert.deepEqual(lps, lp.token_logprobs);
+    assert.deepEqual(offs, lp.text_offset);
   });
 });
