@@ -3,8 +3,8 @@
  *
  * Save streams the file: header, name, tokens, logits, sampler state, then the KV cache in
  * chunks of about SNAP_CHUNK_BYTES read through lir__kv_seq_read into one staging buffer, to
- * "path.tmp"; then it maps what it wrote (in the page cache) and computes the checksum tree on the
- * context's threads, appends it and renames the file over path. Restore maps the file, checks all of it (lir__snap_parse: sizes,
+ * "path.tmp", hashing the checksum tree's leaves as the bytes go out (no second pass); appends the
+ * checksum and renames the file over path. Restore maps the file, checks all of it (lir__snap_parse: sizes,
  * checksum, contents), then checks it against the context (fingerprint, vocabulary, KV type and
  * token size, room), and the sampler's state against the sampler; only then does it clear the
  * sequence and write the KV chunks straight from the mapping (lir__kv_seq_write).
@@ -94,10 +94,12 @@ struct wr {
     int fd;
     const char *path; /* for messages */
     lir_err *e;
+    struct lir__snap_sum *sum; /* the checksum of everything written */
 };
 
 static enum lir_status wr_all(struct wr *w, const void *p, size_t n) {
     const uint8_t *b = p;
+    if (!lir__snap_sum_update(w->sum, p, n)) return lir__errf(w->e, LIR_ENOMEM, "lir_snapshot_save: out of memory");
     while (n) {
         ssize_t k = write(w->fd, b, n > (1u << 30) ? (1u << 30) : n);
         if (k < 0 && errno == EINTR) continue;
@@ -199,10 +201,16 @@ enum lir_status lir_snapshot_save(lir_context *ctx, int32_t seq, const char *pat
     }
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", 5);
-    struct wr w = { .fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), .path = tmp, .e = e };
+    struct lir__snap_sum *sum = lir__snap_sum_begin();
+    if (!sum) {
+        free(stage), free(tmp), free(smp);
+        return lir__errf(e, LIR_ENOMEM, "lir_snapshot_save: out of memory");
+    }
+    struct wr w = { .fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), .path = tmp, .e = e, .sum = sum };
     if (w.fd < 0) {
         s = lir__errf(e, LIR_EIO, "lir_snapshot_save: cannot create %s: %s", tmp, strerror(errno));
         free(stage), free(tmp), free(smp);
+        lir__snap_sum_free(sum);
         return s;
     }
     s = wr_all(&w, hdr, sizeof hdr);
@@ -223,21 +231,14 @@ enum lir_status lir_snapshot_save(lir_context *ctx, int32_t seq, const char *pat
     }
     const size_t body = (size_t)LIR_SNAP_HEADER + name_len + 4 * (size_t)n_tok + (logits ? 4 * (size_t)n_vocab : 0) +
                         smp_len + (size_t)in.kv_bytes;
-    if (!s) { /* the checksum over what was written, read back from the page cache on the context's threads */
-        uint8_t sum[LIR_SNAP_SUM];
-        void *map = mmap(NULL, body, PROT_READ, MAP_SHARED, w.fd, 0);
-        if (map == MAP_FAILED) {
-            s = lir__errf(e, LIR_EIO, "lir_snapshot_save: cannot map %s: %s", tmp, strerror(errno));
-        } else {
-            madvise(map, body, MADV_SEQUENTIAL);
-            s = lir__snap_checksum(map, body, lir__context_n_threads(ctx), sum);
-            munmap(map, body);
-            if (s) lir__errf(e, s, "lir_snapshot_save: checksum: %s", lir_status_str(s));
-        }
-        ssize_t k = s ? (ssize_t)sizeof sum : write(w.fd, sum, sizeof sum);
-        if (k != (ssize_t)sizeof sum)
+    if (!s) { /* the checksum of what was written, hashed as it went */
+        uint8_t d[LIR_SNAP_SUM];
+        if (!lir__snap_sum_end(sum, d)) s = lir__errf(e, LIR_ENOMEM, "lir_snapshot_save: out of memory");
+        ssize_t k = s ? (ssize_t)sizeof d : write(w.fd, d, sizeof d);
+        if (k != (ssize_t)sizeof d)
             s = lir__errf(e, LIR_EIO, "lir_snapshot_save: writing %s: %s", tmp, k < 0 ? strerror(errno) : "short write");
     }
+    lir__snap_sum_free(sum);
     if (!s && p.fsync && fsync(w.fd) != 0)
         s = lir__errf(e, LIR_EIO, "lir_snapshot_save: fsync %s: %s", tmp, strerror(errno));
     if (close(w.fd) != 0 && !s) s = lir__errf(e, LIR_EIO, "lir_snapshot_save: closing %s: %s", tmp, strerror(errno));
@@ -261,7 +262,9 @@ struct mapped {
     void *map;
 };
 
-static enum lir_status map_file(const char *path, const char *fn, struct mapped *mf, lir_err *e) {
+/* populate: the whole file will be read, so its pages are mapped in one go (MAP_POPULATE) rather
+ * than faulted in one by one — on a VM, per-page faults cost several times the copy itself. */
+static enum lir_status map_file(const char *path, const char *fn, bool populate, struct mapped *mf, lir_err *e) {
     memset(mf, 0, sizeof *mf);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -278,7 +281,7 @@ static enum lir_status map_file(const char *path, const char *fn, struct mapped 
     }
     mf->len = (size_t)st.st_size;
     if (mf->len) {
-        mf->map = mmap(NULL, mf->len, PROT_READ, MAP_PRIVATE, fd, 0);
+        mf->map = mmap(NULL, mf->len, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
         if (mf->map == MAP_FAILED) {
             mf->map = NULL;
             close(fd);
@@ -305,7 +308,7 @@ enum lir_status lir_snapshot_read_info(const char *path, bool verify, struct lir
         return s;
     }
     struct mapped mf;
-    if ((s = map_file(path, "lir_snapshot_read_info", &mf, &e))) {
+    if ((s = map_file(path, "lir_snapshot_read_info", verify, &mf, &e))) {
         lir__err_copy(&e, err, err_len);
         return s;
     }
@@ -333,7 +336,7 @@ enum lir_status lir_snapshot_restore(lir_context *ctx, int32_t seq, const char *
     if (lir_context_seq_status(ctx, seq, &ss) != LIR_OK)
         return lir__errf(e, LIR_EINVAL, "lir_snapshot_restore: sequence %d does not exist", seq);
     struct mapped mf;
-    enum lir_status s = map_file(path, "lir_snapshot_restore", &mf, e);
+    enum lir_status s = map_file(path, "lir_snapshot_restore", true, &mf, e);
     if (s) return s;
     struct lir__snap_view v;
     lir_err pe = { { 0 } };

@@ -66,6 +66,14 @@ enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, i
  * is one of them). LIR_OK, LIR_ENOMEM, LIR_EINTERNAL (libsodium or a thread failed to start). */
 #define LIR_SNAP_LEAF (1u << 20)
 enum lir_status lir__snap_checksum(const uint8_t *data, size_t len, int n_threads, uint8_t out[LIR_SNAP_SUM]);
+/* The same checksum over bytes given in pieces: begin (NULL: out of memory or libsodium failed),
+ * update with consecutive pieces, end (the sum of everything given), free. Update and end return
+ * false on out of memory. */
+struct lir__snap_sum;
+struct lir__snap_sum *lir__snap_sum_begin(void);
+bool lir__snap_sum_update(struct lir__snap_sum *c, const void *data, size_t n);
+bool lir__snap_sum_end(struct lir__snap_sum *c, uint8_t out[LIR_SNAP_SUM]);
+void lir__snap_sum_free(struct lir__snap_sum *c);
 
 /* Snapshot directories (the runtime's context manager, `lir chat`): files NAME.lirsnap. */
 #define LIR_SNAP_EXT ".lirsnap"

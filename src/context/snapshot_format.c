@@ -28,6 +28,19 @@ static void leaf_digest(const uint8_t *p, size_t n, uint8_t out[LEAF_DIGEST]) {
     memcpy(out, c.digest, LEAF_DIGEST);
 }
 
+/* The root over the leaf digests: BLAKE2b-256 of a domain string, the length (LE u64) and the digests. */
+static void root_digest(const uint8_t *dg, size_t n_leaves, size_t len, uint8_t out[LIR_SNAP_SUM]) {
+    crypto_generichash_state h;
+    static const char dom[] = "LIRSNAP sum v1 xxh3";
+    uint8_t lb[8];
+    for (int i = 0; i < 8; i++) lb[i] = (uint8_t)((uint64_t)len >> (8 * i));
+    crypto_generichash_init(&h, NULL, 0, LIR_SNAP_SUM);
+    crypto_generichash_update(&h, (const uint8_t *)dom, sizeof dom - 1);
+    crypto_generichash_update(&h, lb, sizeof lb);
+    crypto_generichash_update(&h, dg, LEAF_DIGEST * n_leaves);
+    crypto_generichash_final(&h, out, LIR_SNAP_SUM);
+}
+
 static void *sum_leaves(void *arg) {
     const struct sum_job *j = arg;
     for (size_t i = (size_t)j->ith; i < j->n_leaves; i += (size_t)j->nth) {
@@ -57,17 +70,74 @@ enum lir_status lir__snap_checksum(const uint8_t *data, size_t len, int n_thread
         for (int t = started; t < nth; t++) sum_leaves(&jobs[t]);
     sum_leaves(&jobs[0]);
     for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
-    crypto_generichash_state h;
-    static const char dom[] = "LIRSNAP sum v1 xxh3";
-    uint8_t lb[8];
-    for (int i = 0; i < 8; i++) lb[i] = (uint8_t)((uint64_t)len >> (8 * i));
-    crypto_generichash_init(&h, NULL, 0, LIR_SNAP_SUM);
-    crypto_generichash_update(&h, (const uint8_t *)dom, sizeof dom - 1);
-    crypto_generichash_update(&h, lb, sizeof lb);
-    crypto_generichash_update(&h, dg, LEAF_DIGEST * n_leaves);
-    crypto_generichash_final(&h, out, LIR_SNAP_SUM);
+    root_digest(dg, n_leaves, len, out);
     free(dg);
     return LIR_OK;
+}
+
+/* The streamed form: leaves hashed as the bytes come (XXH3's streaming state gives the same
+ * digest as the one-shot call), so a writer needs no second pass over what it wrote. */
+struct lir__snap_sum {
+    XXH3_state_t *st;
+    size_t fill;   /* bytes in the open leaf */
+    uint64_t len;  /* bytes so far */
+    uint8_t *dg;   /* closed leaves' digests */
+    size_t n_dg, cap_dg;
+};
+
+struct lir__snap_sum *lir__snap_sum_begin(void) {
+    if (sodium_init() < 0) return NULL;
+    struct lir__snap_sum *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->st = XXH3_createState();
+    if (!c->st || XXH3_128bits_reset(c->st) != XXH_OK) {
+        lir__snap_sum_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static bool close_leaf(struct lir__snap_sum *c) {
+    if (c->n_dg == c->cap_dg) {
+        size_t cap = c->cap_dg ? 2 * c->cap_dg : 1024;
+        uint8_t *d = realloc(c->dg, cap * LEAF_DIGEST);
+        if (!d) return false;
+        c->dg = d;
+        c->cap_dg = cap;
+    }
+    XXH128_canonical_t h;
+    XXH128_canonicalFromHash(&h, XXH3_128bits_digest(c->st));
+    memcpy(c->dg + LEAF_DIGEST * c->n_dg++, h.digest, LEAF_DIGEST);
+    c->fill = 0;
+    return XXH3_128bits_reset(c->st) == XXH_OK;
+}
+
+bool lir__snap_sum_update(struct lir__snap_sum *c, const void *data, size_t n) {
+    const uint8_t *p = data;
+    while (n) {
+        size_t k = LIR_SNAP_LEAF - c->fill < n ? LIR_SNAP_LEAF - c->fill : n;
+        if (XXH3_128bits_update(c->st, p, k) != XXH_OK) return false;
+        c->fill += k;
+        c->len += k;
+        p += k;
+        n -= k;
+        if (c->fill == LIR_SNAP_LEAF && !close_leaf(c)) return false;
+    }
+    return true;
+}
+
+bool lir__snap_sum_end(struct lir__snap_sum *c, uint8_t out[LIR_SNAP_SUM]) {
+    /* the last, partial leaf (or the one empty leaf of an empty input) */
+    if ((c->fill || !c->len) && !close_leaf(c)) return false;
+    root_digest(c->dg, c->n_dg, (size_t)c->len, out);
+    return true;
+}
+
+void lir__snap_sum_free(struct lir__snap_sum *c) {
+    if (!c) return;
+    if (c->st) XXH3_freeState(c->st);
+    free(c->dg);
+    free(c);
 }
 
 /* ---------------------------------------------------------------- parse */
