@@ -769,7 +769,7 @@ LIR_API enum lir_status lir_grammar_accept_token(lir_grammar_state *st, const li
  * Core has no inference at all ("Not available"). "basic" generation parameters are temperature
  * and top_p (the spec's list) plus max_tokens and stop, without which no client can bound its
  * output; every other parameter (top_k, min_p, typical_p, penalties, mirostat, seed, logit_bias,
- * n_probs, grammar, json_schema, response_format) needs Teams. Where the spec is silent lir
+ * n_probs, logprobs, grammar, json_schema, response_format) needs Teams. Where the spec is silent lir
  * chose: "multiple models" is no tier limit (memory decides); Enterprise's "3+" concurrent
  * requests is no tier limit (the scheduler's slot count decides); lower tiers run one request
  * at a time (spec §1.3 #8: queue the rest). "Advanced resource management" is multi-GPU

@@ -55,6 +55,7 @@ static const struct lir_tier_policy TABLE[LIR_TIER_COUNT] = {
     X("seed", false)                                   \
     X("logit_bias", false)                             \
     X("n_probs", false)                                \
+    X("logprobs", false)                               \
     X("grammar", false)                                \
     X("json_schema", false)                            \
     X("response_format", false)

@@ -75,9 +75,13 @@ static enum lir_status check_request(lir_runtime *rt, const struct lir_generate_
     if (s) return lir__errf(e, s, "generate: %s", msg);
     if ((s = lir_licence_check_sampling(rt->licence, &q->sampling, msg, sizeof msg)))
         return lir__errf(e, s, "generate: %s", msg);
-    const char *extra = q->grammar ? "grammar" : q->format == LIR_FORMAT_JSON_SCHEMA ? "json_schema"
-                      : q->format == LIR_FORMAT_JSON ? "response_format" : NULL;
-    if (extra && (s = lir_licence_check_params(rt->licence, &extra, 1, msg, sizeof msg)))
+    const char *extra[2];
+    int32_t n_extra = 0;
+    if (q->grammar) extra[n_extra++] = "grammar";
+    else if (q->format == LIR_FORMAT_JSON_SCHEMA) extra[n_extra++] = "json_schema";
+    else if (q->format == LIR_FORMAT_JSON) extra[n_extra++] = "response_format";
+    if (q->logprobs) extra[n_extra++] = "logprobs";
+    if (n_extra && (s = lir_licence_check_params(rt->licence, extra, n_extra, msg, sizeof msg)))
         return lir__errf(e, s, "generate: %s", msg);
     return LIR_OK;
 }

@@ -237,7 +237,7 @@ Test(licence_policy, concurrent_requests_every_tier) {
 static const char *const PARAMS[] = { "max_tokens", "temperature", "top_p", "stop", "top_k", "min_p", "typical_p",
                                       "repeat_penalty", "repeat_last_n", "frequency_penalty", "presence_penalty",
                                       "mirostat", "mirostat_tau", "mirostat_eta", "seed", "logit_bias", "n_probs",
-                                      "grammar", "json_schema", "response_format" };
+                                      "logprobs", "grammar", "json_schema", "response_format" };
 /* spec: "basic generation only (Temperature, TopP)"; max_tokens and stop bound the output */
 static bool spec_basic(const char *p) {
     return !strcmp(p, "temperature") || !strcmp(p, "top_p") || !strcmp(p, "max_tokens") || !strcmp(p, "stop");

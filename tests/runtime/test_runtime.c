@@ -409,6 +409,10 @@ Test(runtime, writer_pro_tier_limits, .fini = fini) {
     q.grammar = "root ::= \"a\"";
     cr_assert_eq(lir_runtime_generate(rt, &q, &r, err, sizeof err), LIR_ETIER);
     q.grammar = NULL;
+    q.logprobs = true; /* log-probabilities are not basic generation either */
+    cr_assert_eq(lir_runtime_generate(rt, &q, &r, err, sizeof err), LIR_ETIER);
+    cr_assert(strstr(err, "logprobs"), "%s", err);
+    q.logprobs = false;
     cr_assert_eq(lir_runtime_generate(rt, &q, &r, err, sizeof err), LIR_OK, "%s", err);
     lir_generate_result_clear(&r);
     const char *texts[] = { "x" };
