@@ -14,16 +14,18 @@ import http from "node:http";
 const PROMPTS = ["Once upon a time", "The weather today", "In a distant galaxy", "My favourite recipe is"];
 const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8];
 
-function percentile(sorted, p) {
+export function percentile(sorted, p) {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-// One streamed completion over a kept-alive connection of agent; resolves to what came back.
-function streamOnce(url, agent, body) {
+// One streamed completion over a kept-alive connection of agent; resolves to what came back
+// (ttft: first text, first_event: first choice event, in ms from the send). bench/serve_streams.mjs
+// uses it too.
+export function streamOnce(url, agent, body) {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    let ttft = NaN, buf = "", text = "", done = false, finish = null, usage = null, error = null;
+    let ttft = NaN, firstEvent = NaN, buf = "", text = "", done = false, finish = null, usage = null, error = null;
     const req = http.request(`${url}/v1/completions`, { method: "POST", agent,
       headers: { "content-type": "application/json" } }, (res) => {
       if (res.statusCode !== 200) error = `HTTP ${res.statusCode}`;
@@ -43,13 +45,15 @@ function streamOnce(url, agent, body) {
           if (e.usage) usage = e.usage;
           const ch = e.choices?.[0];
           if (ch) {
+            if (Number.isNaN(firstEvent)) firstEvent = performance.now() - t0;
             if (ch.text && Number.isNaN(ttft)) ttft = performance.now() - t0;
             text += ch.text ?? "";
             if (ch.finish_reason) finish = ch.finish_reason;
           }
         }
       });
-      res.on("end", () => resolve({ text, done, finish, usage, error, ttft, ms: performance.now() - t0, rest: buf }));
+      res.on("end", () => resolve({ text, done, finish, usage, error, ttft, first_event: firstEvent,
+        ms: performance.now() - t0, rest: buf }));
       res.on("error", (e) => resolve({ error: String(e) }));
     });
     req.on("error", (e) => resolve({ error: String(e) }));

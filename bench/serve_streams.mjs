@@ -24,16 +24,16 @@
 // Wall = first send → last stream end; tok/s = Σ generated tokens ÷ wall.
 // One warm-up request (4 tokens) on each side after each server start / context creation.
 // Tables show, per C, medians over reps of tok/s, TTFT P50 and TTFT P95 (each rep's percentiles).
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadModel, createContext } from "../tests/parity/oracle.mjs";
+import { startServer, postJson } from "../tests/server/server_util.mjs";
+import { streamOnce as streamLoad, percentile } from "./serve_load.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const LIR = process.env.LIR_BIN ?? path.join(ROOT, "build/lir");
 const SENTENCE = "Once upon a time, in a small village, there lived";
 
 function parse(argv) {
@@ -59,10 +59,6 @@ function parse(argv) {
   return a;
 }
 
-function percentile(sorted, p) {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 const median = (xs) => {
   const s = [...xs].sort((x, y) => x - y);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -71,76 +67,14 @@ const promptOf = (c, rep, k) => `${c * 10000 + rep * 100 + k}: ${SENTENCE}`;
 
 // ------------------------------------------------------------------ lir side
 
-function startServer(modelsDir, dataDir, parallel) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(LIR, ["serve", "--port", "0", "--models-dir", modelsDir, "--data-dir", dataDir, "--quiet",
-      "--parallel", String(parallel)], { env: { ...process.env, LIR_HOST: "", LIR_API_KEY: "" },
-      stdio: ["ignore", "pipe", "pipe"] });
-    let out = "", err = "";
-    proc.stderr.on("data", (d) => { err += d; });
-    proc.stdout.on("data", (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/\S+):(\d+)/);
-      if (m) resolve({ url: `${m[1]}:${m[2]}`, proc, stderr: () => err,
-        stop: () => new Promise((res) => {
-          if (proc.exitCode !== null) return res(proc.exitCode);
-          proc.once("exit", (code) => res(code));
-          proc.kill("SIGTERM");
-        }) });
-    });
-    proc.once("exit", (code) => reject(new Error(`lir serve exited (${code}) before listening: ${err}`)));
-    proc.once("error", reject);
-  });
-}
-
-async function postJson(url, body) {
-  const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  const text = await r.text();
-  if (r.status !== 200) throw new Error(`${url}: HTTP ${r.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text);
-}
-
-// One streamed completion; resolves to {ttft, ms, tokens, prompt_tokens, error}.
-function streamOnce(url, agent, body) {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    let ttft = NaN, firstEvent = NaN, buf = "", done = false, finish = null, usage = null, error = null;
-    const req = http.request(`${url}/v1/completions`, { method: "POST", agent,
-      headers: { "content-type": "application/json" } }, (res) => {
-      if (res.statusCode !== 200) error = `HTTP ${res.statusCode}`;
-      res.setEncoding("utf8");
-      res.on("data", (d) => {
-        buf += d;
-        let i;
-        while ((i = buf.indexOf("\n\n")) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          if (!line.startsWith("data: ")) { error ??= `unexpected line ${line.slice(0, 80)}`; continue; }
-          const data = line.slice(6);
-          if (data === "[DONE]") { done = true; continue; }
-          let e;
-          try { e = JSON.parse(data); } catch { error ??= "bad JSON event"; continue; }
-          if (e.error) { error ??= e.error.message; continue; }
-          if (e.usage) usage = e.usage;
-          const ch = e.choices?.[0];
-          if (ch) {
-            if (Number.isNaN(firstEvent)) firstEvent = performance.now() - t0;
-            if (ch.text && Number.isNaN(ttft)) ttft = performance.now() - t0;
-            if (ch.finish_reason) finish = ch.finish_reason;
-          }
-        }
-      });
-      res.on("end", () => {
-        if (!error && (!done || !finish || !usage)) error = "incomplete stream";
-        resolve({ ttft: Number.isNaN(ttft) ? firstEvent : ttft, ms: performance.now() - t0,
-          tokens: usage?.completion_tokens ?? 0, prompt_tokens: usage?.prompt_tokens ?? 0,
-          cached_tokens: usage?.prompt_tokens_details?.cached_tokens ?? 0, finish, error });
-      });
-      res.on("error", (e) => resolve({ error: String(e) }));
-    });
-    req.on("error", (e) => resolve({ error: String(e) }));
-    req.end(JSON.stringify(body));
-  });
+// One streamed completion (bench/serve_load.mjs's reader); resolves to {ttft, ms, tokens,
+// prompt_tokens, cached_tokens, finish, error}; TTFT falls back to the first event when no text came.
+async function streamOnce(url, agent, body) {
+  const r = await streamLoad(url, agent, body);
+  const error = r.error ?? (!r.done || !r.finish || !r.usage ? "incomplete stream" : null);
+  return { ttft: Number.isNaN(r.ttft) ? r.first_event : r.ttft, ms: r.ms, tokens: r.usage?.completion_tokens ?? 0,
+    prompt_tokens: r.usage?.prompt_tokens ?? 0, cached_tokens: r.usage?.prompt_tokens_details?.cached_tokens ?? 0,
+    finish: r.finish, error };
 }
 
 const bodyOf = (model, prompt, maxTokens) => ({ model, prompt, max_tokens: maxTokens, temperature: 0, seed: 1,
@@ -194,8 +128,7 @@ async function main() {
   const a = parse(process.argv.slice(2));
   const log = (s) => process.stderr.write(`serve_streams: ${s}\n`);
   const modelsDir = fs.mkdtempSync(path.join(os.tmpdir(), "lir-streams-models-"));
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lir-streams-data-"));
-  const cleanup = () => { for (const d of [modelsDir, dataDir]) fs.rmSync(d, { recursive: true, force: true }); };
+  const cleanup = () => fs.rmSync(modelsDir, { recursive: true, force: true });
   process.on("exit", cleanup);
   fs.symlinkSync(a.model, path.join(modelsDir, path.basename(a.model)));
   const modelName = path.basename(a.model).replace(/\.gguf$/, "");
@@ -208,12 +141,13 @@ async function main() {
   for (const c of a.streams) {
     const reps = c === cMax && a.repsMax ? a.repsMax : a.reps;
     // lir: a server with C slots, the model loaded with a pool of C × 128 tokens
-    const srv = await startServer(modelsDir, dataDir, c);
+    const srv = await startServer(modelsDir, ["--quiet", "--parallel", String(c)]);
     const agent = new http.Agent({ keepAlive: true, maxSockets: c });
     let context = null;
     try {
-      await postJson(`${srv.url}/lir/v1/models/load`, { model: modelName, options: {
+      const ld = await postJson(`${srv.url}/lir/v1/models/load`, { model: modelName, options: {
         context_size: Math.max(512, c * 128), threads: a.threads, batch_size: a.batch, keep_alive_ms: -1 } });
+      if (ld.status !== 200) throw new Error(`load: HTTP ${ld.status}: ${ld.text.slice(0, 300)}`);
       const w = await streamOnce(srv.url, agent, bodyOf(modelName, `warm-up ${SENTENCE}`, 4));
       if (w.error) throw new Error(`lir warm-up: ${w.error}`);
       // llama.cpp: C sequences of 256 tokens each
