@@ -14,7 +14,7 @@
 // Environment: LIR_BIN (default build/lir).
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -183,18 +183,42 @@ describe("lir run", () => {
     assert.match(out, /\[conversation cleared\]/);
   });
 
-  it("on a terminal: Ctrl-C stops a reply and the chat goes on", (t) => {
+  it("on a terminal: Ctrl-C stops a reply and the chat goes on", async (t) => {
     if (spawnSync("script", ["--version"]).status !== 0) return t.skip("no `script` (util-linux) for a pseudo-terminal");
     // -n 0, a 4096-token context, greedy: this reply has no end of generation and runs for over a
-    // minute (4061 tokens); Ctrl-C comes 2 s after it starts
+    // minute (4061 tokens). The keys are typed as a user would, each after what it answers is on
+    // the screen (not on a timer: a loaded machine may take seconds to load the model).
     const cmd = [LIR, "run", chatModel, "-n", "0", "--ctx", "4096", "--threads", "1", "--temp", "0"].map((a) => `'${a}'`).join(" ");
-    const t0 = Date.now();
-    const r = spawnSync("bash", ["-c", `(sleep 1; printf 'Hello there\\n'; sleep 2; printf '\\003'; sleep 1; printf '/bye\\n') | ` +
-      `script -qfec "${cmd.replace(/"/g, '\\"')}" /dev/null`], { encoding: "utf8", timeout: 60_000 });
-    assert.equal(r.status, 0, r.stdout + r.stderr);
-    const out = r.stdout.replace(/\r/g, "");
-    assert.match(out, /\[stopped\]\n> \/bye/);
-    assert.ok(Date.now() - t0 < 30_000);
+    const child = spawn("script", ["-qfec", cmd, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, LIR_HOST: "127.0.0.1:9" } });
+    let out = "";
+    const exited = new Promise((resolve) => child.on("close", (code) => resolve(code)));
+    child.stdout.on("data", (d) => { out += d.toString("utf8").replace(/\r/g, ""); });
+    child.stderr.on("data", (d) => { out += d.toString("utf8").replace(/\r/g, ""); });
+    const until = async (what, test, ms = 30_000) => {
+      const t0 = Date.now();
+      while (!test()) {
+        if (Date.now() - t0 > ms || child.exitCode !== null) assert.fail(`waiting for ${what}: ${JSON.stringify(out)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      await until("the chat prompt", () => out.includes(">>> Send a message"));
+      child.stdin.write("Hello there\n");
+      let replyAt = -1;
+      await until("the echo of the message", () => (replyAt = out.indexOf("Hello there\n")) >= 0);
+      replyAt += "Hello there\n".length;
+      await until("a reply of 20 characters", () => out.length - replyAt >= 20);
+      const sent = Date.now();
+      child.stdin.write("\x03");
+      await until("[stopped] and a new prompt", () => /\[stopped\]\n> $/.test(out), 10_000);
+      assert.ok(Date.now() - sent < 10_000, "the reply stops within a token or so of Ctrl-C");
+      child.stdin.write("/bye\n");
+      assert.equal(await exited, 0, out);
+      assert.match(out, /\[stopped\]\n> \/bye/);
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
   it("errors: one line, exit 1 or 2", () => {
