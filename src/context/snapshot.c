@@ -2,15 +2,19 @@
  * include/lir.h "snapshots"; file format in snapshot.h).
  *
  * Save streams the file: header, name, tokens, logits, sampler state, then the KV cache in
- * chunks of about SNAP_CHUNK_BYTES read through lir__kv_seq_read into one staging buffer, to
- * "path.tmp", hashing the checksum tree's leaves as the bytes go out (no second pass); appends the
- * checksum and renames the file over path. Restore maps the file, checks all of it (lir__snap_parse: sizes,
- * checksum, contents), then checks it against the context (fingerprint, vocabulary, KV type and
- * token size, room), and the sampler's state against the sampler; only then does it clear the
- * sequence and write the KV chunks straight from the mapping (lir__kv_seq_write).
- * Known limit: the file is mapped, not copied, so another process truncating it while a restore
- * reads it raises SIGBUS (files written by lir_snapshot_save are replaced by rename, never
- * truncated in place, so lir itself never does this). */
+ * chunks of about SNAP_CHUNK_BYTES read through lir__kv_seq_read into one staging buffer (small
+ * enough to stay in cache between the copy, the hash and the write), to "path.tmp", hashing the
+ * checksum tree's leaves as the bytes go out (no second pass); appends the checksum and renames
+ * the file over path. Restore reads the file with pread (no mapping): the header against the
+ * file's size, the checksum of the whole file (leaves on the context's threads), the sections
+ * before the KV data (lir__snap_parse_header/_prefix: sizes, contents); then checks it against
+ * the context (fingerprint, vocabulary, KV type and token size, room) and the sampler's state
+ * against the sampler; only then does it clear the sequence and read the KV chunks into it
+ * (lir__kv_seq_write).
+ * Known limit: the KV bytes are read a second time after the checksum; another process
+ * rewriting the file in place between the two reads is not detected (truncating it is: the
+ * sequence is then left empty). Files written by lir_snapshot_save are replaced by rename, never
+ * rewritten in place, and an open descriptor keeps reading the file it opened. */
 #include "context/snapshot.h"
 #include "model/forward.h"
 #include "model/model.h"
@@ -22,12 +26,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define SNAP_CHUNK_BYTES (8u << 20)
+#define SNAP_CHUNK_BYTES (1u << 20)
 
 struct lir_snapshot_params lir_snapshot_params_default(void) {
     struct lir_snapshot_params p = { .name = NULL, .sampler = NULL, .logits = NULL, .fsync = false };
@@ -256,46 +259,80 @@ enum lir_status lir_snapshot_save(lir_context *ctx, int32_t seq, const char *pat
 
 /* ---------------------------------------------------------------- reading */
 
-struct mapped {
-    const uint8_t *data;
-    size_t len;
-    void *map;
+/* A snapshot file open for reading: read with pread, never mapped — on a VM the first touch of
+ * each newly mapped 4 KiB page costs more than copying it (a 1 GB mapping took 240-420 ms to read
+ * once, 40-70 ms the second time), while pread copies through the kernel's own mapping. */
+struct rd {
+    int fd;
+    const char *path;          /* for messages */
+    struct lir__snap_view v;
+    uint8_t *prefix;           /* v.prefix_len bytes: header, name, tokens, logits, sampler */
 };
 
-/* populate: the whole file will be read, so its pages are mapped in one go (MAP_POPULATE) rather
- * than faulted in one by one — on a VM, per-page faults cost several times the copy itself. */
-static enum lir_status map_file(const char *path, const char *fn, bool populate, struct mapped *mf, lir_err *e) {
-    memset(mf, 0, sizeof *mf);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+static bool pread_all(int fd, void *buf, size_t n, uint64_t off) {
+    uint8_t *b = buf;
+    while (n) {
+        ssize_t k = pread(fd, b, n > (1u << 30) ? (1u << 30) : n, (off_t)off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k == 0) errno = 0; /* the file is shorter than its header said: changed while read */
+        if (k <= 0) return false;
+        b += k, off += (uint64_t)k, n -= (size_t)k;
+    }
+    return true;
+}
+
+static const uint8_t *leaf_from_file(void *user, uint64_t off, size_t n, uint8_t *buf) {
+    return pread_all(*(const int *)user, buf, n, off) ? buf : NULL;
+}
+
+static void rd_close(struct rd *r) {
+    if (r->fd >= 0) close(r->fd);
+    free(r->prefix);
+    r->fd = -1;
+    r->prefix = NULL;
+}
+
+/* Opens and checks path: the header against the file's size, the checksum when verify (on
+ * n_threads threads), then the sections before the KV data. Messages are prefixed "fn: " and,
+ * for the format, "path: ". */
+static enum lir_status rd_open(struct rd *r, const char *path, bool verify, int n_threads, const char *fn, lir_err *e) {
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0)
         return lir__errf(e, errno == ENOENT ? LIR_ENOTFOUND : LIR_EIO, "%s: cannot open %s: %s", fn, path,
                          strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rd_close(r);
         return lir__errf(e, LIR_EIO, "%s: %s is not a regular file", fn, path);
     }
-    if ((uint64_t)st.st_size > SIZE_MAX) {
-        close(fd);
-        return lir__errf(e, LIR_EFORMAT, "%s: %s is too large", fn, path);
+    const uint64_t len = (uint64_t)st.st_size;
+    uint8_t hdr[LIR_SNAP_HEADER] = { 0 };
+    lir_err pe = { { 0 } };
+    enum lir_status s = LIR_OK;
+    if (len >= LIR_SNAP_HEADER && !pread_all(r->fd, hdr, sizeof hdr, 0))
+        s = lir__errf(e, LIR_EIO, "%s: reading %s: %s", fn, path, strerror(errno));
+    else if ((s = lir__snap_parse_header(hdr, len, &r->v, &pe)))
+        lir__errf(e, s, "%s: %s: %s", fn, path, pe.msg);
+    if (!s && verify) { /* the checksum before the contents, so a corrupt byte is reported as such */
+        uint8_t sum[LIR_SNAP_SUM], want[LIR_SNAP_SUM];
+        s = lir__snap_checksum_by(leaf_from_file, &r->fd, len - LIR_SNAP_SUM, n_threads, sum);
+        if (!s && !pread_all(r->fd, want, sizeof want, len - LIR_SNAP_SUM)) s = LIR_EIO;
+        if (s) lir__errf(e, s, "%s: %s: checksum: %s", fn, path, s == LIR_EIO ? "the file could not be read" : lir_status_str(s));
+        else if (sodium_memcmp(sum, want, LIR_SNAP_SUM) != 0)
+            s = lir__errf(e, LIR_EFORMAT, "%s: %s: snapshot: checksum mismatch (the file is corrupt)", fn, path);
     }
-    mf->len = (size_t)st.st_size;
-    if (mf->len) {
-        mf->map = mmap(NULL, mf->len, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
-        if (mf->map == MAP_FAILED) {
-            mf->map = NULL;
-            close(fd);
-            return lir__errf(e, LIR_EIO, "%s: cannot map %s: %s", fn, path, strerror(errno));
-        }
-        madvise(mf->map, mf->len, MADV_SEQUENTIAL | MADV_WILLNEED);
-        mf->data = mf->map;
+    if (!s) { /* prefix_len < 128 + 255 + 4 x 2^24 x 2 + 64 MiB: bounded, and the file holds it */
+        r->prefix = malloc((size_t)r->v.prefix_len);
+        if (!r->prefix) s = lir__errf(e, LIR_ENOMEM, "%s: out of memory (%llu bytes)", fn, (unsigned long long)r->v.prefix_len);
+        else if (!pread_all(r->fd, r->prefix, (size_t)r->v.prefix_len, 0))
+            s = lir__errf(e, LIR_EIO, "%s: reading %s: %s", fn, path, errno ? strerror(errno) : "the file got shorter");
+        else if ((s = lir__snap_parse_prefix(r->prefix, &r->v, &pe)))
+            lir__errf(e, s, "%s: %s: %s", fn, path, pe.msg);
     }
-    close(fd);
-    return LIR_OK;
-}
-
-static void unmap_file(struct mapped *mf) {
-    if (mf->map) munmap(mf->map, mf->len);
+    if (s) rd_close(r);
+    return s;
 }
 
 enum lir_status lir_snapshot_read_info(const char *path, bool verify, struct lir_snapshot_info *out, char *err,
@@ -307,21 +344,13 @@ enum lir_status lir_snapshot_read_info(const char *path, bool verify, struct lir
         lir__err_copy(&e, err, err_len);
         return s;
     }
-    struct mapped mf;
-    if ((s = map_file(path, "lir_snapshot_read_info", verify, &mf, &e))) {
+    struct rd r;
+    if ((s = rd_open(&r, path, verify, lir__cpu_count() < 8 ? lir__cpu_count() : 8, "lir_snapshot_read_info", &e))) {
         lir__err_copy(&e, err, err_len);
         return s;
     }
-    struct lir__snap_view v;
-    s = lir__snap_parse(mf.data, mf.len, verify, lir__cpu_count() < 8 ? lir__cpu_count() : 8, &v, &e);
-    unmap_file(&mf);
-    if (s) {
-        lir_err e2;
-        lir__errf(&e2, s, "lir_snapshot_read_info: %s: %s", path, e.msg);
-        lir__err_copy(&e2, err, err_len);
-        return s;
-    }
-    *out = v.info;
+    *out = r.v.info;
+    rd_close(&r);
     return LIR_OK;
 }
 
@@ -335,15 +364,10 @@ enum lir_status lir_snapshot_restore(lir_context *ctx, int32_t seq, const char *
     struct lir_context_seq_status ss;
     if (lir_context_seq_status(ctx, seq, &ss) != LIR_OK)
         return lir__errf(e, LIR_EINVAL, "lir_snapshot_restore: sequence %d does not exist", seq);
-    struct mapped mf;
-    enum lir_status s = map_file(path, "lir_snapshot_restore", true, &mf, e);
+    struct rd r;
+    enum lir_status s = rd_open(&r, path, true, lir__context_n_threads(ctx), "lir_snapshot_restore", e);
     if (s) return s;
-    struct lir__snap_view v;
-    lir_err pe = { { 0 } };
-    if ((s = lir__snap_parse(mf.data, mf.len, true, lir__context_n_threads(ctx), &v, &pe))) {
-        lir__errf(e, s, "lir_snapshot_restore: %s: %s", path, pe.msg);
-        goto out;
-    }
+    const struct lir__snap_view v = r.v;
     const struct lir_snapshot_info *in = &v.info;
     const lir_model *m = lir__context_model(ctx);
     uint8_t fp[LIR_FINGERPRINT_LEN];
@@ -432,17 +456,33 @@ enum lir_status lir_snapshot_restore(lir_context *ctx, int32_t seq, const char *
         }
         for (int32_t i = 0; i < in->n_vocab; i++) row[i] = lir__bits_f32(lir__get_u32(v.logits + 4 * (size_t)i));
     }
-    lir_context_seq_clear(ctx, seq);
-    const uint8_t *kv = v.kv;
-    for (int32_t p0 = 0; !s && p0 < in->n_tokens; p0 += (int32_t)v.chunk_tokens) {
-        const int32_t n = in->n_tokens - p0 < (int32_t)v.chunk_tokens ? in->n_tokens - p0 : (int32_t)v.chunk_tokens;
-        s = lir__kv_seq_write(ctx, seq, p0, n, toks + p0, kv);
-        kv += (size_t)n * v.token_bytes;
+    /* one chunk at a time through a buffer of one chunk (lir's own files: 1 MiB, it stays in cache);
+     * a chunk is at most the file's KV bytes, which the file holds */
+    const uint32_t ck = in->n_tokens < (int32_t)v.chunk_tokens ? (uint32_t)in->n_tokens : v.chunk_tokens;
+    uint8_t *kv = in->n_tokens ? malloc((size_t)ck * (size_t)v.token_bytes) : NULL;
+    if (in->n_tokens && !kv) {
+        free(toks), free(row);
+        s = lir__errf(e, LIR_ENOMEM, "lir_snapshot_restore: out of memory (a KV chunk of %llu bytes)",
+                      (unsigned long long)ck * v.token_bytes);
+        goto undo;
     }
+    lir_context_seq_clear(ctx, seq);
+    uint64_t off = v.prefix_len;
+    for (int32_t p0 = 0; !s && p0 < in->n_tokens; p0 += (int32_t)ck) {
+        const int32_t n = in->n_tokens - p0 < (int32_t)ck ? in->n_tokens - p0 : (int32_t)ck;
+        const size_t nb = (size_t)n * (size_t)v.token_bytes;
+        if (!pread_all(r.fd, kv, nb, off))
+            s = lir__errf(e, LIR_EIO, "lir_snapshot_restore: reading %s: %s", path,
+                          errno ? strerror(errno) : "the file got shorter");
+        else s = lir__kv_seq_write(ctx, seq, p0, n, toks + p0, kv);
+        off += nb;
+    }
+    free(kv);
     if (!s && row) s = lir__context_set_logits(ctx, row);
     free(toks);
     free(row);
-    if (s) { /* cannot happen after the checks above; the sequence is left empty, never half-written */
+    if (s) { /* only a read error (the file changed under us) after the checks above: the sequence is
+              * left empty, never half-written */
         lir_err keep = *e;
         lir_context_seq_clear(ctx, seq);
         *e = keep;
@@ -456,6 +496,6 @@ undo:
     if (old_smp) lir_sampler_state_load(sampler, old_smp, old_len);
     free(old_smp);
 out:
-    unmap_file(&mf);
+    rd_close(&r);
     return s;
 }

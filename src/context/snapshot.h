@@ -52,6 +52,8 @@ struct lir__snap_view {
     const uint8_t *kv;          /* kv_bytes */
     uint64_t token_bytes;
     uint32_t chunk_tokens;
+    uint64_t prefix_len;        /* bytes before the KV data: header, name, tokens, logits, sampler */
+    uint32_t name_len, n_logits;
 };
 
 /* Checks len bytes of data (borrowed) as a whole snapshot file: magic, version, header fields
@@ -62,10 +64,22 @@ struct lir__snap_view {
  * LIR_EUNSUPPORTED (another version), LIR_EINTERNAL (libsodium failed to start). */
 enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, int n_threads,
                                 struct lir__snap_view *out, lir_err *e);
+/* lir__snap_parse in steps, for a reader that does not hold the whole file: parse_header checks
+ * the header (LIR_SNAP_HEADER bytes) of a file of file_len bytes (the same checks and messages)
+ * and fills out's header fields and prefix_len; parse_prefix checks the prefix_len bytes at b
+ * (header first) and points out's tokens, logits and sampler into them. Neither sets kv. */
+enum lir_status lir__snap_parse_header(const uint8_t *hdr, uint64_t file_len, struct lir__snap_view *out, lir_err *e);
+enum lir_status lir__snap_parse_prefix(const uint8_t *b, struct lir__snap_view *out, lir_err *e);
 /* The checksum above over data[0..len) (borrowed), on n_threads threads (>= 1; the caller's thread
  * is one of them). LIR_OK, LIR_ENOMEM, LIR_EINTERNAL (libsodium or a thread failed to start). */
 #define LIR_SNAP_LEAF (1u << 20)
 enum lir_status lir__snap_checksum(const uint8_t *data, size_t len, int n_threads, uint8_t out[LIR_SNAP_SUM]);
+/* The same over bytes a callback gives: leaf(user, off, n, buf) returns the n bytes at off — a
+ * pointer into memory, or buf (LIR_SNAP_LEAF bytes, one per thread) after reading them there —
+ * or NULL when it cannot (the checksum then returns LIR_EIO). Called from n_threads threads. */
+typedef const uint8_t *(*lir__snap_leaf_fn)(void *user, uint64_t off, size_t n, uint8_t *buf);
+enum lir_status lir__snap_checksum_by(lir__snap_leaf_fn leaf, void *user, uint64_t len, int n_threads,
+                                      uint8_t out[LIR_SNAP_SUM]);
 /* The same checksum over bytes given in pieces: begin (NULL: out of memory or libsodium failed),
  * update with consecutive pieces, end (the sum of everything given), free. Update and end return
  * false on out of memory. */

@@ -13,10 +13,13 @@
 /* ---------------------------------------------------------------- checksum */
 
 struct sum_job {
-    const uint8_t *data;
-    size_t len, n_leaves;
+    lir__snap_leaf_fn leaf;
+    void *user;
+    uint64_t len;
+    size_t n_leaves;
     uint8_t *digests;      /* (n_leaves, LEAF_DIGEST) */
     int ith, nth;
+    bool failed, nomem;
 };
 
 /* A leaf: XXH3-128 (libxxhash) in its canonical (big-endian) form — a checksum against
@@ -29,11 +32,11 @@ static void leaf_digest(const uint8_t *p, size_t n, uint8_t out[LEAF_DIGEST]) {
 }
 
 /* The root over the leaf digests: BLAKE2b-256 of a domain string, the length (LE u64) and the digests. */
-static void root_digest(const uint8_t *dg, size_t n_leaves, size_t len, uint8_t out[LIR_SNAP_SUM]) {
+static void root_digest(const uint8_t *dg, size_t n_leaves, uint64_t len, uint8_t out[LIR_SNAP_SUM]) {
     crypto_generichash_state h;
     static const char dom[] = "LIRSNAP sum v1 xxh3";
     uint8_t lb[8];
-    for (int i = 0; i < 8; i++) lb[i] = (uint8_t)((uint64_t)len >> (8 * i));
+    for (int i = 0; i < 8; i++) lb[i] = (uint8_t)(len >> (8 * i));
     crypto_generichash_init(&h, NULL, 0, LIR_SNAP_SUM);
     crypto_generichash_update(&h, (const uint8_t *)dom, sizeof dom - 1);
     crypto_generichash_update(&h, lb, sizeof lb);
@@ -42,17 +45,31 @@ static void root_digest(const uint8_t *dg, size_t n_leaves, size_t len, uint8_t 
 }
 
 static void *sum_leaves(void *arg) {
-    const struct sum_job *j = arg;
-    for (size_t i = (size_t)j->ith; i < j->n_leaves; i += (size_t)j->nth) {
-        const size_t off = i * LIR_SNAP_LEAF, n = j->len - off < LIR_SNAP_LEAF ? j->len - off : LIR_SNAP_LEAF;
-        leaf_digest(j->data + off, n, j->digests + LEAF_DIGEST * i);
+    struct sum_job *j = arg;
+    uint8_t *buf = malloc(LIR_SNAP_LEAF);
+    if (!buf) {
+        j->failed = j->nomem = true;
+        return NULL;
     }
+    for (size_t i = (size_t)j->ith; i < j->n_leaves; i += (size_t)j->nth) {
+        const uint64_t off = (uint64_t)i * LIR_SNAP_LEAF;
+        const size_t n = j->len - off < LIR_SNAP_LEAF ? (size_t)(j->len - off) : LIR_SNAP_LEAF;
+        const uint8_t *p = j->leaf(j->user, off, n, buf);
+        if (!p) {
+            j->failed = true;
+            break;
+        }
+        leaf_digest(p, n, j->digests + LEAF_DIGEST * i);
+    }
+    free(buf);
     return NULL;
 }
 
-enum lir_status lir__snap_checksum(const uint8_t *data, size_t len, int n_threads, uint8_t out[LIR_SNAP_SUM]) {
+enum lir_status lir__snap_checksum_by(lir__snap_leaf_fn leaf, void *user, uint64_t len, int n_threads,
+                                      uint8_t out[LIR_SNAP_SUM]) {
     if (sodium_init() < 0) return LIR_EINTERNAL;
-    const size_t n_leaves = len ? (len + LIR_SNAP_LEAF - 1) / LIR_SNAP_LEAF : 1;
+    if (len > (uint64_t)SIZE_MAX - LIR_SNAP_LEAF) return LIR_ENOMEM;
+    const size_t n_leaves = len ? (size_t)((len + LIR_SNAP_LEAF - 1) / LIR_SNAP_LEAF) : 1;
     uint8_t *dg = malloc(LEAF_DIGEST * n_leaves);
     if (!dg) return LIR_ENOMEM;
     int nth = n_threads < 1 ? 1 : n_threads > 64 ? 64 : n_threads;
@@ -60,8 +77,8 @@ enum lir_status lir__snap_checksum(const uint8_t *data, size_t len, int n_thread
     struct sum_job jobs[64];
     pthread_t tid[64];
     int started = 1;
-    for (int t = 0; t < nth; t++) jobs[t] = (struct sum_job){ data, len, len ? n_leaves : 0, dg, t, nth };
-    if (!len) leaf_digest(data, 0, dg);
+    for (int t = 0; t < nth; t++) jobs[t] = (struct sum_job){ leaf, user, len, len ? n_leaves : 0, dg, t, nth, false, false };
+    if (!len) leaf_digest((const uint8_t *)"", 0, dg);
     for (int t = 1; t < nth; t++) {
         if (pthread_create(&tid[t], NULL, sum_leaves, &jobs[t]) != 0) break;
         started++;
@@ -70,9 +87,20 @@ enum lir_status lir__snap_checksum(const uint8_t *data, size_t len, int n_thread
         for (int t = started; t < nth; t++) sum_leaves(&jobs[t]);
     sum_leaves(&jobs[0]);
     for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
-    root_digest(dg, n_leaves, len, out);
+    bool failed = false, nomem = false;
+    for (int t = 0; t < nth; t++) failed |= jobs[t].failed, nomem |= jobs[t].nomem;
+    if (!failed) root_digest(dg, n_leaves, len, out);
     free(dg);
-    return LIR_OK;
+    return nomem ? LIR_ENOMEM : failed ? LIR_EIO : LIR_OK;
+}
+
+static const uint8_t *leaf_in_memory(void *user, uint64_t off, size_t n, uint8_t *buf) {
+    (void)n, (void)buf;
+    return (const uint8_t *)user + off;
+}
+
+enum lir_status lir__snap_checksum(const uint8_t *data, size_t len, int n_threads, uint8_t out[LIR_SNAP_SUM]) {
+    return lir__snap_checksum_by(leaf_in_memory, (void *)data, len, n_threads, out);
 }
 
 /* The streamed form: leaves hashed as the bytes come (XXH3's streaming state gives the same
@@ -142,13 +170,11 @@ void lir__snap_sum_free(struct lir__snap_sum *c) {
 
 /* ---------------------------------------------------------------- parse */
 
-enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, int n_threads,
-                                struct lir__snap_view *out, lir_err *e) {
-    const uint8_t *b = data;
+enum lir_status lir__snap_parse_header(const uint8_t *b, uint64_t len, struct lir__snap_view *out, lir_err *e) {
     memset(out, 0, sizeof *out);
     if (!b || len < LIR_SNAP_HEADER + LIR_SNAP_SUM)
-        return lir__errf(e, LIR_EFORMAT, "snapshot: %zu bytes, shorter than a header and checksum (%u)", len,
-                         LIR_SNAP_HEADER + LIR_SNAP_SUM);
+        return lir__errf(e, LIR_EFORMAT, "snapshot: %llu bytes, shorter than a header and checksum (%u)",
+                         (unsigned long long)len, LIR_SNAP_HEADER + LIR_SNAP_SUM);
     if (memcmp(b, LIR_SNAP_MAGIC, 8) != 0) return lir__errf(e, LIR_EFORMAT, "snapshot: bad magic (not a lir snapshot)");
     struct lir_snapshot_info *in = &out->info;
     in->version = lir__get_u32(b + 8);
@@ -200,17 +226,22 @@ enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, i
     /* every term is below 2^57: the sum cannot overflow 64 bits */
     const uint64_t want = (uint64_t)LIR_SNAP_HEADER + name_len + 4ull * (uint64_t)in->n_tokens + 4ull * n_logits +
                           smp_len + in->kv_bytes + LIR_SNAP_SUM;
-    if (want != (uint64_t)len)
-        return lir__errf(e, LIR_EFORMAT, "snapshot: the header describes %llu bytes, the file has %zu (%s)",
-                         (unsigned long long)want, len, want > (uint64_t)len ? "truncated" : "trailing bytes");
-    /* the checksum before the contents, so a corrupt byte is reported as such */
-    if (verify_sum) {
-        uint8_t sum[LIR_SNAP_SUM];
-        const enum lir_status cs = lir__snap_checksum(b, len - LIR_SNAP_SUM, n_threads, sum);
-        if (cs) return lir__errf(e, cs, "snapshot: checksum: %s", lir_status_str(cs));
-        if (sodium_memcmp(sum, b + len - LIR_SNAP_SUM, LIR_SNAP_SUM) != 0)
-            return lir__errf(e, LIR_EFORMAT, "snapshot: checksum mismatch (the file is corrupt)");
-    }
+    if (want != len)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: the header describes %llu bytes, the file has %llu (%s)",
+                         (unsigned long long)want, (unsigned long long)len, want > len ? "truncated" : "trailing bytes");
+    out->prefix_len = want - in->kv_bytes - LIR_SNAP_SUM;
+    out->name_len = name_len;
+    out->n_logits = n_logits;
+    out->sampler_len = smp_len;
+    in->has_logits = n_logits != 0;
+    in->has_sampler = smp_len != 0;
+    in->size_bytes = len;
+    return LIR_OK;
+}
+
+enum lir_status lir__snap_parse_prefix(const uint8_t *b, struct lir__snap_view *out, lir_err *e) {
+    struct lir_snapshot_info *in = &out->info;
+    const uint32_t name_len = out->name_len, n_logits = out->n_logits;
     const uint8_t *p = b + LIR_SNAP_HEADER;
     if (memchr(p, 0, name_len)) return lir__errf(e, LIR_EFORMAT, "snapshot: NUL byte in the name");
     memcpy(in->name, p, name_len);
@@ -231,14 +262,24 @@ enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, i
         }
         p += 4 * (size_t)n_logits;
     }
-    in->has_logits = n_logits != 0;
-    if (smp_len) {
-        out->sampler = p;
-        out->sampler_len = smp_len;
-        p += smp_len;
+    if (out->sampler_len) out->sampler = p;
+    return LIR_OK;
+}
+
+enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, int n_threads,
+                                struct lir__snap_view *out, lir_err *e) {
+    const uint8_t *b = data;
+    enum lir_status s = lir__snap_parse_header(b, len, out, e);
+    if (s) return s;
+    /* the checksum before the contents, so a corrupt byte is reported as such */
+    if (verify_sum) {
+        uint8_t sum[LIR_SNAP_SUM];
+        const enum lir_status cs = lir__snap_checksum(b, len - LIR_SNAP_SUM, n_threads, sum);
+        if (cs) return lir__errf(e, cs, "snapshot: checksum: %s", lir_status_str(cs));
+        if (sodium_memcmp(sum, b + len - LIR_SNAP_SUM, LIR_SNAP_SUM) != 0)
+            return lir__errf(e, LIR_EFORMAT, "snapshot: checksum mismatch (the file is corrupt)");
     }
-    in->has_sampler = smp_len != 0;
-    out->kv = p;
-    in->size_bytes = len;
+    if ((s = lir__snap_parse_prefix(b, out, e))) return s;
+    out->kv = b + out->prefix_len;
     return LIR_OK;
 }

@@ -106,4 +106,13 @@ static inline int32_t lir__kv_block_of(const struct lir_kv *kv, int32_t seq, int
     return kv->seqs[seq].blocks[p / LIR_KV_BS];
 }
 
+/* Scalar references of the V-block transposes used by the snapshot accessors (tests): m tokens
+ * of a transposed F16 V block segment vt ([D][64], column offset applied) to rows vr ([m][D]),
+ * and back. */
+void lir__kv_transpose_out_ref(const lir_f16 *vt, lir_f16 *vr, int32_t m, int32_t D);
+void lir__kv_transpose_in_ref(const lir_f16 *vr, lir_f16 *vt, int32_t m, int32_t D);
+/* The ones the accessors use (SIMD where available). */
+void lir__kv_transpose_out(const lir_f16 *vt, lir_f16 *vr, int32_t m, int32_t D);
+void lir__kv_transpose_in(const lir_f16 *vr, lir_f16 *vt, int32_t m, int32_t D);
+
 #endif

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include "lir.h"
 #include "model/forward.h"
+#include "model/kv.h"
 #include "model/model_util.h"
 
 static char path_kv[256];
@@ -607,4 +608,40 @@ Test(kv, errors_are_clear_and_change_nothing, .fini = cleanup) {
     cr_assert(strstr(err, "kv_size") != NULL, "%s", err);
     cr_assert_null(x);
     lir_model_free(m);
+}
+
+/* The V-block transposes against their scalar references: every token count of a block, column
+ * offsets, head sizes with and without a multiple of 8; nothing outside the segment is written. */
+Test(kv, v_transposes_equal_their_references) {
+    static const int32_t dims[] = { 1, 3, 8, 9, 16, 63, 64, 200, 1024 };
+    static const int32_t offs[] = { 0, 5, 37, 63 };
+    for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
+        const int32_t D = dims[di];
+        const size_t nb = (size_t)D * LIR_KV_BS;
+        lir_f16 *vt = malloc(nb * 2), *a = malloc(nb * 2), *b = malloc(nb * 2);
+        uint32_t x = 12345u + (uint32_t)D;
+        for (size_t i = 0; i < nb; i++) vt[i] = (lir_f16)((x = x * 1664525u + 1013904223u) >> 16);
+        for (size_t oi = 0; oi < sizeof offs / sizeof *offs; oi++)
+            for (int32_t m = 1; offs[oi] + m <= LIR_KV_BS; m++) {
+                const int32_t off = offs[oi];
+                memset(a, 0xa5, nb * 2), memset(b, 0xa5, nb * 2);
+                lir__kv_transpose_out(vt + off, a, m, D);
+                lir__kv_transpose_out_ref(vt + off, b, m, D);
+                cr_assert(memcmp(a, b, nb * 2) == 0, "out: D %d off %d m %d", D, off, m);
+                /* and back into a block that holds other values: only the segment changes */
+                lir_f16 *rows = malloc((size_t)m * D * 2), *blk1 = malloc(nb * 2), *blk2 = malloc(nb * 2);
+                for (size_t i = 0; i < (size_t)m * D; i++) rows[i] = (lir_f16)((x = x * 1664525u + 1013904223u) >> 16);
+                memcpy(blk1, vt, nb * 2), memcpy(blk2, vt, nb * 2);
+                lir__kv_transpose_in(rows, blk1 + off, m, D);
+                lir__kv_transpose_in_ref(rows, blk2 + off, m, D);
+                cr_assert(memcmp(blk1, blk2, nb * 2) == 0, "in: D %d off %d m %d", D, off, m);
+                for (int32_t d = 0; d < D; d++)
+                    for (int32_t t = 0; t < LIR_KV_BS; t++)
+                        if (t < off || t >= off + m)
+                            cr_assert_eq(blk1[(size_t)d * LIR_KV_BS + t], vt[(size_t)d * LIR_KV_BS + t],
+                                         "in: D %d off %d m %d wrote outside at d %d t %d", D, off, m, d, t);
+                free(rows), free(blk1), free(blk2);
+            }
+        free(vt), free(a), free(b);
+    }
 }
