@@ -211,13 +211,18 @@ static inline void tr8x8(__m128i r[8]) {
 /* The tiles of whole 8 tokens x 8 dims, then the rest (m % 8 tokens, D % 8 dims) one value at a time. */
 static void transpose_out(const lir_f16 *vt, lir_f16 *vr, int32_t m, int32_t D) {
     const int32_t m8 = m & ~7, D8 = D & ~7;
-    for (int32_t d = 0; d < D8; d += 8)
+    for (int32_t d = 0; d < D8; d += 8) {
+        /* the 8 rows of the group after next (1 KiB, contiguous): the tiles below read each row
+         * in 16-byte steps, a pattern the hardware prefetcher does not follow */
+        if (d + 16 < D8)
+            for (int k = 0; k < 16; k++) _mm_prefetch((const char *)(vt + (size_t)(d + 16) * LIR_KV_BS) + 64 * k, _MM_HINT_T0);
         for (int32_t t = 0; t < m8; t += 8) {
             __m128i r[8];
             for (int k = 0; k < 8; k++) r[k] = _mm_loadu_si128((const __m128i *)(vt + (size_t)(d + k) * LIR_KV_BS + t));
             tr8x8(r);
             for (int k = 0; k < 8; k++) _mm_storeu_si128((__m128i *)(vr + (size_t)(t + k) * D + d), r[k]);
         }
+    }
     for (int32_t d = 0; d < D; d++)
         for (int32_t t = d < D8 ? m8 : 0; t < m; t++) vr[(size_t)t * D + d] = vt[(size_t)d * LIR_KV_BS + t];
 }
