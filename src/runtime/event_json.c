@@ -7,9 +7,9 @@ json_t *lir__json_load_options(const struct lir_load_options *o) {
     json_t *ts = json_array();
     for (int32_t i = 0; i < o->n_tensor_split && i < LIR_TENSOR_SPLIT_MAX; i++)
         json_array_append_new(ts, json_real(o->tensor_split[i]));
-    return json_pack("{si si si si ss si so sI}", "gpu_layers", o->gpu_layers, "context_size", o->context_size,
+    return json_pack("{si si si si ss si so sI si}", "gpu_layers", o->gpu_layers, "context_size", o->context_size,
                      "batch_size", o->batch_size, "threads", o->threads, "gpu_id", o->gpu_id, "main_gpu", o->main_gpu,
-                     "tensor_split", ts, "keep_alive_ms", (json_int_t)o->keep_alive_ms);
+                     "tensor_split", ts, "keep_alive_ms", (json_int_t)o->keep_alive_ms, "parallel", o->parallel);
 }
 
 static json_t *json_gen_metrics(const struct lir_generation_metrics *g) {

@@ -73,6 +73,7 @@ static bool read_load_options(json_t *o, struct lir_load_options *out, struct sr
     if (!bad && srv_get_int(o, "threads", 0, 1024, &i, r, API, &bad)) out->threads = (int32_t)i;
     if (!bad && srv_get_int(o, "main_gpu", 0, 64, &i, r, API, &bad)) out->main_gpu = (int32_t)i;
     if (!bad && srv_get_int(o, "keep_alive_ms", -1, INT64_MAX / 2, &i, r, API, &bad)) out->keep_alive_ms = i;
+    if (!bad && srv_get_int(o, "parallel", 0, 64, &i, r, API, &bad)) out->parallel = (int32_t)i;
     if (!bad && srv_get_str(o, "gpu_id", &s, r, API, &bad)) {
         if (strlen(s) >= sizeof out->gpu_id)
             return srv_error(r, API, 400, "invalid_value", "gpu_id", "gpu_id: at most %zu bytes", sizeof out->gpu_id - 1),

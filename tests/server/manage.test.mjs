@@ -62,8 +62,10 @@ describe("management API", () => {
     assert.equal(a.json.model.options.context_size, 512);
     assert.equal(a.json.model.resources.context_size, 512);
     assert.equal(a.json.model.status, "Ready");
-    const b = await postJson(`${srv.url}/lir/v1/models/load`, { model: MODEL, options: { context_size: 256, threads: 1 } });
+    const b = await postJson(`${srv.url}/lir/v1/models/load`, { model: MODEL, options: { context_size: 256, threads: 1, parallel: 3 } });
     assert.equal(b.status, 200);
+    assert.equal(b.json.model.options.parallel, 3);
+    assert.equal(a.json.model.options.parallel, 4); // none given: the server's --parallel (default 4)
     assert.notEqual(b.json.id, a.json.id);
     let l = await getJson(`${srv.url}/lir/v1/models/loaded`);
     assert.equal(l.json.models.length, 2);
@@ -104,6 +106,9 @@ describe("management API", () => {
     const e2 = await postJson(`${srv.url}/lir/v1/models/load`, { model: MODEL, options: { context_size: -5 } });
     assert.equal(e2.status, 400);
     assert.match(e2.json.error.message, /context_size/);
+    const e2b = await postJson(`${srv.url}/lir/v1/models/load`, { model: MODEL, options: { parallel: 65 } });
+    assert.equal(e2b.status, 400);
+    assert.match(e2b.json.error.message, /parallel/);
     const e3 = await postJson(`${srv.url}/lir/v1/models/load`, { model: "../x" });
     assert.equal(e3.status, 400);
     const e4 = await getJson(`${srv.url}/lir/v1/resources/history?period=soon`);
