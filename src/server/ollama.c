@@ -1,6 +1,7 @@
 /* ollama.c — the Ollama-compatible API of `lir serve`: /api/generate and /api/chat (NDJSON
  * streams, on by default as Ollama's; `options` mapped to lir's sampling and load options;
- * keep_alive; format "json" or a JSON schema; counts and durations in nanoseconds), /api/embed,
+ * keep_alive; format "json" or a JSON schema; logprobs + top_logprobs, per chunk and whole, in
+ * the entry shape OpenAI's chat uses; counts and durations in nanoseconds), /api/embed,
  * /api/embeddings, /api/tags, /api/ps, /api/show, /api/version. An empty prompt (or no messages)
  * loads the model; with keep_alive 0 it unloads it, as Ollama does. Errors are {"error": "..."}. */
 #include "server/server.h"
@@ -179,6 +180,7 @@ static int load_for(struct srv_req *q, const char *model_arg, struct load_req *L
 
 struct ol_fmt {
     bool chat;
+    bool logprobs; /* the request asked for them: "logprobs" on each chunk, all of them when whole */
 };
 
 static json_t *base(struct srv_stream *st) {
@@ -187,11 +189,15 @@ static json_t *base(struct srv_stream *st) {
 
 static void ol_chunk(struct srv_stream *st, const struct lir_generate_chunk *c) {
     struct ol_fmt *f = st->fmt_user;
-    if (c->is_complete || !c->len) return;
+    /* the last chunk carries no text, but may carry the log-probabilities of tokens whose text a
+     * stop string held back: they go out in a chunk of their own */
+    const bool lp_only = f->logprobs && c->n_logprobs > 0 && !c->len;
+    if ((c->is_complete || !c->len) && !lp_only) return;
     json_t *j = base(st);
     json_t *text = json_stringn(c->text, c->len);
     if (f->chat) json_object_set_new(j, "message", json_pack("{ss so}", "role", "assistant", "content", text));
     else json_object_set_new(j, "response", text);
+    if (f->logprobs) json_object_set_new(j, "logprobs", srv_logprob_entries(c->logprobs, c->n_logprobs));
     json_object_set_new(j, "done", json_false());
     srv_stream_ndjson(st, j);
 }
@@ -229,7 +235,10 @@ static void ol_end(struct srv_stream *st) { srv_stream_ndjson(st, final_obj(st, 
 static void ol_fail(struct srv_stream *st) { srv_stream_ndjson(st, json_pack("{ss}", "error", st->err)); }
 
 static json_t *ol_whole(struct srv_stream *st) {
-    return final_obj(st, st->result.text ? st->result.text : "", st->result.len);
+    struct ol_fmt *f = st->fmt_user;
+    json_t *j = final_obj(st, st->result.text ? st->result.text : "", st->result.len);
+    if (j && f->logprobs) json_object_set_new(j, "logprobs", srv_logprob_entries(st->result.logprobs, st->result.n_logprobs));
+    return j;
 }
 
 static const struct srv_stream_fmt OL_FMT = { ol_chunk, ol_end, ol_fail, ol_whole, free };
@@ -359,6 +368,18 @@ static int generation(struct srv_req *q, struct srv_resp *r, bool chat) {
         srv_error(r, API, 400, NULL, NULL, "format: \"json\" or a JSON schema object");
         goto fail;
     }
+    /* logprobs: bool; top_logprobs: 0..20 alternatives per token, only with logprobs (top level, as Ollama) */
+    bool want_lp = false;
+    int64_t n_top = 0;
+    if (!srv_get_bool(o, "logprobs", &want_lp, r, API, &bad) && bad) goto fail;
+    if (!srv_get_int(o, "top_logprobs", 0, LIR_N_PROBS_MAX, &n_top, r, API, &bad) && bad) goto fail;
+    if (n_top > 0 && !want_lp) {
+        srv_error(r, API, 400, NULL, NULL, "top_logprobs: %lld asked without logprobs; set logprobs to true to use it",
+                  (long long)n_top);
+        goto fail;
+    }
+    st->req.logprobs = want_lp;
+    if (want_lp) st->req.sampling.n_probs = (int32_t)n_top;
     if (!srv_check_sampling(st, r, API)) goto fail;
     struct ol_fmt *f = calloc(1, sizeof *f);
     if (!f) {
@@ -366,6 +387,7 @@ static int generation(struct srv_req *q, struct srv_resp *r, bool chat) {
         goto fail;
     }
     f->chat = chat;
+    f->logprobs = want_lp;
     st->fmt = &OL_FMT;
     st->fmt_user = f;
     st->streaming = stream;

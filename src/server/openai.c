@@ -65,8 +65,7 @@ static json_t *alt_json(const struct lir_token_alt *a) {
                      "bytes", piece_bytes(a->piece, a->piece_len));
 }
 
-/* Chat: {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}], "refusal": null} */
-static json_t *chat_logprobs(const struct lir_token_logprobs *v, int32_t n) {
+json_t *srv_logprob_entries(const struct lir_token_logprobs *v, int32_t n) {
     json_t *content = json_array();
     for (int32_t i = 0; content && i < n; i++) {
         json_t *e = alt_json(&v[i].chosen), *top = json_array();
@@ -75,7 +74,12 @@ static json_t *chat_logprobs(const struct lir_token_logprobs *v, int32_t n) {
         else json_decref(top);
         json_array_append_new(content, e);
     }
-    return json_pack("{so sn}", "content", content, "refusal");
+    return content;
+}
+
+/* Chat: {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}], "refusal": null} */
+static json_t *chat_logprobs(const struct lir_token_logprobs *v, int32_t n) {
+    return json_pack("{so sn}", "content", srv_logprob_entries(v, n), "refusal");
 }
 
 /* Legacy completions: {"tokens", "token_logprobs", "top_logprobs": [{token: logprob}], "text_offset"}

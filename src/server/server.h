@@ -171,6 +171,10 @@ void srv_stream_ndjson(struct srv_stream *st, json_t *j);
 int srv_stream_run(struct srv_req *q, struct srv_stream *st, struct srv_resp *r);
 /* Sampling parameters and their validation: fills r with 400 on error (returns false). */
 bool srv_check_sampling(struct srv_stream *st, struct srv_resp *r, enum api_kind api);
+/* Per-token log-probabilities as OpenAI's chat and Ollama write them (openai.c): an array of
+ * {token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}; a token's text that is not
+ * UTF-8 becomes U+FFFD in "token", its exact bytes are in "bytes"; -inf is written -9999. */
+json_t *srv_logprob_entries(const struct lir_token_logprobs *v, int32_t n);
 
 /* Admission of generation and embedding requests (the bounded queue). */
 bool srv_admit(lir__server *s);

@@ -1,13 +1,14 @@
 // `lir serve` with the official `ollama` npm client (0.6.4), unchanged: generate and chat (whole
 // and streamed NDJSON; options mapped to lir's sampling; counts and nanosecond durations), format
-// as a JSON schema (validated with ajv), embed and the legacy embeddings, tags, show, ps, loading
+// as a JSON schema (validated with ajv), logprobs/top_logprobs (the same entries as the OpenAI
+// endpoint gives for the same request, whole and streamed), embed and the legacy embeddings, tags, show, ps, loading
 // with an empty prompt and keep_alive, unloading with keep_alive 0, version, and errors
 // ({"error": ...} -> the client's ResponseError with the HTTP status).
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Ollama } from "ollama";
 import Ajv from "ajv";
-import { makeModels, startServer, MODEL } from "./server_util.mjs";
+import { makeModels, startServer, postJson, MODEL } from "./server_util.mjs";
 
 let srv, ollama;
 before(async () => {
@@ -121,5 +122,54 @@ describe("ollama client", () => {
     await assert.rejects(ollama.chat({ model: MODEL, messages: [{ role: "wizard", content: "x" }] }),
       (e) => e.status_code === 400 && /role/.test(e.error));
     await assert.rejects(ollama.pull({ model: MODEL }), (e) => e.status_code === 501);
+  });
+});
+
+describe("ollama client: logprobs", () => {
+  // greedy on the raw logits (no repeat penalty), so the chosen token is the first alternative
+  const MSGS = [{ role: "user", content: "In the beginning" }];
+  const OPTS = { temperature: 0, repeat_penalty: 1, num_predict: 10 };
+  const check = (e, nTop) => {
+    assert.equal(typeof e.token, "string");
+    assert.ok(Number.isFinite(e.logprob) && e.logprob <= 0, JSON.stringify(e));
+    assert.ok(Array.isArray(e.bytes) && e.bytes.every((b) => Number.isInteger(b) && b >= 0 && b < 256));
+    assert.equal(e.top_logprobs.length, nTop);
+    for (let k = 1; k < nTop; k++) assert.ok(e.top_logprobs[k - 1].logprob >= e.top_logprobs[k].logprob);
+    if (nTop) {
+      assert.deepEqual(e.top_logprobs[0].bytes, e.bytes, "greedy: the chosen token is the most likely");
+      assert.ok(Math.abs(e.top_logprobs[0].logprob - e.logprob) < 1e-6);
+    }
+  };
+
+  it("chat and generate: entries per token, streamed = whole, equal to the OpenAI endpoint's", async () => {
+    const r = await ollama.chat({ model: MODEL, messages: MSGS, options: OPTS, logprobs: true, top_logprobs: 3 });
+    assert.ok(Array.isArray(r.logprobs) && r.logprobs.length > 0, JSON.stringify(r));
+    assert.equal(r.logprobs.length, r.eval_count - (r.done_reason === "stop" ? 1 : 0));
+    for (const e of r.logprobs) check(e, 3);
+    const noRep = (t) => t.replaceAll("\uFFFD", "");
+    assert.equal(noRep(Buffer.from(r.logprobs.flatMap((e) => e.bytes)).toString("utf8")), noRep(r.message.content));
+    const streamed = [];
+    for await (const c of await ollama.chat({ model: MODEL, messages: MSGS, options: OPTS, logprobs: true,
+      top_logprobs: 3, stream: true })) if (c.logprobs) streamed.push(...c.logprobs);
+    assert.deepEqual(streamed, r.logprobs);
+    // the same request on the OpenAI endpoint: the same tokens, log-probabilities and alternatives
+    const oa = await postJson(`${srv.url}/v1/chat/completions`, { model: MODEL, messages: MSGS, temperature: 0,
+      repeat_penalty: 1, max_tokens: 10, logprobs: true, top_logprobs: 3 });
+    assert.equal(oa.status, 200, oa.text);
+    assert.deepEqual(r.logprobs, oa.json.choices[0].logprobs.content);
+    // generate (raw prompt): the chosen tokens only without top_logprobs; none without logprobs
+    const g = await ollama.generate({ model: MODEL, prompt: "And God said", raw: true, options: OPTS, logprobs: true });
+    assert.equal(g.logprobs.length, g.eval_count - (g.done_reason === "stop" ? 1 : 0));
+    for (const e of g.logprobs) check(e, 0);
+    const none = await ollama.generate({ model: MODEL, prompt: "And God said", raw: true, options: OPTS });
+    assert.equal(none.logprobs, undefined);
+    assert.equal(none.response, g.response);
+  });
+
+  it("errors: top_logprobs out of range or without logprobs is a 400 naming it", async () => {
+    for (const body of [{ logprobs: true, top_logprobs: 21 }, { top_logprobs: 2 }, { logprobs: "yes" }]) {
+      await assert.rejects(ollama.chat({ model: MODEL, messages: MSGS, options: OPTS, ...body }),
+        (e) => e.status_code === 400 && /logprobs/.test(e.error), JSON.stringify(body));
+    }
   });
 });
