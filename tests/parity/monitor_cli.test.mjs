@@ -63,6 +63,15 @@ test("lir top --once --local: this machine", async () => {
   assert.doesNotMatch(t.stdout, /\x1b/, "no escapes when not a terminal");
 });
 
+// Waits (polling) until pred() holds; fails after 30 s with what was printed.
+async function until(pred, what, text) {
+  const t0 = Date.now();
+  while (!pred()) {
+    if (Date.now() - t0 > 30_000) assert.fail(`waiting for ${what}: ${JSON.stringify(text())}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 test("lir top frames, and SIGINT ends it cleanly", async () => {
   const t0 = Date.now();
   const f = await run(LIR, ["top", "--local", "--count", "3", "--interval", "100"]);
@@ -73,7 +82,7 @@ test("lir top frames, and SIGINT ends it cleanly", async () => {
   const child = spawn(LIR, ["top", "--local", "--interval", "200"], { env: { ...process.env, LIR_HOST: "127.0.0.1:1" } });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
-  await new Promise((r) => setTimeout(r, 1500));
+  await until(() => (out.match(/^lir top - /gm) ?? []).length >= 2, "two frames", () => out);
   const t1 = Date.now();
   child.kill("SIGINT");
   const code = await new Promise((r) => child.on("exit", (c, s) => r(c ?? s)));
@@ -88,7 +97,9 @@ test("lir top on a terminal: q quits and the terminal is restored", async () => 
     { env: { ...process.env, LIR_HOST: "127.0.0.1:1" } });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
-  await new Promise((r) => setTimeout(r, 1500));
+  // two frames drawn: the terminal is in raw mode by then (a loaded machine may take longer than
+  // any fixed wait to get there)
+  await until(() => out.split("\x1b[H\x1b[2J").length >= 3, "two frames", () => out);
   const t1 = Date.now();
   child.stdin.write("q");
   const code = await new Promise((r) => child.on("exit", (c, s) => r(c ?? s)));
