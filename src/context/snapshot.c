@@ -2,10 +2,11 @@
  * include/lir.h "snapshots"; file format in snapshot.h).
  *
  * Save streams the file: header, name, tokens, logits, sampler state, then the KV cache in
- * chunks of about SNAP_CHUNK_BYTES read through lir__kv_seq_read into one staging buffer (small
- * enough to stay in cache between the copy, the hash and the write), to "path.tmp", hashing the
- * checksum tree's leaves as the bytes go out (no second pass); appends the checksum and renames
- * the file over path. Restore reads the file with pread (no mapping): the header against the
+ * chunks of about SNAP_CHUNK_BYTES read through lir__kv_seq_read into staging buffers (small
+ * enough to stay in cache between the copy, the hash and the write; with two threads or more a
+ * second thread reads and hashes the next chunk while this one writes), to "path.tmp", hashing
+ * the checksum tree's leaves as the bytes go out (no second pass); appends the checksum and
+ * renames the file over path. Restore reads the file with pread (no mapping): the header against the
  * file's size, the checksum of the whole file (leaves on the context's threads), the sections
  * before the KV data (lir__snap_parse_header/_prefix: sizes, contents); then checks it against
  * the context (fingerprint, vocabulary, KV type and token size, room) and the sampler's state
@@ -22,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,17 +102,119 @@ struct wr {
     struct lir__snap_sum *sum; /* the checksum of everything written */
 };
 
-static enum lir_status wr_all(struct wr *w, const void *p, size_t n) {
+/* Writes n bytes; false with errno set on failure (0: the device took nothing). */
+static bool write_all(int fd, const void *p, size_t n) {
     const uint8_t *b = p;
-    if (!lir__snap_sum_update(w->sum, p, n)) return lir__errf(w->e, LIR_ENOMEM, "lir_snapshot_save: out of memory");
     while (n) {
-        ssize_t k = write(w->fd, b, n > (1u << 30) ? (1u << 30) : n);
+        ssize_t k = write(fd, b, n > (1u << 30) ? (1u << 30) : n);
         if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return lir__errf(w->e, LIR_EIO, "lir_snapshot_save: writing %s: %s", w->path, strerror(errno));
+        if (k == 0) errno = 0;
+        if (k <= 0) return false;
         b += k;
         n -= (size_t)k;
     }
-    return LIR_OK;
+    return true;
+}
+
+static enum lir_status write_failed(struct wr *w, int err) {
+    return lir__errf(w->e, LIR_EIO, "lir_snapshot_save: writing %s: %s", w->path, err ? strerror(err) : "nothing written");
+}
+
+static enum lir_status wr_all(struct wr *w, const void *p, size_t n) {
+    if (!lir__snap_sum_update(w->sum, p, n)) return lir__errf(w->e, LIR_ENOMEM, "lir_snapshot_save: out of memory");
+    return write_all(w->fd, p, n) ? LIR_OK : write_failed(w, errno);
+}
+
+/* The KV chunks, with two threads: a reader copies each chunk out of the cache and hashes it,
+ * one chunk ahead of the writes, in two staging buffers in turn, while the caller's thread
+ * writes the previous one (the write into fresh page-cache pages is the largest part of a save).
+ * Nothing but the reader touches the context until it has been joined. */
+struct kv_pipe {
+    lir_context *ctx;
+    int32_t seq, n_tok, chunk, n_chunks;
+    uint64_t token_bytes;
+    uint8_t *buf[2];
+    struct lir__snap_sum *sum;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int32_t produced, consumed; /* chunks read and hashed; chunks written */
+    bool stop;                  /* the writer failed: the reader ends */
+    enum lir_status rs;         /* the reader's failure (message on the context, or out of memory) */
+};
+
+static void *kv_reader(void *arg) {
+    struct kv_pipe *p = arg;
+    for (int32_t k = 0; k < p->n_chunks; k++) {
+        pthread_mutex_lock(&p->mu);
+        while (k - p->consumed >= 2 && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
+        const bool stop = p->stop;
+        pthread_mutex_unlock(&p->mu);
+        if (stop) break;
+        const int32_t p0 = k * p->chunk, n = p->n_tok - p0 < p->chunk ? p->n_tok - p0 : p->chunk;
+        enum lir_status s = lir__kv_seq_read(p->ctx, p->seq, p0, n, p->buf[k & 1]);
+        if (!s && !lir__snap_sum_update(p->sum, p->buf[k & 1], (size_t)n * p->token_bytes)) s = LIR_ENOMEM;
+        pthread_mutex_lock(&p->mu);
+        if (s) p->rs = s;
+        else p->produced = k + 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (s) break;
+    }
+    return NULL;
+}
+
+/* The KV chunks of seq after what w has written: pipelined when a second buffer and thread can
+ * be had and there are two chunks or more, else read, hash and write in turn with stage. */
+static enum lir_status write_kv(struct wr *w, lir_context *ctx, int32_t seq, int32_t n_tok, uint32_t chunk,
+                                uint64_t token_bytes, uint8_t *stage) {
+    struct kv_pipe p = { .ctx = ctx, .seq = seq, .n_tok = n_tok, .chunk = (int32_t)chunk,
+                         .n_chunks = (int32_t)(((int64_t)n_tok + chunk - 1) / chunk), .token_bytes = token_bytes,
+                         .sum = w->sum };
+    pthread_t tid;
+    bool piped = lir__context_n_threads(ctx) >= 2 && p.n_chunks >= 2 &&
+                 (p.buf[1] = malloc((size_t)chunk * token_bytes)) != NULL;
+    p.buf[0] = stage;
+    if (piped) {
+        pthread_mutex_init(&p.mu, NULL);
+        pthread_cond_init(&p.cv, NULL);
+        if (pthread_create(&tid, NULL, kv_reader, &p) != 0) {
+            pthread_mutex_destroy(&p.mu);
+            pthread_cond_destroy(&p.cv);
+            piped = false;
+        }
+    }
+    if (!piped) {
+        free(p.buf[1]);
+        enum lir_status s = LIR_OK;
+        for (int32_t p0 = 0; !s && p0 < n_tok; p0 += (int32_t)chunk) {
+            const int32_t n = n_tok - p0 < (int32_t)chunk ? n_tok - p0 : (int32_t)chunk;
+            if ((s = lir__kv_seq_read(ctx, seq, p0, n, stage))) break; /* message on the context */
+            s = wr_all(w, stage, (size_t)n * token_bytes);
+        }
+        return s;
+    }
+    int werr = -1; /* errno of a failed write; the message is written after the join */
+    for (int32_t k = 0; k < p.n_chunks && werr < 0; k++) {
+        pthread_mutex_lock(&p.mu);
+        while (p.produced <= k && !p.rs) pthread_cond_wait(&p.cv, &p.mu);
+        const bool failed = p.rs != LIR_OK;
+        pthread_mutex_unlock(&p.mu);
+        if (failed) break;
+        const int32_t n = n_tok - k * (int32_t)chunk < (int32_t)chunk ? n_tok - k * (int32_t)chunk : (int32_t)chunk;
+        if (!write_all(w->fd, p.buf[k & 1], (size_t)n * token_bytes)) werr = errno;
+        pthread_mutex_lock(&p.mu);
+        p.consumed = k + 1;
+        if (werr >= 0) p.stop = true;
+        pthread_cond_broadcast(&p.cv);
+        pthread_mutex_unlock(&p.mu);
+    }
+    pthread_join(tid, NULL);
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.cv);
+    free(p.buf[1]);
+    if (werr >= 0) return write_failed(w, werr);
+    if (p.rs == LIR_ENOMEM) return lir__errf(w->e, LIR_ENOMEM, "lir_snapshot_save: out of memory");
+    return p.rs; /* LIR_OK, or lir__kv_seq_read's status with its message on the context */
 }
 
 static enum lir_status fsync_dir(const char *path, lir_err *e) {
@@ -227,11 +331,7 @@ enum lir_status lir_snapshot_save(lir_context *ctx, int32_t seq, const char *pat
         s = wr_all(&w, stage, 4 * (size_t)n_vocab);
     }
     if (!s && smp_len) s = wr_all(&w, smp, smp_len);
-    for (int32_t p0 = 0; !s && p0 < n_tok; p0 += (int32_t)chunk) {
-        const int32_t n = n_tok - p0 < (int32_t)chunk ? n_tok - p0 : (int32_t)chunk;
-        if ((s = lir__kv_seq_read(ctx, seq, p0, n, stage))) break; /* message on the context */
-        s = wr_all(&w, stage, (size_t)n * token_bytes);
-    }
+    if (!s && n_tok) s = write_kv(&w, ctx, seq, n_tok, chunk, token_bytes, stage);
     const size_t body = (size_t)LIR_SNAP_HEADER + name_len + 4 * (size_t)n_tok + (logits ? 4 * (size_t)n_vocab : 0) +
                         smp_len + (size_t)in.kv_bytes;
     if (!s) { /* the checksum of what was written, hashed as it went */
