@@ -125,36 +125,35 @@ static enum lir_status wr_all(struct wr *w, const void *p, size_t n) {
     return write_all(w->fd, p, n) ? LIR_OK : write_failed(w, errno);
 }
 
-/* The KV chunks, with two threads: a reader copies each chunk out of the cache and hashes it,
- * one chunk ahead of the writes, in two staging buffers in turn, while the caller's thread
- * writes the previous one (the write into fresh page-cache pages is the largest part of a save).
- * Nothing but the reader touches the context until it has been joined. */
-struct kv_pipe {
-    lir_context *ctx;
-    int32_t seq, n_tok, chunk, n_chunks;
-    uint64_t token_bytes;
+/* Chunks through two staging buffers on two threads: produce(u, k, buf) fills chunk k on a
+ * second thread, one chunk ahead of consume(u, k, buf) on the caller's; each stops the run by
+ * returning non-zero. Returns the first failure (produce's or consume's), or LIR_OK; false in
+ * *ran when no thread could be started (then nothing was called). */
+typedef enum lir_status (*chunk_fn)(void *u, int32_t k, uint8_t *buf);
+
+struct pipe {
+    chunk_fn produce;
+    void *u;
+    int32_t n_chunks;
     uint8_t *buf[2];
-    struct lir__snap_sum *sum;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int32_t produced, consumed; /* chunks read and hashed; chunks written */
-    bool stop;                  /* the writer failed: the reader ends */
-    enum lir_status rs;         /* the reader's failure (message on the context, or out of memory) */
+    int32_t produced, consumed; /* chunks filled; chunks consumed */
+    bool stop;                  /* consume failed: the producer ends */
+    enum lir_status ps;         /* produce's failure */
 };
 
-static void *kv_reader(void *arg) {
-    struct kv_pipe *p = arg;
+static void *pipe_producer(void *arg) {
+    struct pipe *p = arg;
     for (int32_t k = 0; k < p->n_chunks; k++) {
         pthread_mutex_lock(&p->mu);
         while (k - p->consumed >= 2 && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
         const bool stop = p->stop;
         pthread_mutex_unlock(&p->mu);
         if (stop) break;
-        const int32_t p0 = k * p->chunk, n = p->n_tok - p0 < p->chunk ? p->n_tok - p0 : p->chunk;
-        enum lir_status s = lir__kv_seq_read(p->ctx, p->seq, p0, n, p->buf[k & 1]);
-        if (!s && !lir__snap_sum_update(p->sum, p->buf[k & 1], (size_t)n * p->token_bytes)) s = LIR_ENOMEM;
+        const enum lir_status s = p->produce(p->u, k, p->buf[k & 1]);
         pthread_mutex_lock(&p->mu);
-        if (s) p->rs = s;
+        if (s) p->ps = s;
         else p->produced = k + 1;
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
@@ -163,58 +162,83 @@ static void *kv_reader(void *arg) {
     return NULL;
 }
 
-/* The KV chunks of seq after what w has written: pipelined when a second buffer and thread can
- * be had and there are two chunks or more, else read, hash and write in turn with stage. */
-static enum lir_status write_kv(struct wr *w, lir_context *ctx, int32_t seq, int32_t n_tok, uint32_t chunk,
-                                uint64_t token_bytes, uint8_t *stage) {
-    struct kv_pipe p = { .ctx = ctx, .seq = seq, .n_tok = n_tok, .chunk = (int32_t)chunk,
-                         .n_chunks = (int32_t)(((int64_t)n_tok + chunk - 1) / chunk), .token_bytes = token_bytes,
-                         .sum = w->sum };
+static enum lir_status run_pipe(int32_t n_chunks, uint8_t *buf0, uint8_t *buf1, chunk_fn produce, chunk_fn consume,
+                                void *u, bool *ran) {
+    struct pipe p = { .produce = produce, .u = u, .n_chunks = n_chunks, .buf = { buf0, buf1 } };
     pthread_t tid;
-    bool piped = lir__context_n_threads(ctx) >= 2 && p.n_chunks >= 2 &&
-                 (p.buf[1] = malloc((size_t)chunk * token_bytes)) != NULL;
-    p.buf[0] = stage;
-    if (piped) {
-        pthread_mutex_init(&p.mu, NULL);
-        pthread_cond_init(&p.cv, NULL);
-        if (pthread_create(&tid, NULL, kv_reader, &p) != 0) {
-            pthread_mutex_destroy(&p.mu);
-            pthread_cond_destroy(&p.cv);
-            piped = false;
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    *ran = pthread_create(&tid, NULL, pipe_producer, &p) == 0;
+    enum lir_status cs = LIR_OK;
+    if (*ran) {
+        for (int32_t k = 0; k < n_chunks && !cs; k++) {
+            pthread_mutex_lock(&p.mu);
+            while (p.produced <= k && !p.ps) pthread_cond_wait(&p.cv, &p.mu);
+            const bool failed = p.produced <= k;
+            pthread_mutex_unlock(&p.mu);
+            if (failed) break;
+            cs = consume(u, k, p.buf[k & 1]);
+            pthread_mutex_lock(&p.mu);
+            p.consumed = k + 1;
+            if (cs) p.stop = true;
+            pthread_cond_broadcast(&p.cv);
+            pthread_mutex_unlock(&p.mu);
         }
+        pthread_join(tid, NULL);
     }
-    if (!piped) {
-        free(p.buf[1]);
-        enum lir_status s = LIR_OK;
-        for (int32_t p0 = 0; !s && p0 < n_tok; p0 += (int32_t)chunk) {
-            const int32_t n = n_tok - p0 < (int32_t)chunk ? n_tok - p0 : (int32_t)chunk;
-            if ((s = lir__kv_seq_read(ctx, seq, p0, n, stage))) break; /* message on the context */
-            s = wr_all(w, stage, (size_t)n * token_bytes);
-        }
-        return s;
-    }
-    int werr = -1; /* errno of a failed write; the message is written after the join */
-    for (int32_t k = 0; k < p.n_chunks && werr < 0; k++) {
-        pthread_mutex_lock(&p.mu);
-        while (p.produced <= k && !p.rs) pthread_cond_wait(&p.cv, &p.mu);
-        const bool failed = p.rs != LIR_OK;
-        pthread_mutex_unlock(&p.mu);
-        if (failed) break;
-        const int32_t n = n_tok - k * (int32_t)chunk < (int32_t)chunk ? n_tok - k * (int32_t)chunk : (int32_t)chunk;
-        if (!write_all(w->fd, p.buf[k & 1], (size_t)n * token_bytes)) werr = errno;
-        pthread_mutex_lock(&p.mu);
-        p.consumed = k + 1;
-        if (werr >= 0) p.stop = true;
-        pthread_cond_broadcast(&p.cv);
-        pthread_mutex_unlock(&p.mu);
-    }
-    pthread_join(tid, NULL);
     pthread_mutex_destroy(&p.mu);
     pthread_cond_destroy(&p.cv);
-    free(p.buf[1]);
-    if (werr >= 0) return write_failed(w, werr);
-    if (p.rs == LIR_ENOMEM) return lir__errf(w->e, LIR_ENOMEM, "lir_snapshot_save: out of memory");
-    return p.rs; /* LIR_OK, or lir__kv_seq_read's status with its message on the context */
+    return cs ? cs : p.ps;
+}
+
+/* Save's KV chunks: the producer copies a chunk out of the cache and hashes it, the caller's
+ * thread writes it (the write into fresh page-cache pages is the largest part of a save).
+ * Only the producer touches the context while both run; a failed write's message is written
+ * after the join. */
+struct save_kv {
+    struct wr *w;
+    lir_context *ctx;
+    int32_t seq, n_tok, chunk;
+    uint64_t token_bytes;
+    bool wfailed; /* a write failed, with errno werr */
+    int werr;
+};
+
+static int32_t chunk_len(int32_t n_tok, int32_t chunk, int32_t k) {
+    return n_tok - k * chunk < chunk ? n_tok - k * chunk : chunk;
+}
+
+static enum lir_status save_produce(void *u, int32_t k, uint8_t *buf) {
+    struct save_kv *v = u;
+    const int32_t n = chunk_len(v->n_tok, v->chunk, k);
+    enum lir_status s = lir__kv_seq_read(v->ctx, v->seq, k * v->chunk, n, buf); /* message on the context */
+    if (!s && !lir__snap_sum_update(v->w->sum, buf, (size_t)n * v->token_bytes)) s = LIR_ENOMEM;
+    return s;
+}
+
+static enum lir_status save_consume(void *u, int32_t k, uint8_t *buf) {
+    struct save_kv *v = u;
+    if (write_all(v->w->fd, buf, (size_t)chunk_len(v->n_tok, v->chunk, k) * v->token_bytes)) return LIR_OK;
+    v->wfailed = true;
+    v->werr = errno;
+    return LIR_EIO;
+}
+
+/* The KV chunks of seq after what w has written: on two threads when the context has two or
+ * more, there are two chunks or more and a second buffer can be had; else in turn with stage. */
+static enum lir_status write_kv(struct wr *w, lir_context *ctx, int32_t seq, int32_t n_tok, uint32_t chunk,
+                                uint64_t token_bytes, uint8_t *stage) {
+    struct save_kv v = { w, ctx, seq, n_tok, (int32_t)chunk, token_bytes, false, 0 };
+    const int32_t n_chunks = (int32_t)(((int64_t)n_tok + chunk - 1) / chunk);
+    uint8_t *buf1 = lir__context_n_threads(ctx) >= 2 && n_chunks >= 2 ? malloc((size_t)chunk * token_bytes) : NULL;
+    bool ran = false;
+    enum lir_status s = buf1 ? run_pipe(n_chunks, stage, buf1, save_produce, save_consume, &v, &ran) : LIR_OK;
+    free(buf1);
+    for (int32_t k = 0; !ran && !s && k < n_chunks; k++)
+        if (!(s = save_produce(&v, k, stage))) s = save_consume(&v, k, stage);
+    if (v.wfailed) return write_failed(w, v.werr);
+    if (s == LIR_ENOMEM) return lir__errf(w->e, LIR_ENOMEM, "lir_snapshot_save: out of memory");
+    return s; /* LIR_OK, or lir__kv_seq_read's status with its message on the context */
 }
 
 static enum lir_status fsync_dir(const char *path, lir_err *e) {
@@ -556,8 +580,9 @@ enum lir_status lir_snapshot_restore(lir_context *ctx, int32_t seq, const char *
         }
         for (int32_t i = 0; i < in->n_vocab; i++) row[i] = lir__bits_f32(lir__get_u32(v.logits + 4 * (size_t)i));
     }
-    /* one chunk at a time through a buffer of one chunk (lir's own files: 1 MiB, it stays in cache);
-     * a chunk is at most the file's KV bytes, which the file holds */
+    /* one chunk at a time through a buffer of one chunk (lir's own files: 1 MiB, it stays in
+     * cache; reading the next one on a second thread measured no faster); a chunk is at most the
+     * file's KV bytes, which the file holds */
     const uint32_t ck = in->n_tokens < (int32_t)v.chunk_tokens ? (uint32_t)in->n_tokens : v.chunk_tokens;
     uint8_t *kv = in->n_tokens ? malloc((size_t)ck * (size_t)v.token_bytes) : NULL;
     if (in->n_tokens && !kv) {
