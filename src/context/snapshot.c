@@ -436,7 +436,7 @@ static enum lir_status rd_open(struct rd *r, const char *path, bool verify, int 
     lir_err pe = { { 0 } };
     enum lir_status s = LIR_OK;
     if (len >= LIR_SNAP_HEADER && !pread_all(r->fd, hdr, sizeof hdr, 0))
-        s = lir__errf(e, LIR_EIO, "%s: reading %s: %s", fn, path, strerror(errno));
+        s = lir__errf(e, LIR_EIO, "%s: reading %s: %s", fn, path, errno ? strerror(errno) : "the file got shorter");
     else if ((s = lir__snap_parse_header(hdr, len, &r->v, &pe)))
         lir__errf(e, s, "%s: %s: %s", fn, path, pe.msg);
     if (!s && verify) { /* the checksum before the contents, so a corrupt byte is reported as such */
