@@ -405,6 +405,11 @@ static bool pread_all(int fd, void *buf, size_t n, uint64_t off) {
     return true;
 }
 
+/* A pread_all that failed: errno's message, or that the file got shorter than its header said. */
+static enum lir_status read_failed(lir_err *e, const char *fn, const char *path) {
+    return lir__errf(e, LIR_EIO, "%s: reading %s: %s", fn, path, errno ? strerror(errno) : "the file got shorter");
+}
+
 static const uint8_t *leaf_from_file(void *user, uint64_t off, size_t n, uint8_t *buf) {
     return pread_all(*(const int *)user, buf, n, off) ? buf : NULL;
 }
@@ -436,12 +441,12 @@ static enum lir_status rd_open(struct rd *r, const char *path, bool verify, int 
     lir_err pe = { { 0 } };
     enum lir_status s = LIR_OK;
     if (len >= LIR_SNAP_HEADER && !pread_all(r->fd, hdr, sizeof hdr, 0))
-        s = lir__errf(e, LIR_EIO, "%s: reading %s: %s", fn, path, errno ? strerror(errno) : "the file got shorter");
+        s = read_failed(e, fn, path);
     else if ((s = lir__snap_parse_header(hdr, len, &r->v, &pe)))
         lir__errf(e, s, "%s: %s: %s", fn, path, pe.msg);
     if (!s && verify) { /* the checksum before the contents, so a corrupt byte is reported as such */
         uint8_t sum[LIR_SNAP_SUM], want[LIR_SNAP_SUM];
-        s = lir__snap_checksum_by(leaf_from_file, &r->fd, len - LIR_SNAP_SUM, n_threads, sum);
+        s = lir__snap_checksum_by(leaf_from_file, &r->fd, true, len - LIR_SNAP_SUM, n_threads, sum);
         if (!s && !pread_all(r->fd, want, sizeof want, len - LIR_SNAP_SUM)) s = LIR_EIO;
         if (s) lir__errf(e, s, "%s: %s: checksum: %s", fn, path, s == LIR_EIO ? "the file could not be read" : lir_status_str(s));
         else if (sodium_memcmp(sum, want, LIR_SNAP_SUM) != 0)
@@ -451,7 +456,7 @@ static enum lir_status rd_open(struct rd *r, const char *path, bool verify, int 
         r->prefix = malloc((size_t)r->v.prefix_len);
         if (!r->prefix) s = lir__errf(e, LIR_ENOMEM, "%s: out of memory (%llu bytes)", fn, (unsigned long long)r->v.prefix_len);
         else if (!pread_all(r->fd, r->prefix, (size_t)r->v.prefix_len, 0))
-            s = lir__errf(e, LIR_EIO, "%s: reading %s: %s", fn, path, errno ? strerror(errno) : "the file got shorter");
+            s = read_failed(e, fn, path);
         else if ((s = lir__snap_parse_prefix(r->prefix, &r->v, &pe)))
             lir__errf(e, s, "%s: %s: %s", fn, path, pe.msg);
     }
@@ -597,8 +602,7 @@ enum lir_status lir_snapshot_restore(lir_context *ctx, int32_t seq, const char *
         const int32_t n = in->n_tokens - p0 < (int32_t)ck ? in->n_tokens - p0 : (int32_t)ck;
         const size_t nb = (size_t)n * (size_t)v.token_bytes;
         if (!pread_all(r.fd, kv, nb, off))
-            s = lir__errf(e, LIR_EIO, "lir_snapshot_restore: reading %s: %s", path,
-                          errno ? strerror(errno) : "the file got shorter");
+            s = read_failed(e, "lir_snapshot_restore", path);
         else s = lir__kv_seq_write(ctx, seq, p0, n, toks + p0, kv);
         off += nb;
     }

@@ -75,10 +75,11 @@ enum lir_status lir__snap_parse_prefix(const uint8_t *b, struct lir__snap_view *
 #define LIR_SNAP_LEAF (1u << 20)
 enum lir_status lir__snap_checksum(const uint8_t *data, size_t len, int n_threads, uint8_t out[LIR_SNAP_SUM]);
 /* The same over bytes a callback gives: leaf(user, off, n, buf) returns the n bytes at off — a
- * pointer into memory, or buf (LIR_SNAP_LEAF bytes, one per thread) after reading them there —
- * or NULL when it cannot (the checksum then returns LIR_EIO). Called from n_threads threads. */
+ * pointer into memory, or buf after reading them there (LIR_SNAP_LEAF bytes, one per thread,
+ * allocated only when buffered; else NULL) — or NULL when it cannot (the checksum then returns
+ * LIR_EIO). Called from n_threads threads. */
 typedef const uint8_t *(*lir__snap_leaf_fn)(void *user, uint64_t off, size_t n, uint8_t *buf);
-enum lir_status lir__snap_checksum_by(lir__snap_leaf_fn leaf, void *user, uint64_t len, int n_threads,
+enum lir_status lir__snap_checksum_by(lir__snap_leaf_fn leaf, void *user, bool buffered, uint64_t len, int n_threads,
                                       uint8_t out[LIR_SNAP_SUM]);
 /* The same checksum over bytes given in pieces: begin (NULL: out of memory or libsodium failed),
  * update with consecutive pieces, end (the sum of everything given), free. Update and end return

@@ -15,6 +15,7 @@
 struct sum_job {
     lir__snap_leaf_fn leaf;
     void *user;
+    bool buffered;         /* leaf needs a LIR_SNAP_LEAF buffer to read into */
     uint64_t len;
     size_t n_leaves;
     uint8_t *digests;      /* (n_leaves, LEAF_DIGEST) */
@@ -46,8 +47,8 @@ static void root_digest(const uint8_t *dg, size_t n_leaves, uint64_t len, uint8_
 
 static void *sum_leaves(void *arg) {
     struct sum_job *j = arg;
-    uint8_t *buf = malloc(LIR_SNAP_LEAF);
-    if (!buf) {
+    uint8_t *buf = j->buffered ? malloc(LIR_SNAP_LEAF) : NULL;
+    if (j->buffered && !buf) {
         j->failed = j->nomem = true;
         return NULL;
     }
@@ -65,7 +66,7 @@ static void *sum_leaves(void *arg) {
     return NULL;
 }
 
-enum lir_status lir__snap_checksum_by(lir__snap_leaf_fn leaf, void *user, uint64_t len, int n_threads,
+enum lir_status lir__snap_checksum_by(lir__snap_leaf_fn leaf, void *user, bool buffered, uint64_t len, int n_threads,
                                       uint8_t out[LIR_SNAP_SUM]) {
     if (sodium_init() < 0) return LIR_EINTERNAL;
     if (len > (uint64_t)SIZE_MAX - LIR_SNAP_LEAF) return LIR_ENOMEM;
@@ -77,7 +78,7 @@ enum lir_status lir__snap_checksum_by(lir__snap_leaf_fn leaf, void *user, uint64
     struct sum_job jobs[64];
     pthread_t tid[64];
     int started = 1;
-    for (int t = 0; t < nth; t++) jobs[t] = (struct sum_job){ leaf, user, len, len ? n_leaves : 0, dg, t, nth, false, false };
+    for (int t = 0; t < nth; t++) jobs[t] = (struct sum_job){ leaf, user, buffered, len, len ? n_leaves : 0, dg, t, nth, false, false };
     if (!len) leaf_digest((const uint8_t *)"", 0, dg);
     for (int t = 1; t < nth; t++) {
         if (pthread_create(&tid[t], NULL, sum_leaves, &jobs[t]) != 0) break;
@@ -100,7 +101,7 @@ static const uint8_t *leaf_in_memory(void *user, uint64_t off, size_t n, uint8_t
 }
 
 enum lir_status lir__snap_checksum(const uint8_t *data, size_t len, int n_threads, uint8_t out[LIR_SNAP_SUM]) {
-    return lir__snap_checksum_by(leaf_in_memory, (void *)data, len, n_threads, out);
+    return lir__snap_checksum_by(leaf_in_memory, (void *)data, false, len, n_threads, out);
 }
 
 /* The streamed form: leaves hashed as the bytes come (XXH3's streaming state gives the same
