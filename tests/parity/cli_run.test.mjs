@@ -167,7 +167,7 @@ describe("lir run", () => {
   // stderr, then a chat; /reset gives the first reply again.
   it("on a terminal: progress bar, then a chat loop (/reset, /bye)", (t) => {
     if (spawnSync("script", ["--version"]).status !== 0) return t.skip("no `script` (util-linux) for a pseudo-terminal");
-    const cmd = [LIR, "run", chatModel, "-n", "12", "--threads", "1", "--temp", "0"].map((a) => `'${a}'`).join(" ");
+    const cmd = "exec " + [LIR, "run", chatModel, "-n", "12", "--threads", "1", "--temp", "0"].map((a) => `'${a}'`).join(" ");
     const r = spawnSync("script", ["-qfec", cmd, "/dev/null"], { input: "Hello there\n/reset\nHello there\n/bye\n",
       encoding: "utf8", timeout: 60_000, env: { ...process.env, LIR_HOST: "127.0.0.1:9" } });
     assert.equal(r.status, 0, r.stdout + r.stderr);
@@ -188,7 +188,10 @@ describe("lir run", () => {
     // -n 0, a 4096-token context, greedy: this reply has no end of generation and runs for over a
     // minute (4061 tokens). The keys are typed as a user would, each after what it answers is on
     // the screen (not on a timer: a loaded machine may take seconds to load the model).
-    const cmd = [LIR, "run", chatModel, "-n", "0", "--ctx", "4096", "--threads", "1", "--temp", "0"].map((a) => `'${a}'`).join(" ");
+    // `exec`: script(1) runs the command through $SHELL -c; where that is dash (CI's /bin/sh), the
+    // shell would stay in the terminal's foreground group beside lir and die of the Ctrl-C, which
+    // a user's interactive shell (in a group of its own) never does.
+    const cmd = "exec " + [LIR, "run", chatModel, "-n", "0", "--ctx", "4096", "--threads", "1", "--temp", "0"].map((a) => `'${a}'`).join(" ");
     const child = spawn("script", ["-qfec", cmd, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, LIR_HOST: "127.0.0.1:9" } });
     let out = "";

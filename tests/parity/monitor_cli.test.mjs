@@ -93,7 +93,7 @@ test("lir top frames, and SIGINT ends it cleanly", async () => {
 
 test("lir top on a terminal: q quits and the terminal is restored", async () => {
   // a pseudo-terminal from util-linux script(1): stdin and stdout are a TTY for lir top
-  const child = spawn("script", ["-qfec", `${LIR} top --local --interval 200`, "/dev/null"],
+  const child = spawn("script", ["-qfec", `exec ${LIR} top --local --interval 200`, "/dev/null"],
     { env: { ...process.env, LIR_HOST: "127.0.0.1:1" } });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
