@@ -3,7 +3,8 @@
  * --ttft-token prompt (prompt evaluation + logits copied back), and batch-1 decode tok/s over
  * --gen one-token steps (CUDA graph, logits copied back each step) against the HBM bound:
  * bytes read per token (every weight matrix, norms, one embedding row, the KV rows attended)
- * over --hbm bytes/s. Prints one JSON object. Built only with -DLIR_CUDA=ON. */
+ * over --hbm bytes/s. Prints one JSON object; --profile adds a second: the step replayed alone and
+ * each kind of decode mat-vec alone (microseconds per layer, GB/s). Built only with -DLIR_CUDA=ON. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ int main(int argc, char **argv) {
     const char *path = NULL;
     int n_ctx = 4096, n_prompt = 512, n_ttft = 256, n_gen = 128, reps = 3;
     double hbm = 4.3e12;
+    int profile = 0, no_pdl = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--n-ctx") && i + 1 < argc) n_ctx = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--prompt") && i + 1 < argc) n_prompt = atoi(argv[++i]);
@@ -38,9 +40,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--gen") && i + 1 < argc) n_gen = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--hbm") && i + 1 < argc) hbm = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--profile")) profile = 1;
+        else if (!strcmp(argv[i], "--no-pdl")) no_pdl = 1;
         else if (argv[i][0] != '-') path = argv[i];
         else {
-            fprintf(stderr, "usage: lir-cuda-bench MODEL.gguf [--n-ctx N] [--prompt N] [--ttft N] [--gen N] [--reps N] [--hbm B/s]\n");
+            fprintf(stderr, "usage: lir-cuda-bench MODEL.gguf [--n-ctx N] [--prompt N] [--ttft N] [--gen N] [--reps N] [--hbm B/s] [--profile] [--no-pdl]\n");
             return 2;
         }
     }
@@ -58,7 +62,8 @@ int main(int argc, char **argv) {
     const struct lir_hparams *hp = &m->hp;
     const int nb = n_prompt > n_ttft ? n_prompt : n_ttft;
     int last = -1;
-    struct lir_cuda_params gp = { .n_ctx = n_ctx, .n_batch = nb, .progress = progress, .progress_user = &last };
+    struct lir_cuda_params gp = { .n_ctx = n_ctx, .n_batch = nb, .progress = progress, .progress_user = &last,
+                                  .no_pdl = no_pdl };
     lir_cuda *g = NULL;
     lir_err e = { { 0 } };
     double t0 = now();
@@ -113,6 +118,11 @@ int main(int argc, char **argv) {
            path, lir_cuda_device_name(g), (unsigned long long)m->n_params, wbytes, kvbytes, t_upload,
            (unsigned long long)lir_cuda_vram_bytes(g), n_prompt, n_prompt / best_pp, n_ttft, best_ttft * 1e3, n_gen,
            tg, bound, tg / bound);
+    if (profile) {
+        char pj[1024];
+        if (lir_cuda_profile(g, 20, pj, sizeof pj, &e)) goto fail;
+        printf("%s\n", pj);
+    }
     lir_cuda_free(g);
     lir_model_free(m);
     free(toks);

@@ -6,7 +6,8 @@
  *    quantizer; the GPU mat-vec (1, 3, 8 columns), the dequantize + cuBLAS GEMM (5, 20 columns)
  *    and the default choice are checked against a double-precision dot of the reference
  *    dequantized rows with the input as the CPU converts it (Q8_0/Q8_1/Q8_K activation
- *    quantizer, f16, bf16: the GPU rounds it alike); the GPU row gather equals the reference
+ *    quantizer, f16, bf16: the GPU rounds it alike; the mat-vec with one and with two rows a
+ *    warp, 67 rows so the last warp has one); the GPU row gather equals the reference
  *    dequantizer.
  *    Tolerance: |gpu - ref| <= tol * sum_k |w_k x_k| + 1e-6, tol = 1e-5 for the mat-vec (f32
  *    weights and sums), 2e-3 for the GEMM (weights and inputs rounded to f16: 2^-11 each).
@@ -14,8 +15,11 @@
  *    (the GEMM path), a 5-token prompt (the mat-vec path) and 12 one-token steps (the CUDA
  *    graph), and two chosen rows of a prompt, give logits within NMSE sum(d^2)/sum(ref^2) <= 5e-4 of the CPU
  *    context's (ggml's test-backend-ops bound; both round activations as ggml's CPU does; prompts
- *    on the GPU go through f16 tensor cores); graph replay equals the ungraphed step bit for bit.
- *  - the trained default model (peaked): 64 greedy tokens after a prompt equal the CPU's, and
+ *    on the GPU go through f16 tensor cores); graph replay with programmatic dependent launch
+ *    equals the ungraphed step without it bit for bit.
+ *  - greedy decoding on the trained default model and on generated (peaked) llama/qwen3 models:
+ *    64 teacher-forced steps, logits within 0.25 of the CPU's and the same top token wherever
+ *    the CPU's top-2 margin is >= 0.05 (at most 8 near-ties; see greedy_vs_cpu); and
  *    through the public API (lir_context_params.gpu_layers = -1) 32 greedy tokens equal the CPU
  *    context's; partial offload and n_seq_max > 1 are refused, as are a context shift and
  *    reading the KV cache for a snapshot.
@@ -102,6 +106,7 @@ static void check_matmul(int32_t type) {
     }
     const struct { int n, force; double tol; } cases[] = {
         { 1, 1, 1e-5 }, { 3, 1, 1e-5 }, { 8, 1, 1e-5 }, { 5, 2, 2e-3 }, { 20, 2, 2e-3 }, { 20, 0, 2e-3 }, { 1, 0, 1e-5 },
+        { 1, 3, 1e-5 }, { 2, 3, 1e-5 }, { 8, 3, 1e-5 },
     };
     lir_err e = { { 0 } };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
@@ -162,7 +167,8 @@ static double nmse(const float *a, const float *ref, int n) {
 }
 
 static lir_cuda *gpu_of(lir_model *m, int32_t n_ctx, int32_t n_batch, bool no_graph) {
-    struct lir_cuda_params gp = { .n_ctx = n_ctx, .n_batch = n_batch, .device = 0, .no_graph = no_graph };
+    struct lir_cuda_params gp = { .n_ctx = n_ctx, .n_batch = n_batch, .device = 0, .no_graph = no_graph,
+                                  .no_pdl = no_graph };
     lir_cuda *g = NULL;
     lir_err e = { { 0 } };
     cr_assert_eq(lir_cuda_create(m, &gp, &g, &e), LIR_OK, "lir_cuda_create: %s", e.msg);
@@ -194,13 +200,14 @@ static void compare_model(enum lir_gen_arch arch, int32_t type, bool mix_m, cons
         if (d > worst) worst = d;
         cr_assert(d <= 5e-4, "%s prompt token %d: NMSE %.3g > 5e-4", what, i, d);
     }
-    /* one-token steps: the graph (g) and the plain launches (g2) agree exactly; both near the CPU */
+    /* one-token steps: the graph with programmatic dependent launch (g) and plain launches (g2)
+     * agree exactly; both near the CPU */
     for (int s = 0; s < NS; s++) {
         const int32_t pos = NP + s;
         cr_assert_eq(lir_context_decode(c, toks + pos, 1, pos, false), LIR_OK, "cpu: %s", lir_context_last_error(c));
         cr_assert_eq(lir_cuda_eval(g, toks + pos, 1, pos, NULL, 1, gl, NULL, &e), LIR_OK, "gpu graph step: %s", e.msg);
         cr_assert_eq(lir_cuda_eval(g2, toks + pos, 1, pos, NULL, 1, gl2, NULL, &e), LIR_OK, "gpu step: %s", e.msg);
-        cr_assert(memcmp(gl, gl2, sizeof(float) * nv) == 0, "%s step %d: graph replay differs from plain launches",
+        cr_assert(memcmp(gl, gl2, sizeof(float) * nv) == 0, "%s step %d: graph replay (PDL) differs from plain launches",
                   what, s);
         const double d = nmse(gl, lir_context_logits(c, -1), nv);
         if (d > worst) worst = d;
@@ -251,43 +258,88 @@ static int32_t argmax(const float *v, int n) {
     return b;
 }
 
-Test(cuda, greedy_64_tokens_equal_cpu_on_default_model) {
-    need_gpu();
-    char mp[512], err[512] = "";
-    snprintf(mp, sizeof mp, "%s/models/kjv-11m-q8_0.gguf", LIR_SOURCE_DIR);
-    lir_model *m = NULL;
-    cr_assert_eq(lir_model_load(mp, NULL, &m, err, sizeof err), LIR_OK, "load: %s", err);
+/* Greedy decoding, GPU against CPU, 64 steps after a prompt. The GPU's prompt pass multiplies on
+ * f16 tensor cores, so its logits differ from the CPU's by up to about 0.1 on these models, and
+ * where the top two tokens are nearly tied (the trained default model at its step 9: 9.7353
+ * against 9.7322) it may pick the other one; a free-running comparison would then compare
+ * different texts from there on. So both are fed the CPU's token each step (teacher forcing)
+ * and every step is checked: every GPU logit within DLOGIT of the CPU's, and the GPU's top token
+ * equal to the CPU's wherever the CPU's top-2 margin is at least TIE; at most 8 of the 64 steps
+ * may be such near-ties (the models are peaked). GPU results are deterministic, so a pass is
+ * not luck of one run. */
+#define DLOGIT 0.25
+#define TIE 0.05
+static void greedy_vs_cpu(lir_model *m, const lir_token *prompt, int32_t np, const char *what) {
     const int32_t nv = m->hp.n_vocab;
-    const char *text = "And God said, Let there be light: and there was light. And";
-    lir_token prompt[64];
-    int32_t np = 0;
-    cr_assert_eq(lir_tokenize(m, text, strlen(text), true, false, prompt, 64, &np), LIR_OK);
-    cr_assert(np > 4 && np < 64);
     struct lir_context_params cp = lir_context_params_default();
     cp.n_ctx = 256;
     cp.n_threads = 2;
     lir_context *c = NULL;
+    char err[512] = "";
     cr_assert_eq(lir_context_create(m, &cp, &c, err, sizeof err), LIR_OK, "context: %s", err);
     lir_cuda *g = gpu_of(m, 256, 64, false);
     float *gl = malloc(sizeof(float) * nv);
     lir_err e = { { 0 } };
     cr_assert_eq(lir_context_decode(c, prompt, np, 0, false), LIR_OK);
     cr_assert_eq(lir_cuda_eval(g, prompt, np, 0, NULL, 1, gl, NULL, &e), LIR_OK, "%s", e.msg);
-    lir_token cpu_t = argmax(lir_context_logits(c, -1), nv), gpu_t = argmax(gl, nv);
-    char seq[64 * 8] = "";
+    double worst = 0;
+    int ties = 0;
     for (int i = 0; i < 64; i++) {
-        cr_assert_eq(gpu_t, cpu_t, "greedy token %d: GPU %d, CPU %d (after ids %s)", i, gpu_t, cpu_t, seq);
-        snprintf(seq + strlen(seq), sizeof seq - strlen(seq), "%d ", cpu_t);
+        const float *cl = lir_context_logits(c, -1);
+        const lir_token cpu_t = argmax(cl, nv), gpu_t = argmax(gl, nv);
+        float second = -INFINITY, d = 0;
+        for (int32_t k = 0; k < nv; k++) {
+            if (k != cpu_t && cl[k] > second) second = cl[k];
+            if (fabsf(gl[k] - cl[k]) > d) d = fabsf(gl[k] - cl[k]);
+        }
+        if (d > worst) worst = d;
+        cr_assert(d <= DLOGIT, "%s step %d: a GPU logit is %.4f from the CPU's (> %.2f)", what, i, d, DLOGIT);
+        if (cl[cpu_t] - second >= TIE)
+            cr_assert_eq(gpu_t, cpu_t, "%s step %d: GPU top token %d, CPU %d (CPU margin %.4f)", what, i, gpu_t,
+                         cpu_t, cl[cpu_t] - second);
+        else
+            ties++;
         const int32_t pos = np + i;
         cr_assert_eq(lir_context_decode(c, &cpu_t, 1, pos, false), LIR_OK);
-        cr_assert_eq(lir_cuda_eval(g, &gpu_t, 1, pos, NULL, 1, gl, NULL, &e), LIR_OK, "%s", e.msg);
-        cpu_t = argmax(lir_context_logits(c, -1), nv);
-        gpu_t = argmax(gl, nv);
+        cr_assert_eq(lir_cuda_eval(g, &cpu_t, 1, pos, NULL, 1, gl, NULL, &e), LIR_OK, "%s", e.msg);
     }
+    cr_assert(ties <= 8, "%s: %d of 64 steps are near-ties (margin < %.2f): not a peaked model", what, ties, TIE);
+    cr_log_info("%s: 64 steps, largest logit difference %.4f, %d near-ties (margin < %.2f)", what, worst, ties, TIE);
     free(gl);
     lir_cuda_free(g);
     lir_context_free(c);
+}
+
+Test(cuda, greedy_64_tokens_equal_cpu_on_default_model) {
+    need_gpu();
+    char mp[512], err[512] = "";
+    snprintf(mp, sizeof mp, "%s/models/kjv-11m-q8_0.gguf", LIR_SOURCE_DIR);
+    lir_model *m = NULL;
+    cr_assert_eq(lir_model_load(mp, NULL, &m, err, sizeof err), LIR_OK, "load: %s", err);
+    const char *text = "And God said, Let there be light: and there was light. And";
+    lir_token prompt[64];
+    int32_t np = 0;
+    cr_assert_eq(lir_tokenize(m, text, strlen(text), true, false, prompt, 64, &np), LIR_OK);
+    cr_assert(np > 4 && np < 64);
+    greedy_vs_cpu(m, prompt, np, "default model");
     lir_model_free(m);
+}
+
+/* generated models: llama in Q8_0, Q4_K_M and F16, qwen3 in Q4_K, a 12-token prompt */
+static void greedy_peaked(enum lir_gen_arch arch, int32_t type, bool mix_m, const char *what) {
+    lir_model *m = gen_model(arch, type, mix_m);
+    lir_token prompt[12];
+    for (int i = 0; i < 12; i++) prompt[i] = (lir_token)((i * 53 + 7) % m->hp.n_vocab);
+    greedy_vs_cpu(m, prompt, 12, what);
+    lir_model_free(m);
+}
+
+Test(cuda, greedy_64_tokens_equal_cpu_on_peaked_models, .fini = cleanup) {
+    need_gpu();
+    greedy_peaked(LIR_GEN_LLAMA, LIR_TYPE_Q8_0, false, "llama Q8_0");
+    greedy_peaked(LIR_GEN_LLAMA, LIR_TYPE_Q4_K, true, "llama Q4_K_M");
+    greedy_peaked(LIR_GEN_LLAMA, LIR_TYPE_F16, false, "llama F16");
+    greedy_peaked(LIR_GEN_QWEN3, LIR_TYPE_Q4_K, false, "qwen3 Q4_K");
 }
 
 /* the public API: lir_context_params.gpu_layers = -1 puts the whole model on the GPU; greedy

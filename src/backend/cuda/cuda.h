@@ -22,6 +22,7 @@ struct lir_cuda_params {
     int32_t n_batch;     /* most tokens per lir_cuda_eval (>= 1) */
     int32_t device;      /* CUDA device ordinal (0 = first) */
     bool no_graph;       /* run one-token steps without the CUDA graph (tests compare both) */
+    bool no_pdl;         /* no programmatic dependent launch (else on, on sm_90 and later) */
     /* called on the creating thread with the fraction of weight bytes uploaded (0..1]; may be NULL */
     void (*progress)(float fraction, void *user);
     void *progress_user; /* borrowed, passed to progress */
@@ -54,10 +55,18 @@ uint64_t lir_cuda_vram_bytes(const lir_cuda *g);
 /* "NVIDIA H200 (sm_90)" etc.; "" without a device. */
 const char *lir_cuda_device_name(const lir_cuda *g);
 
+/* Benchmark hook (bench/cuda_bench.c): after at least one one-token lir_cuda_eval (the graph is
+ * captured), times reps back-to-back replays of the one-token step and, per weight kind (q, k,
+ * v, o, gate+up with SwiGLU, down; every layer in turn, so nothing stays in L2) and for the
+ * output, the decode mat-vec alone; writes one JSON object (the kinds' microseconds per layer
+ * and GB/s of weight bytes) to buf. */
+enum lir_status lir_cuda_profile(lir_cuda *g, int reps, char *buf, size_t len, lir_err *e);
+
 /* Kernel test hook: out[t][r] = row r of w (ne1 rows of ne0 elements of type, host memory)
- * times x[t] (host, n_tok rows) on device 0, through the mat-vec kernels (force 1, n_tok <= 8),
- * the dequantize + cuBLAS GEMM path (force 2) or the default choice (0). Also checks get_rows:
- * rows_out (may be NULL) gets the dequantized rows 0..min(ne1,4)-1 by the GPU gather. */
+ * times x[t] (host, n_tok rows) on device 0, through the mat-vec kernels (force 1; 3: two rows
+ * a warp; n_tok <= 8), the dequantize + cuBLAS GEMM path (force 2) or the default choice (0).
+ * Also checks get_rows: rows_out (may be NULL) gets the dequantized rows 0..min(ne1,4)-1 by
+ * the GPU gather. */
 enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, int64_t ne1, const float *x,
                                      int32_t n_tok, int force, float *out, float *rows_out, lir_err *e);
 

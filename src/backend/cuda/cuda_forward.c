@@ -30,6 +30,9 @@ enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int
 }
 uint64_t lir_cuda_vram_bytes(const lir_cuda *g) { return 0; }
 const char *lir_cuda_device_name(const lir_cuda *g) { return ""; }
+enum lir_status lir_cuda_profile(lir_cuda *g, int reps, char *buf, size_t len, lir_err *e) {
+    return no_cuda(e, "lir_cuda_profile");
+}
 enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, int64_t ne1, const float *x,
                                      int32_t n_tok, int force, float *out, float *rows_out, lir_err *e) {
     return no_cuda(e, "lir_cuda_matmul_test");
@@ -42,7 +45,7 @@ enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, i
 #include "backend/cuda/kernels.h"
 
 #define SPLIT_MAX_TOK 16   /* batches up to this many tokens split attention rows (flash-decoding) */
-#define SPLIT_MAX 64       /* most splits of the cache rows */
+#define SPLIT_MAX 128      /* most splits of the cache rows */
 #define STAGE_BYTES ((size_t)64 << 20) /* each of the two pinned upload buffers */
 #define SCRATCH16_MAX ((size_t)64 << 20) /* f16 elements of the prompt-GEMM dequantize buffer */
 
@@ -75,12 +78,13 @@ struct lir_cuda {
     float *part;                /* (SPLIT_MAX_TOK, n_head, n_split, head_dim+2) attention partials */
     float *logits;              /* (n_batch, n_vocab) */
     void *scratch16, *x16;      /* prompt GEMM: dequantized weight chunk, f16 input */
-    float *xq;                  /* (n_batch, widest input) matmul input rounded as the CPU's */
+    struct lirk_act act;        /* (n_batch, widest input) matmul input rounded as the CPU's */
     size_t scratch_elems;
     int32_t *tok_d, *pos_d, *rows_d; /* (n_batch) tokens, positions, output rows */
     int32_t *tok_h, *pos_h, *rows_h; /* pinned (n_batch) */
     uint64_t vram;
     bool no_graph;
+    bool pdl;                   /* programmatic dependent launch (launch.cuh) */
     cudaGraphExec_t graph;      /* the one-token step; NULL until first captured */
     int mm_err;                 /* first cuBLAS/launcher error of the current pass */
 };
@@ -266,12 +270,14 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
     g->n_ctx = p->n_ctx;
     g->n_batch = p->n_batch;
     g->kv_size = (p->n_ctx + 63) / 64 * 64;
-    g->chunk = 64;
-    while ((g->kv_size + g->chunk - 1) / g->chunk > SPLIT_MAX) g->chunk += 64;
+    g->chunk = 32; /* rows per attention block in decode: more blocks, shorter walks */
+    while ((g->kv_size + g->chunk - 1) / g->chunk > SPLIT_MAX) g->chunk += 32;
     g->n_split = (g->kv_size + g->chunk - 1) / g->chunk;
     struct cudaDeviceProp prop;
-    if (cudaGetDeviceProperties(&prop, p->device) == cudaSuccess)
+    if (cudaGetDeviceProperties(&prop, p->device) == cudaSuccess) {
         snprintf(g->dev_name, sizeof g->dev_name, "%s (sm_%d%d)", prop.name, prop.major, prop.minor);
+        g->pdl = !p->no_pdl && prop.major >= 9;
+    }
     g->layers = calloc((size_t)hp->n_layer, sizeof *g->layers);
     if (!g->layers) {
         s = lir__errf(e, LIR_ENOMEM, "lir_cuda_create: out of memory");
@@ -349,7 +355,10 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
         (s = dalloc(g, (void **)&g->logits, B * (size_t)hp->n_vocab * 4, "logits", e)) ||
         (s = dalloc(g, &g->scratch16, g->scratch_elems * 2, "prompt GEMM", e)) ||
         (s = dalloc(g, &g->x16, B * maxd * 2, "prompt GEMM", e)) ||
-        (s = dalloc(g, (void **)&g->xq, B * maxd * 4, "matmul input", e)) ||
+        (s = dalloc(g, (void **)&g->act.f, B * maxd * 4, "matmul input", e)) ||
+        (s = dalloc(g, (void **)&g->act.q, B * maxd, "matmul input", e)) ||
+        (s = dalloc(g, (void **)&g->act.d, B * maxd / 32 * 4 + 16, "matmul input", e)) ||
+        (s = dalloc(g, (void **)&g->act.s, B * maxd / 16 * 4 + 16, "matmul input", e)) ||
         (s = dalloc(g, (void **)&g->tok_d, B * 4, "tokens", e)) ||
         (s = dalloc(g, (void **)&g->pos_d, B * 4, "positions", e)) ||
         (s = dalloc(g, (void **)&g->rows_d, B * 4, "output rows", e)))
@@ -378,7 +387,7 @@ void lir_cuda_free(lir_cuda *g) {
     if (g->st) cudaStreamSynchronize(g->st);
     if (g->graph) cudaGraphExecDestroy(g->graph);
     void *dev[] = { g->arena, g->kc, g->vc, g->x, g->xb, g->xg, g->q, g->k, g->v, g->att, g->hb, g->hb2, g->part,
-                    g->logits, g->scratch16, g->x16, g->xq, g->tok_d, g->pos_d, g->rows_d };
+                    g->logits, g->scratch16, g->x16, g->act.f, g->act.q, g->act.d, g->act.s, g->tok_d, g->pos_d, g->rows_d };
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
         if (dev[i]) cudaFree(dev[i]);
     if (g->tok_h) cudaFreeHost(g->tok_h);
@@ -395,77 +404,115 @@ const char *lir_cuda_device_name(const lir_cuda *g) { return g ? g->dev_name : "
 
 /* ---------------------------------------------------------------- the graph */
 
-static void mm(lir_cuda *g, const struct gt *w, const struct gt *bias, const float *in, int32_t n, float *out) {
-    const int r = lirk_matmul(g->st, g->blas, w->type, w->d, w->row_size, w->ne0, w->ne1, in, n,
-                              bias && bias->d ? bias->d : NULL, out, g->scratch16, g->scratch_elems, g->x16, g->xq, 0);
+static void mm_fail(lir_cuda *g, int r) {
     if (r && !g->mm_err) g->mm_err = r;
 }
 
-/* Weights sharing one input: one mat-vec launch for all when the batch is small (decode) and
- * their types agree, else one matmul each. */
-static void mm_group(lir_cuda *g, int k, const struct gt *const *w, const struct gt *const *bias, const float *in,
-                     int32_t n, float *const *out) {
-    bool same = n <= 8;
-    for (int i = 1; i < k; i++) same = same && w[i]->type == w[0]->type && w[i]->ne0 == w[0]->ne0;
-    if (!same) {
-        for (int i = 0; i < k; i++) mm(g, w[i], bias[i], in, n, out[i]);
-        return;
+static void mm(lir_cuda *g, const struct gt *w, const struct gt *bias, const float *in, int32_t n, float *out) {
+    mm_fail(g, lirk_matmul(g->st, g->blas, w->type, w->d, w->row_size, w->ne0, w->ne1, in, n,
+                           bias && bias->d ? bias->d : NULL, out, g->scratch16, g->scratch_elems, g->x16, &g->act, 0));
+}
+
+/* Whether the k weights read one rounded input (equal row length and activation rounding). */
+static bool same_act(int k, const struct gt *const *w) {
+    for (int i = 1; i < k; i++)
+        if (w[i]->ne0 != w[0]->ne0 || lirk_act_mode(w[i]->type) != lirk_act_mode(w[0]->type)) return false;
+    return true;
+}
+
+/* Decode products of k weights (same_act) from the input already rounded in g->act: one launch
+ * per run of weights of one type. */
+static void mv(lir_cuda *g, int k, const struct gt *const *w, const struct gt *const *bias, int32_t n,
+               float *const *out, int mode) {
+    for (int i = 0; i < k;) {
+        int j = i + 1;
+        while (j < k && w[j]->type == w[i]->type) j++;
+        const void *dw[3];
+        size_t rs[3];
+        int64_t ne1[3];
+        const float *db[3];
+        for (int t = i; t < j; t++) {
+            dw[t - i] = w[t]->d;
+            rs[t - i] = w[t]->row_size;
+            ne1[t - i] = w[t]->ne1;
+            db[t - i] = bias && bias[t] && bias[t]->d ? bias[t]->d : NULL;
+        }
+        mm_fail(g, lirk_matvec(g->st, w[i]->type, j - i, dw, rs, ne1, db, out + i, w[i]->ne0, &g->act, n, mode));
+        i = j;
     }
-    const void *dw[3];
-    size_t rs[3];
-    int64_t ne1[3];
-    const float *db[3];
-    for (int i = 0; i < k; i++) {
-        dw[i] = w[i]->d;
-        rs[i] = w[i]->row_size;
-        ne1[i] = w[i]->ne1;
-        db[i] = bias[i] && bias[i]->d ? bias[i]->d : NULL;
-    }
-    const int r = lirk_matvec_multi(g->st, w[0]->type, k, dw, rs, ne1, db, out, w[0]->ne0, in, n, g->xq);
-    if (r && !g->mm_err) g->mm_err = r;
 }
 
 /* Enqueues the forward pass of the n tokens in tok_d at positions pos_d; the n_out rows
  * rows_d (or, if all_tail, the last n_out rows) get logits in g->logits, or, if to_hidden, their
- * output-normed states in g->xb. */
+ * output-normed states in g->xb. Up to LIRK_MV_MAX_TOK tokens (decode) take the mat-vec kernels
+ * with the norms fused into the rounding of their outputs, the residual adds into the products
+ * and SwiGLU into the gate/up product; more (a prompt) the GEMM path. */
 static void forward(lir_cuda *g, int32_t n, int32_t n_out, bool all_tail, bool to_hidden) {
     const lir_model *m = g->m;
     const struct lir_hparams *hp = &m->hp;
     const int32_t E = hp->n_embd, hd = hp->head_dim, KD = hp->n_head_kv * hd, F = hp->n_ff;
+    const float eps = hp->rms_eps;
     const int neox = m->arch->rope == LIR_ROPE_NEOX;
+    const bool dec = n <= LIRK_MV_MAX_TOK;
     const int32_t split = n <= SPLIT_MAX_TOK ? g->n_split : 1, chunk = n <= SPLIT_MAX_TOK ? g->chunk : g->kv_size;
     lirk_get_rows(g->st, g->tok_embd.type, g->tok_embd.d, g->tok_embd.row_size, E, g->tok_d, n, g->x);
     for (int32_t il = 0; il < hp->n_layer; il++) {
         const struct glayer *L = &g->layers[il];
         uint16_t *kc = g->kc + (size_t)il * g->kv_size * KD, *vc = g->vc + (size_t)il * g->kv_size * KD;
-        lirk_rmsnorm(g->st, g->x, L->attn_norm.d, g->xb, n, E, hp->rms_eps);
-        {
-            const struct gt *w[3] = { &L->wq, &L->wk, &L->wv }, *b[3] = { &L->bq, &L->bk, &L->bv };
-            float *o[3] = { g->q, g->k, g->v };
-            mm_group(g, 3, w, b, g->xb, n, o);
+        const struct gt *qkv[3] = { &L->wq, &L->wk, &L->wv }, *qkv_b[3] = { &L->bq, &L->bk, &L->bv };
+        float *qkv_o[3] = { g->q, g->k, g->v };
+        if (dec && same_act(3, qkv)) {
+            lirk_rmsnorm_act(g->st, g->x, L->attn_norm.d, n, E, eps, L->wq.type, &g->act);
+            mv(g, 3, qkv, qkv_b, n, qkv_o, LIRK_MV_STORE);
+        } else {
+            lirk_rmsnorm(g->st, g->x, L->attn_norm.d, g->xb, n, E, eps);
+            for (int i = 0; i < 3; i++) mm(g, qkv[i], qkv_b[i], g->xb, n, qkv_o[i]);
         }
-        if (m->arch->qk_norm) {
-            lirk_rmsnorm(g->st, g->q, L->q_norm.d, g->q, (int64_t)n * hp->n_head, hd, hp->rms_eps);
-            lirk_rmsnorm(g->st, g->k, L->k_norm.d, g->k, (int64_t)n * hp->n_head_kv, hd, hp->rms_eps);
-        }
-        lirk_rope(g->st, g->q, n, hp->n_head, hd, g->pos_d, hp->n_rot, neox, hp->rope_base, hp->rope_freq_scale,
-                  g->rope_freqs.d);
-        lirk_rope(g->st, g->k, n, hp->n_head_kv, hd, g->pos_d, hp->n_rot, neox, hp->rope_base, hp->rope_freq_scale,
-                  g->rope_freqs.d);
-        lirk_kv_store(g->st, kc, vc, g->k, g->v, n, KD, g->pos_d);
+        lirk_rope_kv(g->st, g->q, g->k, g->v, m->arch->qk_norm ? L->q_norm.d : NULL,
+                     m->arch->qk_norm ? L->k_norm.d : NULL, eps, kc, vc, g->pos_d, n, hp->n_head, hp->n_head_kv, hd,
+                     hp->n_rot, neox, hp->rope_base, hp->rope_freq_scale, g->rope_freqs.d);
+        const struct gt *wo = &L->wo, *down = &L->w_down;
+        const struct gt *gu[2] = { &L->w_gate, &L->w_up }, *gu_b[2] = { NULL, NULL };
         lirk_attention(g->st, g->q, kc, vc, g->pos_d, n, hp->n_head, hp->n_head_kv, hd, 1.0f / sqrtf((float)hd),
-                       chunk, split, g->part, g->att);
-        mm(g, &L->wo, NULL, g->att, n, g->xb);
-        lirk_add(g->st, g->x, g->xb, (int64_t)n * E);
-        lirk_rmsnorm(g->st, g->x, L->ffn_norm.d, g->xb, n, E, hp->rms_eps);
-        {
-            const struct gt *w[2] = { &L->w_gate, &L->w_up }, *b[2] = { NULL, NULL };
-            float *o[2] = { g->hb, g->hb2 };
-            mm_group(g, 2, w, b, g->xb, n, o);
+                       chunk, split, g->part, g->att, dec ? &g->act : NULL, wo->type);
+        if (dec) {
+            mv(g, 1, &wo, NULL, n, &g->x, LIRK_MV_ADD);
+        } else {
+            mm(g, wo, NULL, g->att, n, g->xb);
+            lirk_add(g->st, g->x, g->xb, (int64_t)n * E);
         }
-        lirk_swiglu(g->st, g->hb, g->hb2, g->hb, (int64_t)n * F);
-        mm(g, &L->w_down, NULL, g->hb, n, g->xb);
-        lirk_add(g->st, g->x, g->xb, (int64_t)n * E);
+        bool hb_rounded = false; /* the SwiGLU product also wrote down's input, rounded, to hb2 */
+        if (dec && same_act(2, gu)) {
+            lirk_rmsnorm_act(g->st, g->x, L->ffn_norm.d, n, E, eps, L->w_gate.type, &g->act);
+            if (L->w_gate.type == L->w_up.type && L->w_gate.ne1 == L->w_up.ne1) {
+                const int dm = lirk_act_mode(down->type);
+                hb_rounded = dm == LIRK_ACT_F32 || dm == LIRK_ACT_F16 || dm == LIRK_ACT_BF16;
+                float *o[2] = { g->hb, hb_rounded ? g->hb2 : NULL };
+                mv(g, 2, gu, gu_b, n, o, LIRK_MV_SWIGLU | (hb_rounded ? LIRK_MV_ROUND_OUT(dm) : 0));
+            } else {
+                float *o[2] = { g->hb, g->hb2 };
+                mv(g, 2, gu, gu_b, n, o, LIRK_MV_STORE);
+                lirk_swiglu(g->st, g->hb, g->hb2, g->hb, (int64_t)n * F);
+            }
+        } else {
+            lirk_rmsnorm(g->st, g->x, L->ffn_norm.d, g->xb, n, E, eps);
+            mm(g, gu[0], NULL, g->xb, n, g->hb);
+            mm(g, gu[1], NULL, g->xb, n, g->hb2);
+            lirk_swiglu(g->st, g->hb, g->hb2, g->hb, (int64_t)n * F);
+        }
+        if (dec) {
+            if (hb_rounded) { /* down's input: the rounded SwiGLU output in hb2 */
+                const struct lirk_act a2 = { g->hb2, NULL, NULL, NULL };
+                mm_fail(g, lirk_matvec(g->st, down->type, 1, (const void *const *)&down->d, &down->row_size,
+                                       &down->ne1, NULL, &g->x, down->ne0, &a2, n, LIRK_MV_ADD));
+            } else {
+                lirk_act_quant(g->st, down->type, g->hb, n, down->ne0, &g->act);
+                mv(g, 1, &down, NULL, n, &g->x, LIRK_MV_ADD);
+            }
+        } else {
+            mm(g, down, NULL, g->hb, n, g->xb);
+            lirk_add(g->st, g->x, g->xb, (int64_t)n * E);
+        }
     }
     if (n_out <= 0) return;
     const float *xo = g->x + (size_t)(n - n_out) * E;
@@ -473,7 +520,13 @@ static void forward(lir_cuda *g, int32_t n, int32_t n_out, bool all_tail, bool t
         lirk_get_rows(g->st, LIR_TYPE_F32, g->x, (size_t)E * 4, E, g->rows_d, n_out, g->xg);
         xo = g->xg;
     }
-    lirk_rmsnorm(g->st, xo, g->output_norm.d, g->xb, n_out, E, hp->rms_eps);
+    if (!to_hidden && n_out <= LIRK_MV_MAX_TOK) {
+        const struct gt *w = &g->output;
+        lirk_rmsnorm_act(g->st, xo, g->output_norm.d, n_out, E, eps, w->type, &g->act);
+        mv(g, 1, &w, NULL, n_out, &g->logits, LIRK_MV_STORE);
+        return;
+    }
+    lirk_rmsnorm(g->st, xo, g->output_norm.d, g->xb, n_out, E, eps);
     if (!to_hidden) mm(g, &g->output, NULL, g->xb, n_out, g->logits);
 }
 
@@ -499,6 +552,7 @@ enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int
         g->pos_h[i] = pos + i;
     }
     CK(cudaSetDevice(g->device), "cudaSetDevice");
+    lirk_set_pdl(g->pdl);
     CK(cudaMemcpyAsync(g->tok_d, g->tok_h, (size_t)n * 4, cudaMemcpyHostToDevice, g->st), "token upload");
     CK(cudaMemcpyAsync(g->pos_d, g->pos_h, (size_t)n * 4, cudaMemcpyHostToDevice, g->st), "position upload");
     if (!tail) CK(cudaMemcpyAsync(g->rows_d, g->rows_h, (size_t)n_out * 4, cudaMemcpyHostToDevice, g->st), "row upload");
@@ -540,6 +594,57 @@ enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int
     return LIR_OK;
 }
 
+/* ---------------------------------------------------------------- benchmark hook */
+
+enum lir_status lir_cuda_profile(lir_cuda *g, int reps, char *buf, size_t len, lir_err *e) {
+    if (!g || !g->graph || reps < 1 || !buf || !len)
+        return lir__errf(e, LIR_EINVAL, "lir_cuda_profile: needs a captured one-token step and reps >= 1");
+    const struct lir_hparams *hp = &g->m->hp;
+    cudaEvent_t t0, t1;
+    CK(cudaSetDevice(g->device), "cudaSetDevice");
+    lirk_set_pdl(g->pdl);
+    CK(cudaEventCreate(&t0), "event");
+    CK(cudaEventCreate(&t1), "event");
+    float ms = 0;
+    size_t o = (size_t)snprintf(buf, len, "{");
+    /* the whole step */
+    cudaEventRecord(t0, g->st);
+    for (int r = 0; r < reps; r++) cudaGraphLaunch(g->graph, g->st);
+    cudaEventRecord(t1, g->st);
+    CK(cudaEventSynchronize(t1), "profile");
+    cudaEventElapsedTime(&ms, t0, t1);
+    o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "\"step_us\":%.1f", 1e3 * ms / reps);
+    static const char *const kinds[] = { "q", "k", "v", "o", "gate_up", "down", "output" };
+    for (int kind = 0; kind < 7; kind++) {
+        double bytes = 0;
+        g->mm_err = 0;
+        cudaEventRecord(t0, g->st);
+        for (int r = 0; r < reps; r++)
+            for (int32_t il = 0; il < (kind == 6 ? 1 : hp->n_layer); il++) {
+                const struct glayer *L = &g->layers[il];
+                const struct gt *w[2] = { kind == 0 ? &L->wq : kind == 1 ? &L->wk : kind == 2 ? &L->wv
+                                          : kind == 3 ? &L->wo : kind == 4 ? &L->w_gate : kind == 5 ? &L->w_down
+                                          : &g->output, &L->w_up };
+                float *out[2] = { kind == 4 ? g->hb : kind == 6 ? g->logits : g->xg, NULL };
+                mv(g, kind == 4 ? 2 : 1, w, NULL, 1, out, kind == 4 ? LIRK_MV_SWIGLU : LIRK_MV_STORE);
+                if (r == 0)
+                    for (int i = 0; i < (kind == 4 ? 2 : 1); i++) bytes += (double)w[i]->row_size * (double)w[i]->ne1;
+            }
+        cudaEventRecord(t1, g->st);
+        CK(cudaEventSynchronize(t1), "profile");
+        cudaEventElapsedTime(&ms, t0, t1);
+        const double us = 1e3 * ms / reps / (kind == 6 ? 1 : hp->n_layer);
+        o += (size_t)snprintf(buf + o, o < len ? len - o : 0, ",\"%s_us\":%.2f,\"%s_gbs\":%.0f", kinds[kind], us,
+                              kinds[kind], bytes / (1e-3 * ms / reps) / 1e9);
+    }
+    if (o < len) snprintf(buf + o, len - o, "}");
+    cudaEventDestroy(t0);
+    cudaEventDestroy(t1);
+    CK(cudaGetLastError(), "profile kernels");
+    if (g->mm_err) return lir__errf(e, LIR_EINTERNAL, "lir_cuda_profile: matvec status %d", g->mm_err);
+    return LIR_OK;
+}
+
 /* ---------------------------------------------------------------- kernel test hook */
 
 enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, int64_t ne1, const float *x,
@@ -547,11 +652,12 @@ enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, i
     char why[160];
     if (lir_cuda_device_count(why, sizeof why) == 0)
         return lir__errf(e, LIR_EUNSUPPORTED, "lir_cuda_matmul_test: %s", why);
-    if (!lirk_type_supported(type) || ne0 % 8 || n_tok < 1 || (force == 1 && n_tok > 8))
+    if (!lirk_type_supported(type) || ne0 % 8 || n_tok < 1 || ((force == 1 || force == 3) && n_tok > LIRK_MV_MAX_TOK))
         return lir__errf(e, LIR_EINVAL, "lir_cuda_matmul_test: bad arguments");
     CK(cudaSetDevice(0), "cudaSetDevice");
     const size_t rs = lir_type_row_size(type, ne0), wb = rs * (size_t)ne1;
-    void *dw = NULL, *dx = NULL, *dout = NULL, *ds = NULL, *dx16 = NULL, *dids = NULL, *drows = NULL, *dxq = NULL;
+    void *dw = NULL, *dx = NULL, *dout = NULL, *ds = NULL, *dx16 = NULL, *dids = NULL, *drows = NULL;
+    struct lirk_act act = { 0 };
     cublasHandle_t h = NULL;
     enum lir_status s = LIR_OK;
     const int32_t ids[4] = { 0, 1, 2, 3 };
@@ -561,7 +667,10 @@ enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, i
     if (!r) r = cudaMalloc(&dout, (size_t)n_tok * ne1 * 4);
     if (!r) r = cudaMalloc(&ds, (size_t)ne0 * 64 * 2); /* small: several GEMM chunks */
     if (!r) r = cudaMalloc(&dx16, (size_t)n_tok * ne0 * 2);
-    if (!r) r = cudaMalloc(&dxq, (size_t)n_tok * ne0 * 4);
+    if (!r) r = cudaMalloc((void **)&act.f, (size_t)n_tok * ne0 * 4);
+    if (!r) r = cudaMalloc((void **)&act.q, (size_t)n_tok * ne0);
+    if (!r) r = cudaMalloc((void **)&act.d, (size_t)n_tok * ne0 / 32 * 4 + 16);
+    if (!r) r = cudaMalloc((void **)&act.s, (size_t)n_tok * ne0 / 16 * 4 + 16);
     if (!r) r = cudaMalloc(&dids, sizeof ids);
     if (!r) r = cudaMalloc(&drows, (size_t)nrow * ne0 * 4);
     if (!r) r = cudaMemcpy(dw, w, wb, cudaMemcpyHostToDevice);
@@ -576,7 +685,7 @@ enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, i
         s = lir__errf(e, LIR_EINTERNAL, "cuda: cublasCreate failed");
         goto done;
     }
-    int rc = lirk_matmul(NULL, h, type, dw, rs, ne0, ne1, dx, n_tok, NULL, dout, ds, (size_t)ne0 * 64, dx16, dxq,
+    int rc = lirk_matmul(NULL, h, type, dw, rs, ne0, ne1, dx, n_tok, NULL, dout, ds, (size_t)ne0 * 64, dx16, &act,
                          force);
     if (rc) {
         s = lir__errf(e, LIR_EINTERNAL, "lir_cuda_matmul_test: matmul status %d", rc);
@@ -590,7 +699,7 @@ enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, i
     if (r) s = cu_err(e, r, "test run");
 done:
     if (h) cublasDestroy(h);
-    void *all[] = { dw, dx, dout, ds, dx16, dids, drows, dxq };
+    void *all[] = { dw, dx, dout, ds, dx16, dids, drows, act.f, act.q, act.d, act.s };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         if (all[i]) cudaFree(all[i]);
     return s;
