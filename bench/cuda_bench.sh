@@ -37,7 +37,7 @@ echo "generated $n_models models in $(( $(date +%s) - t0 )) s" | tee -a "$OUT/lo
 for p in $PRESETS; do for t in $TYPES; do
   f="$MODELS/$p-$t.gguf"
   echo "-- lir $p $t" | tee -a "$OUT/log.txt"
-  "$BIN/lir-cuda-bench" "$f" --n-ctx 4096 --prompt 512 --ttft 256 --gen 128 --reps 3 --hbm "$HBM" \
+  "$BIN/lir-cuda-bench" "$f" --n-ctx 4096 --prompt 512 --ttft 256 --gen 128 --reps 3 --hbm "$HBM" --profile \
     2>>"$OUT/log.txt" | tee -a "$OUT/lir.jsonl"
   rm -f "$f" # free the disk for the next shapes' runs
 done; done
