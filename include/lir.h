@@ -98,9 +98,11 @@ LIR_API const char *lir_model_chat_template(const lir_model *model);
 /* Memory a context of n_ctx tokens needs on the CPU: weights (mapped file), KV cache
  * (f16, one sequence: n_ctx rounded up to whole KV blocks, exactly what lir_context_create
  * allocates) and compute buffers for a batch of n_batch tokens. The loader's resource check
- * uses the same estimator. */
+ * uses the same estimator. lir_model_estimate_context with gpu_layers moves what the GPUs hold
+ * from the first four (RAM) to the vram_ ones (all devices together); else those are 0. */
 struct lir_mem_estimate {
-    uint64_t weights, kv_cache, compute, total;
+    uint64_t weights, kv_cache, compute, total;                     /* RAM */
+    uint64_t vram_weights, vram_kv_cache, vram_compute, vram_total; /* VRAM */
 };
 LIR_API void lir_model_estimate_memory(const lir_model *model, int32_t n_ctx, int32_t n_batch,
                                        struct lir_mem_estimate *out);
