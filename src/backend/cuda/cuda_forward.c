@@ -182,6 +182,20 @@ enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int
 uint64_t lir_cuda_vram_bytes(const lir_cuda *g) { return 0; }
 const char *lir_cuda_device_name(const lir_cuda *g) { return ""; }
 int32_t lir_cuda_device(const lir_cuda *g) { return -1; }
+void *lir__cuda_share_stream(const lir_cuda *g) { return NULL; }
+float *lir__cuda_share_x(const lir_cuda *g) { return NULL; }
+bool lir__cuda_share_embeds(const lir_cuda *g) { return false; }
+bool lir__cuda_share_head(const lir_cuda *g) { return false; }
+enum lir_status lir__cuda_share_stage(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos,
+                                      const int32_t *out_rows, int32_t n_out, const char *fn, lir_err *e) {
+    return no_cuda(e, fn);
+}
+enum lir_status lir__cuda_share_run(lir_cuda *g, int32_t n, int32_t n_out, bool to_hidden, lir_err *e) {
+    return no_cuda(e, "lir__cuda_share_run");
+}
+enum lir_status lir__cuda_share_fetch(lir_cuda *g, int32_t n_out, float *logits, float *embd, lir_err *e) {
+    return no_cuda(e, "lir__cuda_share_fetch");
+}
 enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, int64_t ne1, const float *x,
                                      int32_t n_tok, int force, float *out, float *rows_out, lir_err *e) {
     return no_cuda(e, "lir_cuda_matmul_test");

@@ -1,8 +1,9 @@
 /* share.h — hooks of one share (a lir_cuda, cuda_forward.c) for the chain that drives several
- * (cuda_split.c); private to src/backend/cuda and used in -DLIR_CUDA=ON builds only. A step of a
- * share is: stage (inputs to its device), then whatever fills its residual stream x when it has
- * no embedding, run (the layer loop, the output head), then fetch (outputs to the host). Every
- * hook makes the share's device current and enqueues on the share's stream; nothing waits. */
+ * (cuda_split.c); private to src/backend/cuda, used in -DLIR_CUDA=ON builds (stubs without, as
+ * for cuda.h). A step of a share is: stage (inputs to its device), then whatever fills its
+ * residual stream x when it has no embedding, run (the layer loop, the output head), then fetch
+ * (outputs to the host). Every hook makes the share's device current and enqueues on the share's
+ * stream; nothing waits. */
 #ifndef LIR_CUDA_SHARE_H
 #define LIR_CUDA_SHARE_H
 
