@@ -295,8 +295,8 @@ int lir_cli_show(int argc, char **argv) {
             fmt_bytes(me.vram_kv_cache, b3, sizeof b3);
             fmt_bytes(me.vram_compute, b4, sizeof b4);
             fmt_bytes(me.vram_total, b5, sizeof b5);
-            printf("  VRAM\n    %-20s %s\n    %-20s %s (f16)\n    %-20s %s\n    %-20s %s\n", "weights", b2, "KV cache", b3,
-                   "compute", b4, "total", b5);
+            printf("  VRAM\n    %-20s %s\n    %-20s %s (f16)\n    %-20s %s\n    %-20s %s\n", "weights", b2,
+                   "KV cache", b3, "compute", b4, "total", b5);
         }
         if (tmpl) {
             size_t tl = strlen(tmpl);

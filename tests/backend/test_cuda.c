@@ -799,7 +799,8 @@ static void compare_chains(lir_model *m, const char *what) {
     }
     cr_assert_eq(lir_cuda_chain_eval(p1, toks, x, NP, 0, NULL, NP, NULL, NULL, &e), LIR_OK, "%s", e.msg);
     cr_assert_eq(lir_cuda_chain_eval(p2, NULL, x, NP, 0, NULL, NP, got, NULL, &e), LIR_OK, "%s", e.msg);
-    for (int i = 0; i < NP; i++) check_row(got + i * nv, ref + i * nv, nv, true, what, "pipeline prompt row", i, &worst);
+    for (int i = 0; i < NP; i++)
+        check_row(got + i * nv, ref + i * nv, nv, true, what, "pipeline prompt row", i, &worst);
     /* one-token steps */
     for (int s = 0; s < NS; s++) {
         const int32_t pos = NP + s;
@@ -824,7 +825,8 @@ static void compare_chains(lir_model *m, const char *what) {
     }
     cr_assert_eq(lir_cuda_chain_eval(p1, toks + 3, x, 5, 0, rows, 2, NULL, NULL, &e), LIR_OK, "%s", e.msg);
     cr_assert_eq(lir_cuda_chain_eval(p2, NULL, x, 5, 0, rows, 2, got, NULL, &e), LIR_OK, "%s", e.msg);
-    for (int i = 0; i < 2; i++) check_row(got + i * nv, ref + i * nv, nv, true, what, "pipeline chosen row", rows[i], &worst);
+    for (int i = 0; i < 2; i++)
+        check_row(got + i * nv, ref + i * nv, nv, true, what, "pipeline chosen row", rows[i], &worst);
     cr_assert_eq(lir_cuda_eval(g, toks + 3, 5, 0, NULL, 5, NULL, ref, &e), LIR_OK, "%s", e.msg);
     for (int k = 0; k < 3; k++) {
         cr_assert_eq(lir_cuda_chain_eval(ch[k], toks + 3, NULL, 5, 0, NULL, 5, NULL, got, &e), LIR_OK, "%s", e.msg);

@@ -686,7 +686,8 @@ enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int
                          "(evaluate it in a lir_cuda_chain)", g->l0, g->l1);
     enum lir_status s;
     if ((s = lir__cuda_share_stage(g, tokens, n, pos, out_rows, n_out, "lir_cuda_eval", e)) ||
-        (s = lir__cuda_share_run(g, n, n_out, embd != NULL, e)) || (s = lir__cuda_share_fetch(g, n_out, logits, embd, e)))
+        (s = lir__cuda_share_run(g, n, n_out, embd != NULL, e)) ||
+        (s = lir__cuda_share_fetch(g, n_out, logits, embd, e)))
         return s;
     CK(cudaStreamSynchronize(g->st), "forward pass");
     CK(cudaGetLastError(), "forward pass kernels");
