@@ -98,9 +98,11 @@ LIR_API const char *lir_model_chat_template(const lir_model *model);
 /* Memory a context of n_ctx tokens needs on the CPU: weights (mapped file), KV cache
  * (f16, one sequence: n_ctx rounded up to whole KV blocks, exactly what lir_context_create
  * allocates) and compute buffers for a batch of n_batch tokens. The loader's resource check
- * uses the same estimator. */
+ * uses the same estimator. lir_model_estimate_context with gpu_layers moves what the GPUs hold
+ * from the first four (RAM) to the vram_ ones (all devices together); else those are 0. */
 struct lir_mem_estimate {
-    uint64_t weights, kv_cache, compute, total;
+    uint64_t weights, kv_cache, compute, total;                     /* RAM */
+    uint64_t vram_weights, vram_kv_cache, vram_compute, vram_total; /* VRAM */
 };
 LIR_API void lir_model_estimate_memory(const lir_model *model, int32_t n_ctx, int32_t n_batch,
                                        struct lir_mem_estimate *out);
@@ -134,16 +136,36 @@ struct lir_context_params {
                            sequences that share prefixes, or are short, use less memory; a decode
                            that needs more blocks than are free fails with LIR_ECONTEXT */
     enum lir_kv_type kv_type; /* LIR_KV_TYPE_F16 */
-    int32_t gpu_layers; /* 0 = CPU only (default); -1 (all) or >= n_layer: the whole model (weights,
-                           KV cache, output) on one CUDA GPU, main_gpu, in a -DLIR_CUDA=ON build, for
-                           llama/qwen2/qwen3 with n_seq_max 1 (else LIR_EUNSUPPORTED, which partial
-                           offload, 1..n_layer-1, also is for now; such a context also refuses
-                           lir_context_seq_truncate and KV snapshots) */
-    int32_t main_gpu;   /* CUDA device ordinal for gpu_layers (default 0) */
+    int32_t gpu_layers; /* layers on CUDA GPUs, as llama.cpp's n_gpu_layers: 0 = CPU only (default);
+                           -1 (all) or > n_layer: every layer, the token embedding and the output head
+                           (output norm + matmul); 1..n_layer: the LAST gpu_layers layers, the CPU
+                           running the first n_layer - gpu_layers, the embedding and the output head
+                           (llama.cpp offloads the output only when n_gpu_layers > n_layer). A GPU
+                           layer's weights and KV cache live in its device's VRAM; the CPU's KV pool
+                           holds the CPU layers only. Needs a -DLIR_CUDA=ON build with a device,
+                           llama/qwen2/qwen3 and n_seq_max 1 (else LIR_EUNSUPPORTED, saying why);
+                           such a context refuses lir_context_seq_truncate and KV snapshots
+                           (LIR_EUNSUPPORTED). < -1: LIR_EINVAL */
+    int32_t main_gpu;   /* CUDA device ordinal (default 0): without tensor_split every GPU layer goes
+                           there; it runs the output head when that is offloaded. Outside the devices
+                           present: LIR_EINVAL */
+    const float *tensor_split; /* borrowed, read during lir_context_create only; NULL = no split.
+                           n_tensor_split proportions, one per CUDA device ordinal (finite, >= 0,
+                           not all 0, at most LIR_TENSOR_SPLIT_MAX and no more than the devices
+                           present, else LIR_EINVAL naming the value): as llama.cpp, the GPU layers
+                           go to the devices in ordinal order, device i taking GPU layer j (of N)
+                           while j / N < the normalized cumulative sum up to i; {1, 1} halves them.
+                           Ignored when gpu_layers is 0 */
+    int32_t n_tensor_split;    /* entries of tensor_split; 0 = none */
 };
 LIR_API struct lir_context_params lir_context_params_default(void);
 /* Memory a context with params p (NULL: defaults) needs: weights, KV pool (exactly the bytes
- * lir_context_create allocates for it), compute buffers. */
+ * lir_context_create allocates for it), compute buffers. With gpu_layers (n_seq_max 1), split by
+ * where lir_context_create would put the layers: RAM keeps the CPU layers' weights and KV pool
+ * (and the embedding and output head unless fully offloaded); vram_* get the GPU layers' weights
+ * and f16 KV cache (and the head and embedding with full offload) plus each GPU share's buffers,
+ * exactly what the shares allocate. No device is asked (tensor_split is taken to name devices
+ * 0..n_tensor_split-1); parameters lir_context_create would refuse give the CPU-only estimate. */
 LIR_API void lir_model_estimate_context(const lir_model *model, const struct lir_context_params *p,
                                         struct lir_mem_estimate *out);
 
@@ -215,7 +237,8 @@ struct lir_context_status {
     int64_t used_tokens;        /* distinct cells holding a token (a shared prefix once) */
     int64_t available_tokens;   /* max_tokens - used_tokens */
     double usage_percent;       /* 100 x used_tokens / max_tokens */
-    uint64_t kv_bytes;          /* the whole pool (allocated) */
+    uint64_t kv_bytes;          /* the whole pool (allocated; with gpu_layers the CPU layers' only,
+                                   the GPU layers' cache being in VRAM) */
     uint64_t kv_bytes_used;     /* blocks in use */
     uint64_t block_bytes;       /* one block */
 };

@@ -2,7 +2,7 @@
  * quantization, context and embedding length), what it can do, its chat template, licence and
  * metadata; plus lir's own view (tensor types, memory needed at a context size).
  *
- *   lir show MODEL [--json] [--ctx N] [--batch N] [--models-dir D]
+ *   lir show MODEL [--json] [--ctx N] [--batch N] [--gpu-layers N] [--models-dir D]
  *            [--template | --license | --metadata]   one section only, as `ollama show --template`
  *     MODEL: a GGUF path or a name/id in the models directory (lir run --help).
  *     --json: one object; the fields of earlier versions are kept (path, arch, name,
@@ -13,6 +13,9 @@
  *     template (or null), license (or null), metadata (every GGUF key but the vocabulary's
  *     tables and the template: strings, numbers, booleans as such; arrays of up to 64 entries in
  *     full, longer ones as {"type": "array", "length": n}).
+ *     --gpu-layers N: the memory as a context with gpu_layers N would split it (lir.h: the last
+ *     N layers, everything for -1 or > n_layer) between RAM and VRAM on one GPU; "memory" then
+ *     has gpu_layers and vram_weights, vram_kv_cache, vram_compute, vram_total (0 without).
  * Exit 0 ok, 1 the model cannot be read, 2 usage. */
 #include "cli/cli.h"
 #include "gguf/gguf.h"
@@ -109,21 +112,24 @@ static bool bulky(const char *key, size_t len) {
 
 int lir_cli_show(int argc, char **argv) {
     const char *model = NULL, *dir_flag = NULL, *only = NULL;
-    int32_t n_ctx = 0, n_batch = 0;
+    int32_t n_ctx = 0, n_batch = 0, gpu_layers = 0;
     bool json = false;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            puts("usage: lir show MODEL [--json] [--ctx N] [--batch N] [--models-dir D] [--template|--license|--metadata]\n"
+            puts("usage: lir show MODEL [--json] [--ctx N] [--batch N] [--gpu-layers N] [--models-dir D]\n"
+                 "                [--template|--license|--metadata]\n"
                  "  architecture, parameters, quantization, context and embedding length, capabilities,\n"
                  "  chat template, licence and metadata of a GGUF model; tensor types and the memory it\n"
-                 "  needs at context N (default: its training context) with batch N (default 256)");
+                 "  needs at context N (default: its training context) with batch N (default 256), split\n"
+                 "  between RAM and VRAM with N layers on a GPU (--gpu-layers: -1 = all; default 0)");
             return 0;
         }
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!v) lir_cli_die(2, "%s needs a value", a); model = v; i++; }
         else if (!strcmp(a, "--models-dir")) { if (!v) lir_cli_die(2, "%s needs a value", a); dir_flag = v; i++; }
         else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) { n_ctx = (int32_t)lir_cli_arg_long(a, v, 1, 1 << 24); i++; }
         else if (!strcmp(a, "--batch") || !strcmp(a, "-b")) { n_batch = (int32_t)lir_cli_arg_long(a, v, 1, 65536); i++; }
+        else if (!strcmp(a, "--gpu-layers") || !strcmp(a, "-ngl")) { gpu_layers = (int32_t)lir_cli_arg_long(a, v, -1, 100000); i++; }
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--template") || !strcmp(a, "--license") || !strcmp(a, "--metadata")) only = a + 2;
         else if (a[0] == '-' && a[1]) lir_cli_die(2, "show: unknown option '%s' (lir show --help)", a);
@@ -141,7 +147,11 @@ int lir_cli_show(int argc, char **argv) {
     if (!n_ctx) n_ctx = mi.n_ctx_train;
     if (!n_batch) n_batch = 256;
     struct lir_mem_estimate me;
-    lir_model_estimate_memory(m, n_ctx, n_batch, &me);
+    struct lir_context_params cp = lir_context_params_default();
+    cp.n_ctx = n_ctx;
+    cp.n_batch = n_batch;
+    cp.gpu_layers = gpu_layers;
+    lir_model_estimate_context(m, &cp, &me); /* without gpu_layers: lir_model_estimate_memory's figures */
 
     uint64_t cnt[LIR_TYPE_COUNT] = { 0 }, bytes[LIR_TYPE_COUNT] = { 0 };
     int top = -1;
@@ -221,9 +231,15 @@ int lir_cli_show(int argc, char **argv) {
         json_object_set_new(o, "rms_eps", json_real(m->hp.rms_eps));
         json_object_set_new(o, "tied_output", json_boolean(m->tied_output));
         json_object_set_new(o, "types", types);
-        json_object_set_new(o, "memory", json_pack("{s:i,s:i,s:I,s:I,s:I,s:I}", "n_ctx", n_ctx, "n_batch", n_batch, "weights",
-                                                   (json_int_t)me.weights, "kv_cache", (json_int_t)me.kv_cache, "compute",
-                                                   (json_int_t)me.compute, "total", (json_int_t)me.total));
+        json_t *mem = json_pack("{s:i,s:i,s:I,s:I,s:I,s:I}", "n_ctx", n_ctx, "n_batch", n_batch, "weights",
+                                (json_int_t)me.weights, "kv_cache", (json_int_t)me.kv_cache, "compute",
+                                (json_int_t)me.compute, "total", (json_int_t)me.total);
+        json_object_set_new(mem, "gpu_layers", json_integer(gpu_layers));
+        json_object_set_new(mem, "vram_weights", json_integer((json_int_t)me.vram_weights));
+        json_object_set_new(mem, "vram_kv_cache", json_integer((json_int_t)me.vram_kv_cache));
+        json_object_set_new(mem, "vram_compute", json_integer((json_int_t)me.vram_compute));
+        json_object_set_new(mem, "vram_total", json_integer((json_int_t)me.vram_total));
+        json_object_set_new(o, "memory", mem);
         json_object_set_new(o, "architecture", json_string(mi.arch));
         json_object_set_new(o, "parameters", json_string(params));
         json_object_set_new(o, "quantization", json_string(quant));
@@ -270,9 +286,18 @@ int lir_cli_show(int argc, char **argv) {
         fmt_bytes(me.kv_cache, b3, sizeof b3);
         fmt_bytes(me.compute, b4, sizeof b4);
         fmt_bytes(me.total, b5, sizeof b5);
-        printf("\n  Memory at context %d, batch %d (CPU)\n", n_ctx, n_batch);
+        if (gpu_layers == 0) printf("\n  Memory at context %d, batch %d (CPU)\n", n_ctx, n_batch);
+        else printf("\n  Memory at context %d, batch %d, %d GPU layers: RAM\n", n_ctx, n_batch, gpu_layers);
         printf("    %-20s %s (mapped from the file)\n    %-20s %s (f16)\n    %-20s %s\n    %-20s %s\n", "weights", b2,
                "KV cache", b3, "compute", b4, "total", b5);
+        if (gpu_layers != 0) {
+            fmt_bytes(me.vram_weights, b2, sizeof b2);
+            fmt_bytes(me.vram_kv_cache, b3, sizeof b3);
+            fmt_bytes(me.vram_compute, b4, sizeof b4);
+            fmt_bytes(me.vram_total, b5, sizeof b5);
+            printf("  VRAM\n    %-20s %s\n    %-20s %s (f16)\n    %-20s %s\n    %-20s %s\n", "weights", b2,
+                   "KV cache", b3, "compute", b4, "total", b5);
+        }
         if (tmpl) {
             size_t tl = strlen(tmpl);
             printf("\n  Template\n    %.*s%s\n", (int)(tl > 300 ? 300 : tl), tmpl, tl > 300 ? " …(lir show --template)" : "");

@@ -1,7 +1,13 @@
 /* forward.c — the llama-family forward pass (llama, qwen2, qwen3), written once against
  * the backend op table (backend.h), and the inference context: paged multi-sequence KV cache
  * (kv.h), activation buffers, logits, batch decode in n_batch steps, sequence operations
- * (clear, copy, truncate with RoPE re-rotation), status, and the snapshot accessors. */
+ * (clear, copy, truncate with RoPE re-rotation), status, and the snapshot accessors.
+ *
+ * With gpu_layers (lir_context_params) the layers are split as lir_cuda_plan_layers places them:
+ * the CPU runs the embedding gather and layers [0, n_cpu_layers) (forward_llama over that range,
+ * its KV cache in the paged pool, which then holds those layers only), hands its residual stream
+ * c->x to the chain of GPU shares (src/backend/cuda) for the other layers, and runs the output
+ * head on the rows that chain sends back — or, with full offload, the chain does it all. */
 #include "model/forward.h"
 #include "backend/backend.h"
 #include "backend/cuda/cuda.h"
@@ -16,7 +22,9 @@
 struct lir_context {
     lir_model *model;
     lir_cpu *cpu;
-    lir_cuda *gpu;               /* the whole model on a CUDA GPU (gpu_layers), else NULL */
+    lir_cuda_chain *gpu;         /* layers [n_cpu_layers, n_layer) on CUDA GPUs (gpu_layers), else NULL */
+    int32_t n_cpu_layers;        /* layers [0, n_cpu_layers) run on the CPU (n_layer without gpu) */
+    bool gpu_embed, gpu_head;    /* the chain gathers the embedding / runs the output head (full offload) */
     int32_t n_ctx, n_batch;
     int32_t kv_type;             /* enum lir_kv_type */
     struct lir_kv kv;            /* paged KV cache: blocks, tables, token ids (kv.h) */
@@ -47,6 +55,9 @@ struct fwd_args {
     int32_t n_tok;
     int32_t n_jobs;          /* attention jobs in ctx->jobs */
     int32_t n_out;           /* rows ctx->out_rows[0..n_out) get an output */
+    int32_t l0, l1;          /* forward_llama runs layers [l0, l1) (the CPU's part) */
+    bool embed;              /* forward_llama first gathers the token embeddings into ctx->x */
+    bool head;               /* forward_llama ends with the output head (else ctx->x is the result) */
     float *logits;           /* (n_out, n_vocab) */
     float *embd;             /* if set: the output-normed hidden states of the out rows
                                 (n_out, n_embd) instead of logits (embeddings) */
@@ -66,8 +77,8 @@ static void forward_llama(struct lir_exec *x, const struct lir_backend_ops *B, v
         .freq_scale = hp->rope_freq_scale, .freq_factors = m->rope_freqs.data,
     };
 
-    B->get_rows(x, &m->tok_embd, a->tokens, n, c->x);
-    for (int32_t il = 0; il < hp->n_layer; il++) {
+    if (a->embed) B->get_rows(x, &m->tok_embd, a->tokens, n, c->x);
+    for (int32_t il = a->l0; il < a->l1; il++) {
         const struct lir_layer *L = &m->layers[il];
         const struct lir_kv_layer kvl = {
             .type = c->kv.type, .k = lir__kv_k(&c->kv, 0, il), .v = lir__kv_v(&c->kv, 0, il),
@@ -108,7 +119,7 @@ static void forward_llama(struct lir_exec *x, const struct lir_backend_ops *B, v
     }
     /* output head, only for the rows that need logits */
     const int32_t nr = a->n_out;
-    if (nr <= 0) return;
+    if (!a->head || nr <= 0) return;
     B->copy_rows(x, c->x, c->out_rows, nr, E, c->xb);
     if (a->embd) { /* embeddings: llama.cpp's t_embd is the output norm's result */
         B->rmsnorm(x, c->xb, m->output_norm.data, a->embd, nr, E, hp->rms_eps);
@@ -238,6 +249,26 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
     }
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
     if (m->arch->bert) p.n_batch = p.n_ctx; /* non-causal: an input is always one batch */
+    /* where the layers go, before anything is allocated (the CPU's KV cache holds its layers) */
+    struct lir_cuda_plan plan;
+    memset(&plan, 0, sizeof plan);
+    plan.n_cpu_layers = hp->n_layer;
+    if (p.gpu_layers != 0) {
+        char why[200];
+        int ndev = 0;
+        if (p.gpu_layers < -1)
+            s = lir__errf(&e, LIR_EINVAL, "lir_context_create: gpu_layers %d must be >= -1 (-1 = all, 0 = none)",
+                          p.gpu_layers);
+        else if (p.n_seq_max > 1)
+            s = lir__errf(&e, LIR_EUNSUPPORTED, "lir_context_create: gpu_layers needs n_seq_max 1 (got %d)",
+                          p.n_seq_max);
+        else if ((ndev = lir_cuda_device_count(why, sizeof why)) == 0)
+            s = lir__errf(&e, LIR_EUNSUPPORTED, "lir_context_create: gpu_layers %d: %s", p.gpu_layers, why);
+        else
+            s = lir_cuda_plan_layers(hp->n_layer, p.gpu_layers, p.main_gpu, p.tensor_split, p.n_tensor_split, ndev,
+                                     "lir_context_create", &plan, &e);
+        if (s) goto fail;
+    }
     lir_context *c = calloc(1, sizeof *c);
     if (!c) {
         s = lir__errf(&e, LIR_ENOMEM, "lir_context_create: out of memory");
@@ -247,9 +278,10 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
     c->n_ctx = p.n_ctx;
     c->n_batch = p.n_batch;
     c->kv_type = p.kv_type;
+    c->n_cpu_layers = plan.n_cpu_layers;
     const size_t KD = (size_t)hp->n_head_kv * hp->head_dim, QD = (size_t)hp->n_head * hp->head_dim;
-    if ((s = lir__kv_init(&c->kv, p.kv_type, hp->n_layer, (int32_t)KD, hp->head_dim, p.n_ctx, p.n_seq_max, p.kv_size,
-                          &e))) {
+    if ((s = lir__kv_init(&c->kv, p.kv_type, plan.n_cpu_layers, (int32_t)KD, hp->head_dim, p.n_ctx, p.n_seq_max,
+                          p.kv_size, &e))) {
         free(c);
         goto fail;
     }
@@ -282,22 +314,15 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
         lir_context_free(c);
         goto fail;
     }
-    if (p.gpu_layers != 0) { /* full offload: every forward step runs in src/backend/cuda */
-        const struct lir_cuda_params gp = { .n_ctx = p.n_ctx, .n_batch = p.n_batch, .device = p.main_gpu };
-        if (p.gpu_layers > 0 && p.gpu_layers < hp->n_layer)
-            s = lir__errf(&e, LIR_EUNSUPPORTED, "lir_context_create: gpu_layers %d of %d: partial offload is not "
-                          "supported (0 = CPU, -1 = all)", p.gpu_layers, hp->n_layer);
-        else if (p.gpu_layers < -1)
-            s = lir__errf(&e, LIR_EINVAL, "lir_context_create: gpu_layers %d must be >= -1", p.gpu_layers);
-        else if (p.n_seq_max > 1)
-            s = lir__errf(&e, LIR_EUNSUPPORTED, "lir_context_create: gpu_layers needs n_seq_max 1 (got %d)",
-                          p.n_seq_max);
-        else
-            s = lir_cuda_create(m, &gp, &c->gpu, &e);
-        if (s) {
+    if (plan.n_shares > 0) { /* layers [n_cpu_layers, n_layer) run in src/backend/cuda */
+        const struct lir_cuda_chain_params gp = { .n_ctx = p.n_ctx, .n_batch = p.n_batch, .embed = plan.embed,
+                                                  .output = plan.output };
+        if ((s = lir_cuda_chain_create(m, plan.shares, plan.n_shares, &gp, &c->gpu, &e))) {
             lir_context_free(c);
             goto fail;
         }
+        c->gpu_embed = plan.embed;
+        c->gpu_head = plan.output;
     }
     *out = c;
     return LIR_OK;
@@ -309,7 +334,7 @@ fail:
 void lir_context_free(lir_context *c) {
     if (!c) return;
     lir_cpu_free(c->cpu);
-    lir_cuda_free(c->gpu);
+    lir_cuda_chain_free(c->gpu);
     lir__kv_free(&c->kv);
     lir__free_aligned(c->x);
     lir__free_aligned(c->xb);
@@ -452,16 +477,28 @@ static enum lir_status batch_run(lir_context *c, const struct batch_in *b, int64
                 c->out_map[i0 + i] = -1;
             }
         }
-        struct fwd_args a = { .ctx = c, .tokens = b->tok + i0, .n_tok = nb, .n_jobs = n_jobs, .n_out = n_o };
+        struct fwd_args a = { .ctx = c, .tokens = b->tok + i0, .n_tok = nb, .n_jobs = n_jobs, .n_out = n_o,
+                              .l0 = 0, .l1 = c->n_cpu_layers, .embed = !c->gpu_embed, .head = !c->gpu_head };
         if (b->hidden)
             a.embd = b->hidden + (size_t)row0 * c->model->hp.n_embd;
         else
             a.logits = c->logits + (size_t)row0 * nv;
-        if (c->gpu) { /* one sequence: positions c->pos[0].. */
-            enum lir_status st = lir_cuda_eval(c->gpu, a.tokens, nb, c->pos[0], c->out_rows, n_o, a.logits, a.embd,
-                                               &c->err);
-            if (st) return st;
-        } else {
+        if (!c->gpu) {
+            lir_cpu_run(c->cpu, forward_llama, &a);
+            continue;
+        }
+        /* the CPU's layers, the GPU chain's (one sequence: positions c->pos[0]..), the CPU's head */
+        if (a.embed) {
+            a.head = false;
+            lir_cpu_run(c->cpu, forward_llama, &a);
+        }
+        enum lir_status st = lir_cuda_chain_eval(c->gpu, a.tokens, c->x, nb, c->pos[0], c->out_rows, n_o, a.logits,
+                                                 a.embd, &c->err);
+        if (st) return st;
+        if (!c->gpu_head && n_o > 0) {
+            a.l0 = a.l1 = c->model->hp.n_layer;
+            a.embed = false;
+            a.head = true;
             lir_cpu_run(c->cpu, forward_llama, &a);
         }
     }
@@ -816,7 +853,10 @@ int32_t lir__context_n_ctx(const lir_context *c) { return c->n_ctx; }
 const lir_model *lir__context_model(const lir_context *c) { return c->model; }
 lir_err *lir__context_err(lir_context *c) { return &c->err; }
 int32_t lir__context_kv_type(const lir_context *c) { return c->kv_type; }
-size_t lir__kv_token_bytes(const lir_context *c) { return 2 * (size_t)c->kv.n_layer * c->kv.row_bytes; }
+const struct lir_cuda_chain *lir__context_gpu(const lir_context *c) { return c ? c->gpu : NULL; }
+int32_t lir__context_n_cpu_layers(const lir_context *c) { return c ? c->n_cpu_layers : 0; }
+/* over every layer of the model (the snapshot format's), also where the CPU's pool holds fewer */
+size_t lir__kv_token_bytes(const lir_context *c) { return 2 * (size_t)c->model->hp.n_layer * c->kv.row_bytes; }
 
 enum lir_status lir__kv_seq_read(lir_context *c, int32_t seq, int32_t p0, int32_t n, void *buf) {
     c->err.msg[0] = 0;

@@ -35,5 +35,11 @@ enum lir_status lir__kv_seq_write(lir_context *c, int32_t seq, int32_t p0, int32
 enum lir_status lir__context_set_logits(lir_context *c, const float *row);
 /* The enum lir_kv_type value of the KV type. */
 int32_t lir__context_kv_type(const lir_context *c);
+/* The GPU part of a context created with gpu_layers (src/backend/cuda/cuda.h: its shares, their
+ * devices and VRAM); NULL for a CPU context. Valid until lir_context_free. */
+struct lir_cuda_chain;
+const struct lir_cuda_chain *lir__context_gpu(const lir_context *c);
+/* Layers [0, n) run on the CPU (n_layer for a CPU context, 0 with every layer on GPUs). */
+int32_t lir__context_n_cpu_layers(const lir_context *c);
 
 #endif

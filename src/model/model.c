@@ -3,6 +3,7 @@
  * estimate, token text. Weights stay in the mapping. */
 #include "model/model.h"
 #include "model/kv.h"
+#include "backend/cuda/cuda.h"
 #include "tokenizer/tokenizer.h"
 
 #include <stdio.h>
@@ -392,6 +393,7 @@ void lir__model_estimate(const struct lir_model *m, int32_t n_ctx, int32_t n_bat
     if (n_batch > n_ctx) n_batch = n_ctx;
     if (m->arch->bert) n_batch = n_ctx; /* encoders take an input as one batch (forward.c) */
     uint64_t kvd = (uint64_t)hp->n_head_kv * hp->head_dim;
+    memset(o, 0, sizeof *o);
     o->weights = m->weight_bytes;
     /* one sequence, n_ctx in whole KV blocks (lir_model_estimate_context for other layouts) */
     o->kv_cache = 2ull * hp->n_layer * (uint64_t)((n_ctx + LIR_KV_BLOCK_TOKENS - 1) / LIR_KV_BLOCK_TOKENS) *
@@ -414,6 +416,62 @@ void lir_model_estimate_memory(const lir_model *m, int32_t n_ctx, int32_t n_batc
     lir__model_estimate(m, n_ctx, n_batch, out);
 }
 
+static uint64_t tensor_bytes(const struct lir_tensor *t) { return t->data ? (uint64_t)t->row_size * t->ne1 : 0; }
+
+static uint64_t layer_bytes(const struct lir_layer *L) {
+    const struct lir_tensor *t[] = {
+        &L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv, &L->q_norm, &L->k_norm, &L->ffn_norm,
+        &L->w_gate, &L->w_up, &L->w_down, &L->bo, &L->attn_out_norm, &L->attn_out_norm_b, &L->b_up, &L->b_down,
+        &L->layer_out_norm, &L->layer_out_norm_b,
+    };
+    uint64_t b = 0;
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) b += tensor_bytes(t[i]);
+    return b;
+}
+
+/* With gpu_layers: the layers lir_cuda_plan_layers places on GPUs leave RAM for VRAM (their weights
+ * and KV cache; the output head and embedding with full offload), each share adding its buffers
+ * (lir_cuda_estimate: the bytes lir_cuda_create allocates; the GPU cache is f16 whatever kv_type).
+ * No device is asked: tensor_split is taken to name devices 0..n_tensor_split-1, main_gpu its own;
+ * parameters lir_context_create would refuse leave the CPU-only estimate. */
+static void estimate_gpu(const lir_model *m, const struct lir_context_params *p, int32_t n_ctx, uint64_t kv_row_bytes,
+                         uint64_t blocks, struct lir_mem_estimate *out) {
+    const struct lir_hparams *hp = &m->hp;
+    int32_t ndev = p->n_tensor_split > 0 ? p->n_tensor_split : 1;
+    if (p->main_gpu >= ndev) ndev = p->main_gpu + 1;
+    struct lir_cuda_plan plan;
+    if (lir_cuda_plan_layers(hp->n_layer, p->gpu_layers, p->main_gpu, p->tensor_split, p->n_tensor_split, ndev, "",
+                             &plan, NULL) ||
+        plan.n_shares == 0 || m->arch->bert)
+        return;
+    int32_t n_batch = p->n_batch > 0 ? p->n_batch : 256;
+    if (n_batch > n_ctx) n_batch = n_ctx;
+    for (int32_t i = 0; i < plan.n_shares; i++) {
+        const struct lir_cuda_share_spec *sh = &plan.shares[i];
+        const struct lir_cuda_params gp = {
+            .n_ctx = n_ctx, .n_batch = n_batch, .device = sh->device, .layer_begin = sh->layer_begin,
+            .layer_end = sh->layer_end, .hidden_in = !(plan.embed && i == 0),
+            .hidden_out = !(plan.output && i == plan.n_shares - 1),
+        };
+        struct lir_cuda_bytes b;
+        lir_cuda_estimate(m, &gp, &b);
+        out->vram_weights += b.weights;
+        out->vram_kv_cache += b.kv_cache;
+        out->vram_compute += b.compute;
+    }
+    out->vram_total = out->vram_weights + out->vram_kv_cache + out->vram_compute;
+    /* RAM keeps what the CPU runs */
+    uint64_t gpu_only = 0;
+    for (int32_t il = plan.n_cpu_layers; il < hp->n_layer; il++) gpu_only += layer_bytes(&m->layers[il]);
+    if (plan.output) { /* full offload: the embedding and the head too */
+        gpu_only += tensor_bytes(&m->tok_embd) + tensor_bytes(&m->output_norm) + tensor_bytes(&m->rope_freqs);
+        if (!m->tied_output && m->output.data != m->tok_embd.data) gpu_only += tensor_bytes(&m->output);
+    }
+    out->weights = out->weights > gpu_only ? out->weights - gpu_only : 0;
+    out->kv_cache = blocks * 2ull * LIR_KV_BLOCK_TOKENS * kv_row_bytes * (uint64_t)plan.n_cpu_layers;
+    out->compute += (uint64_t)n_batch * hp->n_embd * sizeof(float); /* the pinned residual buffer */
+}
+
 void lir_model_estimate_context(const lir_model *m, const struct lir_context_params *p, struct lir_mem_estimate *out) {
     struct lir_context_params d = lir_context_params_default();
     if (!p) p = &d;
@@ -424,5 +482,6 @@ void lir_model_estimate_context(const lir_model *m, const struct lir_context_par
     const uint64_t blocks = (uint64_t)lir__kv_pool_blocks(n_ctx, n_seq, p->kv_size);
     const size_t rb = lir__kv_row_bytes(p->kv_type, m->hp.n_head_kv * m->hp.head_dim);
     out->kv_cache = blocks * 2ull * LIR_KV_BLOCK_TOKENS * rb * (uint64_t)m->hp.n_layer;
+    if (p->gpu_layers != 0 && n_seq == 1) estimate_gpu(m, p, n_ctx, rb, blocks, out);
     out->total = out->weights + out->kv_cache + out->compute;
 }

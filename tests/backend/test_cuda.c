@@ -1,7 +1,15 @@
 /* test_cuda.c — the CUDA backend (src/backend/cuda) against the CPU references. The GPU tests
  * (suite cuda) are compiled only with -DLIR_CUDA=ON and skip, saying why, when no CUDA device is
- * present; suite cuda_none runs in every build without a usable GPU (gpu_layers refused, with
- * the reason).
+ * present (the Makefile's build-cuda note says how to run them); suite cuda_none runs in every
+ * build without a usable GPU (gpu_layers, whole or partial, refused with the reason); suite
+ * cuda_plan runs in every build (no device needed).
+ *  - placement (cuda_plan): lir_cuda_plan_layers puts gpu_layers as llama.cpp (0 none, the last
+ *    N layers for 1..n_layer with the head on the CPU, everything for -1 or > n_layer), the
+ *    tensor_split fractions as llama.cpp's cumulative upper_bound (even and odd layer counts,
+ *    zero fractions, 3 devices), the output head on main_gpu (its own stage when main_gpu does
+ *    not hold the last layer); refusals name the value (negative, NaN, inf, all 0, more devices
+ *    than present, main_gpu out of range, gpu_layers < -1). lir_model_estimate_context moves the
+ *    GPU layers' weights and KV (and the head with full offload) from RAM to VRAM.
  *  - kernels: for every weight type with CUDA kernels, random rows quantized by the reference
  *    quantizer; the GPU mat-vec (1, 3, 8 columns), the dequantize + cuBLAS GEMM (5, 20 columns)
  *    and the default choice are checked against a double-precision dot of the reference
@@ -21,9 +29,24 @@
  *    64 teacher-forced steps, logits within 0.25 of the CPU's and the same top token wherever
  *    the CPU's top-2 margin is >= 0.05 (at most 8 near-ties; see greedy_vs_cpu); and
  *    through the public API (lir_context_params.gpu_layers = -1) 32 greedy tokens equal the CPU
- *    context's; partial offload and n_seq_max > 1 are refused, as are a context shift and
- *    reading the KV cache for a snapshot.
- *  - refusals: an encoder model (EUNSUPPORTED), a bad token and a position past n_ctx (EINVAL). */
+ *    context's; n_seq_max > 1 is refused, as are a context shift and reading the KV cache for a
+ *    snapshot.
+ *  - partial offload through lir_context_create: gpu_layers 1, n_layer/2, n_layer (the head on
+ *    the CPU) and n_layer + 1 (all) on generated llama/qwen2/qwen3 models of 4 layers (an 80-token
+ *    prompt in two batches with every row's logits, 12 one-token steps, chosen rows of a batch,
+ *    hidden states) and on the trained default model (plus 32 greedy tokens equal to the CPU's):
+ *    within the NMSE bound of the CPU context; the CPU's KV pool and the shares' VRAM equal
+ *    lir_model_estimate_context's RAM and VRAM figures; truncation and snapshots refused.
+ *  - chains on one device: 3 shares (and 3 + an output-only stage, with and without the CUDA
+ *    graph) equal the single whole-model share bit for bit (same kernels, same inputs), as does a
+ *    chain that hands its residual stream to the host and a second chain that takes it from
+ *    there; every share's VRAM equals lir_cuda_estimate.
+ *  - with >= 2 devices (else skipped, saying so): tensor_split {1, 1} (head on main_gpu 0 as its
+ *    own stage, or on main_gpu 1 with the last layers) and a split partial offload equal the
+ *    one-device contexts bit for bit.
+ *  - refusals: an encoder model (EUNSUPPORTED), a bad token and a position past n_ctx (EINVAL);
+ *    bad tensor_split values, main_gpu out of range and gpu_layers < -1 through
+ *    lir_context_create (EINVAL naming the value); bad share lists and ranges (EINVAL). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -32,6 +55,35 @@
 #include "lir.h"
 #include "model/forward.h"
 #include "model/model_util.h"
+
+static char path[256];
+static void cleanup(void) { unlink(path); }
+
+/* A generated tiny model (n_layer 0: the preset's 2 layers). */
+static lir_model *gen_model_layers(enum lir_gen_arch arch, int32_t type, bool mix_m, int32_t n_layer) {
+    struct lir_gen_params p;
+    lir_err e = { { 0 } };
+    cr_assert_eq(lir_gen_preset(&p, "tiny", arch, &e), LIR_OK, "%s", e.msg);
+    p.type = type;
+    p.mix_m = mix_m;
+    p.seed = 5;
+    p.n_threads = 2;
+    if (n_layer > 0) p.n_layer = n_layer;
+    tmp_model_path(path, sizeof path, "cuda");
+    cr_assert_eq(lir_gen_write(&p, path, &e), LIR_OK, "generate: %s", e.msg);
+    char err[512] = "";
+    lir_model *m = NULL;
+    cr_assert_eq(lir_model_load(path, NULL, &m, err, sizeof err), LIR_OK, "load: %s", err);
+    return m;
+}
+
+static lir_model *load_default_model(void) {
+    char mp[512], err[512] = "";
+    snprintf(mp, sizeof mp, "%s/models/kjv-11m-q8_0.gguf", LIR_SOURCE_DIR);
+    lir_model *m = NULL;
+    cr_assert_eq(lir_model_load(mp, NULL, &m, err, sizeof err), LIR_OK, "load: %s", err);
+    return m;
+}
 
 /* Every build: where no GPU can be used (no CUDA build, no device), gpu_layers = -1 is refused
  * with LIR_EUNSUPPORTED and the reason, and gpu_layers = 0 is the CPU context. */
@@ -57,7 +109,192 @@ Test(cuda_none, gpu_layers_refused_without_a_usable_gpu) {
     lir_model_free(m);
 }
 
+/* Every build: partial offload (and a split) without a usable GPU is refused with the reason too;
+ * gpu_layers < -1 is refused as a bad value before any device is looked for. */
+Test(cuda_none, partial_offload_refused_without_a_usable_gpu) {
+    char why[200] = "", err[512] = "";
+    if (lir_cuda_device_count(why, sizeof why) > 0) cr_skip_test("a CUDA device is present (tested by cuda/*)");
+    lir_model *m = load_default_model();
+    struct lir_context_params cp = lir_context_params_default();
+    cp.n_ctx = 64;
+    cp.n_threads = 1;
+    const float split[2] = { 1, 1 };
+    const int32_t cases[][2] = { { 1, 0 }, { 4, 0 }, { 8, 0 }, { 9, 0 }, { -1, 2 }, { 4, 2 } };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cp.gpu_layers = cases[i][0];
+        cp.tensor_split = cases[i][1] ? split : NULL;
+        cp.n_tensor_split = cases[i][1];
+        lir_context *c = (lir_context *)1;
+        cr_assert_eq(lir_context_create(m, &cp, &c, err, sizeof err), LIR_EUNSUPPORTED, "gpu_layers %d", cp.gpu_layers);
+        cr_assert_null(c);
+        cr_assert(strstr(err, why), "gpu_layers %d: message '%s' does not say '%s'", cp.gpu_layers, err, why);
+    }
+    cp.gpu_layers = -2;
+    cp.tensor_split = NULL;
+    cp.n_tensor_split = 0;
+    lir_context *c = NULL;
+    cr_assert_eq(lir_context_create(m, &cp, &c, err, sizeof err), LIR_EINVAL);
+    cr_assert(strstr(err, "gpu_layers -2"), "message: %s", err);
+    lir_model_free(m);
+}
+
+/* ---------------------------------------------------------------- placement (every build) */
+
+static struct lir_cuda_plan plan_ok(int32_t n_layer, int32_t gpu_layers, int32_t main_gpu, const float *split,
+                                    int32_t n_split, int32_t n_dev) {
+    struct lir_cuda_plan pl;
+    lir_err e = { { 0 } };
+    cr_assert_eq(lir_cuda_plan_layers(n_layer, gpu_layers, main_gpu, split, n_split, n_dev, "plan", &pl, &e), LIR_OK,
+                 "gpu_layers %d: %s", gpu_layers, e.msg);
+    return pl;
+}
+
+/* shares as {device, begin, end} triples */
+static void expect_shares(const struct lir_cuda_plan *pl, int32_t n_cpu, bool full, int n, const int32_t (*sh)[3],
+                          const char *what) {
+    cr_assert_eq(pl->n_cpu_layers, n_cpu, "%s: %d CPU layers, expected %d", what, pl->n_cpu_layers, n_cpu);
+    cr_assert_eq(pl->embed, full, "%s: embed", what);
+    cr_assert_eq(pl->output, full, "%s: output", what);
+    cr_assert_eq(pl->n_shares, n, "%s: %d shares, expected %d", what, pl->n_shares, n);
+    for (int i = 0; i < n; i++)
+        cr_assert(pl->shares[i].device == sh[i][0] && pl->shares[i].layer_begin == sh[i][1] &&
+                      pl->shares[i].layer_end == sh[i][2],
+                  "%s: share %d is device %d [%d, %d), expected device %d [%d, %d)", what, i, pl->shares[i].device,
+                  pl->shares[i].layer_begin, pl->shares[i].layer_end, sh[i][0], sh[i][1], sh[i][2]);
+}
+
+Test(cuda_plan, gpu_layers_as_llama_cpp) {
+    struct lir_cuda_plan pl = plan_ok(32, 0, 0, NULL, 0, 1);
+    expect_shares(&pl, 32, false, 0, NULL, "gpu_layers 0");
+    pl = plan_ok(32, -1, 0, NULL, 0, 1);
+    expect_shares(&pl, 0, true, 1, (const int32_t[][3]){ { 0, 0, 32 } }, "gpu_layers -1");
+    pl = plan_ok(32, 33, 0, NULL, 0, 1);
+    expect_shares(&pl, 0, true, 1, (const int32_t[][3]){ { 0, 0, 32 } }, "gpu_layers 33");
+    pl = plan_ok(32, 32, 0, NULL, 0, 1); /* every layer, but the head (and embedding) on the CPU */
+    expect_shares(&pl, 0, false, 1, (const int32_t[][3]){ { 0, 0, 32 } }, "gpu_layers 32");
+    pl = plan_ok(32, 1, 0, NULL, 0, 1);
+    expect_shares(&pl, 31, false, 1, (const int32_t[][3]){ { 0, 31, 32 } }, "gpu_layers 1");
+    pl = plan_ok(32, 10, 2, NULL, 0, 3); /* no split: main_gpu */
+    expect_shares(&pl, 22, false, 1, (const int32_t[][3]){ { 2, 22, 32 } }, "gpu_layers 10 main_gpu 2");
+    pl = plan_ok(32, -1, 1, NULL, 0, 2);
+    expect_shares(&pl, 0, true, 1, (const int32_t[][3]){ { 1, 0, 32 } }, "gpu_layers -1 main_gpu 1");
+}
+
+Test(cuda_plan, tensor_split_as_llama_cpp) {
+    const float even[2] = { 1, 1 }, three_one[2] = { 3, 1 }, zero_one[2] = { 0, 1 }, gap[3] = { 1, 0, 1 };
+    /* {1,1}, everything: halves; the head on main_gpu 0, its own stage after device 1 */
+    struct lir_cuda_plan pl = plan_ok(32, -1, 0, even, 2, 2);
+    expect_shares(&pl, 0, true, 3, (const int32_t[][3]){ { 0, 0, 16 }, { 1, 16, 32 }, { 0, 32, 32 } }, "{1,1} main 0");
+    pl = plan_ok(32, -1, 1, even, 2, 2); /* main_gpu 1 holds the last layers: the head goes with them */
+    expect_shares(&pl, 0, true, 2, (const int32_t[][3]){ { 0, 0, 16 }, { 1, 16, 32 } }, "{1,1} main 1");
+    /* an odd count: GPU layer j to device 0 while j / 7 < 0.5, i.e. j = 0..3 */
+    pl = plan_ok(7, 7, 0, even, 2, 2);
+    expect_shares(&pl, 0, false, 2, (const int32_t[][3]){ { 0, 0, 4 }, { 1, 4, 7 } }, "{1,1} 7 layers");
+    /* partial: the last 8 of 32, 3:1 -> j / 8 < 0.75: 6 and 2 */
+    pl = plan_ok(32, 8, 0, three_one, 2, 2);
+    expect_shares(&pl, 24, false, 2, (const int32_t[][3]){ { 0, 24, 30 }, { 1, 30, 32 } }, "{3,1} gpu_layers 8");
+    pl = plan_ok(32, -1, 1, zero_one, 2, 2);
+    expect_shares(&pl, 0, true, 1, (const int32_t[][3]){ { 1, 0, 32 } }, "{0,1}");
+    pl = plan_ok(10, -1, 2, gap, 3, 4); /* device 1 gets nothing; 4 devices present, split names 3 */
+    expect_shares(&pl, 0, true, 2, (const int32_t[][3]){ { 0, 0, 5 }, { 2, 5, 10 } }, "{1,0,1}");
+    pl = plan_ok(32, 0, 0, even, 2, 2); /* no GPU layers: the split is not used */
+    expect_shares(&pl, 32, false, 0, NULL, "{1,1} gpu_layers 0");
+}
+
+Test(cuda_plan, refusals_name_the_value) {
+    const float neg[2] = { -1, 1 }, nan_[2] = { 1, NAN }, inf_[1] = { INFINITY }, zeros[2] = { 0, 0 },
+                three[3] = { 1, 1, 1 }, many[LIR_TENSOR_SPLIT_MAX + 1] = { 1 };
+    const struct {
+        int32_t gpu_layers, main_gpu;
+        const float *split;
+        int32_t n_split, n_dev;
+        const char *says;
+    } cases[] = {
+        { -2, 0, NULL, 0, 1, "gpu_layers -2" },
+        { -1, 0, neg, 2, 2, "tensor_split[0] = -1" },
+        { -1, 0, nan_, 2, 2, "tensor_split[1] = nan" },
+        { -1, 0, inf_, 1, 2, "tensor_split[0] = inf" },
+        { -1, 0, zeros, 2, 2, "all 0" },
+        { -1, 0, three, 3, 2, "tensor_split names 3 devices but 2 are present" },
+        { 4, 0, many, LIR_TENSOR_SPLIT_MAX + 1, 32, "n_tensor_split 17" },
+        { -1, 0, NULL, 2, 2, "tensor_split is NULL" },
+        { -1, 2, NULL, 0, 2, "main_gpu 2 is outside [0, 2)" },
+        { 3, -1, NULL, 0, 2, "main_gpu -1" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct lir_cuda_plan pl;
+        lir_err e = { { 0 } };
+        cr_assert_eq(lir_cuda_plan_layers(32, cases[i].gpu_layers, cases[i].main_gpu, cases[i].split, cases[i].n_split,
+                                          cases[i].n_dev, "lir_context_create", &pl, &e),
+                     LIR_EINVAL, "case %zu", i);
+        cr_assert(strstr(e.msg, cases[i].says) && strstr(e.msg, "lir_context_create: "),
+                  "case %zu: message '%s' does not say '%s'", i, e.msg, cases[i].says);
+    }
+}
+
+static uint64_t layer_weight_bytes(const lir_model *m, int32_t l0, int32_t l1) {
+    uint64_t b = 0;
+    for (int32_t il = l0; il < l1; il++) {
+        const struct lir_layer *L = &m->layers[il];
+        const struct lir_tensor *t[] = { &L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv,
+                                         &L->q_norm, &L->k_norm, &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_down };
+        for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+            if (t[i]->data) b += t[i]->row_size * (uint64_t)t[i]->ne1;
+    }
+    return b;
+}
+
+/* lir_model_estimate_context with gpu_layers: RAM keeps the CPU's part, VRAM gets the rest */
+Test(cuda_plan, estimate_splits_ram_and_vram, .fini = cleanup) {
+    lir_model *m = gen_model_layers(LIR_GEN_QWEN2, LIR_TYPE_Q8_0, false, 4);
+    const struct lir_hparams *hp = &m->hp;
+    struct lir_context_params cp = lir_context_params_default();
+    cp.n_ctx = 200; /* 256 rows of KV */
+    cp.n_batch = 64;
+    struct lir_mem_estimate cpu, half, all, heads, split;
+    lir_model_estimate_context(m, &cp, &cpu);
+    cr_assert(cpu.vram_weights == 0 && cpu.vram_kv_cache == 0 && cpu.vram_compute == 0 && cpu.vram_total == 0);
+    const uint64_t kv_layer = 2ull * 256 * hp->n_head_kv * hp->head_dim * 2; /* f16 K and V, one layer */
+    cp.gpu_layers = 2;
+    lir_model_estimate_context(m, &cp, &half);
+    cr_assert_eq(half.kv_cache, cpu.kv_cache / 2);
+    cr_assert_eq(half.vram_kv_cache, 2 * kv_layer);
+    cr_assert_eq(half.weights, cpu.weights - layer_weight_bytes(m, 2, 4));
+    cr_assert(half.vram_weights >= layer_weight_bytes(m, 2, 4) &&
+              half.vram_weights < layer_weight_bytes(m, 2, 4) + 256 * 14 * 2 + 256); /* rounding to 256 each */
+    cr_assert(half.vram_compute > 0 && half.vram_total == half.vram_weights + half.vram_kv_cache + half.vram_compute);
+    cr_assert_eq(half.total, half.weights + half.kv_cache + half.compute);
+    cp.gpu_layers = 4; /* every layer; the embedding and head stay on the CPU */
+    lir_model_estimate_context(m, &cp, &heads);
+    cr_assert_eq(heads.kv_cache, 0);
+    cr_assert_eq(heads.weights, cpu.weights - layer_weight_bytes(m, 0, 4));
+    cr_assert(heads.weights >= (uint64_t)m->tok_embd.row_size * m->tok_embd.ne1);
+    cp.gpu_layers = -1; /* everything */
+    lir_model_estimate_context(m, &cp, &all);
+    cr_assert_eq(all.kv_cache, 0);
+    cr_assert_eq(all.weights, 0, "RAM weights %llu with full offload", (unsigned long long)all.weights);
+    cr_assert_eq(all.vram_kv_cache, 4 * kv_layer);
+    cr_assert(all.vram_weights >= cpu.weights);
+    cr_assert(all.vram_compute > heads.vram_compute); /* + logits */
+    const float even[2] = { 1, 1 };
+    cp.tensor_split = even;
+    cp.n_tensor_split = 2; /* 3 shares: layers 0-1, 2-3, the head on main_gpu 0 */
+    lir_model_estimate_context(m, &cp, &split);
+    cr_assert_eq(split.vram_weights, all.vram_weights);
+    cr_assert_eq(split.vram_kv_cache, all.vram_kv_cache);
+    cr_assert(split.vram_compute > all.vram_compute); /* each share has its buffers */
+    cr_assert_eq(split.weights, all.weights);
+    cp.n_seq_max = 2; /* a context lir_context_create refuses: the CPU estimate */
+    lir_model_estimate_context(m, &cp, &split);
+    cr_assert_eq(split.vram_total, 0);
+    lir_model_free(m);
+}
+
 #ifdef LIR_CUDA
+
+static lir_model *gen_model(enum lir_gen_arch arch, int32_t type, bool mix_m) {
+    return gen_model_layers(arch, type, mix_m, 0);
+}
 
 static void need_gpu(void) {
     char why[200] = "";
@@ -141,24 +378,6 @@ Test(cuda, matmul_every_type) {
 
 /* ---------------------------------------------------------------- whole model vs CPU */
 
-static char path[256];
-static void cleanup(void) { unlink(path); }
-
-static lir_model *gen_model(enum lir_gen_arch arch, int32_t type, bool mix_m) {
-    struct lir_gen_params p;
-    lir_err e = { { 0 } };
-    cr_assert_eq(lir_gen_preset(&p, "tiny", arch, &e), LIR_OK, "%s", e.msg);
-    p.type = type;
-    p.mix_m = mix_m;
-    p.seed = 5;
-    p.n_threads = 2;
-    tmp_model_path(path, sizeof path, "cuda");
-    cr_assert_eq(lir_gen_write(&p, path, &e), LIR_OK, "generate: %s", e.msg);
-    char err[512] = "";
-    lir_model *m = NULL;
-    cr_assert_eq(lir_model_load(path, NULL, &m, err, sizeof err), LIR_OK, "load: %s", err);
-    return m;
-}
 
 static double nmse(const float *a, const float *ref, int n) {
     double d = 0, r = 0;
@@ -380,14 +599,13 @@ Test(cuda, context_gpu_layers_all_equals_cpu) {
     cr_assert_eq(lir__kv_seq_read(gc, 0, 0, 0, kvbuf), LIR_EUNSUPPORTED); /* snapshots: not yet */
     lir_context_free(gc);
     lir_context_free(cc);
-    /* refused: partial offload, several sequences */
-    cp.gpu_layers = 1;
-    cr_assert_eq(lir_context_create(m, &cp, &gc, err, sizeof err), LIR_EUNSUPPORTED);
-    cr_assert(strstr(err, "partial offload"), "message: %s", err);
-    cp.gpu_layers = -1;
+    /* refused: several sequences, whole or partial offload (partial offload itself: partial_offload_*) */
     cp.n_seq_max = 2;
-    cr_assert_eq(lir_context_create(m, &cp, &gc, err, sizeof err), LIR_EUNSUPPORTED);
-    cr_assert(strstr(err, "n_seq_max"), "message: %s", err);
+    for (int32_t gl = -1; gl <= 1; gl += 2) {
+        cp.gpu_layers = gl;
+        cr_assert_eq(lir_context_create(m, &cp, &gc, err, sizeof err), LIR_EUNSUPPORTED, "gpu_layers %d", gl);
+        cr_assert(strstr(err, "n_seq_max"), "message: %s", err);
+    }
     lir_model_free(m);
 }
 
@@ -411,6 +629,396 @@ Test(cuda, refusals, .fini = cleanup) {
     cr_assert_eq(lir_cuda_eval(g, &ok, 1, 63, NULL, 1, l, NULL, &e), LIR_OK, "%s", e.msg);
     free(l);
     lir_cuda_free(g);
+    lir_model_free(m);
+}
+
+/* ---------------------------------------------------------------- partial offload, chains, splits */
+
+static lir_context *ctx_gpu(lir_model *m, int32_t gpu_layers, const float *split, int32_t n_split, int32_t main_gpu,
+                            struct lir_context_params *cp_out) {
+    struct lir_context_params cp = lir_context_params_default();
+    cp.n_ctx = 256;
+    cp.n_batch = 64;
+    cp.n_threads = 2;
+    cp.gpu_layers = gpu_layers;
+    cp.tensor_split = split;
+    cp.n_tensor_split = n_split;
+    cp.main_gpu = main_gpu;
+    lir_context *c = NULL;
+    char err[512] = "";
+    cr_assert_eq(lir_context_create(m, &cp, &c, err, sizeof err), LIR_OK, "context with gpu_layers %d: %s", gpu_layers,
+                 err);
+    if (cp_out) *cp_out = cp;
+    return c;
+}
+
+/* a row against its reference: bit for bit (strict) or within the NMSE bound */
+static void check_row(const float *got, const float *ref, int n, bool strict, const char *what, const char *where,
+                      int i, double *worst) {
+    cr_assert(got && ref, "%s %s %d: no output", what, where, i);
+    const double d = nmse(got, ref, n);
+    if (d > *worst) *worst = d;
+    if (strict)
+        cr_assert(memcmp(got, ref, sizeof(float) * (size_t)n) == 0, "%s %s %d: not bit-identical (NMSE %.3g)", what,
+                  where, i, d);
+    else
+        cr_assert(d <= 5e-4, "%s %s %d: NMSE %.3g > 5e-4", what, where, i, d);
+}
+
+/* The context gc (GPU layers) against rc (the CPU, or another GPU layout when strict): an
+ * 80-token prompt in two batches of 64 + 16 with every row's logits, 12 one-token steps, a fresh
+ * 5-token batch wanting rows 0 and 2 only (the residual stream comes back whole), and the hidden
+ * states of 7 tokens (lir_embed's path). */
+static void compare_ctx(lir_context *gc, lir_context *rc, const lir_model *m, bool strict, const char *what) {
+    enum { NP = 80, NS = 12 };
+    const int32_t nv = m->hp.n_vocab, E = m->hp.n_embd;
+    lir_token toks[NP + NS];
+    for (int i = 0; i < NP + NS; i++) toks[i] = (lir_token)((i * 37 + 11) % nv);
+    double worst = 0;
+    cr_assert_eq(lir_context_decode(rc, toks, NP, 0, true), LIR_OK, "%s", lir_context_last_error(rc));
+    cr_assert_eq(lir_context_decode(gc, toks, NP, 0, true), LIR_OK, "%s: %s", what, lir_context_last_error(gc));
+    for (int i = 0; i < NP; i++)
+        check_row(lir_context_logits(gc, i), lir_context_logits(rc, i), nv, strict, what, "prompt token", i, &worst);
+    for (int s = 0; s < NS; s++) {
+        cr_assert_eq(lir_context_decode(rc, toks + NP + s, 1, NP + s, false), LIR_OK);
+        cr_assert_eq(lir_context_decode(gc, toks + NP + s, 1, NP + s, false), LIR_OK, "%s step %d: %s", what, s,
+                     lir_context_last_error(gc));
+        check_row(lir_context_logits(gc, -1), lir_context_logits(rc, -1), nv, strict, what, "step", s, &worst);
+    }
+    const int8_t want[5] = { 1, 0, 1, 0, 0 };
+    const struct lir_batch b = { .n_tokens = 5, .token = toks + 3, .logits = want };
+    cr_assert_eq(lir_context_seq_clear(rc, 0), LIR_OK);
+    cr_assert_eq(lir_context_seq_clear(gc, 0), LIR_OK);
+    cr_assert_eq(lir_context_decode_batch(rc, &b), LIR_OK);
+    cr_assert_eq(lir_context_decode_batch(gc, &b), LIR_OK, "%s: %s", what, lir_context_last_error(gc));
+    for (int i = 0; i < 5; i += 2)
+        check_row(lir_context_logits(gc, i), lir_context_logits(rc, i), nv, strict, what, "chosen row", i, &worst);
+    cr_assert_null(lir_context_logits(gc, 1));
+    float *h1 = malloc(sizeof(float) * 7 * E), *h2 = malloc(sizeof(float) * 7 * E);
+    cr_assert_eq(lir__context_hidden(rc, toks + 5, 7, h1), LIR_OK);
+    cr_assert_eq(lir__context_hidden(gc, toks + 5, 7, h2), LIR_OK, "%s: %s", what, lir_context_last_error(gc));
+    for (int i = 0; i < 7; i++) check_row(h2 + i * E, h1 + i * E, E, strict, what, "hidden state", i, &worst);
+    free(h1), free(h2);
+    cr_log_info("%s: worst NMSE %.3g", what, worst);
+}
+
+/* The layout and memory of a GPU context: its CPU layers as placed, the CPU's KV pool and the
+ * shares' VRAM exactly the estimate's RAM and VRAM figures. */
+static void check_layout(lir_model *m, lir_context *gc, const struct lir_context_params *cp, const char *what) {
+    const int32_t nl = m->hp.n_layer, gl = cp->gpu_layers;
+    const bool all = gl < 0 || gl > nl;
+    cr_assert_eq(lir__context_n_cpu_layers(gc), all ? 0 : nl - gl, "%s: %d CPU layers", what,
+                 lir__context_n_cpu_layers(gc));
+    const lir_cuda_chain *ch = lir__context_gpu(gc);
+    cr_assert_not_null(ch, "%s: no GPU chain", what);
+    struct lir_mem_estimate me;
+    lir_model_estimate_context(m, cp, &me);
+    struct lir_context_status st;
+    cr_assert_eq(lir_context_get_status(gc, &st), LIR_OK);
+    cr_assert_eq(st.kv_bytes, me.kv_cache, "%s: CPU KV pool %llu, estimate %llu", what,
+                 (unsigned long long)st.kv_bytes, (unsigned long long)me.kv_cache);
+    cr_assert_eq(lir_cuda_chain_vram_bytes(ch, -1), me.vram_total, "%s: VRAM %llu, estimate %llu", what,
+                 (unsigned long long)lir_cuda_chain_vram_bytes(ch, -1), (unsigned long long)me.vram_total);
+    cr_assert_eq(lir_context_seq_truncate(gc, 0, 1, 1), LIR_EUNSUPPORTED, "%s", what);
+    char kvbuf[64];
+    cr_assert_eq(lir__kv_seq_read(gc, 0, 0, 0, kvbuf), LIR_EUNSUPPORTED, "%s", what);
+}
+
+Test(cuda, partial_offload_equals_cpu, .fini = cleanup) {
+    need_gpu();
+    const struct { enum lir_gen_arch arch; int32_t type; bool mix; const char *name; } models[] = {
+        { LIR_GEN_LLAMA, LIR_TYPE_Q8_0, false, "llama Q8_0" },
+        { LIR_GEN_QWEN2, LIR_TYPE_F16, false, "qwen2 F16" },
+        { LIR_GEN_QWEN3, LIR_TYPE_Q4_K, true, "qwen3 Q4_K_M" },
+    };
+    for (size_t k = 0; k < sizeof models / sizeof *models; k++) {
+        lir_model *m = gen_model_layers(models[k].arch, models[k].type, models[k].mix, 4);
+        lir_context *cc = ctx_gpu(m, 0, NULL, 0, 0, NULL);
+        const int32_t gls[] = { 1, 2, 4, 5, -1 };
+        for (size_t i = 0; i < sizeof gls / sizeof *gls; i++) {
+            struct lir_context_params cp;
+            lir_context *gc = ctx_gpu(m, gls[i], NULL, 0, 0, &cp);
+            char what[96];
+            snprintf(what, sizeof what, "%s gpu_layers %d", models[k].name, gls[i]);
+            check_layout(m, gc, &cp, what);
+            compare_ctx(gc, cc, m, false, what);
+            lir_context_free(gc);
+        }
+        lir_context_free(cc);
+        lir_model_free(m);
+    }
+}
+
+/* the trained default model (8 layers): gpu_layers 1, 4, 8 (head on the CPU), 9 (all): prompt
+ * logits within the bound and 32 greedy tokens equal to the CPU context's */
+Test(cuda, partial_offload_greedy_equals_cpu_on_default_model) {
+    need_gpu();
+    lir_model *m = load_default_model();
+    const int32_t nv = m->hp.n_vocab, nl = m->hp.n_layer;
+    cr_assert_eq(nl, 8);
+    const char *text = "And God said, Let there be light: and there was light. And";
+    lir_token prompt[64];
+    int32_t np = 0;
+    cr_assert_eq(lir_tokenize(m, text, strlen(text), true, false, prompt, 64, &np), LIR_OK);
+    const int32_t gls[] = { 1, nl / 2, nl, nl + 1 };
+    for (size_t k = 0; k < sizeof gls / sizeof *gls; k++) {
+        lir_context *cc = ctx_gpu(m, 0, NULL, 0, 0, NULL);
+        struct lir_context_params cp;
+        lir_context *gc = ctx_gpu(m, gls[k], NULL, 0, 0, &cp);
+        char what[64];
+        snprintf(what, sizeof what, "default model gpu_layers %d", gls[k]);
+        check_layout(m, gc, &cp, what);
+        double worst = 0;
+        cr_assert_eq(lir_context_decode(cc, prompt, np, 0, true), LIR_OK);
+        cr_assert_eq(lir_context_decode(gc, prompt, np, 0, true), LIR_OK, "%s: %s", what, lir_context_last_error(gc));
+        for (int i = 0; i < np; i++)
+            check_row(lir_context_logits(gc, i), lir_context_logits(cc, i), nv, false, what, "prompt token", i, &worst);
+        int32_t pos = np;
+        char seq[32 * 8] = "";
+        for (int i = 0; i < 32; i++, pos++) {
+            const lir_token a = argmax(lir_context_logits(cc, -1), nv), b = argmax(lir_context_logits(gc, -1), nv);
+            cr_assert_eq(b, a, "%s: greedy token %d: GPU %d, CPU %d (after ids %s)", what, i, b, a, seq);
+            snprintf(seq + strlen(seq), sizeof seq - strlen(seq), "%d ", a);
+            cr_assert_eq(lir_context_decode(cc, &a, 1, pos, false), LIR_OK);
+            cr_assert_eq(lir_context_decode(gc, &b, 1, pos, false), LIR_OK, "%s", lir_context_last_error(gc));
+            check_row(lir_context_logits(gc, -1), lir_context_logits(cc, -1), nv, false, what, "greedy step", i,
+                      &worst);
+        }
+        cr_log_info("%s: worst NMSE %.3g", what, worst);
+        lir_context_free(gc);
+        lir_context_free(cc);
+    }
+    lir_model_free(m);
+}
+
+static lir_cuda_chain *chain_of(lir_model *m, const int32_t (*sh)[3], int32_t n, bool embed, bool output,
+                                bool no_graph) {
+    struct lir_cuda_share_spec spec[LIR_CUDA_SHARES_MAX];
+    for (int32_t i = 0; i < n; i++)
+        spec[i] = (struct lir_cuda_share_spec){ .device = sh[i][0], .layer_begin = sh[i][1], .layer_end = sh[i][2] };
+    const struct lir_cuda_chain_params p = { .n_ctx = 256, .n_batch = 64, .embed = embed, .output = output,
+                                             .no_graph = no_graph };
+    lir_cuda_chain *ch = NULL;
+    lir_err e = { { 0 } };
+    cr_assert_eq(lir_cuda_chain_create(m, spec, n, &p, &ch, &e), LIR_OK, "chain: %s", e.msg);
+    /* every share holds what lir_cuda_estimate says */
+    for (int32_t i = 0; i < n; i++) {
+        const struct lir_cuda_params gp = { .n_ctx = 256, .n_batch = 64, .device = sh[i][0], .layer_begin = sh[i][1],
+                                            .layer_end = sh[i][2], .hidden_in = !(embed && i == 0),
+                                            .hidden_out = !(output && i == n - 1) };
+        struct lir_cuda_bytes b;
+        lir_cuda_estimate(m, &gp, &b);
+        cr_assert_eq(lir_cuda_vram_bytes(lir_cuda_chain_share(ch, i)), b.weights + b.kv_cache + b.compute,
+                     "share %d: VRAM %llu, estimate %llu", i,
+                     (unsigned long long)lir_cuda_vram_bytes(lir_cuda_chain_share(ch, i)),
+                     (unsigned long long)(b.weights + b.kv_cache + b.compute));
+    }
+    return ch;
+}
+
+/* Several shares on device 0 run the same kernels on the same inputs as one share: the logits,
+ * chosen rows and hidden states are bit-identical, graphs or not; so is a pipeline of two chains
+ * meeting through the host (the first hands its residual stream back, the second takes it). */
+static void compare_chains(lir_model *m, const char *what) {
+    enum { NP = 20, NS = 12 };
+    const int32_t nv = m->hp.n_vocab, E = m->hp.n_embd, nl = m->hp.n_layer, a = nl / 3, b = 2 * nl / 3;
+    cr_assert(a > 0 && b > a && nl > b, "%s: %d layers are too few", what, nl);
+    lir_cuda *g = gpu_of(m, 256, 64, false);
+    const struct lir_cuda_params whole = { .n_ctx = 256, .n_batch = 64 };
+    struct lir_cuda_bytes wb;
+    lir_cuda_estimate(m, &whole, &wb);
+    cr_assert_eq(lir_cuda_vram_bytes(g), wb.weights + wb.kv_cache + wb.compute, "%s: whole-model VRAM", what);
+    const int32_t three[3][3] = { { 0, 0, a }, { 0, a, b }, { 0, b, nl } };
+    const int32_t four[4][3] = { { 0, 0, a }, { 0, a, b }, { 0, b, nl }, { 0, nl, nl } };
+    const int32_t first[1][3] = { { 0, 0, a } }, rest[2][3] = { { 0, a, b }, { 0, b, nl } };
+    lir_cuda_chain *ch[3] = { chain_of(m, three, 3, true, true, false), chain_of(m, four, 4, true, true, false),
+                              chain_of(m, three, 3, true, true, true) };
+    const char *names[3] = { "3 shares", "3 shares + head stage", "3 shares, no graph" };
+    lir_cuda_chain *p1 = chain_of(m, first, 1, true, false, false), *p2 = chain_of(m, rest, 2, false, true, false);
+    lir_token toks[NP + NS];
+    for (int i = 0; i < NP + NS; i++) toks[i] = (lir_token)((i * 37 + 11) % nv);
+    float *ref = malloc(sizeof(float) * nv * NP), *got = malloc(sizeof(float) * nv * NP);
+    float *x = malloc(sizeof(float) * E * NP);
+    lir_err e = { { 0 } };
+    double worst = 0;
+    char where[96];
+    /* prompt: every row */
+    cr_assert_eq(lir_cuda_eval(g, toks, NP, 0, NULL, NP, ref, NULL, &e), LIR_OK, "%s", e.msg);
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(lir_cuda_chain_eval(ch[k], toks, NULL, NP, 0, NULL, NP, got, NULL, &e), LIR_OK, "%s", e.msg);
+        snprintf(where, sizeof where, "%s prompt row", names[k]);
+        for (int i = 0; i < NP; i++) check_row(got + i * nv, ref + i * nv, nv, true, what, where, i, &worst);
+    }
+    cr_assert_eq(lir_cuda_chain_eval(p1, toks, x, NP, 0, NULL, NP, NULL, NULL, &e), LIR_OK, "%s", e.msg);
+    cr_assert_eq(lir_cuda_chain_eval(p2, NULL, x, NP, 0, NULL, NP, got, NULL, &e), LIR_OK, "%s", e.msg);
+    for (int i = 0; i < NP; i++)
+        check_row(got + i * nv, ref + i * nv, nv, true, what, "pipeline prompt row", i, &worst);
+    /* one-token steps */
+    for (int s = 0; s < NS; s++) {
+        const int32_t pos = NP + s;
+        cr_assert_eq(lir_cuda_eval(g, toks + pos, 1, pos, NULL, 1, ref, NULL, &e), LIR_OK, "%s", e.msg);
+        for (int k = 0; k < 3; k++) {
+            cr_assert_eq(lir_cuda_chain_eval(ch[k], toks + pos, NULL, 1, pos, NULL, 1, got, NULL, &e), LIR_OK, "%s",
+                         e.msg);
+            snprintf(where, sizeof where, "%s step", names[k]);
+            check_row(got, ref, nv, true, what, where, s, &worst);
+        }
+        cr_assert_eq(lir_cuda_chain_eval(p1, toks + pos, x, 1, pos, NULL, 1, NULL, NULL, &e), LIR_OK, "%s", e.msg);
+        cr_assert_eq(lir_cuda_chain_eval(p2, NULL, x, 1, pos, NULL, 1, got, NULL, &e), LIR_OK, "%s", e.msg);
+        check_row(got, ref, nv, true, what, "pipeline step", s, &worst);
+    }
+    /* chosen rows 0 and 2 of a fresh 5-token prompt, then hidden states of it */
+    const int32_t rows[2] = { 0, 2 };
+    cr_assert_eq(lir_cuda_eval(g, toks + 3, 5, 0, rows, 2, ref, NULL, &e), LIR_OK, "%s", e.msg);
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(lir_cuda_chain_eval(ch[k], toks + 3, NULL, 5, 0, rows, 2, got, NULL, &e), LIR_OK, "%s", e.msg);
+        snprintf(where, sizeof where, "%s chosen row", names[k]);
+        for (int i = 0; i < 2; i++) check_row(got + i * nv, ref + i * nv, nv, true, what, where, rows[i], &worst);
+    }
+    cr_assert_eq(lir_cuda_chain_eval(p1, toks + 3, x, 5, 0, rows, 2, NULL, NULL, &e), LIR_OK, "%s", e.msg);
+    cr_assert_eq(lir_cuda_chain_eval(p2, NULL, x, 5, 0, rows, 2, got, NULL, &e), LIR_OK, "%s", e.msg);
+    for (int i = 0; i < 2; i++)
+        check_row(got + i * nv, ref + i * nv, nv, true, what, "pipeline chosen row", rows[i], &worst);
+    cr_assert_eq(lir_cuda_eval(g, toks + 3, 5, 0, NULL, 5, NULL, ref, &e), LIR_OK, "%s", e.msg);
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(lir_cuda_chain_eval(ch[k], toks + 3, NULL, 5, 0, NULL, 5, NULL, got, &e), LIR_OK, "%s", e.msg);
+        snprintf(where, sizeof where, "%s hidden state", names[k]);
+        for (int i = 0; i < 5; i++) check_row(got + i * E, ref + i * E, E, true, what, where, i, &worst);
+    }
+    cr_log_info("%s: chains bit-identical to one share (worst NMSE %.3g)", what, worst);
+    free(ref), free(got), free(x);
+    for (int k = 0; k < 3; k++) lir_cuda_chain_free(ch[k]);
+    lir_cuda_chain_free(p1);
+    lir_cuda_chain_free(p2);
+    lir_cuda_free(g);
+}
+
+Test(cuda, chain_of_shares_on_one_device_equals_one_share, .fini = cleanup) {
+    need_gpu();
+    lir_model *m = load_default_model();
+    compare_chains(m, "default model");
+    lir_model_free(m);
+    m = gen_model_layers(LIR_GEN_QWEN3, LIR_TYPE_Q4_K, true, 3);
+    compare_chains(m, "qwen3 Q4_K_M");
+    lir_model_free(m);
+    m = gen_model_layers(LIR_GEN_QWEN2, LIR_TYPE_BF16, false, 5);
+    compare_chains(m, "qwen2 BF16");
+    lir_model_free(m);
+}
+
+/* A real split over two devices: the same kernels on the same inputs as one device, so the
+ * logits are bit-identical (the devices are alike: same architecture, same cuBLAS choices). */
+Test(cuda, tensor_split_two_devices_equals_one) {
+    need_gpu();
+    char why[200] = "";
+    const int ndev = lir_cuda_device_count(why, sizeof why);
+    if (ndev < 2) cr_skip_test("tensor_split over 2 devices skipped: %d CUDA device(s) present", ndev);
+    lir_model *m = load_default_model();
+    const float even[2] = { 1, 1 };
+    const struct { int32_t gl, main_gpu, n_shares; const char *name; } cases[] = {
+        { -1, 0, 3, "{1,1} all, head on main_gpu 0 (own stage)" },
+        { -1, 1, 2, "{1,1} all, head on main_gpu 1 (with the last layers)" },
+        { 4, 0, 2, "{1,1} gpu_layers 4" },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        struct lir_context_params cp;
+        lir_context *one = ctx_gpu(m, cases[k].gl, NULL, 0, 0, NULL);
+        lir_context *two = ctx_gpu(m, cases[k].gl, even, 2, cases[k].main_gpu, &cp);
+        check_layout(m, two, &cp, cases[k].name);
+        const lir_cuda_chain *ch = lir__context_gpu(two);
+        cr_assert_eq(lir_cuda_chain_n_shares(ch), cases[k].n_shares, "%s", cases[k].name);
+        cr_assert_eq(lir_cuda_device(lir_cuda_chain_share(ch, 0)), 0);
+        cr_assert_eq(lir_cuda_device(lir_cuda_chain_share(ch, 1)), 1);
+        cr_assert(lir_cuda_chain_vram_bytes(ch, 0) > 0 && lir_cuda_chain_vram_bytes(ch, 1) > 0);
+        compare_ctx(two, one, m, true, cases[k].name);
+        lir_context_free(two);
+        lir_context_free(one);
+    }
+    lir_model_free(m);
+}
+
+Test(cuda, split_and_share_refusals, .fini = cleanup) {
+    need_gpu();
+    char why[200] = "", err[512] = "";
+    const int ndev = lir_cuda_device_count(why, sizeof why);
+    lir_model *m = load_default_model();
+    const int32_t nl = m->hp.n_layer;
+    float split[LIR_TENSOR_SPLIT_MAX + 1];
+    for (int i = 0; i <= LIR_TENSOR_SPLIT_MAX; i++) split[i] = 1;
+    const float neg[1] = { -1 }, nan_[1] = { NAN }, zeros[1] = { 0 };
+    char names_more[64], main_out[64];
+    snprintf(names_more, sizeof names_more, "tensor_split names %d devices", ndev + 1);
+    snprintf(main_out, sizeof main_out, "main_gpu %d is outside [0, %d)", ndev, ndev);
+    const struct { int32_t gl, main_gpu; const float *split; int32_t n_split; const char *says; } cases[] = {
+        { -1, 0, neg, 1, "tensor_split[0] = -1" },
+        { 4, 0, nan_, 1, "tensor_split[0] = nan" },
+        { -1, 0, zeros, 1, "all 0" },
+        { -1, 0, split, ndev + 1, names_more },
+        { -1, ndev, NULL, 0, main_out },
+        { 2, -1, NULL, 0, "main_gpu -1" },
+        { -3, 0, NULL, 0, "gpu_layers -3" },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        struct lir_context_params cp = lir_context_params_default();
+        cp.n_ctx = 64;
+        cp.n_threads = 1;
+        cp.gpu_layers = cases[k].gl;
+        cp.main_gpu = cases[k].main_gpu;
+        cp.tensor_split = cases[k].split;
+        cp.n_tensor_split = cases[k].n_split;
+        lir_context *c = (lir_context *)1;
+        cr_assert_eq(lir_context_create(m, &cp, &c, err, sizeof err), LIR_EINVAL, "case %zu: %s", k, err);
+        cr_assert_null(c);
+        cr_assert(strstr(err, cases[k].says), "case %zu: message '%s' does not say '%s'", k, err, cases[k].says);
+    }
+    /* share lists and ranges */
+    lir_err e = { { 0 } };
+    const struct lir_cuda_chain_params p = { .n_ctx = 64, .n_batch = 8, .embed = true, .output = true };
+    lir_cuda_chain *ch = (lir_cuda_chain *)1;
+    const struct lir_cuda_share_spec gap[2] = { { 0, 0, 3 }, { 0, 4, nl } }, shortc[1] = { { 0, 0, nl - 1 } },
+                                     late[1] = { { 0, 2, nl } }, baddev[1] = { { ndev, 0, nl } };
+    const struct { const struct lir_cuda_share_spec *s; int32_t n; enum lir_status st; const char *says; } lists[] = {
+        { gap, 2, LIR_EINVAL, "share 1 begins at layer 4 but share 0 ends at 3" },
+        { shortc, 1, LIR_EINVAL, "the last share ends at layer" },
+        { late, 1, LIR_EINVAL, "with the embedding the first share must begin at layer 0" },
+        { baddev, 1, LIR_EINVAL, "is outside" },
+        { gap, 0, LIR_EINVAL, "0 shares" },
+    };
+    for (size_t k = 0; k < sizeof lists / sizeof *lists; k++) {
+        cr_assert_eq(lir_cuda_chain_create(m, lists[k].s, lists[k].n, &p, &ch, &e), lists[k].st, "list %zu: %s", k,
+                     e.msg);
+        cr_assert_null(ch);
+        cr_assert(strstr(e.msg, lists[k].says), "list %zu: message '%s' does not say '%s'", k, e.msg, lists[k].says);
+        ch = (lir_cuda_chain *)1;
+    }
+    lir_cuda *g = (lir_cuda *)1;
+    struct lir_cuda_params gp = { .n_ctx = 64, .n_batch = 8, .layer_begin = 2, .layer_end = nl };
+    cr_assert_eq(lir_cuda_create(m, &gp, &g, &e), LIR_EINVAL);
+    cr_assert(strstr(e.msg, "must begin at layer 0"), "message: %s", e.msg);
+    gp.layer_end = nl + 1;
+    gp.hidden_in = true;
+    cr_assert_eq(lir_cuda_create(m, &gp, &g, &e), LIR_EINVAL);
+    cr_assert(strstr(e.msg, "not a range"), "message: %s", e.msg);
+    cr_assert_null(g);
+    /* a share without the head is evaluated in a chain, not by lir_cuda_eval */
+    gp.layer_begin = 0;
+    gp.layer_end = 2;
+    gp.hidden_in = false;
+    gp.hidden_out = true;
+    cr_assert_eq(lir_cuda_create(m, &gp, &g, &e), LIR_OK, "%s", e.msg);
+    float *l = malloc(sizeof(float) * m->hp.n_vocab);
+    const lir_token t = 1;
+    cr_assert_eq(lir_cuda_eval(g, &t, 1, 0, NULL, 1, l, NULL, &e), LIR_EINVAL);
+    cr_assert(strstr(e.msg, "lir_cuda_chain"), "message: %s", e.msg);
+    lir_cuda_free(g);
+    /* a chain taking the residual stream needs it */
+    const struct lir_cuda_share_spec tail[1] = { { 0, 2, nl } };
+    const struct lir_cuda_chain_params ph = { .n_ctx = 64, .n_batch = 8, .output = true };
+    cr_assert_eq(lir_cuda_chain_create(m, tail, 1, &ph, &ch, &e), LIR_OK, "%s", e.msg);
+    cr_assert_eq(lir_cuda_chain_eval(ch, &t, NULL, 1, 0, NULL, 1, l, NULL, &e), LIR_EINVAL);
+    cr_assert(strstr(e.msg, "residual stream"), "message: %s", e.msg);
+    lir_cuda_chain_free(ch);
+    free(l);
     lir_model_free(m);
 }
 #endif /* LIR_CUDA */

@@ -1,13 +1,167 @@
-/* cuda_forward.c — the GPU forward pass of the llama family (llama, qwen2, qwen3) on one CUDA
- * device, driving the kernels of kernels.h: weight upload, VRAM buffers, the layer loop (the
- * same graph as forward_llama in src/model/forward.c), the CUDA graph of the one-token step,
- * and the copy-back of logits. Without LIR_CUDA it compiles to stubs (see cuda.h). */
+/* cuda_forward.c — the GPU forward pass of the llama family (llama, qwen2, qwen3) for one share
+ * of the model on one CUDA device (cuda.h), driving the kernels of kernels.h: the share's weight
+ * upload, its VRAM buffers (sized by one function that lir_cuda_estimate shares), the layer loop
+ * over its layers (the same graph as forward_llama in src/model/forward.c), the CUDA graph of the
+ * one-token step, the copy-back of logits, and the step hooks (share.h) that a chain of shares
+ * (cuda_split.c) uses. Without LIR_CUDA it compiles to stubs (see cuda.h), and the estimate. */
 #include "backend/cuda/cuda.h"
+#include "backend/cuda/share.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define SPLIT_MAX_TOK 16   /* batches up to this many tokens split attention rows (flash-decoding) */
+#define SPLIT_MAX 128      /* most splits of the cache rows */
+#define STAGE_BYTES ((size_t)64 << 20) /* each of the two pinned upload buffers */
+#define SCRATCH16_MAX ((size_t)64 << 20) /* f16 elements of the prompt-GEMM dequantize buffer */
+
+struct gt {                 /* a weight on the device */
+    int32_t type;
+    int64_t ne0, ne1;
+    size_t row_size;
+    void *d;                /* NULL when absent */
+};
+
+struct glayer {
+    struct gt attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down;
+};
+
+/* ---------------------------------------------------------------- a share's contents (every build) */
+
+struct share {              /* lir_cuda_params' share, resolved */
+    int32_t l0, l1;         /* layers [l0, l1) */
+    bool embed, head;       /* holds the token embedding / the output head */
+};
+
+static enum lir_status share_of(const lir_model *m, const struct lir_cuda_params *p, struct share *s, const char *fn,
+                                lir_err *e) {
+    const int32_t nl = m->hp.n_layer;
+    s->l0 = p->layer_begin;
+    s->l1 = p->layer_end ? p->layer_end : nl;
+    s->embed = !p->hidden_in;
+    s->head = !p->hidden_out;
+    if (s->l0 < 0 || s->l0 > s->l1 || s->l1 > nl)
+        return lir__errf(e, LIR_EINVAL, "%s: layers [%d, %d) are not a range inside the model's [0, %d)", fn, s->l0,
+                         s->l1, nl);
+    if (s->embed && s->l0 != 0)
+        return lir__errf(e, LIR_EINVAL, "%s: a share with the token embedding must begin at layer 0 (begins at %d)", fn,
+                         s->l0);
+    return LIR_OK;
+}
+
+static bool output_tied(const lir_model *m) { return m->tied_output || m->output.data == m->tok_embd.data; }
+static size_t tensor_bytes(const struct lir_tensor *t) { return t->data ? t->row_size * (size_t)t->ne1 : 0; }
+
+/* Each weight of a layer: its place in the model's layer and in the share's (one table for the
+ * upload and the estimate). */
+static const struct { size_t src, dst; } layer_weights[] = {
+#define W(f) { offsetof(struct lir_layer, f), offsetof(struct glayer, f) }
+    W(attn_norm), W(wq), W(wk), W(wv), W(wo), W(bq), W(bk), W(bv), W(q_norm), W(k_norm), W(ffn_norm),
+    W(w_gate), W(w_up), W(w_down),
+#undef W
+};
+
+/* Where a share's weights go (all NULL when only sizing); layers is indexed by layer. */
+struct gdst {
+    struct gt *tok_embd, *output_norm, *output, *rope_freqs;
+    struct glayer *layers;
+};
+
+/* Calls fn(u, weight, its destination) for every weight share s holds, in upload order. A tied
+ * output head held with the embedding is the same weight, visited once (as the embedding). */
+static void share_weights(const lir_model *m, const struct share *s, const struct gdst *d,
+                          void (*fn)(void *u, const struct lir_tensor *t, struct gt *dst), void *u) {
+    if (s->embed) fn(u, &m->tok_embd, d->tok_embd);
+    if (s->head) {
+        fn(u, &m->output_norm, d->output_norm);
+        if (!(s->embed && output_tied(m))) fn(u, &m->output, d->output);
+    }
+    if (s->l1 > s->l0) fn(u, &m->rope_freqs, d->rope_freqs);
+    for (int32_t il = s->l0; il < s->l1; il++)
+        for (size_t i = 0; i < sizeof layer_weights / sizeof *layer_weights; i++)
+            fn(u, (const struct lir_tensor *)((const char *)&m->layers[il] + layer_weights[i].src),
+               d->layers ? (struct gt *)((char *)&d->layers[il] + layer_weights[i].dst) : NULL);
+}
+
+struct wsum {
+    uint64_t arena;         /* device bytes: each weight rounded up to 256 */
+    uint64_t raw;           /* bytes copied (progress) */
+};
+static void sum_weight(void *u, const struct lir_tensor *t, struct gt *dst) {
+    struct wsum *w = u;
+    const size_t b = tensor_bytes(t);
+    w->raw += b;
+    w->arena += (b + 255) / 256 * 256;
+}
+
+/* The device buffers of a share besides its weights, in allocation order. */
+enum {
+    B_KC, B_VC, B_X, B_XB, B_XG, B_Q, B_K, B_V, B_ATT, B_HB, B_HB2, B_PART, B_LOGITS, B_SCRATCH16, B_X16, B_XQ,
+    B_XQ8, B_XD, B_XS, B_TOK, B_POS, B_ROWS, B_COUNT
+};
+
+struct geom {
+    int32_t kv_size;            /* cache rows: n_ctx rounded up to 64 */
+    int32_t chunk, n_split;     /* attention rows per split block, splits for <= SPLIT_MAX_TOK tokens */
+    size_t scratch_elems;       /* f16 elements of the prompt-GEMM dequantize buffer */
+    size_t bytes[B_COUNT];
+};
+
+static void share_geom(const lir_model *m, const struct share *s, int32_t n_ctx, int32_t n_batch, struct geom *z) {
+    const struct lir_hparams *hp = &m->hp;
+    z->kv_size = (n_ctx + 63) / 64 * 64;
+    z->chunk = 32; /* rows per attention block in decode: more blocks, shorter walks */
+    while ((z->kv_size + z->chunk - 1) / z->chunk > SPLIT_MAX) z->chunk += 32;
+    z->n_split = (z->kv_size + z->chunk - 1) / z->chunk;
+    const size_t KD = (size_t)hp->n_head_kv * hp->head_dim, QD = (size_t)hp->n_head * hp->head_dim;
+    const size_t B = (size_t)n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
+    const size_t kv_elems = (size_t)(s->l1 - s->l0) * (size_t)z->kv_size * KD;
+    size_t maxd = E > F ? E : F;
+    if (QD > maxd) maxd = QD;
+    size_t maxw = 0; /* largest weight matrix needing the dequantize buffer */
+    for (int32_t il = s->l0; il < s->l1; il++) {
+        const struct lir_layer *L = &m->layers[il];
+        const struct lir_tensor *w[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
+        for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+            if ((size_t)(w[i]->ne0 * w[i]->ne1) > maxw) maxw = (size_t)(w[i]->ne0 * w[i]->ne1);
+    }
+    if (s->head && (size_t)(m->output.ne0 * m->output.ne1) > maxw) maxw = (size_t)(m->output.ne0 * m->output.ne1);
+    z->scratch_elems = maxw < SCRATCH16_MAX ? maxw : SCRATCH16_MAX;
+    if (z->scratch_elems < maxd) z->scratch_elems = maxd;
+    size_t *b = z->bytes;
+    b[B_KC] = b[B_VC] = kv_elems * 2;
+    b[B_X] = b[B_XB] = b[B_XG] = B * E * 4;
+    b[B_Q] = b[B_ATT] = B * QD * 4;
+    b[B_K] = b[B_V] = B * KD * 4;
+    b[B_HB] = b[B_HB2] = B * F * 4;
+    b[B_PART] = (size_t)SPLIT_MAX_TOK * hp->n_head * z->n_split * (hp->head_dim + 2) * 4;
+    b[B_LOGITS] = s->head ? B * (size_t)hp->n_vocab * 4 : 0;
+    b[B_SCRATCH16] = z->scratch_elems * 2;
+    b[B_X16] = B * maxd * 2;
+    b[B_XQ] = B * maxd * 4;        /* the rounded matmul input: f32 values, */
+    b[B_XQ8] = B * maxd;           /* int8 quants, */
+    b[B_XD] = B * maxd / 32 * 4 + 16; /* a scale per 32 or 256, */
+    b[B_XS] = B * maxd / 16 * 4 + 16; /* sums per 16 */
+    b[B_TOK] = b[B_POS] = b[B_ROWS] = B * 4;
+}
+
+void lir_cuda_estimate(const struct lir_model *m, const struct lir_cuda_params *p, struct lir_cuda_bytes *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    struct share s;
+    if (!m || !p || p->n_ctx < 1 || p->n_batch < 1 || p->n_batch > 65536 || share_of(m, p, &s, "", NULL)) return;
+    struct wsum w = { 0 };
+    const struct gdst none = { 0 };
+    share_weights(m, &s, &none, sum_weight, &w);
+    struct geom z;
+    share_geom(m, &s, p->n_ctx, p->n_batch, &z);
+    out->weights = w.arena;
+    out->kv_cache = (uint64_t)z.bytes[B_KC] + z.bytes[B_VC];
+    for (int i = B_X; i < B_COUNT; i++) out->compute += z.bytes[i];
+}
 
 #ifndef LIR_CUDA
 
@@ -33,6 +187,21 @@ const char *lir_cuda_device_name(const lir_cuda *g) { return ""; }
 enum lir_status lir_cuda_profile(lir_cuda *g, int reps, char *buf, size_t len, lir_err *e) {
     return no_cuda(e, "lir_cuda_profile");
 }
+int32_t lir_cuda_device(const lir_cuda *g) { return -1; }
+void *lir__cuda_share_stream(const lir_cuda *g) { return NULL; }
+float *lir__cuda_share_x(const lir_cuda *g) { return NULL; }
+bool lir__cuda_share_embeds(const lir_cuda *g) { return false; }
+bool lir__cuda_share_head(const lir_cuda *g) { return false; }
+enum lir_status lir__cuda_share_stage(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos,
+                                      const int32_t *out_rows, int32_t n_out, const char *fn, lir_err *e) {
+    return no_cuda(e, fn);
+}
+enum lir_status lir__cuda_share_run(lir_cuda *g, int32_t n, int32_t n_out, bool to_hidden, lir_err *e) {
+    return no_cuda(e, "lir__cuda_share_run");
+}
+enum lir_status lir__cuda_share_fetch(lir_cuda *g, int32_t n_out, float *logits, float *embd, lir_err *e) {
+    return no_cuda(e, "lir__cuda_share_fetch");
+}
 enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, int64_t ne1, const float *x,
                                      int32_t n_tok, int force, float *out, float *rows_out, lir_err *e) {
     return no_cuda(e, "lir_cuda_matmul_test");
@@ -44,44 +213,31 @@ enum lir_status lir_cuda_matmul_test(int32_t type, const void *w, int64_t ne0, i
 #include <cuda_runtime_api.h>
 #include "backend/cuda/kernels.h"
 
-#define SPLIT_MAX_TOK 16   /* batches up to this many tokens split attention rows (flash-decoding) */
-#define SPLIT_MAX 128      /* most splits of the cache rows */
-#define STAGE_BYTES ((size_t)64 << 20) /* each of the two pinned upload buffers */
-#define SCRATCH16_MAX ((size_t)64 << 20) /* f16 elements of the prompt-GEMM dequantize buffer */
-
-struct gt {                 /* a weight on the device */
-    int32_t type;
-    int64_t ne0, ne1;
-    size_t row_size;
-    void *d;                /* NULL when absent */
-};
-
-struct glayer {
-    struct gt attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down;
-};
-
 struct lir_cuda {
     const lir_model *m;
     int device;
     char dev_name[300];
+    int32_t l0, l1;             /* the share's layers [l0, l1) */
+    bool embed, head;           /* holds the token embedding / the output head */
     int32_t n_ctx, n_batch, kv_size;
     int32_t chunk, n_split;     /* attention rows per split block, splits for <= SPLIT_MAX_TOK tokens */
     cudaStream_t st;
     cublasHandle_t blas;
-    void *arena;                /* all weights, one allocation */
+    void *arena;                /* all the share's weights, one allocation */
     size_t arena_bytes;
-    struct gt tok_embd, output_norm, output, rope_freqs;
-    struct glayer *layers;      /* n_layer */
-    uint16_t *kc, *vc;          /* (n_layer, kv_size, n_head_kv*head_dim) f16 each */
+    struct gt tok_embd, output_norm, output, rope_freqs; /* d NULL when the share lacks them */
+    struct glayer *layers;      /* n_layer, filled for [l0, l1) */
+    uint16_t *kc, *vc;          /* (l1 - l0, kv_size, n_head_kv*head_dim) f16 each */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2; /* (n_batch, dim) like forward.c's */
     float *xg;                  /* (n_batch, n_embd) output rows gathered */
     float *part;                /* (SPLIT_MAX_TOK, n_head, n_split, head_dim+2) attention partials */
-    float *logits;              /* (n_batch, n_vocab) */
+    float *logits;              /* (n_batch, n_vocab); head shares only */
     void *scratch16, *x16;      /* prompt GEMM: dequantized weight chunk, f16 input */
     struct lirk_act act;        /* (n_batch, widest input) matmul input rounded as the CPU's */
     size_t scratch_elems;
     int32_t *tok_d, *pos_d, *rows_d; /* (n_batch) tokens, positions, output rows */
     int32_t *tok_h, *pos_h, *rows_h; /* pinned (n_batch) */
+    bool tail;                  /* the staged step's outputs are its last n_out rows */
     uint64_t vram;
     bool no_graph;
     bool pdl;                   /* programmatic dependent launch (launch.cuh) */
@@ -124,13 +280,19 @@ static enum lir_status dalloc(lir_cuda *g, void **p, size_t bytes, const char *w
     return LIR_OK;
 }
 
+/* what each buffer is, for allocation messages */
+static const char *const buf_what[B_COUNT] = {
+    "K cache", "V cache", "activations", "activations", "activations", "activations", "activations",
+    "activations", "activations", "activations", "activations", "attention", "logits", "prompt GEMM",
+    "prompt GEMM", "matmul input", "matmul input", "matmul input", "matmul input", "tokens", "positions",
+    "output rows",
+};
+
 /* ---------------------------------------------------------------- weight upload */
 
-static size_t tensor_bytes(const struct lir_tensor *t) { return t->data ? t->row_size * (size_t)t->ne1 : 0; }
-
-/* Pass 0 sums the arena size; pass 1 assigns device addresses and copies. */
+/* Weights go one after another into the arena (each at a 256-byte boundary, as sum_weight
+ * counts), copied through the two pinned staging buffers. */
 struct up_state {
-    int pass;
     size_t off, total, done;
     char *base;
     void *stage[2];
@@ -152,16 +314,13 @@ static enum lir_status check_matrix(const struct lir_tensor *t, lir_err *e) {
     return LIR_OK;
 }
 
-static void up_tensor(struct up_state *u, const struct lir_tensor *t, struct gt *dst) {
+static void up_tensor(void *uu, const struct lir_tensor *t, struct gt *dst) {
+    struct up_state *u = uu;
     memset(dst, 0, sizeof *dst);
     if (u->s || !t->data) return;
     const size_t bytes = tensor_bytes(t);
     const size_t off = u->off;
     u->off += (bytes + 255) / 256 * 256;
-    if (u->pass == 0) {
-        u->total += bytes;
-        return;
-    }
     dst->type = t->type;
     dst->ne0 = t->ne0;
     dst->ne1 = t->ne1;
@@ -187,35 +346,7 @@ static void up_tensor(struct up_state *u, const struct lir_tensor *t, struct gt 
     }
 }
 
-static void up_model(struct up_state *u) {
-    const lir_model *m = u->g->m;
-    lir_cuda *g = u->g;
-    up_tensor(u, &m->tok_embd, &g->tok_embd);
-    up_tensor(u, &m->output_norm, &g->output_norm);
-    if (m->tied_output || m->output.data == m->tok_embd.data) g->output = g->tok_embd;
-    else up_tensor(u, &m->output, &g->output);
-    up_tensor(u, &m->rope_freqs, &g->rope_freqs);
-    for (int32_t il = 0; il < m->hp.n_layer; il++) {
-        const struct lir_layer *L = &m->layers[il];
-        struct glayer *G = &g->layers[il];
-        up_tensor(u, &L->attn_norm, &G->attn_norm);
-        up_tensor(u, &L->wq, &G->wq);
-        up_tensor(u, &L->wk, &G->wk);
-        up_tensor(u, &L->wv, &G->wv);
-        up_tensor(u, &L->wo, &G->wo);
-        up_tensor(u, &L->bq, &G->bq);
-        up_tensor(u, &L->bk, &G->bk);
-        up_tensor(u, &L->bv, &G->bv);
-        up_tensor(u, &L->q_norm, &G->q_norm);
-        up_tensor(u, &L->k_norm, &G->k_norm);
-        up_tensor(u, &L->ffn_norm, &G->ffn_norm);
-        up_tensor(u, &L->w_gate, &G->w_gate);
-        up_tensor(u, &L->w_up, &G->w_up);
-        up_tensor(u, &L->w_down, &G->w_down);
-    }
-}
-
-static enum lir_status check_model(const lir_model *m, lir_err *e) {
+static enum lir_status check_model(const lir_model *m, const struct share *sh, lir_err *e) {
     const struct lir_hparams *hp = &m->hp;
     if (m->arch->bert)
         return lir__errf(e, LIR_EUNSUPPORTED, "cuda: architecture %s (an encoder) has no GPU forward pass",
@@ -228,8 +359,9 @@ static enum lir_status check_model(const lir_model *m, lir_err *e) {
     if (hp->n_rot > hp->head_dim || hp->n_rot % 2)
         return lir__errf(e, LIR_EUNSUPPORTED, "cuda: rope dimension %d (head_dim %d)", hp->n_rot, hp->head_dim);
     enum lir_status s;
-    if ((s = check_matrix(&m->tok_embd, e)) || (s = check_matrix(&m->output, e))) return s;
-    for (int32_t il = 0; il < hp->n_layer; il++) {
+    if ((sh->embed && (s = check_matrix(&m->tok_embd, e))) || (sh->head && (s = check_matrix(&m->output, e))))
+        return s;
+    for (int32_t il = sh->l0; il < sh->l1; il++) {
         const struct lir_layer *L = &m->layers[il];
         const struct lir_tensor *w[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
         for (size_t i = 0; i < sizeof w / sizeof *w; i++)
@@ -253,32 +385,40 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
     if (p->n_ctx < 1 || p->n_batch < 1 || p->n_batch > 65536)
         return lir__errf(e, LIR_EINVAL, "lir_cuda_create: n_ctx %d must be >= 1 and n_batch %d in [1, 65536]",
                          p->n_ctx, p->n_batch);
+    struct share sh;
+    enum lir_status s = share_of(m, p, &sh, "lir_cuda_create", e);
+    if (s) return s;
     char why[160];
     const int ndev = lir_cuda_device_count(why, sizeof why);
     if (ndev == 0) return lir__errf(e, LIR_EUNSUPPORTED, "lir_cuda_create: %s", why);
     if (p->device < 0 || p->device >= ndev)
         return lir__errf(e, LIR_EINVAL, "lir_cuda_create: device %d is outside [0, %d)", p->device, ndev);
-    enum lir_status s = check_model(m, e);
-    if (s) return s;
+    if ((s = check_model(m, &sh, e))) return s;
     CK(cudaSetDevice(p->device), "cudaSetDevice");
     lir_cuda *g = calloc(1, sizeof *g);
     if (!g) return lir__errf(e, LIR_ENOMEM, "lir_cuda_create: out of memory");
     const struct lir_hparams *hp = &m->hp;
     g->m = m;
     g->device = p->device;
+    g->l0 = sh.l0;
+    g->l1 = sh.l1;
+    g->embed = sh.embed;
+    g->head = sh.head;
     g->no_graph = p->no_graph;
     g->n_ctx = p->n_ctx;
     g->n_batch = p->n_batch;
-    g->kv_size = (p->n_ctx + 63) / 64 * 64;
-    g->chunk = 32; /* rows per attention block in decode: more blocks, shorter walks */
-    while ((g->kv_size + g->chunk - 1) / g->chunk > SPLIT_MAX) g->chunk += 32;
-    g->n_split = (g->kv_size + g->chunk - 1) / g->chunk;
+    struct geom z;
+    share_geom(m, &sh, p->n_ctx, p->n_batch, &z);
+    g->kv_size = z.kv_size;
+    g->chunk = z.chunk;
+    g->n_split = z.n_split;
+    g->scratch_elems = z.scratch_elems;
     struct cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, p->device) == cudaSuccess) {
         snprintf(g->dev_name, sizeof g->dev_name, "%s (sm_%d%d)", prop.name, prop.major, prop.minor);
         g->pdl = !p->no_pdl && prop.major >= 9;
     }
-    g->layers = calloc((size_t)hp->n_layer, sizeof *g->layers);
+    g->layers = calloc((size_t)(hp->n_layer > 0 ? hp->n_layer : 1), sizeof *g->layers);
     if (!g->layers) {
         s = lir__errf(e, LIR_ENOMEM, "lir_cuda_create: out of memory");
         goto fail;
@@ -295,13 +435,12 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
     }
 
     /* weights: size the arena, allocate, copy through the two staging buffers */
-    struct up_state u = { .pass = 0, .g = g, .p = p, .e = e };
-    up_model(&u);
-    if ((s = dalloc(g, &g->arena, u.off, "weights", e))) goto fail;
-    g->arena_bytes = u.off;
-    u.pass = 1;
-    u.base = g->arena;
-    u.off = 0;
+    struct wsum ws = { 0 };
+    const struct gdst none = { 0 };
+    share_weights(m, &sh, &none, sum_weight, &ws);
+    if ((s = dalloc(g, &g->arena, ws.arena, "weights", e))) goto fail;
+    g->arena_bytes = ws.arena;
+    struct up_state u = { .total = ws.raw, .base = g->arena, .g = g, .p = p, .e = e };
     for (int b = 0; b < 2; b++) {
         r = cudaHostAlloc(&u.stage[b], STAGE_BYTES, cudaHostAllocDefault);
         if (r == cudaSuccess) r = cudaEventCreateWithFlags(&u.ev[b], cudaEventDisableTiming);
@@ -312,7 +451,9 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
         cudaEventRecord(u.ev[b], g->st);
     }
     if (!s) {
-        up_model(&u);
+        const struct gdst d = { &g->tok_embd, &g->output_norm, &g->output, &g->rope_freqs, g->layers };
+        share_weights(m, &sh, &d, up_tensor, &u);
+        if (sh.embed && sh.head && output_tied(m)) g->output = g->tok_embd;
         s = u.s;
         r = cudaStreamSynchronize(g->st);
         if (!s && r != cudaSuccess) s = cu_err(e, r, "weight upload");
@@ -323,52 +464,22 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
     }
     if (s) goto fail;
 
-    /* KV cache and activations */
-    const size_t KD = (size_t)hp->n_head_kv * hp->head_dim, QD = (size_t)hp->n_head * hp->head_dim;
-    const size_t B = (size_t)p->n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
-    const size_t kv_elems = (size_t)hp->n_layer * (size_t)g->kv_size * KD;
-    size_t maxd = E > F ? E : F;
-    if (QD > maxd) maxd = QD;
-    size_t maxw = 0; /* largest weight matrix needing the dequantize buffer */
-    for (int32_t il = 0; il < hp->n_layer; il++) {
-        const struct lir_layer *L = &m->layers[il];
-        const struct lir_tensor *w[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
-        for (size_t i = 0; i < sizeof w / sizeof *w; i++)
-            if ((size_t)(w[i]->ne0 * w[i]->ne1) > maxw) maxw = (size_t)(w[i]->ne0 * w[i]->ne1);
-    }
-    if ((size_t)(m->output.ne0 * m->output.ne1) > maxw) maxw = (size_t)(m->output.ne0 * m->output.ne1);
-    g->scratch_elems = maxw < SCRATCH16_MAX ? maxw : SCRATCH16_MAX;
-    if (g->scratch_elems < maxd) g->scratch_elems = maxd;
-    if ((s = dalloc(g, (void **)&g->kc, kv_elems * 2, "K cache", e)) ||
-        (s = dalloc(g, (void **)&g->vc, kv_elems * 2, "V cache", e)) ||
-        (s = dalloc(g, (void **)&g->x, B * E * 4, "activations", e)) ||
-        (s = dalloc(g, (void **)&g->xb, B * E * 4, "activations", e)) ||
-        (s = dalloc(g, (void **)&g->xg, B * E * 4, "activations", e)) ||
-        (s = dalloc(g, (void **)&g->q, B * QD * 4, "activations", e)) ||
-        (s = dalloc(g, (void **)&g->k, B * KD * 4, "activations", e)) ||
-        (s = dalloc(g, (void **)&g->v, B * KD * 4, "activations", e)) ||
-        (s = dalloc(g, (void **)&g->att, B * QD * 4, "activations", e)) ||
-        (s = dalloc(g, (void **)&g->hb, B * F * 4, "activations", e)) ||
-        (s = dalloc(g, (void **)&g->hb2, B * F * 4, "activations", e)) ||
-        (s = dalloc(g, (void **)&g->part,
-                    (size_t)SPLIT_MAX_TOK * hp->n_head * g->n_split * (hp->head_dim + 2) * 4, "attention", e)) ||
-        (s = dalloc(g, (void **)&g->logits, B * (size_t)hp->n_vocab * 4, "logits", e)) ||
-        (s = dalloc(g, &g->scratch16, g->scratch_elems * 2, "prompt GEMM", e)) ||
-        (s = dalloc(g, &g->x16, B * maxd * 2, "prompt GEMM", e)) ||
-        (s = dalloc(g, (void **)&g->act.f, B * maxd * 4, "matmul input", e)) ||
-        (s = dalloc(g, (void **)&g->act.q, B * maxd, "matmul input", e)) ||
-        (s = dalloc(g, (void **)&g->act.d, B * maxd / 32 * 4 + 16, "matmul input", e)) ||
-        (s = dalloc(g, (void **)&g->act.s, B * maxd / 16 * 4 + 16, "matmul input", e)) ||
-        (s = dalloc(g, (void **)&g->tok_d, B * 4, "tokens", e)) ||
-        (s = dalloc(g, (void **)&g->pos_d, B * 4, "positions", e)) ||
-        (s = dalloc(g, (void **)&g->rows_d, B * 4, "output rows", e)))
-        goto fail;
+    /* KV cache and activations, as share_geom sized them */
+    void **dst[B_COUNT] = {
+        (void **)&g->kc, (void **)&g->vc, (void **)&g->x, (void **)&g->xb, (void **)&g->xg, (void **)&g->q,
+        (void **)&g->k, (void **)&g->v, (void **)&g->att, (void **)&g->hb, (void **)&g->hb2, (void **)&g->part,
+        (void **)&g->logits, &g->scratch16, &g->x16, (void **)&g->act.f, (void **)&g->act.q, (void **)&g->act.d, (void **)&g->act.s, (void **)&g->tok_d, (void **)&g->pos_d,
+        (void **)&g->rows_d,
+    };
+    for (int i = 0; i < B_COUNT; i++)
+        if ((s = dalloc(g, dst[i], z.bytes[i], buf_what[i], e))) goto fail;
+    const size_t B = (size_t)p->n_batch;
     r = cudaHostAlloc((void **)&g->tok_h, B * 4, cudaHostAllocDefault);
     if (r == cudaSuccess) r = cudaHostAlloc((void **)&g->pos_h, B * 4, cudaHostAllocDefault);
     if (r == cudaSuccess) r = cudaHostAlloc((void **)&g->rows_h, B * 4, cudaHostAllocDefault);
     /* never-written cache rows are never read (attention stops at pos), but keep them finite */
-    if (r == cudaSuccess) r = cudaMemsetAsync(g->vc, 0, kv_elems * 2, g->st);
-    if (r == cudaSuccess) r = cudaMemsetAsync(g->kc, 0, kv_elems * 2, g->st);
+    if (r == cudaSuccess) r = cudaMemsetAsync(g->vc, 0, z.bytes[B_VC], g->st);
+    if (r == cudaSuccess) r = cudaMemsetAsync(g->kc, 0, z.bytes[B_KC], g->st);
     if (r == cudaSuccess) r = cudaStreamSynchronize(g->st);
     if (r != cudaSuccess) {
         s = cu_err(e, r, "buffer setup");
@@ -401,6 +512,7 @@ void lir_cuda_free(lir_cuda *g) {
 
 uint64_t lir_cuda_vram_bytes(const lir_cuda *g) { return g ? g->vram : 0; }
 const char *lir_cuda_device_name(const lir_cuda *g) { return g ? g->dev_name : ""; }
+int32_t lir_cuda_device(const lir_cuda *g) { return g ? g->device : -1; }
 
 /* ---------------------------------------------------------------- the graph */
 
@@ -442,11 +554,13 @@ static void mv(lir_cuda *g, int k, const struct gt *const *w, const struct gt *c
     }
 }
 
-/* Enqueues the forward pass of the n tokens in tok_d at positions pos_d; the n_out rows
- * rows_d (or, if all_tail, the last n_out rows) get logits in g->logits, or, if to_hidden, their
- * output-normed states in g->xb. Up to LIRK_MV_MAX_TOK tokens (decode) take the mat-vec kernels
- * with the norms fused into the rounding of their outputs, the residual adds into the products
- * and SwiGLU into the gate/up product; more (a prompt) the GEMM path. */
+/* Enqueues the forward pass of the share's layers for the n tokens in tok_d (embedding share; else
+ * the residual stream already in g->x) at positions pos_d; a head share's n_out rows rows_d (or,
+ * if all_tail, the last n_out rows) get logits in g->logits, or, if to_hidden, their
+ * output-normed states in g->xb. Without the head the result is the residual stream in g->x. Up to LIRK_MV_MAX_TOK tokens
+ * (decode) take the mat-vec kernels with the norms fused into the rounding of their outputs, the
+ * residual adds into the products and SwiGLU into the gate/up product; more (a prompt) the GEMM
+ * path. */
 static void forward(lir_cuda *g, int32_t n, int32_t n_out, bool all_tail, bool to_hidden) {
     const lir_model *m = g->m;
     const struct lir_hparams *hp = &m->hp;
@@ -455,10 +569,11 @@ static void forward(lir_cuda *g, int32_t n, int32_t n_out, bool all_tail, bool t
     const int neox = m->arch->rope == LIR_ROPE_NEOX;
     const bool dec = n <= LIRK_MV_MAX_TOK;
     const int32_t split = n <= SPLIT_MAX_TOK ? g->n_split : 1, chunk = n <= SPLIT_MAX_TOK ? g->chunk : g->kv_size;
-    lirk_get_rows(g->st, g->tok_embd.type, g->tok_embd.d, g->tok_embd.row_size, E, g->tok_d, n, g->x);
-    for (int32_t il = 0; il < hp->n_layer; il++) {
+    if (g->embed) lirk_get_rows(g->st, g->tok_embd.type, g->tok_embd.d, g->tok_embd.row_size, E, g->tok_d, n, g->x);
+    for (int32_t il = g->l0; il < g->l1; il++) {
         const struct glayer *L = &g->layers[il];
-        uint16_t *kc = g->kc + (size_t)il * g->kv_size * KD, *vc = g->vc + (size_t)il * g->kv_size * KD;
+        const size_t kvo = (size_t)(il - g->l0) * g->kv_size * KD; /* the share's cache has its layers only */
+        uint16_t *kc = g->kc + kvo, *vc = g->vc + kvo;
         const struct gt *qkv[3] = { &L->wq, &L->wk, &L->wv }, *qkv_b[3] = { &L->bq, &L->bk, &L->bv };
         float *qkv_o[3] = { g->q, g->k, g->v };
         if (dec && same_act(3, qkv)) {
@@ -514,7 +629,7 @@ static void forward(lir_cuda *g, int32_t n, int32_t n_out, bool all_tail, bool t
             lirk_add(g->st, g->x, g->xb, (int64_t)n * E);
         }
     }
-    if (n_out <= 0) return;
+    if (n_out <= 0 || !g->head) return;
     const float *xo = g->x + (size_t)(n - n_out) * E;
     if (!all_tail) { /* gather the output rows */
         lirk_get_rows(g->st, LIR_TYPE_F32, g->x, (size_t)E * 4, E, g->rows_d, n_out, g->xg);
@@ -530,44 +645,63 @@ static void forward(lir_cuda *g, int32_t n, int32_t n_out, bool all_tail, bool t
     if (!to_hidden) mm(g, &g->output, NULL, g->xb, n_out, g->logits);
 }
 
-enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos, const int32_t *out_rows,
-                              int32_t n_out, float *logits, float *embd, lir_err *e) {
-    if (!g || !tokens || n < 1 || n > g->n_batch || pos < 0 || (int64_t)pos + n > g->n_ctx || n_out < 0 ||
-        n_out > n || (n_out > 0 && !logits && !embd))
-        return lir__errf(e, LIR_EINVAL, "lir_cuda_eval: bad arguments (n %d, n_batch %d, pos %d, n_ctx %d, n_out %d)",
-                         n, g ? g->n_batch : 0, pos, g ? g->n_ctx : 0, n_out);
+/* ---------------------------------------------------------------- a step (share.h hooks) */
+
+void *lir__cuda_share_stream(const lir_cuda *g) { return g->st; }
+float *lir__cuda_share_x(const lir_cuda *g) { return g->x; }
+bool lir__cuda_share_embeds(const lir_cuda *g) { return g->embed; }
+bool lir__cuda_share_head(const lir_cuda *g) { return g->head; }
+
+enum lir_status lir__cuda_share_stage(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos,
+                                      const int32_t *out_rows, int32_t n_out, const char *fn, lir_err *e) {
+    if (n < 1 || n > g->n_batch || pos < 0 || (int64_t)pos + n > g->n_ctx || n_out < 0 || n_out > n ||
+        (g->embed && !tokens))
+        return lir__errf(e, LIR_EINVAL, "%s: bad arguments (n %d, n_batch %d, pos %d, n_ctx %d, n_out %d%s)", fn, n,
+                         g->n_batch, pos, g->n_ctx, n_out, g->embed && !tokens ? ", no tokens" : "");
     const struct lir_hparams *hp = &g->m->hp;
     bool tail = true; /* the outputs are the last n_out rows */
     for (int32_t i = 0; i < n_out && out_rows; i++) {
         if (out_rows[i] < 0 || out_rows[i] >= n)
-            return lir__errf(e, LIR_EINVAL, "lir_cuda_eval: output row %d is outside [0, %d)", out_rows[i], n);
+            return lir__errf(e, LIR_EINVAL, "%s: output row %d is outside [0, %d)", fn, out_rows[i], n);
         g->rows_h[i] = out_rows[i];
         if (out_rows[i] != n - n_out + i) tail = false;
     }
     for (int32_t i = 0; i < n; i++) {
-        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
-            return lir__errf(e, LIR_EINVAL, "lir_cuda_eval: token %d at index %d is outside [0, %d)", tokens[i], i,
-                             hp->n_vocab);
-        g->tok_h[i] = tokens[i];
+        if (g->embed) {
+            if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+                return lir__errf(e, LIR_EINVAL, "%s: token %d at index %d is outside [0, %d)", fn, tokens[i], i,
+                                 hp->n_vocab);
+            g->tok_h[i] = tokens[i];
+        }
         g->pos_h[i] = pos + i;
     }
+    g->tail = tail;
+    CK(cudaSetDevice(g->device), "cudaSetDevice");
+    if (g->embed)
+        CK(cudaMemcpyAsync(g->tok_d, g->tok_h, (size_t)n * 4, cudaMemcpyHostToDevice, g->st), "token upload");
+    CK(cudaMemcpyAsync(g->pos_d, g->pos_h, (size_t)n * 4, cudaMemcpyHostToDevice, g->st), "position upload");
+    if (g->head && !tail)
+        CK(cudaMemcpyAsync(g->rows_d, g->rows_h, (size_t)n_out * 4, cudaMemcpyHostToDevice, g->st), "row upload");
+    return LIR_OK;
+}
+
+enum lir_status lir__cuda_share_run(lir_cuda *g, int32_t n, int32_t n_out, bool to_hidden, lir_err *e) {
+    if (!g->head) n_out = 0, to_hidden = false;
     CK(cudaSetDevice(g->device), "cudaSetDevice");
     lirk_set_pdl(g->pdl);
-    CK(cudaMemcpyAsync(g->tok_d, g->tok_h, (size_t)n * 4, cudaMemcpyHostToDevice, g->st), "token upload");
-    CK(cudaMemcpyAsync(g->pos_d, g->pos_h, (size_t)n * 4, cudaMemcpyHostToDevice, g->st), "position upload");
-    if (!tail) CK(cudaMemcpyAsync(g->rows_d, g->rows_h, (size_t)n_out * 4, cudaMemcpyHostToDevice, g->st), "row upload");
     g->mm_err = 0;
-    const bool step = n == 1 && n_out == 1 && !embd && !g->no_graph;
+    /* a one-token step: a head share's with one row of logits, any step of a share without it */
+    const bool step = n == 1 && !g->no_graph && (!g->head || (n_out == 1 && !to_hidden));
     if (step) {
-        if (!g->graph) { /* capture the one-token step once: it reads its token and position on the device */
+        if (!g->graph) { /* capture the one-token step once: it reads its inputs on the device */
             cudaGraph_t gr;
             CK(cudaStreamBeginCapture(g->st, cudaStreamCaptureModeThreadLocal), "graph capture");
-            forward(g, 1, 1, true, false);
+            forward(g, 1, g->head ? 1 : 0, true, false);
             cudaError_t r = cudaStreamEndCapture(g->st, &gr);
             if (r != cudaSuccess) return cu_err(e, r, "graph capture");
             if (g->mm_err) {
                 cudaGraphDestroy(gr);
-                return lir__errf(e, LIR_EINTERNAL, "lir_cuda_eval: matmul failed (status %d)", g->mm_err);
+                return lir__errf(e, LIR_EINTERNAL, "cuda: matmul failed (status %d)", g->mm_err);
             }
             r = cudaGraphInstantiate(&g->graph, gr, 0);
             cudaGraphDestroy(gr);
@@ -578,17 +712,39 @@ enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int
         }
         CK(cudaGraphLaunch(g->graph, g->st), "graph launch");
     } else {
-        forward(g, n, n_out, tail, embd != NULL);
-        if (g->mm_err) return lir__errf(e, LIR_EINTERNAL, "lir_cuda_eval: matmul failed (status %d)", g->mm_err);
+        forward(g, n, n_out, g->tail, to_hidden);
+        if (g->mm_err) return lir__errf(e, LIR_EINTERNAL, "cuda: matmul failed (status %d)", g->mm_err);
     }
-    if (n_out > 0) {
-        if (embd)
-            CK(cudaMemcpyAsync(embd, g->xb, (size_t)n_out * hp->n_embd * 4, cudaMemcpyDeviceToHost, g->st),
-               "hidden-state copy");
-        else
-            CK(cudaMemcpyAsync(logits, g->logits, (size_t)n_out * hp->n_vocab * 4, cudaMemcpyDeviceToHost, g->st),
-               "logits copy");
-    }
+    return LIR_OK;
+}
+
+enum lir_status lir__cuda_share_fetch(lir_cuda *g, int32_t n_out, float *logits, float *embd, lir_err *e) {
+    if (!g->head || n_out <= 0) return LIR_OK;
+    const struct lir_hparams *hp = &g->m->hp;
+    CK(cudaSetDevice(g->device), "cudaSetDevice");
+    if (embd)
+        CK(cudaMemcpyAsync(embd, g->xb, (size_t)n_out * hp->n_embd * 4, cudaMemcpyDeviceToHost, g->st),
+           "hidden-state copy");
+    else
+        CK(cudaMemcpyAsync(logits, g->logits, (size_t)n_out * hp->n_vocab * 4, cudaMemcpyDeviceToHost, g->st),
+           "logits copy");
+    return LIR_OK;
+}
+
+enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos, const int32_t *out_rows,
+                              int32_t n_out, float *logits, float *embd, lir_err *e) {
+    if (!g || !tokens || (n_out > 0 && !logits && !embd))
+        return lir__errf(e, LIR_EINVAL, "lir_cuda_eval: bad arguments (share %s, tokens %s, n_out %d without output)",
+                         g ? "set" : "NULL", tokens ? "set" : "NULL", n_out);
+    if (!g->embed || !g->head)
+        return lir__errf(e, LIR_EINVAL,
+                         "lir_cuda_eval: the share of layers [%d, %d) lacks the token embedding or the output head "
+                         "(evaluate it in a lir_cuda_chain)", g->l0, g->l1);
+    enum lir_status s;
+    if ((s = lir__cuda_share_stage(g, tokens, n, pos, out_rows, n_out, "lir_cuda_eval", e)) ||
+        (s = lir__cuda_share_run(g, n, n_out, embd != NULL, e)) ||
+        (s = lir__cuda_share_fetch(g, n_out, logits, embd, e)))
+        return s;
     CK(cudaStreamSynchronize(g->st), "forward pass");
     CK(cudaGetLastError(), "forward pass kernels");
     return LIR_OK;
@@ -597,9 +753,9 @@ enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int
 /* ---------------------------------------------------------------- benchmark hook */
 
 enum lir_status lir_cuda_profile(lir_cuda *g, int reps, char *buf, size_t len, lir_err *e) {
-    if (!g || !g->graph || reps < 1 || !buf || !len)
-        return lir__errf(e, LIR_EINVAL, "lir_cuda_profile: needs a captured one-token step and reps >= 1");
-    const struct lir_hparams *hp = &g->m->hp;
+    if (!g || !g->graph || !g->embed || !g->head || g->l1 == g->l0 || reps < 1 || !buf || !len)
+        return lir__errf(e, LIR_EINVAL, "lir_cuda_profile: needs a whole-model share with a captured one-token "
+                                        "step and reps >= 1");
     cudaEvent_t t0, t1;
     CK(cudaSetDevice(g->device), "cudaSetDevice");
     lirk_set_pdl(g->pdl);
@@ -620,7 +776,7 @@ enum lir_status lir_cuda_profile(lir_cuda *g, int reps, char *buf, size_t len, l
         g->mm_err = 0;
         cudaEventRecord(t0, g->st);
         for (int r = 0; r < reps; r++)
-            for (int32_t il = 0; il < (kind == 6 ? 1 : hp->n_layer); il++) {
+            for (int32_t il = g->l0; il < (kind == 6 ? g->l0 + 1 : g->l1); il++) {
                 const struct glayer *L = &g->layers[il];
                 const struct gt *w[2] = { kind == 0 ? &L->wq : kind == 1 ? &L->wk : kind == 2 ? &L->wv
                                           : kind == 3 ? &L->wo : kind == 4 ? &L->w_gate : kind == 5 ? &L->w_down
@@ -633,7 +789,7 @@ enum lir_status lir_cuda_profile(lir_cuda *g, int reps, char *buf, size_t len, l
         cudaEventRecord(t1, g->st);
         CK(cudaEventSynchronize(t1), "profile");
         cudaEventElapsedTime(&ms, t0, t1);
-        const double us = 1e3 * ms / reps / (kind == 6 ? 1 : hp->n_layer);
+        const double us = 1e3 * ms / reps / (kind == 6 ? 1 : g->l1 - g->l0);
         o += (size_t)snprintf(buf + o, o < len ? len - o : 0, ",\"%s_us\":%.2f,\"%s_gbs\":%.0f", kinds[kind], us,
                               kinds[kind], bytes / (1e-3 * ms / reps) / 1e9);
     }
