@@ -34,7 +34,7 @@
  *  - partial offload through lir_context_create: gpu_layers 1, n_layer/2, n_layer (the head on
  *    the CPU) and n_layer + 1 (all) on generated llama/qwen2/qwen3 models of 4 layers (an 80-token
  *    prompt in two batches with every row's logits, 12 one-token steps, chosen rows of a batch,
- *    hidden states) and on the trained default model (plus 32 greedy tokens equal to the CPU's):
+ *    hidden states) and on the trained default model (plus 32 greedy steps checked as above):
  *    within the NMSE bound of the CPU context; the CPU's KV pool and the shares' VRAM equal
  *    lir_model_estimate_context's RAM and VRAM figures; truncation and snapshots refused.
  *  - chains on one device: 3 shares (and 3 + an output-only stage, with and without the CUDA
@@ -691,9 +691,10 @@ static void compare_ctx(lir_context *gc, lir_context *rc, const lir_model *m, bo
     cr_assert_eq(lir_context_seq_clear(gc, 0), LIR_OK);
     cr_assert_eq(lir_context_decode_batch(rc, &b), LIR_OK);
     cr_assert_eq(lir_context_decode_batch(gc, &b), LIR_OK, "%s: %s", what, lir_context_last_error(gc));
-    for (int i = 0; i < 5; i += 2)
+    for (int i = 0; i < 3; i += 2) /* the wanted rows 0 and 2 */
         check_row(lir_context_logits(gc, i), lir_context_logits(rc, i), nv, strict, what, "chosen row", i, &worst);
     cr_assert_null(lir_context_logits(gc, 1));
+    cr_assert_null(lir_context_logits(gc, 4));
     float *h1 = malloc(sizeof(float) * 7 * E), *h2 = malloc(sizeof(float) * 7 * E);
     cr_assert_eq(lir__context_hidden(rc, toks + 5, 7, h1), LIR_OK);
     cr_assert_eq(lir__context_hidden(gc, toks + 5, 7, h2), LIR_OK, "%s: %s", what, lir_context_last_error(gc));
@@ -750,7 +751,9 @@ Test(cuda, partial_offload_equals_cpu, .fini = cleanup) {
 }
 
 /* the trained default model (8 layers): gpu_layers 1, 4, 8 (head on the CPU), 9 (all): prompt
- * logits within the bound and 32 greedy tokens equal to the CPU context's */
+ * logits within the bound, then 32 greedy steps as greedy_vs_cpu checks them (teacher-forced with
+ * the CPU context's token; logits within DLOGIT and the same top token wherever the CPU's margin
+ * is at least TIE: the model has a near-tie at step 9) */
 Test(cuda, partial_offload_greedy_equals_cpu_on_default_model) {
     need_gpu();
     lir_model *m = load_default_model();
@@ -768,23 +771,35 @@ Test(cuda, partial_offload_greedy_equals_cpu_on_default_model) {
         char what[64];
         snprintf(what, sizeof what, "default model gpu_layers %d", gls[k]);
         check_layout(m, gc, &cp, what);
-        double worst = 0;
+        double worst = 0, dmax = 0;
+        int ties = 0;
         cr_assert_eq(lir_context_decode(cc, prompt, np, 0, true), LIR_OK);
         cr_assert_eq(lir_context_decode(gc, prompt, np, 0, true), LIR_OK, "%s: %s", what, lir_context_last_error(gc));
         for (int i = 0; i < np; i++)
             check_row(lir_context_logits(gc, i), lir_context_logits(cc, i), nv, false, what, "prompt token", i, &worst);
         int32_t pos = np;
-        char seq[32 * 8] = "";
         for (int i = 0; i < 32; i++, pos++) {
-            const lir_token a = argmax(lir_context_logits(cc, -1), nv), b = argmax(lir_context_logits(gc, -1), nv);
-            cr_assert_eq(b, a, "%s: greedy token %d: GPU %d, CPU %d (after ids %s)", what, i, b, a, seq);
-            snprintf(seq + strlen(seq), sizeof seq - strlen(seq), "%d ", a);
+            const float *cl = lir_context_logits(cc, -1), *gl = lir_context_logits(gc, -1);
+            const lir_token a = argmax(cl, nv), b = argmax(gl, nv);
+            float second = -INFINITY, d = 0;
+            for (int32_t t = 0; t < nv; t++) {
+                if (t != a && cl[t] > second) second = cl[t];
+                if (fabsf(gl[t] - cl[t]) > d) d = fabsf(gl[t] - cl[t]);
+            }
+            if (d > dmax) dmax = d;
+            cr_assert(d <= DLOGIT, "%s step %d: a GPU logit is %.4f from the CPU's (> %.2f)", what, i, d, DLOGIT);
+            if (cl[a] - second >= TIE)
+                cr_assert_eq(b, a, "%s step %d: GPU top token %d, CPU %d (CPU margin %.4f)", what, i, b, a,
+                             cl[a] - second);
+            else
+                ties++;
             cr_assert_eq(lir_context_decode(cc, &a, 1, pos, false), LIR_OK);
-            cr_assert_eq(lir_context_decode(gc, &b, 1, pos, false), LIR_OK, "%s", lir_context_last_error(gc));
+            cr_assert_eq(lir_context_decode(gc, &a, 1, pos, false), LIR_OK, "%s", lir_context_last_error(gc));
             check_row(lir_context_logits(gc, -1), lir_context_logits(cc, -1), nv, false, what, "greedy step", i,
                       &worst);
         }
-        cr_log_info("%s: worst NMSE %.3g", what, worst);
+        cr_assert(ties <= 8, "%s: %d of 32 steps are near-ties", what, ties);
+        cr_log_info("%s: worst NMSE %.3g, largest logit difference %.4f, %d near-ties", what, worst, dmax, ties);
         lir_context_free(gc);
         lir_context_free(cc);
     }

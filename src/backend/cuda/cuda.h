@@ -135,7 +135,7 @@ struct lir_cuda_chain_params {
     bool embed;               /* the first share gathers the token embedding (its layer_begin must
                                  be 0): the input is token ids; else the residual stream */
     bool output;              /* the last share runs the output head; else the output is the
-                                 residual stream after the model's last layer */
+                                 residual stream after the last share's last layer */
     bool no_graph;            /* as lir_cuda_params */
     /* fraction of all shares' weight bytes uploaded (0..1], on the creating thread; may be NULL */
     void (*progress)(float fraction, void *user);
@@ -144,7 +144,8 @@ struct lir_cuda_chain_params {
 
 /* Creates the shares (n_shares in [1, LIR_CUDA_SHARES_MAX], specs borrowed) of model m
  * (borrowed, must outlive the chain): contiguous layer ranges in order (share i begins where
- * share i-1 ends), the last ending at n_layer. Enables peer access between the devices of
+ * share i-1 ends), the last ending at n_layer when the chain runs the output head (without it a
+ * chain may stop earlier and hand its residual stream to another: a pipeline). Enables peer access between the devices of
  * neighbouring shares where cudaDeviceCanAccessPeer allows (process-wide, left enabled; copies
  * work without it). Returns LIR_OK with *out set; LIR_EINVAL (a bad share list: named); else as
  * lir_cuda_create, the message naming the share. */

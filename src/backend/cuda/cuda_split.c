@@ -165,9 +165,9 @@ enum lir_status lir_cuda_chain_create(const struct lir_model *m, const struct li
             return lir__errf(e, LIR_EINVAL, "%s: share %d begins at layer %d but share %d ends at %d", fn, i,
                              s->layer_begin, i - 1, shares[i - 1].layer_end);
     }
-    if (shares[n_shares - 1].layer_end != nl)
-        return lir__errf(e, LIR_EINVAL, "%s: the last share ends at layer %d, not at the model's last (%d)", fn,
-                         shares[n_shares - 1].layer_end, nl);
+    if (p->output && shares[n_shares - 1].layer_end != nl)
+        return lir__errf(e, LIR_EINVAL, "%s: the last share ends at layer %d, not at the model's last (%d), "
+                         "and runs the output head", fn, shares[n_shares - 1].layer_end, nl);
     if (p->embed && shares[0].layer_begin != 0)
         return lir__errf(e, LIR_EINVAL, "%s: with the embedding the first share must begin at layer 0 (begins at %d)",
                          fn, shares[0].layer_begin);
