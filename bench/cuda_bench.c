@@ -5,7 +5,8 @@
  * bytes read per token (every weight matrix, norms, one embedding row, the KV rows attended)
  * over --hbm bytes/s. Prints one JSON object; --profile (whole model on one GPU) adds a second:
  * the step replayed alone and each kind of decode mat-vec alone (microseconds per layer, GB/s);
- * --no-pdl turns programmatic dependent launch off. Built only with -DLIR_CUDA=ON.
+ * --no-pdl turns programmatic dependent launch off; --parallel N,.. measures aggregate decode of N
+ * sequences in one context instead (run_parallel). Built only with -DLIR_CUDA=ON.
  * --gpu-layers N (and --tensor-split A,B,.. / --main-gpu I) runs through an inference context
  * instead (lir_context_params.gpu_layers: N <= n_layer keeps the first layers and the output head
  * on the CPU, partial offload; -1 or > n_layer is the whole model): the same timings through
@@ -50,6 +51,57 @@ static int eval(lir_cuda *g, lir_context *c, const int32_t *t, int n, int pos, b
     return s;
 }
 
+/* Aggregate decode: a context of n_seq sequences (gpu_layers, the whole context on the GPUs),
+ * each given a 128-token prompt, then gen steps of one token for every sequence in one batch
+ * (lir_context_decode_batch, every row's logits); prints one JSON line: tok/s summed over the
+ * sequences, best of reps. */
+static int run_parallel(lir_model *m, int n_seq, int gpu_layers, int n_ctx, int gen, int reps) {
+    struct lir_context_params cp = lir_context_params_default();
+    cp.n_ctx = n_ctx;
+    cp.n_batch = 512;
+    cp.n_seq_max = n_seq;
+    cp.gpu_layers = gpu_layers;
+    lir_context *c = NULL;
+    char err[600] = "";
+    if (lir_context_create(m, &cp, &c, err, sizeof err)) {
+        fprintf(stderr, "lir-cuda-bench: %d sequences: %s\n", n_seq, err);
+        return 1;
+    }
+    const int32_t nv = m->hp.n_vocab;
+    int32_t *tok = malloc(sizeof(int32_t) * 128), *seq = malloc(sizeof(int32_t) * (size_t)n_seq);
+    int8_t *want = malloc((size_t)n_seq);
+    double best = 1e30;
+    int rc = 0;
+    for (int r = 0; r < reps && !rc; r++) {
+        for (int q = 0; q < n_seq && !rc; q++) {
+            for (int i = 0; i < 128; i++) tok[i] = (int32_t)((i * 7919 + q * 131 + 13) % nv);
+            int32_t sid[128];
+            for (int i = 0; i < 128; i++) sid[i] = q;
+            const struct lir_batch b = { .n_tokens = 128, .token = tok, .seq_id = sid };
+            if (lir_context_seq_clear(c, q) || lir_context_decode_batch(c, &b)) rc = 1;
+        }
+        for (int q = 0; q < n_seq; q++) seq[q] = q, want[q] = 1;
+        /* one untimed step (graph capture), then gen timed steps */
+        double t0 = 0;
+        for (int s = 0; s <= gen && !rc; s++) {
+            if (s == 1) t0 = now();
+            int32_t st[1024];
+            for (int q = 0; q < n_seq; q++) st[q] = (int32_t)((s * 31 + q * 17 + 5) % nv);
+            const struct lir_batch d = { .n_tokens = n_seq, .token = st, .seq_id = seq, .logits = want };
+            if (lir_context_decode_batch(c, &d)) rc = 1;
+        }
+        const double t = now() - t0;
+        if (!rc && t < best) best = t;
+    }
+    if (rc) fprintf(stderr, "lir-cuda-bench: %d sequences: %s\n", n_seq, lir_context_last_error(c));
+    else
+        printf("{\"parallel\":%d,\"gpu_layers\":%d,\"decode_steps\":%d,\"aggregate_tok_s\":%.1f,"
+               "\"step_ms\":%.3f}\n", n_seq, gpu_layers, gen, n_seq * gen / best, 1e3 * best / gen);
+    free(tok), free(seq), free(want);
+    lir_context_free(c);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     const char *path = NULL;
     int n_ctx = 4096, n_prompt = 512, n_ttft = 256, n_gen = 128, reps = 3, gpu_layers = 0, main_gpu = 0;
@@ -58,6 +110,7 @@ int main(int argc, char **argv) {
     int n_split = 0;
     double hbm = 4.3e12;
     int profile = 0, no_pdl = 0;
+    const char *parallel = NULL; /* --parallel 1,8,32,64: aggregate decode of that many sequences */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--gpu-layers") && i + 1 < argc) gpu_layers = atoi(argv[++i]), use_ctx = true;
         else if (!strcmp(argv[i], "--main-gpu") && i + 1 < argc) main_gpu = atoi(argv[++i]), use_ctx = true;
@@ -80,10 +133,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--hbm") && i + 1 < argc) hbm = atof(argv[++i]);
         else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--no-pdl")) no_pdl = 1;
+        else if (!strcmp(argv[i], "--parallel") && i + 1 < argc) parallel = argv[++i];
         else if (argv[i][0] != '-') path = argv[i];
         else {
             fprintf(stderr, "usage: lir-cuda-bench MODEL.gguf [--n-ctx N] [--prompt N] [--ttft N] [--gen N] [--reps N] "
-                            "[--hbm B/s] [--profile] [--no-pdl] [--gpu-layers N [--tensor-split A,B,..] [--main-gpu I]]\n");
+                            "[--hbm B/s] [--profile] [--no-pdl] [--gpu-layers N [--tensor-split A,B,..] [--main-gpu I]] "
+                            "[--parallel N,N,..]\n");
             return 2;
         }
     }
@@ -98,6 +153,21 @@ int main(int argc, char **argv) {
     if (lir_model_load(path, NULL, &m, err, sizeof err)) {
         fprintf(stderr, "lir-cuda-bench: %s\n", err);
         return 1;
+    }
+    if (parallel) { /* only the aggregate runs */
+        int rc = 0;
+        for (const char *p = parallel; *p && !rc;) {
+            const int n = atoi(p);
+            if (n < 1 || n > 1024) {
+                fprintf(stderr, "lir-cuda-bench: --parallel: %d is outside [1, 1024]\n", n);
+                return 2;
+            }
+            rc = run_parallel(m, n, gpu_layers ? gpu_layers : -1, n_ctx, n_gen, reps);
+            while (*p && *p != ',') p++;
+            if (*p == ',') p++;
+        }
+        lir_model_free(m);
+        return rc;
     }
     const struct lir_hparams *hp = &m->hp;
     const int nb = n_prompt > n_ttft ? n_prompt : n_ttft;

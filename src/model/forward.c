@@ -25,6 +25,7 @@ struct lir_context {
     lir_cuda_chain *gpu;         /* layers [n_cpu_layers, n_layer) on CUDA GPUs (gpu_layers), else NULL */
     int32_t n_cpu_layers;        /* layers [0, n_cpu_layers) run on the CPU (n_layer without gpu) */
     bool gpu_embed, gpu_head;    /* the chain gathers the embedding / runs the output head (full offload) */
+    bool gpu_copy_failed;        /* a copy on write of a KV block in VRAM failed (message in err) */
     int32_t n_ctx, n_batch;
     int32_t kv_type;             /* enum lir_kv_type */
     struct lir_kv kv;            /* paged KV cache: blocks, tables, token ids (kv.h) */
@@ -197,6 +198,12 @@ static void forward_bert(struct lir_exec *x, const struct lir_backend_ops *B, vo
 
 /* ---------------------------------------------------------------- context */
 
+/* kv.c's copy on write of a shared block: the GPU layers' copy of it too */
+static void gpu_copy_block(void *user, int32_t dst, int32_t src) {
+    lir_context *c = user;
+    if (!c->gpu_copy_failed && lir_cuda_chain_copy_block(c->gpu, dst, src, &c->err)) c->gpu_copy_failed = true;
+}
+
 struct lir_context_params lir_context_params_default(void) {
     struct lir_context_params p = { .n_ctx = 0, .n_batch = 256, .n_threads = 0, .n_seq_max = 1, .kv_size = 0,
                                      .kv_type = LIR_KV_TYPE_F16 };
@@ -259,9 +266,6 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
         if (p.gpu_layers < -1)
             s = lir__errf(&e, LIR_EINVAL, "lir_context_create: gpu_layers %d must be >= -1 (-1 = all, 0 = none)",
                           p.gpu_layers);
-        else if (p.n_seq_max > 1)
-            s = lir__errf(&e, LIR_EUNSUPPORTED, "lir_context_create: gpu_layers needs n_seq_max 1 (got %d)",
-                          p.n_seq_max);
         else if ((ndev = lir_cuda_device_count(why, sizeof why)) == 0)
             s = lir__errf(&e, LIR_EUNSUPPORTED, "lir_context_create: gpu_layers %d: %s", p.gpu_layers, why);
         else
@@ -315,12 +319,15 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
         goto fail;
     }
     if (plan.n_shares > 0) { /* layers [n_cpu_layers, n_layer) run in src/backend/cuda */
+        /* the GPU layers' KV in VRAM in blocks mirroring the context's pool (same ids, tables, copies) */
         const struct lir_cuda_chain_params gp = { .n_ctx = p.n_ctx, .n_batch = p.n_batch, .embed = plan.embed,
-                                                  .output = plan.output };
+                                                  .output = plan.output, .kv_blocks = c->kv.n_blocks };
         if ((s = lir_cuda_chain_create(m, plan.shares, plan.n_shares, &gp, &c->gpu, &e))) {
             lir_context_free(c);
             goto fail;
         }
+        c->kv.on_copy = gpu_copy_block;
+        c->kv.on_copy_user = c;
         c->gpu_embed = plan.embed;
         c->gpu_head = plan.output;
     }
@@ -448,6 +455,10 @@ static enum lir_status batch_run(lir_context *c, const struct batch_in *b, int64
         if (c->seq_next[s] > len) lir__kv_seq_prepare(&c->kv, s, c->seq_next[s] - len);
         c->seq_next[s] = len;
     }
+    if (c->gpu_copy_failed) /* the first time err says which copy */
+        return c->err.msg[0] ? LIR_EINTERNAL
+                             : lir__errf(&c->err, LIR_EINTERNAL, "%s: a copy of a KV block in VRAM failed earlier; "
+                                         "the GPU cache is inconsistent (create the context again)", b->fn);
     c->n_logits = b->hidden ? 0 : n_out;
     c->out_map_n = b->n;
     int64_t row = 0;
@@ -487,13 +498,14 @@ static enum lir_status batch_run(lir_context *c, const struct batch_in *b, int64
             lir_cpu_run(c->cpu, forward_llama, &a);
             continue;
         }
-        /* the CPU's layers, the GPU chain's (one sequence: positions c->pos[0]..), the CPU's head */
+        /* the CPU's layers, the GPU chain's (each token at its sequence's position, through its
+         * sequence's block table), the CPU's head */
         if (a.embed) {
             a.head = false;
             lir_cpu_run(c->cpu, forward_llama, &a);
         }
-        enum lir_status st = lir_cuda_chain_eval(c->gpu, a.tokens, c->x, nb, c->pos[0], c->out_rows, n_o, a.logits,
-                                                 a.embd, &c->err);
+        enum lir_status st = lir_cuda_chain_eval_seqs(c->gpu, a.tokens, c->x, nb, 0, c->pos, c->tok_table,
+                                                      c->out_rows, n_o, a.logits, a.embd, &c->err);
         if (st) return st;
         if (!c->gpu_head && n_o > 0) {
             a.l0 = a.l1 = c->model->hp.n_layer;

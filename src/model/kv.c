@@ -136,6 +136,7 @@ void lir__kv_seq_own_block(struct lir_kv *kv, int32_t seq, int32_t j) {
     if (kv->refs[old] == 1) return;
     const int32_t b = block_alloc(kv);
     memcpy(kv->pool + (size_t)b * kv->block_bytes, kv->pool + (size_t)old * kv->block_bytes, kv->block_bytes);
+    if (kv->on_copy) kv->on_copy(kv->on_copy_user, b, old);
     block_release(kv, old);
     s->blocks[j] = b;
 }

@@ -40,6 +40,10 @@ struct lir_kv {
     int32_t *refs;           /* (n_blocks) sequences referencing each block */
     int32_t *free_ids;       /* (n_blocks) stack of free blocks, n_free on it */
     struct lir_kv_seq *seqs; /* (n_seq) */
+    /* called after a shared block's data is copied to a new block (copy on write), so a cache
+     * kept elsewhere with the same block ids (the GPU's) copies it too; may be NULL */
+    void (*on_copy)(void *user, int32_t dst, int32_t src);
+    void *on_copy_user;
 };
 
 /* Pool blocks for the given sizes (kv_size 0 = n_seq x n_ctx, per sequence rounded up to

@@ -451,7 +451,7 @@ static void estimate_gpu(const lir_model *m, const struct lir_context_params *p,
         const struct lir_cuda_params gp = {
             .n_ctx = n_ctx, .n_batch = n_batch, .device = sh->device, .layer_begin = sh->layer_begin,
             .layer_end = sh->layer_end, .hidden_in = !(plan.embed && i == 0),
-            .hidden_out = !(plan.output && i == plan.n_shares - 1),
+            .hidden_out = !(plan.output && i == plan.n_shares - 1), .kv_blocks = (int32_t)blocks,
         };
         struct lir_cuda_bytes b;
         lir_cuda_estimate(m, &gp, &b);
@@ -482,6 +482,6 @@ void lir_model_estimate_context(const lir_model *m, const struct lir_context_par
     const uint64_t blocks = (uint64_t)lir__kv_pool_blocks(n_ctx, n_seq, p->kv_size);
     const size_t rb = lir__kv_row_bytes(p->kv_type, m->hp.n_head_kv * m->hp.head_dim);
     out->kv_cache = blocks * 2ull * LIR_KV_BLOCK_TOKENS * rb * (uint64_t)m->hp.n_layer;
-    if (p->gpu_layers != 0 && n_seq == 1) estimate_gpu(m, p, n_ctx, rb, blocks, out);
+    if (p->gpu_layers != 0) estimate_gpu(m, p, n_ctx, rb, blocks, out);
     out->total = out->weights + out->kv_cache + out->compute;
 }

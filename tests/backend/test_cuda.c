@@ -29,8 +29,10 @@
  *    64 teacher-forced steps, logits within 0.25 of the CPU's and the same top token wherever
  *    the CPU's top-2 margin is >= 0.05 (at most 8 near-ties; see greedy_vs_cpu); and
  *    through the public API (lir_context_params.gpu_layers = -1) 32 greedy tokens equal the CPU
- *    context's; n_seq_max > 1 is refused, as are a context shift and reading the KV cache for a
- *    snapshot.
+ *    context's; a context shift and reading the KV cache for a snapshot are refused.
+ *  - several sequences (n_seq_max 4, a pool smaller than 4 full sequences; whole and partial
+ *    offload): a prompt copied to two sequences (shared blocks, copied on write in VRAM too), a
+ *    batch over three sequences, 4-token decode steps, a cut; every row near the CPU's.
  *  - partial offload through lir_context_create: gpu_layers 1, n_layer/2, n_layer (the head on
  *    the CPU) and n_layer + 1 (all) on generated llama/qwen2/qwen3 models of 4 layers (an 80-token
  *    prompt in two batches with every row's logits, 12 one-token steps, chosen rows of a batch,
@@ -284,9 +286,10 @@ Test(cuda_plan, estimate_splits_ram_and_vram, .fini = cleanup) {
     cr_assert_eq(split.vram_kv_cache, all.vram_kv_cache);
     cr_assert(split.vram_compute > all.vram_compute); /* each share has its buffers */
     cr_assert_eq(split.weights, all.weights);
-    cp.n_seq_max = 2; /* a context lir_context_create refuses: the CPU estimate */
+    cp.n_seq_max = 2; /* two sequences: the VRAM cache mirrors a pool of twice the blocks */
     lir_model_estimate_context(m, &cp, &split);
-    cr_assert_eq(split.vram_total, 0);
+    cr_assert_eq(split.vram_kv_cache, 2 * all.vram_kv_cache);
+    cr_assert_eq(split.vram_weights, all.vram_weights);
     lir_model_free(m);
 }
 
@@ -599,13 +602,83 @@ Test(cuda, context_gpu_layers_all_equals_cpu) {
     cr_assert_eq(lir__kv_seq_read(gc, 0, 0, 0, kvbuf), LIR_EUNSUPPORTED); /* snapshots: not yet */
     lir_context_free(gc);
     lir_context_free(cc);
-    /* refused: several sequences, whole or partial offload (partial offload itself: partial_offload_*) */
-    cp.n_seq_max = 2;
-    for (int32_t gl = -1; gl <= 1; gl += 2) {
-        cp.gpu_layers = gl;
-        cr_assert_eq(lir_context_create(m, &cp, &gc, err, sizeof err), LIR_EUNSUPPORTED, "gpu_layers %d", gl);
-        cr_assert(strstr(err, "n_seq_max"), "message: %s", err);
+    lir_model_free(m);
+}
+
+/* Several sequences in one context, GPU against CPU (gpu_layers -1 and a partial 4 of 8): a
+ * prompt in sequence 0, copied to 1 and 2 (the prefix shared, not stored again), one batch that
+ * appends 3 tokens to 1 (copying the shared partly filled block on write), 1 to 2 and a fresh
+ * 5-token prompt to 3, then 12 decode steps of one token per sequence (the 4-token step's CUDA
+ * graph), then sequence 0 cut back and continued; every wanted row within the NMSE bound. The
+ * pool holds 10 blocks, fewer than 4 sequences x 4, so sharing is what makes it fit. */
+static void check_row(const float *got, const float *ref, int n, bool strict, const char *what, const char *where,
+                      int i, double *worst);
+static void several_sequences(lir_model *m, int32_t gpu_layers) {
+    const int32_t nv = m->hp.n_vocab;
+    struct lir_context_params cp = lir_context_params_default();
+    cp.n_ctx = 256;
+    cp.n_batch = 64;
+    cp.n_threads = 2;
+    cp.n_seq_max = 4;
+    cp.kv_size = 640;
+    lir_context *cc = NULL, *gc = NULL;
+    char err[512] = "";
+    cr_assert_eq(lir_context_create(m, &cp, &cc, err, sizeof err), LIR_OK, "%s", err);
+    cp.gpu_layers = gpu_layers;
+    cr_assert_eq(lir_context_create(m, &cp, &gc, err, sizeof err), LIR_OK, "gpu_layers %d: %s", gpu_layers, err);
+    char what[64];
+    snprintf(what, sizeof what, "4 sequences, gpu_layers %d", gpu_layers);
+    lir_context *both[2] = { cc, gc };
+    double worst = 0;
+    lir_token toks[64];
+    for (int i = 0; i < 64; i++) toks[i] = (lir_token)((i * 37 + 11) % nv);
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(lir_context_decode(both[k], toks, 40, 0, false), LIR_OK, "%s", lir_context_last_error(both[k]));
+        cr_assert_eq(lir_context_seq_copy(both[k], 0, 1), LIR_OK);
+        cr_assert_eq(lir_context_seq_copy(both[k], 0, 2), LIR_OK);
     }
+    check_row(lir_context_logits(gc, -1), lir_context_logits(cc, -1), nv, false, what, "prompt", 0, &worst);
+    /* one batch over three sequences, every row wanted */
+    const lir_token bt[9] = { 5, 6, 7, 8, 9, 10, 11, 12, 13 };
+    const int32_t bs[9] = { 1, 1, 1, 2, 3, 3, 3, 3, 3 };
+    int8_t want[9];
+    memset(want, 1, sizeof want);
+    const struct lir_batch b = { .n_tokens = 9, .token = bt, .seq_id = bs, .logits = want };
+    for (int k = 0; k < 2; k++)
+        cr_assert_eq(lir_context_decode_batch(both[k], &b), LIR_OK, "%s", lir_context_last_error(both[k]));
+    for (int i = 0; i < 9; i++)
+        check_row(lir_context_logits(gc, i), lir_context_logits(cc, i), nv, false, what, "mixed batch row", i, &worst);
+    /* decode steps: one token for each of the four sequences */
+    const int32_t seqs[4] = { 0, 1, 2, 3 };
+    for (int s = 0; s < 12; s++) {
+        lir_token st[4];
+        for (int q = 0; q < 4; q++) st[q] = toks[(s * 4 + q * 7) % 64];
+        int8_t w4[4] = { 1, 1, 1, 1 };
+        const struct lir_batch d = { .n_tokens = 4, .token = st, .seq_id = seqs, .logits = w4 };
+        for (int k = 0; k < 2; k++)
+            cr_assert_eq(lir_context_decode_batch(both[k], &d), LIR_OK, "step %d: %s", s,
+                         lir_context_last_error(both[k]));
+        for (int q = 0; q < 4; q++)
+            check_row(lir_context_logits(gc, q), lir_context_logits(cc, q), nv, false, what, "4-sequence step", s,
+                      &worst);
+    }
+    /* sequence 0 cut back to 20 tokens (its old blocks are reused), then 6 more */
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(lir_context_decode(both[k], toks + 40, 6, 20, false), LIR_OK, "%s",
+                     lir_context_last_error(both[k]));
+        cr_assert_eq(lir_context_seq_length(both[k], 0), 26);
+    }
+    check_row(lir_context_logits(gc, -1), lir_context_logits(cc, -1), nv, false, what, "after the cut", 0, &worst);
+    cr_log_info("%s: worst NMSE %.3g", what, worst);
+    lir_context_free(gc);
+    lir_context_free(cc);
+}
+
+Test(cuda, several_sequences_equal_cpu) {
+    need_gpu();
+    lir_model *m = load_default_model();
+    several_sequences(m, -1);
+    several_sequences(m, 4);
     lir_model_free(m);
 }
 

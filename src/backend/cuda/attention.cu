@@ -22,8 +22,8 @@
 template <int DPL>
 __global__ void __launch_bounds__(AT_WARPS * 32)
 k_attn(const float *__restrict__ q, const __half *__restrict__ kc, const __half *__restrict__ vc,
-       const int32_t *__restrict__ pos, int n_head, int n_head_kv, int n_gc, float scale, int chunk, int n_split,
-       float *__restrict__ part, float *__restrict__ out) {
+       const int32_t *__restrict__ pos, const int32_t *__restrict__ tab, int mb, int n_head, int n_head_kv, int n_gc,
+       float scale, int chunk, int n_split, float *__restrict__ part, float *__restrict__ out) {
     constexpr int HD = DPL * 32;
     lirk_pdl_trigger();
     lirk_pdl_wait();
@@ -35,6 +35,7 @@ k_attn(const float *__restrict__ q, const __half *__restrict__ kc, const __half 
     const int kv_dim = n_head_kv * HD, qd = n_head * HD;
     const int n = pos[t] + 1;
     const int j0 = split * chunk, j1 = min(n, j0 + chunk);
+    const int32_t *tb = tab + (size_t)t * mb;
 
     float qr[AT_GMAX][DPL], acc[AT_GMAX][DPL], m[AT_GMAX], l[AT_GMAX];
 #pragma unroll
@@ -50,10 +51,10 @@ k_attn(const float *__restrict__ q, const __half *__restrict__ kc, const __half 
     for (int j = j0 + warp; j < j1; j += 2 * AT_WARPS) {
         const int ja = j + AT_WARPS;
         const bool two = ja < j1;
-        const __half *kr = kc + (size_t)j * kv_dim + (size_t)kvh * HD;
-        const __half *vr = vc + (size_t)j * kv_dim + (size_t)kvh * HD;
-        const __half *kra = kc + (size_t)(two ? ja : j) * kv_dim + (size_t)kvh * HD;
-        const __half *vra = vc + (size_t)(two ? ja : j) * kv_dim + (size_t)kvh * HD;
+        const int jb = two ? ja : j; /* rows of the token's sequence: block tb[row / 64], row % 64 in it */
+        const size_t ro = ((size_t)tb[j >> 6] * 64 + (j & 63)) * kv_dim + (size_t)kvh * HD;
+        const size_t roa = ((size_t)tb[jb >> 6] * 64 + (jb & 63)) * kv_dim + (size_t)kvh * HD;
+        const __half *kr = kc + ro, *vr = vc + ro, *kra = kc + roa, *vra = vc + roa;
         float kf[DPL], vf[DPL], kfa[DPL], vfa[DPL];
 #pragma unroll
         for (int i = 0; i < DPL; i++) {
@@ -177,30 +178,30 @@ __global__ void k_attn_merge_act(const float *__restrict__ part, const int32_t *
 
 template <int DPL>
 static void launch_attn(cudaStream_t st, dim3 grid, const float *q, const uint16_t *kc, const uint16_t *vc,
-                        const int32_t *pos, int n_head, int n_head_kv, int n_gc, float scale, int chunk, int n_split,
+                        const int32_t *pos, const int32_t *tab, int mb, int n_head, int n_head_kv, int n_gc, float scale, int chunk, int n_split,
                         float *part, float *out) {
     const size_t smem = sizeof(float) * AT_WARPS * AT_GMAX * (2 + DPL * 32);
     if (smem > 48 * 1024) cudaFuncSetAttribute(k_attn<DPL>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     lirk_launch(k_attn<DPL>, grid, dim3(AT_WARPS * 32), smem, st, q, (const __half *)kc, (const __half *)vc, pos,
-                n_head, n_head_kv, n_gc, scale, chunk, n_split, part, out);
+                tab, mb, n_head, n_head_kv, n_gc, scale, chunk, n_split, part, out);
 }
 
 extern "C" void lirk_attention(void *stream, const float *d_q, const uint16_t *d_kc, const uint16_t *d_vc,
-                               const int32_t *d_pos, int32_t n_tok, int32_t n_head, int32_t n_head_kv,
+                               const int32_t *d_pos, const int32_t *d_tab, int32_t max_blocks, int32_t n_tok, int32_t n_head, int32_t n_head_kv,
                                int32_t head_dim, float scale, int32_t chunk, int32_t n_split, float *d_part,
                                float *d_out, const struct lirk_act *act, int32_t act_type) {
     cudaStream_t st = (cudaStream_t)stream;
     const int G = n_head / n_head_kv, n_gc = (G + AT_GMAX - 1) / AT_GMAX;
     const dim3 grid((unsigned)n_split, (unsigned)(n_head_kv * n_gc), (unsigned)n_tok);
     switch (head_dim / 32) {
-    case 1: launch_attn<1>(st, grid, d_q, d_kc, d_vc, d_pos, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
-    case 2: launch_attn<2>(st, grid, d_q, d_kc, d_vc, d_pos, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
-    case 3: launch_attn<3>(st, grid, d_q, d_kc, d_vc, d_pos, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
-    case 4: launch_attn<4>(st, grid, d_q, d_kc, d_vc, d_pos, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
-    case 5: launch_attn<5>(st, grid, d_q, d_kc, d_vc, d_pos, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
-    case 6: launch_attn<6>(st, grid, d_q, d_kc, d_vc, d_pos, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
-    case 7: launch_attn<7>(st, grid, d_q, d_kc, d_vc, d_pos, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
-    default: launch_attn<8>(st, grid, d_q, d_kc, d_vc, d_pos, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
+    case 1: launch_attn<1>(st, grid, d_q, d_kc, d_vc, d_pos, d_tab, max_blocks, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
+    case 2: launch_attn<2>(st, grid, d_q, d_kc, d_vc, d_pos, d_tab, max_blocks, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
+    case 3: launch_attn<3>(st, grid, d_q, d_kc, d_vc, d_pos, d_tab, max_blocks, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
+    case 4: launch_attn<4>(st, grid, d_q, d_kc, d_vc, d_pos, d_tab, max_blocks, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
+    case 5: launch_attn<5>(st, grid, d_q, d_kc, d_vc, d_pos, d_tab, max_blocks, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
+    case 6: launch_attn<6>(st, grid, d_q, d_kc, d_vc, d_pos, d_tab, max_blocks, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
+    case 7: launch_attn<7>(st, grid, d_q, d_kc, d_vc, d_pos, d_tab, max_blocks, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
+    default: launch_attn<8>(st, grid, d_q, d_kc, d_vc, d_pos, d_tab, max_blocks, n_head, n_head_kv, n_gc, scale, chunk, n_split, d_part, d_out); break;
     }
     const int qd = n_head * head_dim;
     int mode = act ? lirk_act_mode(act_type) : -1;

@@ -45,6 +45,10 @@ struct lir_cuda_params {
      * hidden_out: no output head, the output is the residual stream after layer_end - 1. */
     int32_t layer_begin, layer_end;
     bool hidden_in, hidden_out;
+    /* KV cache blocks of 64 rows (0: n_ctx's worth, one sequence, block j of positions 64j..);
+     * more or fewer serve several sequences through block tables (lir_cuda_chain_eval), the
+     * context's KV pool mirrored block for block */
+    int32_t kv_blocks;
 };
 
 /* Number of CUDA devices usable now; 0 when there is none, the driver fails, or the library was
@@ -137,6 +141,7 @@ struct lir_cuda_chain_params {
     bool output;              /* the last share runs the output head; else the output is the
                                  residual stream after the last share's last layer */
     bool no_graph;            /* as lir_cuda_params */
+    int32_t kv_blocks;        /* as lir_cuda_params (0: one sequence of n_ctx) */
     /* fraction of all shares' weight bytes uploaded (0..1], on the creating thread; may be NULL */
     void (*progress)(float fraction, void *user);
     void *progress_user;      /* borrowed */
@@ -163,6 +168,19 @@ void lir_cuda_chain_free(lir_cuda_chain *ch); /* accepts NULL */
  * Returns LIR_OK, LIR_EINVAL (bad argument, named), LIR_EINTERNAL (a CUDA or cuBLAS error). */
 enum lir_status lir_cuda_chain_eval(lir_cuda_chain *ch, const int32_t *tokens, float *x, int32_t n, int32_t pos,
                                     const int32_t *out_rows, int32_t n_out, float *logits, float *embd, lir_err *e);
+
+/* lir_cuda_chain_eval for tokens of several sequences: token i at position pos_each[i] (NULL:
+ * pos + i) of the sequence whose KV block table is tables[i] (borrowed, entries for blocks 0 ..
+ * pos_each[i] / 64, each in [0, kv_blocks); NULL: block j is j, one sequence): its K and V go
+ * to that row, its attention reads that sequence's rows [0, pos_each[i]]. */
+enum lir_status lir_cuda_chain_eval_seqs(lir_cuda_chain *ch, const int32_t *tokens, float *x, int32_t n, int32_t pos,
+                                         const int32_t *pos_each, const int32_t *const *tables,
+                                         const int32_t *out_rows, int32_t n_out, float *logits, float *embd,
+                                         lir_err *e);
+/* Copies KV block src to dst in every share (the context's copy on write of a shared block);
+ * ordered before the next evaluation. LIR_OK, LIR_EINVAL (a block outside the cache), or a CUDA
+ * error. */
+enum lir_status lir_cuda_chain_copy_block(lir_cuda_chain *ch, int32_t dst, int32_t src, lir_err *e);
 
 int32_t lir_cuda_chain_n_shares(const lir_cuda_chain *ch);  /* 0 for NULL */
 const lir_cuda *lir_cuda_chain_share(const lir_cuda_chain *ch, int32_t i); /* NULL when out of range */

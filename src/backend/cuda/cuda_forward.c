@@ -100,25 +100,29 @@ static void sum_weight(void *u, const struct lir_tensor *t, struct gt *dst) {
 /* The device buffers of a share besides its weights, in allocation order. */
 enum {
     B_KC, B_VC, B_X, B_XB, B_XG, B_Q, B_K, B_V, B_ATT, B_HB, B_HB2, B_PART, B_LOGITS, B_SCRATCH16, B_X16, B_XQ,
-    B_XQ8, B_XD, B_XS, B_TOK, B_POS, B_ROWS, B_COUNT
+    B_XQ8, B_XD, B_XS, B_TOK, B_POS, B_ROWS, B_TAB, B_COUNT
 };
 
 struct geom {
-    int32_t kv_size;            /* cache rows: n_ctx rounded up to 64 */
+    int32_t kv_size;            /* rows a sequence may hold: n_ctx rounded up to 64 */
+    int32_t max_blocks, n_blocks; /* blocks of 64 rows: of a sequence at most, in the cache */
     int32_t chunk, n_split;     /* attention rows per split block, splits for <= SPLIT_MAX_TOK tokens */
     size_t scratch_elems;       /* f16 elements of the prompt-GEMM dequantize buffer */
     size_t bytes[B_COUNT];
 };
 
-static void share_geom(const lir_model *m, const struct share *s, int32_t n_ctx, int32_t n_batch, struct geom *z) {
+static void share_geom(const lir_model *m, const struct share *s, int32_t n_ctx, int32_t n_batch, int32_t kv_blocks,
+                       struct geom *z) {
     const struct lir_hparams *hp = &m->hp;
     z->kv_size = (n_ctx + 63) / 64 * 64;
+    z->max_blocks = z->kv_size / 64;
+    z->n_blocks = kv_blocks > 0 ? kv_blocks : z->max_blocks;
     z->chunk = 32; /* rows per attention block in decode: more blocks, shorter walks */
     while ((z->kv_size + z->chunk - 1) / z->chunk > SPLIT_MAX) z->chunk += 32;
     z->n_split = (z->kv_size + z->chunk - 1) / z->chunk;
     const size_t KD = (size_t)hp->n_head_kv * hp->head_dim, QD = (size_t)hp->n_head * hp->head_dim;
     const size_t B = (size_t)n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
-    const size_t kv_elems = (size_t)(s->l1 - s->l0) * (size_t)z->kv_size * KD;
+    const size_t kv_elems = (size_t)(s->l1 - s->l0) * (size_t)z->n_blocks * 64 * KD;
     size_t maxd = E > F ? E : F;
     if (QD > maxd) maxd = QD;
     size_t maxw = 0; /* largest weight matrix needing the dequantize buffer */
@@ -146,6 +150,7 @@ static void share_geom(const lir_model *m, const struct share *s, int32_t n_ctx,
     b[B_XD] = B * maxd / 32 * 4 + 16; /* a scale per 32 or 256, */
     b[B_XS] = B * maxd / 16 * 4 + 16; /* sums per 16 */
     b[B_TOK] = b[B_POS] = b[B_ROWS] = B * 4;
+    b[B_TAB] = B * (size_t)z->max_blocks * 4; /* each token's sequence's block table */
 }
 
 void lir_cuda_estimate(const struct lir_model *m, const struct lir_cuda_params *p, struct lir_cuda_bytes *out) {
@@ -157,7 +162,8 @@ void lir_cuda_estimate(const struct lir_model *m, const struct lir_cuda_params *
     const struct gdst none = { 0 };
     share_weights(m, &s, &none, sum_weight, &w);
     struct geom z;
-    share_geom(m, &s, p->n_ctx, p->n_batch, &z);
+    if (p->kv_blocks < 0) return;
+    share_geom(m, &s, p->n_ctx, p->n_batch, p->kv_blocks, &z);
     out->weights = w.arena;
     out->kv_cache = (uint64_t)z.bytes[B_KC] + z.bytes[B_VC];
     for (int i = B_X; i < B_COUNT; i++) out->compute += z.bytes[i];
@@ -193,8 +199,12 @@ float *lir__cuda_share_x(const lir_cuda *g) { return NULL; }
 bool lir__cuda_share_embeds(const lir_cuda *g) { return false; }
 bool lir__cuda_share_head(const lir_cuda *g) { return false; }
 enum lir_status lir__cuda_share_stage(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos,
+                                      const int32_t *pos_each, const int32_t *const *tables,
                                       const int32_t *out_rows, int32_t n_out, const char *fn, lir_err *e) {
     return no_cuda(e, fn);
+}
+enum lir_status lir__cuda_share_copy_block(lir_cuda *g, int32_t dst, int32_t src, lir_err *e) {
+    return no_cuda(e, "lir__cuda_share_copy_block");
 }
 enum lir_status lir__cuda_share_run(lir_cuda *g, int32_t n, int32_t n_out, bool to_hidden, lir_err *e) {
     return no_cuda(e, "lir__cuda_share_run");
@@ -237,11 +247,14 @@ struct lir_cuda {
     size_t scratch_elems;
     int32_t *tok_d, *pos_d, *rows_d; /* (n_batch) tokens, positions, output rows */
     int32_t *tok_h, *pos_h, *rows_h; /* pinned (n_batch) */
+    int32_t max_blocks, n_blocks; /* blocks of 64 cache rows: a sequence's most, the cache's */
+    int32_t *tab_d, *tab_h;     /* (n_batch, max_blocks) each token's sequence's block table; tab_h pinned */
     bool tail;                  /* the staged step's outputs are its last n_out rows */
     uint64_t vram;
     bool no_graph;
     bool pdl;                   /* programmatic dependent launch (launch.cuh) */
-    cudaGraphExec_t graph;      /* the one-token step; NULL until first captured */
+    cudaGraphExec_t graph[LIRK_MV_MAX_TOK + 1]; /* [n]: the step of n tokens each wanting logits
+                                                   (decode of n sequences); NULL until captured */
     int mm_err;                 /* first cuBLAS/launcher error of the current pass */
 };
 
@@ -285,7 +298,7 @@ static const char *const buf_what[B_COUNT] = {
     "K cache", "V cache", "activations", "activations", "activations", "activations", "activations",
     "activations", "activations", "activations", "activations", "attention", "logits", "prompt GEMM",
     "prompt GEMM", "matmul input", "matmul input", "matmul input", "matmul input", "tokens", "positions",
-    "output rows",
+    "output rows", "block tables",
 };
 
 /* ---------------------------------------------------------------- weight upload */
@@ -408,8 +421,10 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
     g->n_ctx = p->n_ctx;
     g->n_batch = p->n_batch;
     struct geom z;
-    share_geom(m, &sh, p->n_ctx, p->n_batch, &z);
+    share_geom(m, &sh, p->n_ctx, p->n_batch, p->kv_blocks, &z);
     g->kv_size = z.kv_size;
+    g->max_blocks = z.max_blocks;
+    g->n_blocks = z.n_blocks;
     g->chunk = z.chunk;
     g->n_split = z.n_split;
     g->scratch_elems = z.scratch_elems;
@@ -468,8 +483,8 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
     void **dst[B_COUNT] = {
         (void **)&g->kc, (void **)&g->vc, (void **)&g->x, (void **)&g->xb, (void **)&g->xg, (void **)&g->q,
         (void **)&g->k, (void **)&g->v, (void **)&g->att, (void **)&g->hb, (void **)&g->hb2, (void **)&g->part,
-        (void **)&g->logits, &g->scratch16, &g->x16, (void **)&g->act.f, (void **)&g->act.q, (void **)&g->act.d, (void **)&g->act.s, (void **)&g->tok_d, (void **)&g->pos_d,
-        (void **)&g->rows_d,
+        (void **)&g->logits, &g->scratch16, &g->x16, (void **)&g->act.f, (void **)&g->act.q, (void **)&g->act.d,
+        (void **)&g->act.s, (void **)&g->tok_d, (void **)&g->pos_d, (void **)&g->rows_d, (void **)&g->tab_d,
     };
     for (int i = 0; i < B_COUNT; i++)
         if ((s = dalloc(g, dst[i], z.bytes[i], buf_what[i], e))) goto fail;
@@ -477,6 +492,7 @@ enum lir_status lir_cuda_create(const struct lir_model *m, const struct lir_cuda
     r = cudaHostAlloc((void **)&g->tok_h, B * 4, cudaHostAllocDefault);
     if (r == cudaSuccess) r = cudaHostAlloc((void **)&g->pos_h, B * 4, cudaHostAllocDefault);
     if (r == cudaSuccess) r = cudaHostAlloc((void **)&g->rows_h, B * 4, cudaHostAllocDefault);
+    if (r == cudaSuccess) r = cudaHostAlloc((void **)&g->tab_h, z.bytes[B_TAB], cudaHostAllocDefault);
     /* never-written cache rows are never read (attention stops at pos), but keep them finite */
     if (r == cudaSuccess) r = cudaMemsetAsync(g->vc, 0, z.bytes[B_VC], g->st);
     if (r == cudaSuccess) r = cudaMemsetAsync(g->kc, 0, z.bytes[B_KC], g->st);
@@ -496,14 +512,17 @@ void lir_cuda_free(lir_cuda *g) {
     if (!g) return;
     cudaSetDevice(g->device);
     if (g->st) cudaStreamSynchronize(g->st);
-    if (g->graph) cudaGraphExecDestroy(g->graph);
+    for (int i = 0; i <= LIRK_MV_MAX_TOK; i++)
+        if (g->graph[i]) cudaGraphExecDestroy(g->graph[i]);
     void *dev[] = { g->arena, g->kc, g->vc, g->x, g->xb, g->xg, g->q, g->k, g->v, g->att, g->hb, g->hb2, g->part,
-                    g->logits, g->scratch16, g->x16, g->act.f, g->act.q, g->act.d, g->act.s, g->tok_d, g->pos_d, g->rows_d };
+                    g->logits, g->scratch16, g->x16, g->act.f, g->act.q, g->act.d, g->act.s, g->tok_d, g->pos_d, g->rows_d,
+                    g->tab_d };
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
         if (dev[i]) cudaFree(dev[i]);
     if (g->tok_h) cudaFreeHost(g->tok_h);
     if (g->pos_h) cudaFreeHost(g->pos_h);
     if (g->rows_h) cudaFreeHost(g->rows_h);
+    if (g->tab_h) cudaFreeHost(g->tab_h);
     if (g->blas) cublasDestroy(g->blas);
     if (g->st) cudaStreamDestroy(g->st);
     free(g->layers);
@@ -572,7 +591,7 @@ static void forward(lir_cuda *g, int32_t n, int32_t n_out, bool all_tail, bool t
     if (g->embed) lirk_get_rows(g->st, g->tok_embd.type, g->tok_embd.d, g->tok_embd.row_size, E, g->tok_d, n, g->x);
     for (int32_t il = g->l0; il < g->l1; il++) {
         const struct glayer *L = &g->layers[il];
-        const size_t kvo = (size_t)(il - g->l0) * g->kv_size * KD; /* the share's cache has its layers only */
+        const size_t kvo = (size_t)(il - g->l0) * g->n_blocks * 64 * KD; /* the share's cache: its layers only */
         uint16_t *kc = g->kc + kvo, *vc = g->vc + kvo;
         const struct gt *qkv[3] = { &L->wq, &L->wk, &L->wv }, *qkv_b[3] = { &L->bq, &L->bk, &L->bv };
         float *qkv_o[3] = { g->q, g->k, g->v };
@@ -584,11 +603,12 @@ static void forward(lir_cuda *g, int32_t n, int32_t n_out, bool all_tail, bool t
             for (int i = 0; i < 3; i++) mm(g, qkv[i], qkv_b[i], g->xb, n, qkv_o[i]);
         }
         lirk_rope_kv(g->st, g->q, g->k, g->v, m->arch->qk_norm ? L->q_norm.d : NULL,
-                     m->arch->qk_norm ? L->k_norm.d : NULL, eps, kc, vc, g->pos_d, n, hp->n_head, hp->n_head_kv, hd,
+                     m->arch->qk_norm ? L->k_norm.d : NULL, eps, kc, vc, g->pos_d, g->tab_d, g->max_blocks, n,
+                     hp->n_head, hp->n_head_kv, hd,
                      hp->n_rot, neox, hp->rope_base, hp->rope_freq_scale, g->rope_freqs.d);
         const struct gt *wo = &L->wo, *down = &L->w_down;
         const struct gt *gu[2] = { &L->w_gate, &L->w_up }, *gu_b[2] = { NULL, NULL };
-        lirk_attention(g->st, g->q, kc, vc, g->pos_d, n, hp->n_head, hp->n_head_kv, hd, 1.0f / sqrtf((float)hd),
+        lirk_attention(g->st, g->q, kc, vc, g->pos_d, g->tab_d, g->max_blocks, n, hp->n_head, hp->n_head_kv, hd, 1.0f / sqrtf((float)hd),
                        chunk, split, g->part, g->att, dec ? &g->act : NULL, wo->type);
         if (dec) {
             mv(g, 1, &wo, NULL, n, &g->x, LIRK_MV_ADD);
@@ -653,11 +673,15 @@ bool lir__cuda_share_embeds(const lir_cuda *g) { return g->embed; }
 bool lir__cuda_share_head(const lir_cuda *g) { return g->head; }
 
 enum lir_status lir__cuda_share_stage(lir_cuda *g, const int32_t *tokens, int32_t n, int32_t pos,
+                                      const int32_t *pos_each, const int32_t *const *tables,
                                       const int32_t *out_rows, int32_t n_out, const char *fn, lir_err *e) {
-    if (n < 1 || n > g->n_batch || pos < 0 || (int64_t)pos + n > g->n_ctx || n_out < 0 || n_out > n ||
-        (g->embed && !tokens))
+    if (n < 1 || n > g->n_batch || (!pos_each && (pos < 0 || (int64_t)pos + n > g->n_ctx)) || n_out < 0 ||
+        n_out > n || (g->embed && !tokens))
         return lir__errf(e, LIR_EINVAL, "%s: bad arguments (n %d, n_batch %d, pos %d, n_ctx %d, n_out %d%s)", fn, n,
                          g->n_batch, pos, g->n_ctx, n_out, g->embed && !tokens ? ", no tokens" : "");
+    if (!tables && g->n_blocks < g->max_blocks)
+        return lir__errf(e, LIR_EINVAL, "%s: a cache of %d blocks needs block tables (a sequence may use %d)", fn,
+                         g->n_blocks, g->max_blocks);
     const struct lir_hparams *hp = &g->m->hp;
     bool tail = true; /* the outputs are the last n_out rows */
     for (int32_t i = 0; i < n_out && out_rows; i++) {
@@ -673,13 +697,26 @@ enum lir_status lir__cuda_share_stage(lir_cuda *g, const int32_t *tokens, int32_
                                  hp->n_vocab);
             g->tok_h[i] = tokens[i];
         }
-        g->pos_h[i] = pos + i;
+        const int32_t p = pos_each ? pos_each[i] : pos + i;
+        if (p < 0 || p >= g->n_ctx)
+            return lir__errf(e, LIR_EINVAL, "%s: position %d at index %d is outside [0, %d)", fn, p, i, g->n_ctx);
+        g->pos_h[i] = p;
+        int32_t *row = g->tab_h + (size_t)i * g->max_blocks; /* the blocks of positions 0..p */
+        for (int32_t j = 0; j <= p / 64; j++) {
+            const int32_t b = tables ? tables[i][j] : j;
+            if (b < 0 || b >= g->n_blocks)
+                return lir__errf(e, LIR_EINVAL, "%s: block %d of token %d's table is %d, outside [0, %d)", fn, j, i,
+                                 b, g->n_blocks);
+            row[j] = b;
+        }
     }
     g->tail = tail;
     CK(cudaSetDevice(g->device), "cudaSetDevice");
     if (g->embed)
         CK(cudaMemcpyAsync(g->tok_d, g->tok_h, (size_t)n * 4, cudaMemcpyHostToDevice, g->st), "token upload");
     CK(cudaMemcpyAsync(g->pos_d, g->pos_h, (size_t)n * 4, cudaMemcpyHostToDevice, g->st), "position upload");
+    CK(cudaMemcpyAsync(g->tab_d, g->tab_h, (size_t)n * g->max_blocks * 4, cudaMemcpyHostToDevice, g->st),
+       "block table upload");
     if (g->head && !tail)
         CK(cudaMemcpyAsync(g->rows_d, g->rows_h, (size_t)n_out * 4, cudaMemcpyHostToDevice, g->st), "row upload");
     return LIR_OK;
@@ -690,31 +727,48 @@ enum lir_status lir__cuda_share_run(lir_cuda *g, int32_t n, int32_t n_out, bool 
     CK(cudaSetDevice(g->device), "cudaSetDevice");
     lirk_set_pdl(g->pdl);
     g->mm_err = 0;
-    /* a one-token step: a head share's with one row of logits, any step of a share without it */
-    const bool step = n == 1 && !g->no_graph && (!g->head || (n_out == 1 && !to_hidden));
+    /* a decode step of n <= LIRK_MV_MAX_TOK tokens (one per sequence), each wanting logits (a head
+     * share; any such step of a share without the head): replayed from its graph */
+    const bool step = n <= LIRK_MV_MAX_TOK && !g->no_graph && (!g->head || (n_out == n && g->tail && !to_hidden));
     if (step) {
-        if (!g->graph) { /* capture the one-token step once: it reads its inputs on the device */
+        if (!g->graph[n]) { /* capture it once: it reads its inputs on the device */
             cudaGraph_t gr;
             CK(cudaStreamBeginCapture(g->st, cudaStreamCaptureModeThreadLocal), "graph capture");
-            forward(g, 1, g->head ? 1 : 0, true, false);
+            forward(g, n, g->head ? n : 0, true, false);
             cudaError_t r = cudaStreamEndCapture(g->st, &gr);
             if (r != cudaSuccess) return cu_err(e, r, "graph capture");
             if (g->mm_err) {
                 cudaGraphDestroy(gr);
                 return lir__errf(e, LIR_EINTERNAL, "cuda: matmul failed (status %d)", g->mm_err);
             }
-            r = cudaGraphInstantiate(&g->graph, gr, 0);
+            r = cudaGraphInstantiate(&g->graph[n], gr, 0);
             cudaGraphDestroy(gr);
             if (r != cudaSuccess) {
-                g->graph = NULL;
+                g->graph[n] = NULL;
                 return cu_err(e, r, "graph instantiate");
             }
         }
-        CK(cudaGraphLaunch(g->graph, g->st), "graph launch");
+        CK(cudaGraphLaunch(g->graph[n], g->st), "graph launch");
     } else {
         forward(g, n, n_out, g->tail, to_hidden);
         if (g->mm_err) return lir__errf(e, LIR_EINTERNAL, "cuda: matmul failed (status %d)", g->mm_err);
     }
+    return LIR_OK;
+}
+
+/* The cache block src copied to dst in every layer of the share (a shared block written into:
+ * the context copies it on write). */
+enum lir_status lir__cuda_share_copy_block(lir_cuda *g, int32_t dst, int32_t src, lir_err *e) {
+    if (dst < 0 || dst >= g->n_blocks || src < 0 || src >= g->n_blocks)
+        return lir__errf(e, LIR_EINVAL, "cuda: block copy %d -> %d outside [0, %d)", src, dst, g->n_blocks);
+    if (g->l1 == g->l0 || dst == src) return LIR_OK;
+    const size_t KD = (size_t)g->m->hp.n_head_kv * g->m->hp.head_dim, blk = 64 * KD * 2;
+    const size_t pitch = (size_t)g->n_blocks * blk; /* one layer's cache */
+    CK(cudaSetDevice(g->device), "cudaSetDevice");
+    CK(cudaMemcpy2DAsync((char *)g->kc + (size_t)dst * blk, pitch, (char *)g->kc + (size_t)src * blk, pitch, blk,
+                         (size_t)(g->l1 - g->l0), cudaMemcpyDeviceToDevice, g->st), "K block copy");
+    CK(cudaMemcpy2DAsync((char *)g->vc + (size_t)dst * blk, pitch, (char *)g->vc + (size_t)src * blk, pitch, blk,
+                         (size_t)(g->l1 - g->l0), cudaMemcpyDeviceToDevice, g->st), "V block copy");
     return LIR_OK;
 }
 
@@ -741,7 +795,7 @@ enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int
                          "lir_cuda_eval: the share of layers [%d, %d) lacks the token embedding or the output head "
                          "(evaluate it in a lir_cuda_chain)", g->l0, g->l1);
     enum lir_status s;
-    if ((s = lir__cuda_share_stage(g, tokens, n, pos, out_rows, n_out, "lir_cuda_eval", e)) ||
+    if ((s = lir__cuda_share_stage(g, tokens, n, pos, NULL, NULL, out_rows, n_out, "lir_cuda_eval", e)) ||
         (s = lir__cuda_share_run(g, n, n_out, embd != NULL, e)) ||
         (s = lir__cuda_share_fetch(g, n_out, logits, embd, e)))
         return s;
@@ -753,7 +807,7 @@ enum lir_status lir_cuda_eval(lir_cuda *g, const int32_t *tokens, int32_t n, int
 /* ---------------------------------------------------------------- benchmark hook */
 
 enum lir_status lir_cuda_profile(lir_cuda *g, int reps, char *buf, size_t len, lir_err *e) {
-    if (!g || !g->graph || !g->embed || !g->head || g->l1 == g->l0 || reps < 1 || !buf || !len)
+    if (!g || !g->graph[1] || !g->embed || !g->head || g->l1 == g->l0 || reps < 1 || !buf || !len)
         return lir__errf(e, LIR_EINVAL, "lir_cuda_profile: needs a whole-model share with a captured one-token "
                                         "step and reps >= 1");
     cudaEvent_t t0, t1;
@@ -765,7 +819,7 @@ enum lir_status lir_cuda_profile(lir_cuda *g, int reps, char *buf, size_t len, l
     size_t o = (size_t)snprintf(buf, len, "{");
     /* the whole step */
     cudaEventRecord(t0, g->st);
-    for (int r = 0; r < reps; r++) cudaGraphLaunch(g->graph, g->st);
+    for (int r = 0; r < reps; r++) cudaGraphLaunch(g->graph[1], g->st);
     cudaEventRecord(t1, g->st);
     CK(cudaEventSynchronize(t1), "profile");
     cudaEventElapsedTime(&ms, t0, t1);

@@ -92,6 +92,15 @@ enum lir_status lir_cuda_chain_create(const struct lir_model *m, const struct li
     return lir__errf(e, LIR_EUNSUPPORTED, "lir_cuda_chain_create: built without CUDA (configure with -DLIR_CUDA=ON)");
 }
 void lir_cuda_chain_free(lir_cuda_chain *ch) { (void)ch; }
+enum lir_status lir_cuda_chain_eval_seqs(lir_cuda_chain *ch, const int32_t *tokens, float *x, int32_t n, int32_t pos,
+                                         const int32_t *pos_each, const int32_t *const *tables,
+                                         const int32_t *out_rows, int32_t n_out, float *logits, float *embd,
+                                         lir_err *e) {
+    return lir__errf(e, LIR_EUNSUPPORTED, "lir_cuda_chain_eval: built without CUDA (configure with -DLIR_CUDA=ON)");
+}
+enum lir_status lir_cuda_chain_copy_block(lir_cuda_chain *ch, int32_t dst, int32_t src, lir_err *e) {
+    return lir__errf(e, LIR_EUNSUPPORTED, "lir_cuda_chain_copy_block: built without CUDA (configure with -DLIR_CUDA=ON)");
+}
 enum lir_status lir_cuda_chain_eval(lir_cuda_chain *ch, const int32_t *tokens, float *x, int32_t n, int32_t pos,
                                     const int32_t *out_rows, int32_t n_out, float *logits, float *embd, lir_err *e) {
     return lir__errf(e, LIR_EUNSUPPORTED, "lir_cuda_chain_eval: built without CUDA (configure with -DLIR_CUDA=ON)");
@@ -184,6 +193,7 @@ enum lir_status lir_cuda_chain_create(const struct lir_model *m, const struct li
             .n_ctx = p->n_ctx, .n_batch = p->n_batch, .device = shares[i].device, .no_graph = p->no_graph,
             .layer_begin = shares[i].layer_begin, .layer_end = shares[i].layer_end,
             .hidden_in = !(p->embed && i == 0), .hidden_out = !(p->output && i == n_shares - 1),
+            .kv_blocks = p->kv_blocks,
         };
         /* layer_end 0 means n_layer to lir_cuda_create: an empty first share [0, 0) is refused */
         if (gp[i].layer_end == 0 && nl > 0) {
@@ -265,8 +275,8 @@ uint64_t lir_cuda_chain_vram_bytes(const lir_cuda_chain *ch, int32_t device) {
 
 /* Enqueues the whole step; lir_cuda_chain_eval then waits for every stream. */
 static enum lir_status chain_enqueue(lir_cuda_chain *ch, const int32_t *tokens, const float *x, int32_t n, int32_t pos,
-                                     const int32_t *out_rows, int32_t n_out, float *logits, float *embd, int32_t *r0,
-                                     int32_t *nr, lir_err *e) {
+                                     const int32_t *pos_each, const int32_t *const *tables, const int32_t *out_rows,
+                                     int32_t n_out, float *logits, float *embd, int32_t *r0, int32_t *nr, lir_err *e) {
     static const char fn[] = "lir_cuda_chain_eval";
     const size_t E = (size_t)ch->m->hp.n_embd;
     const int32_t last = ch->n - 1;
@@ -276,7 +286,7 @@ static enum lir_status chain_enqueue(lir_cuda_chain *ch, const int32_t *tokens, 
         const int dev = lir_cuda_device(g);
         cudaStream_t st = lir__cuda_share_stream(g);
         /* output rows matter to the head share only; they were checked against n by the caller */
-        if ((s = lir__cuda_share_stage(g, i == 0 ? tokens : NULL, n, pos, i == last ? out_rows : NULL,
+        if ((s = lir__cuda_share_stage(g, i == 0 ? tokens : NULL, n, pos, pos_each, tables, i == last ? out_rows : NULL,
                                        i == last ? n_out : 0, fn, e)))
             return s;
         if (i == 0 && !ch->embed) {
@@ -311,6 +321,22 @@ static enum lir_status chain_enqueue(lir_cuda_chain *ch, const int32_t *tokens, 
 
 enum lir_status lir_cuda_chain_eval(lir_cuda_chain *ch, const int32_t *tokens, float *x, int32_t n, int32_t pos,
                                     const int32_t *out_rows, int32_t n_out, float *logits, float *embd, lir_err *e) {
+    return lir_cuda_chain_eval_seqs(ch, tokens, x, n, pos, NULL, NULL, out_rows, n_out, logits, embd, e);
+}
+
+enum lir_status lir_cuda_chain_copy_block(lir_cuda_chain *ch, int32_t dst, int32_t src, lir_err *e) {
+    if (!ch) return lir__errf(e, LIR_EINVAL, "lir_cuda_chain_copy_block: no chain");
+    for (int32_t i = 0; i < ch->n; i++) {
+        enum lir_status s = lir__cuda_share_copy_block(ch->sh[i], dst, src, e);
+        if (s) return s;
+    }
+    return LIR_OK;
+}
+
+enum lir_status lir_cuda_chain_eval_seqs(lir_cuda_chain *ch, const int32_t *tokens, float *x, int32_t n, int32_t pos,
+                                         const int32_t *pos_each, const int32_t *const *tables,
+                                         const int32_t *out_rows, int32_t n_out, float *logits, float *embd,
+                                         lir_err *e) {
     static const char fn[] = "lir_cuda_chain_eval";
     if (!ch || n < 1 || n > ch->n_batch || n_out < 0 || n_out > n)
         return lir__errf(e, LIR_EINVAL, "%s: bad arguments (n %d, n_batch %d, n_out %d)", fn, n, ch ? ch->n_batch : 0,
@@ -325,7 +351,7 @@ enum lir_status lir_cuda_chain_eval(lir_cuda_chain *ch, const int32_t *tokens, f
         if (out_rows[i] < 0 || out_rows[i] >= n)
             return lir__errf(e, LIR_EINVAL, "%s: output row %d is outside [0, %d)", fn, out_rows[i], n);
     int32_t r0 = 0, nr = 0;
-    enum lir_status s = chain_enqueue(ch, tokens, x, n, pos, out_rows, n_out, logits, embd, &r0, &nr, e);
+    enum lir_status s = chain_enqueue(ch, tokens, x, n, pos, pos_each, tables, out_rows, n_out, logits, embd, &r0, &nr, e);
     /* wait for every stream, also after an error (nothing may still use the buffers) */
     for (int32_t i = 0; i < ch->n; i++) {
         cudaError_t r = cudaSetDevice(lir_cuda_device(ch->sh[i]));

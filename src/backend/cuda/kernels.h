@@ -87,14 +87,16 @@ void lirk_rmsnorm_act(void *stream, const float *d_in, const float *d_w, int64_t
  * the first n_rot dims of each head rotated at positions pos (device): neox = pairs (i, i +
  * n_rot/2), else (2i, 2i+1); angle freq_scale * pos * base^(-2i/n_rot) / freq_factors[i]
  * (freq_factors on the device or NULL). q is written back; k and v ([n_tok][n_head_kv*head_dim])
- * go to the f16 cache rows pos[t] (per layer [kv_size][n_head_kv*head_dim]). head_dim <= 256. */
+ * go to the f16 cache: the cache of a layer is blocks of 64 rows ([blocks][64][n_head_kv*head_dim]),
+ * token t's sequence's block table is d_tab[t*max_blocks ..] (device), and position p is row
+ * p % 64 of block table[p / 64]. head_dim <= 256. */
 void lirk_rope_kv(void *stream, float *d_q, const float *d_k, const float *d_v, const float *d_qn, const float *d_kn,
-                  float eps, uint16_t *d_kc, uint16_t *d_vc, const int32_t *d_pos, int32_t n_tok, int32_t n_head,
-                  int32_t n_head_kv, int32_t head_dim, int32_t n_rot, int neox, float base, float freq_scale,
-                  const float *d_freq_factors);
+                  float eps, uint16_t *d_kc, uint16_t *d_vc, const int32_t *d_pos, const int32_t *d_tab,
+                  int32_t max_blocks, int32_t n_tok, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
+                  int32_t n_rot, int neox, float base, float freq_scale, const float *d_freq_factors);
 
-/* Causal GQA attention over the cache: token t's head h attends rows [0, pos[t]] of KV head
- * h / (n_head / n_head_kv), online softmax over blocks of `chunk` rows (flash-decoding).
+/* Causal GQA attention over the cache (blocks and tables as lirk_rope_kv): token t's head h
+ * attends positions [0, pos[t]] of its sequence, KV head h / (n_head / n_head_kv), online softmax over blocks of `chunk` rows (flash-decoding).
  * n_split > 1 splits each row range into n_split blocks of chunk rows computed in parallel
  * and merged after (d_part: n_tok*n_head*n_split*(head_dim+2) floats; the merge reads only
  * the blocks that hold rows); n_split == 1 needs chunk >= the longest range. head_dim % 32 ==
@@ -102,7 +104,7 @@ void lirk_rope_kv(void *stream, float *d_q, const float *d_k, const float *d_v, 
  * (the output projection's input; fused into the merge when n_split > 1 and n_head*head_dim
  * is a multiple of 256). */
 void lirk_attention(void *stream, const float *d_q, const uint16_t *d_kc, const uint16_t *d_vc, const int32_t *d_pos,
-                    int32_t n_tok, int32_t n_head, int32_t n_head_kv, int32_t head_dim, float scale, int32_t chunk,
+                    const int32_t *d_tab, int32_t max_blocks, int32_t n_tok, int32_t n_head, int32_t n_head_kv, int32_t head_dim, float scale, int32_t chunk,
                     int32_t n_split, float *d_part, float *d_out, const struct lirk_act *act, int32_t act_type);
 
 /* out = silu(g) * u; y += v (n elements). */

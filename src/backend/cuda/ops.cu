@@ -79,13 +79,15 @@ __global__ void k_rmsnorm_act(const float *__restrict__ in, const float *__restr
  * n_head_kv of v */
 __global__ void k_rope_kv(float *__restrict__ q, const float *__restrict__ k, const float *__restrict__ v,
                           const float *__restrict__ qn, const float *__restrict__ kn, float eps, __half *__restrict__ kc,
-                          __half *__restrict__ vc, const int32_t *__restrict__ pos, int n_head, int n_head_kv, int hd,
-                          int n_rot, int neox, float base, float freq_scale, const float *__restrict__ ff) {
+                          __half *__restrict__ vc, const int32_t *__restrict__ pos, const int32_t *__restrict__ tab,
+                          int mb, int n_head, int n_head_kv, int hd, int n_rot, int neox, float base, float freq_scale,
+                          const float *__restrict__ ff) {
     lirk_pdl_trigger();
     lirk_pdl_wait();
     const int t = blockIdx.y, h = blockIdx.x, d = threadIdx.x;
     const int kv_dim = n_head_kv * hd;
-    const size_t crow = (size_t)pos[t] * kv_dim;
+    const int p = pos[t];
+    const size_t crow = ((size_t)tab[(size_t)t * mb + (p >> 6)] * 64 + (p & 63)) * kv_dim; /* its block's row */
     if (h >= n_head + n_head_kv) {
         const int vh = h - n_head - n_head_kv;
         vc[crow + (size_t)vh * hd + d] = __float2half_rn(v[(size_t)t * kv_dim + (size_t)vh * hd + d]);
@@ -105,11 +107,11 @@ __global__ void k_rope_kv(float *__restrict__ q, const float *__restrict__ k, co
     float out = val;
     if (d < n_rot) {
         const int half = n_rot / 2;
-        const int p = neox ? (d < half ? d : d - half) : d / 2;
-        const int i0 = neox ? p : 2 * p, i1 = neox ? p + half : 2 * p + 1;
-        const float inv = powf(base, -2.0f * (float)p / (float)n_rot);
-        float ang = (float)pos[t] * inv;
-        if (ff) ang /= ff[p];
+        const int pr = neox ? (d < half ? d : d - half) : d / 2;
+        const int i0 = neox ? pr : 2 * pr, i1 = neox ? pr + half : 2 * pr + 1;
+        const float inv = powf(base, -2.0f * (float)pr / (float)n_rot);
+        float ang = (float)p * inv;
+        if (ff) ang /= ff[pr];
         ang *= freq_scale;
         float sn, cs;
         sincosf(ang, &sn, &cs);
@@ -149,12 +151,13 @@ extern "C" void lirk_rmsnorm_act(void *stream, const float *d_in, const float *d
 
 extern "C" void lirk_rope_kv(void *stream, float *d_q, const float *d_k, const float *d_v, const float *d_qn,
                              const float *d_kn, float eps, uint16_t *d_kc, uint16_t *d_vc, const int32_t *d_pos,
-                             int32_t n_tok, int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t n_rot,
-                             int neox, float base, float freq_scale, const float *d_ff) {
+                             const int32_t *d_tab, int32_t max_blocks, int32_t n_tok, int32_t n_head,
+                             int32_t n_head_kv, int32_t head_dim, int32_t n_rot, int neox, float base, float freq_scale,
+                             const float *d_ff) {
     const dim3 grid((unsigned)(n_head + 2 * n_head_kv), (unsigned)n_tok);
     lirk_launch(k_rope_kv, grid, dim3((unsigned)head_dim), 0, (cudaStream_t)stream, d_q, d_k, d_v, d_qn, d_kn, eps,
-                (__half *)d_kc, (__half *)d_vc, d_pos, n_head, n_head_kv, head_dim, n_rot, neox, base, freq_scale,
-                d_ff);
+                (__half *)d_kc, (__half *)d_vc, d_pos, d_tab, max_blocks, n_head, n_head_kv, head_dim, n_rot, neox,
+                base, freq_scale, d_ff);
 }
 
 extern "C" void lirk_swiglu(void *stream, const float *d_g, const float *d_u, float *d_out, int64_t n) {
