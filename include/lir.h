@@ -142,9 +142,10 @@ struct lir_context_params {
                            running the first n_layer - gpu_layers, the embedding and the output head
                            (llama.cpp offloads the output only when n_gpu_layers > n_layer). A GPU
                            layer's weights and KV cache live in its device's VRAM; the CPU's KV pool
-                           holds the CPU layers only. Needs a -DLIR_CUDA=ON build with a device,
-                           llama/qwen2/qwen3 and n_seq_max 1 (else LIR_EUNSUPPORTED, saying why);
-                           such a context refuses lir_context_seq_truncate and KV snapshots
+                           holds the CPU layers only, and the VRAM cache mirrors its blocks (any
+                           n_seq_max; shared prefixes stored once there too). Needs a -DLIR_CUDA=ON
+                           build with a device and llama/qwen2/qwen3 (else LIR_EUNSUPPORTED, saying
+                           why); such a context refuses lir_context_seq_truncate and KV snapshots
                            (LIR_EUNSUPPORTED). < -1: LIR_EINVAL */
     int32_t main_gpu;   /* CUDA device ordinal (default 0): without tensor_split every GPU layer goes
                            there; it runs the output head when that is offloaded. Outside the devices
@@ -160,7 +161,7 @@ struct lir_context_params {
 };
 LIR_API struct lir_context_params lir_context_params_default(void);
 /* Memory a context with params p (NULL: defaults) needs: weights, KV pool (exactly the bytes
- * lir_context_create allocates for it), compute buffers. With gpu_layers (n_seq_max 1), split by
+ * lir_context_create allocates for it), compute buffers. With gpu_layers, split by
  * where lir_context_create would put the layers: RAM keeps the CPU layers' weights and KV pool
  * (and the embedding and output head unless fully offloaded); vram_* get the GPU layers' weights
  * and f16 KV cache (and the head and embedding with full offload) plus each GPU share's buffers,
@@ -1101,8 +1102,11 @@ struct lir_installed_model {
 
 /* Spec §5.1 ModelLoadOptions. */
 struct lir_load_options {
-    int32_t gpu_layers;      /* LIR_GPU_LAYERS_ALL (spec: all); without a GPU backend every layer runs
-                                on the CPU whatever this says (the request is kept in options) */
+    int32_t gpu_layers;      /* LIR_GPU_LAYERS_ALL (spec: all); the runtime does not place layers on
+                                a GPU yet (its scheduler needs context shifts, snapshots and
+                                batch-invariant logits, which the CUDA backend lacks): every layer
+                                runs on the CPU whatever this says (the request is kept in options);
+                                lir_context_params.gpu_layers runs contexts on GPUs */
     int32_t context_size;    /* 0 = the model's maximum (context_length); else 1..16777216 */
     int32_t batch_size;      /* 256 */
     int32_t threads;         /* 0 = number of CPUs */
