@@ -258,15 +258,6 @@ struct lir_cuda {
     int mm_err;                 /* first cuBLAS/launcher error of the current pass */
 };
 
-static enum lir_status cu_err(lir_err *e, cudaError_t r, const char *what) {
-    return lir__errf(e, r == cudaErrorMemoryAllocation ? LIR_ENOMEM : LIR_EINTERNAL, "cuda: %s failed: %s (%s)", what,
-                     cudaGetErrorString(r), cudaGetErrorName(r));
-}
-#define CK(call, what)                                    \
-    do {                                                  \
-        cudaError_t r_ = (call);                          \
-        if (r_ != cudaSuccess) return cu_err(e, r_, what); \
-    } while (0)
 
 int lir_cuda_device_count(char *why, size_t why_len) {
     int n = 0;

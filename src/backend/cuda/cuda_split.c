@@ -123,15 +123,6 @@ struct lir_cuda_chain {
     float *h_x;                 /* pinned, portable (n_batch, n_embd): the residual stream to and from the CPU */
 };
 
-static enum lir_status cu_err(lir_err *e, cudaError_t r, const char *what) {
-    return lir__errf(e, r == cudaErrorMemoryAllocation ? LIR_ENOMEM : LIR_EINTERNAL, "cuda: %s failed: %s (%s)", what,
-                     cudaGetErrorString(r), cudaGetErrorName(r));
-}
-#define CK(call, what)                                    \
-    do {                                                  \
-        cudaError_t r_ = (call);                          \
-        if (r_ != cudaSuccess) return cu_err(e, r_, what); \
-    } while (0)
 
 /* The chain's upload progress: share i's fraction mapped onto all shares' weight bytes. */
 struct chain_progress {

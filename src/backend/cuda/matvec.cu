@@ -204,6 +204,18 @@ __device__ __forceinline__ void dot_q6k(const uint8_t *const *w, const mva &a, i
     }
 }
 
+/* the integer dot product of 32 int8 weights (v, 8 words) with 32 int8 inputs (x0, x1) */
+__device__ __forceinline__ int dp4a8(const int *v, int4 x0, int4 x1) {
+    int s = __dp4a(v[0], x0.x, 0);
+    s = __dp4a(v[1], x0.y, s);
+    s = __dp4a(v[2], x0.z, s);
+    s = __dp4a(v[3], x0.w, s);
+    s = __dp4a(v[4], x1.x, s);
+    s = __dp4a(v[5], x1.y, s);
+    s = __dp4a(v[6], x1.z, s);
+    return __dp4a(v[7], x1.w, s);
+}
+
 /* Q8_0 x Q8_0: one 34-byte block (32 elements) a lane */
 template <int R, int NC, int NL>
 __device__ __forceinline__ void dot_q80(const uint8_t *const *w, const mva &a, int lane, float acc[R][NC]) {
@@ -223,17 +235,7 @@ __device__ __forceinline__ void dot_q80(const uint8_t *const *w, const mva &a, i
             const int4 x0 = xp[0], x1 = xp[1];
             const float dx = a.xd[(size_t)c * nb + b];
 #pragma unroll
-            for (int r = 0; r < R; r++) {
-                int s = __dp4a((int)q[r][0], x0.x, 0);
-                s = __dp4a((int)q[r][1], x0.y, s);
-                s = __dp4a((int)q[r][2], x0.z, s);
-                s = __dp4a((int)q[r][3], x0.w, s);
-                s = __dp4a((int)q[r][4], x1.x, s);
-                s = __dp4a((int)q[r][5], x1.y, s);
-                s = __dp4a((int)q[r][6], x1.z, s);
-                s = __dp4a((int)q[r][7], x1.w, s);
-                acc[r][c] += d[r] * dx * (float)s;
-            }
+            for (int r = 0; r < R; r++) acc[r][c] += d[r] * dx * (float)dp4a8((const int *)q[r], x0, x1);
         }
     }
 }
@@ -243,7 +245,7 @@ template <int R, int NC, int NL>
 __device__ __forceinline__ void dot_q40(const uint8_t *const *w, const mva &a, int lane, float acc[R][NC]) {
     const int nb = a.ne0 / 32;
     for (int b = lane; b < nb; b += NL) {
-        int lo[R][4], hi[R][4];
+        int v[R][8]; /* the 32 quants less 8: low nibbles (elements 0..15), then high (16..31) */
         float d[R];
 #pragma unroll
         for (int r = 0; r < R; r++) {
@@ -253,8 +255,8 @@ __device__ __forceinline__ void dot_q40(const uint8_t *const *w, const mva &a, i
             d[r] = lirk_h2f(p);
 #pragma unroll
             for (int i = 0; i < 4; i++) {
-                lo[r][i] = (int)__vsub4(q[i] & 0x0F0F0F0Fu, 0x08080808u);
-                hi[r][i] = (int)__vsub4((q[i] >> 4) & 0x0F0F0F0Fu, 0x08080808u);
+                v[r][i] = (int)__vsub4(q[i] & 0x0F0F0F0Fu, 0x08080808u);
+                v[r][4 + i] = (int)__vsub4((q[i] >> 4) & 0x0F0F0F0Fu, 0x08080808u);
             }
         }
 #pragma unroll
@@ -263,17 +265,7 @@ __device__ __forceinline__ void dot_q40(const uint8_t *const *w, const mva &a, i
             const int4 x0 = xp[0], x1 = xp[1];
             const float dx = a.xd[(size_t)c * nb + b];
 #pragma unroll
-            for (int r = 0; r < R; r++) {
-                int s = __dp4a(lo[r][0], x0.x, 0);
-                s = __dp4a(lo[r][1], x0.y, s);
-                s = __dp4a(lo[r][2], x0.z, s);
-                s = __dp4a(lo[r][3], x0.w, s);
-                s = __dp4a(hi[r][0], x1.x, s);
-                s = __dp4a(hi[r][1], x1.y, s);
-                s = __dp4a(hi[r][2], x1.z, s);
-                s = __dp4a(hi[r][3], x1.w, s);
-                acc[r][c] += d[r] * dx * (float)s;
-            }
+            for (int r = 0; r < R; r++) acc[r][c] += d[r] * dx * (float)dp4a8(v[r], x0, x1);
         }
     }
 }

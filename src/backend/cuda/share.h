@@ -1,13 +1,29 @@
 /* share.h — hooks of one share (a lir_cuda, cuda_forward.c) for the chain that drives several
- * (cuda_split.c); private to src/backend/cuda, used in -DLIR_CUDA=ON builds (stubs without, as
- * for cuda.h). A step of a share is: stage (inputs to its device), then whatever fills its
- * residual stream x when it has no embedding, run (the layer loop, the output head), then fetch
- * (outputs to the host). Every hook makes the share's device current and enqueues on the share's
- * stream; nothing waits. */
+ * (cuda_split.c), and the CUDA error helpers both use; private to src/backend/cuda, used in
+ * -DLIR_CUDA=ON builds (stubs without, as for cuda.h). A step of a share is: stage (inputs to its
+ * device), then whatever fills its residual stream x when it has no embedding, run (the layer
+ * loop, the output head), then fetch (outputs to the host). Every hook makes the share's device
+ * current and enqueues on the share's stream; nothing waits. */
 #ifndef LIR_CUDA_SHARE_H
 #define LIR_CUDA_SHARE_H
 
 #include "backend/cuda/cuda.h"
+
+#ifdef LIR_CUDA
+#include <cuda_runtime_api.h>
+
+/* A CUDA error as a status (LIR_ENOMEM for allocations, else LIR_EINTERNAL) with what failed. */
+static inline enum lir_status cu_err(lir_err *e, cudaError_t r, const char *what) {
+    return lir__errf(e, r == cudaErrorMemoryAllocation ? LIR_ENOMEM : LIR_EINTERNAL, "cuda: %s failed: %s (%s)", what,
+                     cudaGetErrorString(r), cudaGetErrorName(r));
+}
+/* Returns cu_err's status from the enclosing function (which has lir_err *e) when call fails. */
+#define CK(call, what)                                    \
+    do {                                                  \
+        cudaError_t r_ = (call);                          \
+        if (r_ != cudaSuccess) return cu_err(e, r_, what); \
+    } while (0)
+#endif
 
 void *lir__cuda_share_stream(const lir_cuda *g); /* its cudaStream_t */
 float *lir__cuda_share_x(const lir_cuda *g);     /* device (n_batch, n_embd): the residual stream */
