@@ -123,7 +123,6 @@ struct lir_cuda_chain {
     float *h_x;                 /* pinned, portable (n_batch, n_embd): the residual stream to and from the CPU */
 };
 
-
 /* The chain's upload progress: share i's fraction mapped onto all shares' weight bytes. */
 struct chain_progress {
     const struct lir_cuda_chain_params *p;
@@ -178,7 +177,7 @@ enum lir_status lir_cuda_chain_create(const struct lir_model *m, const struct li
     ch->output = p->output;
     ch->n_batch = p->n_batch;
     struct lir_cuda_params gp[LIR_CUDA_SHARES_MAX];
-    double total = 0;
+    double wbytes[LIR_CUDA_SHARES_MAX], total = 0; /* each share's weight bytes (progress) */
     for (int32_t i = 0; i < n_shares; i++) {
         gp[i] = (struct lir_cuda_params){
             .n_ctx = p->n_ctx, .n_batch = p->n_batch, .device = shares[i].device, .no_graph = p->no_graph,
@@ -194,19 +193,18 @@ enum lir_status lir_cuda_chain_create(const struct lir_model *m, const struct li
         }
         struct lir_cuda_bytes b;
         lir_cuda_estimate(m, &gp[i], &b);
-        total += (double)b.weights;
+        wbytes[i] = (double)b.weights;
+        total += wbytes[i];
     }
     enum lir_status s = LIR_OK;
     double base = 0;
     for (int32_t i = 0; i < n_shares; i++) {
-        struct lir_cuda_bytes b;
-        lir_cuda_estimate(m, &gp[i], &b);
-        struct chain_progress cp = { .p = p, .base = base, .part = (double)b.weights, .total = total };
+        struct chain_progress cp = { .p = p, .base = base, .part = wbytes[i], .total = total };
         if (p->progress) {
             gp[i].progress = on_progress;
             gp[i].progress_user = &cp;
         }
-        base += (double)b.weights;
+        base += wbytes[i];
         s = lir_cuda_create(m, &gp[i], &ch->sh[i], e);
         if (s) {
             char msg[LIR_ERR_MAX];
