@@ -39,7 +39,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const struct lir_snapshot_info *in = &v.info;
         if (in->size_bytes != size || in->n_tokens < 0 || in->n_tokens > in->n_ctx) abort();
         if ((size_t)(v.kv - data) + in->kv_bytes + LIR_SNAP_SUM != size) abort();
-        if (in->kv_bytes != (uint64_t)in->n_tokens * v.token_bytes) abort();
+        if (v.n_blocks != ((uint64_t)in->n_tokens + v.block_tokens - 1) / v.block_tokens ||
+            in->kv_bytes != v.n_blocks * v.block_bytes || v.block_bytes != (uint64_t)v.block_tokens * v.token_bytes)
+            abort();
+        if (v.prefix_len % LIR_SNAP_ALIGN != 0) abort();
+        for (const uint8_t *z = v.sampler ? v.sampler + v.sampler_len : NULL; z && z < v.kv; z++)
+            if (*z) abort(); /* the padding is zero */
         if (strlen(in->name) >= LIR_SNAPSHOT_NAME_MAX) abort();
         for (int32_t i = 0; i < in->n_tokens; i++) {
             const int32_t t = (int32_t)lir__get_u32(v.tokens + 4 * (size_t)i);

@@ -610,7 +610,7 @@ LIR_API void lir_stop_matcher_free(lir_stop_matcher *m);
  * Snapshot files are untrusted input: every field is checked before anything is allocated or
  * the target sequence changes. */
 #define LIR_FINGERPRINT_LEN 32
-#define LIR_SNAPSHOT_VERSION 1
+#define LIR_SNAPSHOT_VERSION 2
 #define LIR_SNAPSHOT_NAME_MAX 256 /* bytes of a name, its NUL included */
 
 /* A BLAKE2b-256 hash of the model's GGUF metadata (every key and value), tensor infos and
@@ -629,7 +629,8 @@ struct lir_snapshot_info {
     int32_t n_ctx;                         /* n_ctx of that context */
     int32_t n_vocab;
     int32_t n_tokens;                      /* tokens of the sequence (0: an empty sequence) */
-    uint64_t kv_bytes;                     /* bytes of KV data */
+    uint64_t kv_bytes;                     /* bytes of KV data: the sequence's KV blocks, whole
+                                              (LIR_KV_BLOCK_TOKENS tokens each), as the cache holds them */
     uint64_t size_bytes;                   /* the file's size */
     int64_t created_at_ms;                 /* Unix milliseconds */
     bool has_logits;                       /* the last logits row is stored */
@@ -645,15 +646,18 @@ struct lir_snapshot_params {
                                    when the context's last decode ended with this sequence's last
                                    token, as in single-sequence use) */
     bool fsync;                 /* fsync the file and its directory before returning (default false:
-                                   written to the page cache; the rename is still atomic) */
+                                   written to the page cache; the replacement is still atomic) */
 };
 LIR_API struct lir_snapshot_params lir_snapshot_params_default(void);
 
-/* Saves sequence seq of ctx to path (borrowed): written to "path.tmp", then renamed over path, so
- * path is either the old file or the complete new one; on error "path.tmp" is removed and path is
- * untouched. p: NULL = defaults. info (may be NULL) receives the header written.
+/* Saves sequence seq of ctx to path (borrowed): written to "path.tmp", then put at path in one
+ * step (swapped with the old file, which is then removed, or renamed), so path is either the old
+ * file or the complete new one; on error "path.tmp" is removed and path is untouched. Without
+ * fsync a power loss soon after may leave a file whose checksum fails (the data was in the page
+ * cache only); a process crash never does. p: NULL = defaults. info (may be NULL) receives the header written.
  * Returns LIR_OK, LIR_EINVAL (NULL ctx/path, bad seq, bad name), LIR_EIO (cannot write; message
- * names the file and errno's text), LIR_ENOMEM, LIR_EINTERNAL; the message is on the context
+ * names the file and errno's text), LIR_EUNSUPPORTED (a context with gpu_layers: its KV cache is
+ * in VRAM), LIR_ENOMEM, LIR_EINTERNAL; the message is on the context
  * (lir_context_last_error). */
 LIR_API enum lir_status lir_snapshot_save(lir_context *ctx, int32_t seq, const char *path,
                                           const struct lir_snapshot_params *p, struct lir_snapshot_info *info);
@@ -668,7 +672,7 @@ LIR_API enum lir_status lir_snapshot_save(lir_context *ctx, int32_t seq, const c
  * empties the sequence. info (may be NULL) receives the header.
  * Returns LIR_OK, LIR_EINVAL (NULL ctx/path, bad seq; a sampler with other parameters),
  * LIR_EIO (cannot read), LIR_EFORMAT (not a snapshot, truncated, corrupt: checksum), LIR_EUNSUPPORTED
- * (another format version), LIR_ENOTFOUND (path does not exist), LIR_ERANGE (another model:
+ * (another format version; a context with gpu_layers), LIR_ENOTFOUND (path does not exist), LIR_ERANGE (another model:
  * fingerprint; another vocabulary, KV type or token size), LIR_ECONTEXT (more tokens than the
  * context or its free KV blocks hold), LIR_ENOMEM; message from lir_context_last_error. */
 LIR_API enum lir_status lir_snapshot_restore(lir_context *ctx, int32_t seq, const char *path, lir_sampler *sampler,

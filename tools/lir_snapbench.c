@@ -2,10 +2,13 @@
  * cache, restore the same): fills one sequence of a context with n tokens of random KV data
  * (through the snapshot accessor lir__kv_seq_write, not by evaluating n tokens: the contents do
  * not matter to the I/O path), then times lir_snapshot_save (no fsync: to the page cache; with
- * --fsync also to the disk) and lir_snapshot_restore into a second context, median of --reps
+ * --fsync also to the disk) and lir_snapshot_restore into a second context (into an empty
+ * sequence — read once, hashed as read — and over the full one — no free blocks: the checksum
+ * is read first), median of --reps
  * runs, and checks that the restored KV cache equals the saved one byte for byte. For scale it
  * also times the parts: plain BLAKE2b over the same bytes, the file's checksum tree on --threads
- * threads, and a plain copy of them.
+ * threads, a plain copy of them, and the machine's floors: write() of as many bytes from memory
+ * into a new file in --dir, and pread() of the snapshot file into memory.
  *
  *   lir-snapbench -m MODEL [--tokens N] [--kv f16|q8_0] [--reps R] [--dir DIR] [--fsync] [--threads T]
  *
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 static void die(const char *fmt, const char *a) {
     fprintf(stderr, "lir-snapbench: ");
@@ -99,7 +103,7 @@ int main(int argc, char **argv) {
     char path[4096];
     snprintf(path, sizeof path, "%s/lir-snapbench-%d.lirsnap", dir, (int)getpid());
     double *ts = malloc(sizeof *ts * (size_t)reps), *tr = malloc(sizeof *tr * (size_t)reps),
-           *tf = malloc(sizeof *tf * (size_t)reps);
+           *tf = malloc(sizeof *tf * (size_t)reps), *tro = malloc(sizeof *tro * (size_t)reps);
     struct lir_snapshot_info info;
     struct lir_snapshot_params sp = lir_snapshot_params_default();
     sp.name = "bench";
@@ -107,9 +111,13 @@ int main(int argc, char **argv) {
         uint64_t t0 = lir__now_ns();
         if (lir_snapshot_save(a, 0, path, &sp, &info)) die("save: %s", lir_context_last_error(a));
         ts[r] = (double)(lir__now_ns() - t0) / 1e6;
+        lir_context_seq_clear(b, 0); /* into an empty sequence, as after a restart: read once */
         t0 = lir__now_ns();
         if (lir_snapshot_restore(b, 0, path, NULL, NULL)) die("restore: %s", lir_context_last_error(b));
         tr[r] = (double)(lir__now_ns() - t0) / 1e6;
+        t0 = lir__now_ns(); /* over the full sequence: no free blocks, so the checksum is read first */
+        if (lir_snapshot_restore(b, 0, path, NULL, NULL)) die("restore: %s", lir_context_last_error(b));
+        tro[r] = (double)(lir__now_ns() - t0) / 1e6;
         tf[r] = 0;
         if (do_fsync) {
             sp.fsync = true;
@@ -141,26 +149,50 @@ int main(int argc, char **argv) {
             crypto_generichash(sum, sizeof sum, big, kv_bytes, NULL, 0);
             th[r] = (double)(lir__now_ns() - t0) / 1e6;
             t0 = lir__now_ns();
-            lir__snap_checksum(big, kv_bytes, threads, sum);
+            lir__snap_checksum(big, kv_bytes, 0, (uint64_t)LIR_KV_BLOCK_TOKENS * tb, threads, sum);
             tt[r] = (double)(lir__now_ns() - t0) / 1e6;
             t0 = lir__now_ns();
             memcpy(big2, big, kv_bytes);
             tc[r] = (double)(lir__now_ns() - t0) / 1e6 + (sum[0] & 0) + big2[kv_bytes / 2] * 0;
         }
     }
+    /* the floors on this machine: write() of the same bytes from memory into a new file in the
+     * same directory (4 MiB calls), and pread() of the snapshot file into memory (1 MiB calls) */
+    double *tw = malloc(sizeof *tw * (size_t)reps), *trd = malloc(sizeof *trd * (size_t)reps);
+    char fpath[4200];
+    snprintf(fpath, sizeof fpath, "%s.floor", path);
+    for (int r = 0; big && big2 && tw && trd && r < reps; r++) {
+        uint64_t t0 = lir__now_ns();
+        int fd = open(fpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        for (size_t o = 0; fd >= 0 && o < kv_bytes; o += 4u << 20)
+            if (write(fd, big + o, kv_bytes - o < (4u << 20) ? kv_bytes - o : (4u << 20)) <= 0) die("%s", "floor write failed");
+        if (fd < 0 || close(fd) != 0) die("%s", "floor write failed");
+        tw[r] = (double)(lir__now_ns() - t0) / 1e6;
+        unlink(fpath);
+        t0 = lir__now_ns();
+        fd = open(path, O_RDONLY);
+        for (size_t o = 0; fd >= 0 && o < kv_bytes; o += 1u << 20)
+            if (pread(fd, big2 + o, kv_bytes - o < (1u << 20) ? kv_bytes - o : (1u << 20), (off_t)o) <= 0) die("%s", "floor read failed");
+        if (fd < 0 || close(fd) != 0) die("%s", "floor read failed");
+        trd[r] = (double)(lir__now_ns() - t0) / 1e6;
+    }
     const double gb = (double)info.size_bytes / 1e9, s_ms = median(ts, reps), r_ms = median(tr, reps);
     printf("{\"tokens\":%d,\"kv_type\":\"%s\",\"token_bytes\":%zu,\"file_bytes\":%llu,\"reps\":%d,"
            "\"save_ms\":%.1f,\"save_ms_per_gb\":%.1f,\"restore_ms\":%.1f,\"restore_ms_per_gb\":%.1f",
            n, kvt == LIR_KV_TYPE_Q8_0 ? "q8_0" : "f16", tb, (unsigned long long)info.size_bytes, reps, s_ms, s_ms / gb,
            r_ms, r_ms / gb);
+    printf(",\"restore_over_ms_per_gb\":%.1f", median(tro, reps) / gb);
     if (do_fsync) printf(",\"save_fsync_ms_per_gb\":%.1f", median(tf, reps) / gb);
     if (big && big2)
         printf(",\"blake2b_ms_per_gb\":%.1f,\"checksum_tree_ms_per_gb\":%.1f,\"memcpy_ms_per_gb\":%.1f,\"threads\":%d",
                median(th, 3) / ((double)kv_bytes / 1e9), median(tt, 3) / ((double)kv_bytes / 1e9),
                median(tc, 3) / ((double)kv_bytes / 1e9), threads);
+    if (big && big2 && tw && trd)
+        printf(",\"write_floor_ms_per_gb\":%.1f,\"read_floor_ms_per_gb\":%.1f", median(tw, reps) / ((double)kv_bytes / 1e9),
+               median(trd, reps) / ((double)kv_bytes / 1e9));
     printf("}\n");
     unlink(path);
-    free(big), free(big2), free(x), free(y), free(ts), free(tr), free(tf), free(buf), free(toks), free(row);
+    free(tw), free(trd), free(tro), free(big), free(big2), free(x), free(y), free(ts), free(tr), free(tf), free(buf), free(toks), free(row);
     lir_context_free(a);
     lir_context_free(b);
     lir_model_free(m);

@@ -1,9 +1,9 @@
 /* snapshot.h — internals of context snapshots (public API: include/lir.h "snapshots").
  *
- * File format, version 1 (little-endian; every field written and read one by one):
+ * File format, version 2 (little-endian; every field written and read one by one):
  *   offset size
  *     0     8  magic "LIRSNAP\0"
- *     8     4  format version (1)
+ *     8     4  format version (2)
  *    12     4  header size (128: the fixed part, magic included)
  *    16    32  model fingerprint (lir_model_fingerprint)
  *    48     4  KV type (enum lir_kv_type)
@@ -11,22 +11,29 @@
  *    56     4  n_vocab
  *    60     4  n_tokens
  *    64     8  token_bytes: K+V of one token over all layers in the KV type (lir__kv_token_bytes)
- *    72     4  chunk_tokens: tokens per KV chunk (>= 1)
+ *    72     4  block_tokens: tokens per KV block (LIR_KV_BLOCK_TOKENS)
  *    76     4  name length (<= 255, no NUL byte)
  *    80     8  created, Unix milliseconds
  *    88     4  n_logits: 0 or n_vocab (the last logits row)
  *    92     4  sampler state bytes (lir_sampler_state_save's blob; 0 = none)
- *    96     8  kv_bytes = n_tokens x token_bytes
- *   104    24  reserved, zero
- *   128        name, tokens (n_tokens x i32), logits (n_logits x f32), sampler state, KV data
- *   end-32 32  checksum of every byte before it (len bytes): a hash tree, so that many cores
- *              can hash one file: leaf i = XXH3-128 (libxxhash, canonical big-endian 16 bytes) of
- *              bytes [i x 1 MiB, min((i + 1) x 1 MiB, len)); sum = BLAKE2b-256 (libsodium) of
- *              "LIRSNAP sum v1 xxh3", len as u64 and the leaf digests in order (a file of a few
- *              bytes has one leaf). A checksum against corruption, not a signature.
- * KV data: the tokens in chunks of chunk_tokens (the last one shorter); each chunk as
- * lir__kv_seq_read writes it: for each layer, the chunk's K rows, then its V rows.
- * The file size must equal the sum exactly. */
+ *    96     8  kv_bytes = ceil(n_tokens / block_tokens) x block_tokens x token_bytes
+ *   104     8  kv_offset: where the KV data starts, the end of the sampler state rounded up to
+ *              a multiple of 4096 (the bytes between are zero)
+ *   112    16  reserved, zero
+ *   128        name, tokens (n_tokens x i32), logits (n_logits x f32), sampler state, zeros
+ *   kv_offset  KV data: the sequence's KV blocks in order, each as the cache holds it (model/kv.h:
+ *              for each layer, K [block_tokens][kv_dim] then V, F16 transposed [kv_dim]
+ *              [block_tokens] or Q8_0 rows), so save writes and restore reads the cache's own
+ *              memory with no copy between; in the last block the rows (V columns) past n_tokens
+ *              are zero
+ *   end-32 32  checksum of every byte before it (len bytes): a hash tree, so that many cores can
+ *              hash one file: leaf 0 = XXH3-128 (libxxhash, canonical big-endian 16 bytes) of
+ *              bytes [0, kv_offset), leaf 1 + j = XXH3-128 of KV block j; sum = BLAKE2b-256
+ *              (libsodium) of "LIRSNAP sum v2 xxh3", len as u64 and the leaf digests in order.
+ *              A checksum against corruption, not a signature.
+ * The file size must equal kv_offset + kv_bytes + 32 exactly.
+ * Version 1 (before 2026-12-01: KV as rows in 1 MiB chunks, V untransposed, 1 MiB leaves) is
+ * refused with LIR_EUNSUPPORTED. */
 #ifndef LIR_SNAPSHOT_H
 #define LIR_SNAPSHOT_H
 
@@ -41,6 +48,8 @@
 #define LIR_SNAP_MAX_TOKENS (1 << 24) /* lir_context_create's n_ctx limit */
 #define LIR_SNAP_MAX_VOCAB (1 << 24)
 #define LIR_SNAP_MAX_SAMPLER (64u << 20)
+#define LIR_SNAP_MAX_BLOCK 65536u    /* block_tokens */
+#define LIR_SNAP_ALIGN 4096u         /* kv_offset's alignment */
 
 /* A checked view of a snapshot in memory: pointers into the caller's buffer. */
 struct lir__snap_view {
@@ -51,15 +60,17 @@ struct lir__snap_view {
     size_t sampler_len;
     const uint8_t *kv;          /* kv_bytes */
     uint64_t token_bytes;
-    uint32_t chunk_tokens;
-    uint64_t prefix_len;        /* bytes before the KV data: header, name, tokens, logits, sampler */
+    uint32_t block_tokens;
+    uint64_t block_bytes;       /* block_tokens x token_bytes: one KV block, one checksum leaf */
+    uint64_t n_blocks;          /* KV blocks in the file */
+    uint64_t prefix_len;        /* kv_offset: header, name, tokens, logits, sampler, zeros */
     uint32_t name_len, n_logits;
 };
 
 /* Checks len bytes of data (borrowed) as a whole snapshot file: magic, version, header fields
  * and their ranges, sizes against len (exactly), token ids against n_vocab, logits not NaN or
- * +inf, and — when verify_sum — the checksum (on n_threads threads). Fills *out. Nothing is
- * allocated but the checksum's leaf digests.
+ * +inf, zero padding, and — when verify_sum — the checksum (on n_threads threads). Fills *out.
+ * Nothing is allocated but the checksum's leaf digests.
  * Returns LIR_OK, LIR_EFORMAT (message names the field, its value and what was expected),
  * LIR_EUNSUPPORTED (another version), LIR_EINTERNAL (libsodium failed to start). */
 enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, int n_threads,
@@ -70,25 +81,36 @@ enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, i
  * (header first) and points out's tokens, logits and sampler into them. Neither sets kv. */
 enum lir_status lir__snap_parse_header(const uint8_t *hdr, uint64_t file_len, struct lir__snap_view *out, lir_err *e);
 enum lir_status lir__snap_parse_prefix(const uint8_t *b, struct lir__snap_view *out, lir_err *e);
-/* The checksum above over data[0..len) (borrowed), on n_threads threads (>= 1; the caller's thread
- * is one of them). LIR_OK, LIR_ENOMEM, LIR_EINTERNAL (libsodium or a thread failed to start). */
-#define LIR_SNAP_LEAF (1u << 20)
-enum lir_status lir__snap_checksum(const uint8_t *data, size_t len, int n_threads, uint8_t out[LIR_SNAP_SUM]);
-/* The same over bytes a callback gives: leaf(user, off, n, buf) returns the n bytes at off — a
- * pointer into memory, or buf after reading them there (LIR_SNAP_LEAF bytes, one per thread,
- * allocated only when buffered; else NULL) — or NULL when it cannot (the checksum then returns
- * LIR_EIO). Called from n_threads threads. */
-typedef const uint8_t *(*lir__snap_leaf_fn)(void *user, uint64_t off, size_t n, uint8_t *buf);
-enum lir_status lir__snap_checksum_by(lir__snap_leaf_fn leaf, void *user, bool buffered, uint64_t len, int n_threads,
-                                      uint8_t out[LIR_SNAP_SUM]);
-/* The same checksum over bytes given in pieces: begin (NULL: out of memory or libsodium failed),
- * update with consecutive pieces, end (the sum of everything given), free. Update and end return
- * false on out of memory. */
-struct lir__snap_sum;
-struct lir__snap_sum *lir__snap_sum_begin(void);
-bool lir__snap_sum_update(struct lir__snap_sum *c, const void *data, size_t n);
-bool lir__snap_sum_end(struct lir__snap_sum *c, uint8_t out[LIR_SNAP_SUM]);
-void lir__snap_sum_free(struct lir__snap_sum *c);
+
+/* The checksum. Leaves: leaf 0 is bytes [0, first), leaf i >= 1 bytes [first + (i - 1) x leaf,
+ * first + i x leaf) cut at len (a snapshot: first = kv_offset, leaf = block_bytes; first = len
+ * gives one leaf). A leaf digest is XXH3-128 in canonical form, hashed in pieces of at most
+ * LIR_SNAP_PIECE bytes (the same digest as one pass); the root is BLAKE2b over the domain string,
+ * len and the digests. */
+#define LIR_SNAP_PIECE (1u << 20)
+#define LIR_SNAP_LEAF_DIGEST 16
+struct lir__snap_leaf; /* a leaf being hashed */
+struct lir__snap_leaf *lir__snap_leaf_new(void); /* NULL: out of memory */
+void lir__snap_leaf_update(struct lir__snap_leaf *l, const void *p, size_t n);
+/* The digest of everything given since new (or the last final), and a fresh start. */
+void lir__snap_leaf_final(struct lir__snap_leaf *l, uint8_t out[LIR_SNAP_LEAF_DIGEST]);
+void lir__snap_leaf_free(struct lir__snap_leaf *l);
+/* One leaf in one call. */
+void lir__snap_leaf_digest(const void *p, size_t n, uint8_t out[LIR_SNAP_LEAF_DIGEST]);
+/* The sum over n_leaves digests (n_leaves x 16 bytes) of a file whose checksum covers len bytes.
+ * LIR_OK, or LIR_EINTERNAL when libsodium fails to start. */
+enum lir_status lir__snap_root(const uint8_t *digests, size_t n_leaves, uint64_t len, uint8_t out[LIR_SNAP_SUM]);
+/* The whole checksum over data[0..len) (borrowed), on n_threads threads (>= 1; the caller's
+ * thread is one of them). LIR_OK, LIR_ENOMEM, LIR_EINTERNAL (libsodium or a thread failed to start). */
+enum lir_status lir__snap_checksum(const uint8_t *data, uint64_t len, uint64_t first, uint64_t leaf, int n_threads,
+                                   uint8_t out[LIR_SNAP_SUM]);
+/* The same over bytes a callback gives: piece(user, off, n, buf) returns the n <= LIR_SNAP_PIECE
+ * bytes at off — a pointer into memory, or buf after reading them there (LIR_SNAP_PIECE bytes, one
+ * per thread, allocated only when buffered; else NULL) — or NULL when it cannot (the checksum then
+ * returns LIR_EIO). Called from n_threads threads. */
+typedef const uint8_t *(*lir__snap_piece_fn)(void *user, uint64_t off, size_t n, uint8_t *buf);
+enum lir_status lir__snap_checksum_by(lir__snap_piece_fn piece, void *user, bool buffered, uint64_t len,
+                                      uint64_t first, uint64_t leaf, int n_threads, uint8_t out[LIR_SNAP_SUM]);
 
 /* Snapshot directories (the runtime's context manager, `lir chat`): files NAME.lirsnap. */
 #define LIR_SNAP_EXT ".lirsnap"

@@ -12,74 +12,118 @@
 
 /* ---------------------------------------------------------------- checksum */
 
-struct sum_job {
-    lir__snap_leaf_fn leaf;
-    void *user;
-    bool buffered;         /* leaf needs a LIR_SNAP_LEAF buffer to read into */
-    uint64_t len;
-    size_t n_leaves;
-    uint8_t *digests;      /* (n_leaves, LEAF_DIGEST) */
-    int ith, nth;
-    bool failed, nomem;
+/* A leaf: XXH3-128 (libxxhash) in its canonical (big-endian) form — a checksum against
+ * corruption that runs at memory speed, where BLAKE2b took seconds per GB. XXH3's streaming
+ * state gives the one-pass digest whatever the pieces. */
+struct lir__snap_leaf {
+    XXH3_state_t *st;
 };
 
-/* A leaf: XXH3-128 (libxxhash) in its canonical (big-endian) form — a checksum against
- * corruption that runs at memory speed, where BLAKE2b took seconds per GB. */
-#define LEAF_DIGEST 16
-static void leaf_digest(const uint8_t *p, size_t n, uint8_t out[LEAF_DIGEST]) {
-    XXH128_canonical_t c;
-    XXH128_canonicalFromHash(&c, XXH3_128bits(p, n));
-    memcpy(out, c.digest, LEAF_DIGEST);
+struct lir__snap_leaf *lir__snap_leaf_new(void) {
+    struct lir__snap_leaf *l = malloc(sizeof *l);
+    if (!l) return NULL;
+    l->st = XXH3_createState();
+    if (!l->st) {
+        free(l);
+        return NULL;
+    }
+    XXH3_128bits_reset(l->st);
+    return l;
 }
 
-/* The root over the leaf digests: BLAKE2b-256 of a domain string, the length (LE u64) and the digests. */
-static void root_digest(const uint8_t *dg, size_t n_leaves, uint64_t len, uint8_t out[LIR_SNAP_SUM]) {
+void lir__snap_leaf_update(struct lir__snap_leaf *l, const void *p, size_t n) { XXH3_128bits_update(l->st, p, n); }
+
+static void canonical(XXH128_hash_t h, uint8_t out[LIR_SNAP_LEAF_DIGEST]) {
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, h);
+    memcpy(out, c.digest, LIR_SNAP_LEAF_DIGEST);
+}
+
+void lir__snap_leaf_final(struct lir__snap_leaf *l, uint8_t out[LIR_SNAP_LEAF_DIGEST]) {
+    canonical(XXH3_128bits_digest(l->st), out);
+    XXH3_128bits_reset(l->st);
+}
+
+void lir__snap_leaf_free(struct lir__snap_leaf *l) {
+    if (!l) return;
+    XXH3_freeState(l->st);
+    free(l);
+}
+
+void lir__snap_leaf_digest(const void *p, size_t n, uint8_t out[LIR_SNAP_LEAF_DIGEST]) {
+    canonical(XXH3_128bits(p, n), out);
+}
+
+enum lir_status lir__snap_root(const uint8_t *dg, size_t n_leaves, uint64_t len, uint8_t out[LIR_SNAP_SUM]) {
+    if (sodium_init() < 0) return LIR_EINTERNAL;
     crypto_generichash_state h;
-    static const char dom[] = "LIRSNAP sum v1 xxh3";
+    static const char dom[] = "LIRSNAP sum v2 xxh3";
     uint8_t lb[8];
     for (int i = 0; i < 8; i++) lb[i] = (uint8_t)(len >> (8 * i));
     crypto_generichash_init(&h, NULL, 0, LIR_SNAP_SUM);
     crypto_generichash_update(&h, (const uint8_t *)dom, sizeof dom - 1);
     crypto_generichash_update(&h, lb, sizeof lb);
-    crypto_generichash_update(&h, dg, LEAF_DIGEST * n_leaves);
+    crypto_generichash_update(&h, dg, LIR_SNAP_LEAF_DIGEST * n_leaves);
     crypto_generichash_final(&h, out, LIR_SNAP_SUM);
+    return LIR_OK;
 }
+
+struct sum_job {
+    lir__snap_piece_fn piece;
+    void *user;
+    bool buffered;         /* piece needs a LIR_SNAP_PIECE buffer to read into */
+    uint64_t len, first, leaf;
+    size_t n_leaves;
+    uint8_t *digests;      /* (n_leaves, LIR_SNAP_LEAF_DIGEST) */
+    int ith, nth;
+    bool failed, nomem;
+};
 
 static void *sum_leaves(void *arg) {
     struct sum_job *j = arg;
-    uint8_t *buf = j->buffered ? malloc(LIR_SNAP_LEAF) : NULL;
-    if (j->buffered && !buf) {
+    uint8_t *buf = j->buffered ? malloc(LIR_SNAP_PIECE) : NULL;
+    struct lir__snap_leaf *l = lir__snap_leaf_new();
+    if ((j->buffered && !buf) || !l) {
         j->failed = j->nomem = true;
+        free(buf);
+        lir__snap_leaf_free(l);
         return NULL;
     }
-    for (size_t i = (size_t)j->ith; i < j->n_leaves; i += (size_t)j->nth) {
-        const uint64_t off = (uint64_t)i * LIR_SNAP_LEAF;
-        const size_t n = j->len - off < LIR_SNAP_LEAF ? (size_t)(j->len - off) : LIR_SNAP_LEAF;
-        const uint8_t *p = j->leaf(j->user, off, n, buf);
-        if (!p) {
-            j->failed = true;
-            break;
+    for (size_t i = (size_t)j->ith; i < j->n_leaves && !j->failed; i += (size_t)j->nth) {
+        uint64_t off = i ? j->first + (uint64_t)(i - 1) * j->leaf : 0;
+        const uint64_t end = i ? (j->len - off < j->leaf ? j->len : off + j->leaf) : j->first;
+        while (off < end) {
+            const size_t n = end - off < LIR_SNAP_PIECE ? (size_t)(end - off) : LIR_SNAP_PIECE;
+            const uint8_t *p = j->piece(j->user, off, n, buf);
+            if (!p) {
+                j->failed = true;
+                break;
+            }
+            lir__snap_leaf_update(l, p, n);
+            off += n;
         }
-        leaf_digest(p, n, j->digests + LEAF_DIGEST * i);
+        lir__snap_leaf_final(l, j->digests + LIR_SNAP_LEAF_DIGEST * i);
     }
     free(buf);
+    lir__snap_leaf_free(l);
     return NULL;
 }
 
-enum lir_status lir__snap_checksum_by(lir__snap_leaf_fn leaf, void *user, bool buffered, uint64_t len, int n_threads,
-                                      uint8_t out[LIR_SNAP_SUM]) {
-    if (sodium_init() < 0) return LIR_EINTERNAL;
-    if (len > (uint64_t)SIZE_MAX - LIR_SNAP_LEAF) return LIR_ENOMEM;
-    const size_t n_leaves = len ? (size_t)((len + LIR_SNAP_LEAF - 1) / LIR_SNAP_LEAF) : 1;
-    uint8_t *dg = malloc(LEAF_DIGEST * n_leaves);
+enum lir_status lir__snap_checksum_by(lir__snap_piece_fn piece, void *user, bool buffered, uint64_t len, uint64_t first,
+                                      uint64_t leaf, int n_threads, uint8_t out[LIR_SNAP_SUM]) {
+    if (first > len || (first < len && leaf == 0)) return LIR_EINTERNAL; /* a caller's mistake */
+    const uint64_t nl = first < len ? 1 + (len - first + leaf - 1) / leaf : 1;
+    if (nl > SIZE_MAX / LIR_SNAP_LEAF_DIGEST) return LIR_ENOMEM;
+    const size_t n_leaves = (size_t)nl;
+    uint8_t *dg = malloc(LIR_SNAP_LEAF_DIGEST * n_leaves);
     if (!dg) return LIR_ENOMEM;
     int nth = n_threads < 1 ? 1 : n_threads > 64 ? 64 : n_threads;
     if ((size_t)nth > n_leaves) nth = (int)n_leaves;
     struct sum_job jobs[64];
     pthread_t tid[64];
     int started = 1;
-    for (int t = 0; t < nth; t++) jobs[t] = (struct sum_job){ leaf, user, buffered, len, len ? n_leaves : 0, dg, t, nth, false, false };
-    if (!len) leaf_digest((const uint8_t *)"", 0, dg);
+    for (int t = 0; t < nth; t++)
+        jobs[t] = (struct sum_job){ piece, user, buffered, len, first, leaf, n_leaves, dg, t, nth, false, false };
     for (int t = 1; t < nth; t++) {
         if (pthread_create(&tid[t], NULL, sum_leaves, &jobs[t]) != 0) break;
         started++;
@@ -90,83 +134,19 @@ enum lir_status lir__snap_checksum_by(lir__snap_leaf_fn leaf, void *user, bool b
     for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
     bool failed = false, nomem = false;
     for (int t = 0; t < nth; t++) failed |= jobs[t].failed, nomem |= jobs[t].nomem;
-    if (!failed) root_digest(dg, n_leaves, len, out);
+    enum lir_status s = nomem ? LIR_ENOMEM : failed ? LIR_EIO : lir__snap_root(dg, n_leaves, len, out);
     free(dg);
-    return nomem ? LIR_ENOMEM : failed ? LIR_EIO : LIR_OK;
+    return s;
 }
 
-static const uint8_t *leaf_in_memory(void *user, uint64_t off, size_t n, uint8_t *buf) {
+static const uint8_t *piece_in_memory(void *user, uint64_t off, size_t n, uint8_t *buf) {
     (void)n, (void)buf;
     return (const uint8_t *)user + off;
 }
 
-enum lir_status lir__snap_checksum(const uint8_t *data, size_t len, int n_threads, uint8_t out[LIR_SNAP_SUM]) {
-    return lir__snap_checksum_by(leaf_in_memory, (void *)data, false, len, n_threads, out);
-}
-
-/* The streamed form: leaves hashed as the bytes come (XXH3's streaming state gives the same
- * digest as the one-shot call), so a writer needs no second pass over what it wrote. */
-struct lir__snap_sum {
-    XXH3_state_t *st;
-    size_t fill;   /* bytes in the open leaf */
-    uint64_t len;  /* bytes so far */
-    uint8_t *dg;   /* closed leaves' digests */
-    size_t n_dg, cap_dg;
-};
-
-struct lir__snap_sum *lir__snap_sum_begin(void) {
-    if (sodium_init() < 0) return NULL;
-    struct lir__snap_sum *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
-    c->st = XXH3_createState();
-    if (!c->st || XXH3_128bits_reset(c->st) != XXH_OK) {
-        lir__snap_sum_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-static bool close_leaf(struct lir__snap_sum *c) {
-    if (c->n_dg == c->cap_dg) {
-        size_t cap = c->cap_dg ? 2 * c->cap_dg : 1024;
-        uint8_t *d = realloc(c->dg, cap * LEAF_DIGEST);
-        if (!d) return false;
-        c->dg = d;
-        c->cap_dg = cap;
-    }
-    XXH128_canonical_t h;
-    XXH128_canonicalFromHash(&h, XXH3_128bits_digest(c->st));
-    memcpy(c->dg + LEAF_DIGEST * c->n_dg++, h.digest, LEAF_DIGEST);
-    c->fill = 0;
-    return XXH3_128bits_reset(c->st) == XXH_OK;
-}
-
-bool lir__snap_sum_update(struct lir__snap_sum *c, const void *data, size_t n) {
-    const uint8_t *p = data;
-    while (n) {
-        size_t k = LIR_SNAP_LEAF - c->fill < n ? LIR_SNAP_LEAF - c->fill : n;
-        if (XXH3_128bits_update(c->st, p, k) != XXH_OK) return false;
-        c->fill += k;
-        c->len += k;
-        p += k;
-        n -= k;
-        if (c->fill == LIR_SNAP_LEAF && !close_leaf(c)) return false;
-    }
-    return true;
-}
-
-bool lir__snap_sum_end(struct lir__snap_sum *c, uint8_t out[LIR_SNAP_SUM]) {
-    /* the last, partial leaf (or the one empty leaf of an empty input) */
-    if ((c->fill || !c->len) && !close_leaf(c)) return false;
-    root_digest(c->dg, c->n_dg, (size_t)c->len, out);
-    return true;
-}
-
-void lir__snap_sum_free(struct lir__snap_sum *c) {
-    if (!c) return;
-    if (c->st) XXH3_freeState(c->st);
-    free(c->dg);
-    free(c);
+enum lir_status lir__snap_checksum(const uint8_t *data, uint64_t len, uint64_t first, uint64_t leaf, int n_threads,
+                                   uint8_t out[LIR_SNAP_SUM]) {
+    return lir__snap_checksum_by(piece_in_memory, (void *)data, false, len, first, leaf, n_threads, out);
 }
 
 /* ---------------------------------------------------------------- parse */
@@ -191,13 +171,14 @@ enum lir_status lir__snap_parse_header(const uint8_t *b, uint64_t len, struct li
     in->n_vocab = (int32_t)lir__get_u32(b + 56);
     in->n_tokens = (int32_t)lir__get_u32(b + 60);
     out->token_bytes = lir__get_u64(b + 64);
-    out->chunk_tokens = lir__get_u32(b + 72);
+    out->block_tokens = lir__get_u32(b + 72);
     const uint32_t name_len = lir__get_u32(b + 76);
     in->created_at_ms = (int64_t)lir__get_u64(b + 80);
     const uint32_t n_logits = lir__get_u32(b + 88);
     const uint32_t smp_len = lir__get_u32(b + 92);
     in->kv_bytes = lir__get_u64(b + 96);
-    for (unsigned i = 104; i < LIR_SNAP_HEADER; i++)
+    const uint64_t kv_off = lir__get_u64(b + 104);
+    for (unsigned i = 112; i < LIR_SNAP_HEADER; i++)
         if (b[i]) return lir__errf(e, LIR_EFORMAT, "snapshot: reserved header byte %u is %u (expected 0)", i, b[i]);
     if (in->kv_type != LIR_KV_TYPE_F16 && in->kv_type != LIR_KV_TYPE_Q8_0)
         return lir__errf(e, LIR_EFORMAT, "snapshot: KV type %d (expected 0 = F16 or 1 = Q8_0)", in->kv_type);
@@ -210,9 +191,9 @@ enum lir_status lir__snap_parse_header(const uint8_t *b, uint64_t len, struct li
     if (out->token_bytes < 1 || out->token_bytes > ((uint64_t)1 << 32))
         return lir__errf(e, LIR_EFORMAT, "snapshot: token_bytes %llu is outside [1, 2^32]",
                          (unsigned long long)out->token_bytes);
-    if (out->chunk_tokens < 1 || out->chunk_tokens > LIR_SNAP_MAX_TOKENS)
-        return lir__errf(e, LIR_EFORMAT, "snapshot: chunk_tokens %u is outside [1, %d]", out->chunk_tokens,
-                         LIR_SNAP_MAX_TOKENS);
+    if (out->block_tokens < 1 || out->block_tokens > LIR_SNAP_MAX_BLOCK)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: block_tokens %u is outside [1, %u]", out->block_tokens,
+                         LIR_SNAP_MAX_BLOCK);
     if (name_len >= LIR_SNAPSHOT_NAME_MAX)
         return lir__errf(e, LIR_EFORMAT, "snapshot: name length %u (at most %d)", name_len, LIR_SNAPSHOT_NAME_MAX - 1);
     if (n_logits != 0 && n_logits != (uint32_t)in->n_vocab)
@@ -220,17 +201,25 @@ enum lir_status lir__snap_parse_header(const uint8_t *b, uint64_t len, struct li
     if (smp_len > LIR_SNAP_MAX_SAMPLER)
         return lir__errf(e, LIR_EFORMAT, "snapshot: sampler state of %u bytes (at most %u)", smp_len,
                          LIR_SNAP_MAX_SAMPLER);
-    /* n_tokens <= 2^24 and token_bytes <= 2^32: the product fits in 64 bits */
-    if (in->kv_bytes != (uint64_t)in->n_tokens * out->token_bytes)
-        return lir__errf(e, LIR_EFORMAT, "snapshot: kv_bytes %llu != n_tokens %d x token_bytes %llu",
-                         (unsigned long long)in->kv_bytes, in->n_tokens, (unsigned long long)out->token_bytes);
-    /* every term is below 2^57: the sum cannot overflow 64 bits */
-    const uint64_t want = (uint64_t)LIR_SNAP_HEADER + name_len + 4ull * (uint64_t)in->n_tokens + 4ull * n_logits +
-                          smp_len + in->kv_bytes + LIR_SNAP_SUM;
+    /* n_tokens <= 2^24, block_tokens <= 2^16, token_bytes <= 2^32: every product fits in 64 bits */
+    out->block_bytes = (uint64_t)out->block_tokens * out->token_bytes;
+    out->n_blocks = ((uint64_t)in->n_tokens + out->block_tokens - 1) / out->block_tokens;
+    if (in->kv_bytes != out->n_blocks * out->block_bytes)
+        return lir__errf(e, LIR_EFORMAT,
+                         "snapshot: kv_bytes %llu != %llu blocks (n_tokens %d in blocks of %u) x %llu bytes",
+                         (unsigned long long)in->kv_bytes, (unsigned long long)out->n_blocks, in->n_tokens,
+                         out->block_tokens, (unsigned long long)out->block_bytes);
+    /* every term is below 2^57: the sums cannot overflow 64 bits */
+    const uint64_t pre = (uint64_t)LIR_SNAP_HEADER + name_len + 4ull * (uint64_t)in->n_tokens + 4ull * n_logits + smp_len;
+    const uint64_t want_off = (pre + LIR_SNAP_ALIGN - 1) / LIR_SNAP_ALIGN * LIR_SNAP_ALIGN;
+    if (kv_off != want_off)
+        return lir__errf(e, LIR_EFORMAT, "snapshot: kv_offset %llu (expected %llu: %llu bytes before the KV data, rounded up to %u)",
+                         (unsigned long long)kv_off, (unsigned long long)want_off, (unsigned long long)pre, LIR_SNAP_ALIGN);
+    const uint64_t want = want_off + in->kv_bytes + LIR_SNAP_SUM;
     if (want != len)
         return lir__errf(e, LIR_EFORMAT, "snapshot: the header describes %llu bytes, the file has %llu (%s)",
                          (unsigned long long)want, (unsigned long long)len, want > len ? "truncated" : "trailing bytes");
-    out->prefix_len = want - in->kv_bytes - LIR_SNAP_SUM;
+    out->prefix_len = want_off;
     out->name_len = name_len;
     out->n_logits = n_logits;
     out->sampler_len = smp_len;
@@ -264,6 +253,9 @@ enum lir_status lir__snap_parse_prefix(const uint8_t *b, struct lir__snap_view *
         p += 4 * (size_t)n_logits;
     }
     if (out->sampler_len) out->sampler = p;
+    p += out->sampler_len;
+    for (const uint8_t *z = p; z < b + out->prefix_len; z++)
+        if (*z) return lir__errf(e, LIR_EFORMAT, "snapshot: padding byte at %td is %u (expected 0)", z - b, *z);
     return LIR_OK;
 }
 
@@ -275,7 +267,8 @@ enum lir_status lir__snap_parse(const void *data, size_t len, bool verify_sum, i
     /* the checksum before the contents, so a corrupt byte is reported as such */
     if (verify_sum) {
         uint8_t sum[LIR_SNAP_SUM];
-        const enum lir_status cs = lir__snap_checksum(b, len - LIR_SNAP_SUM, n_threads, sum);
+        const enum lir_status cs =
+            lir__snap_checksum(b, len - LIR_SNAP_SUM, out->prefix_len, out->block_bytes, n_threads, sum);
         if (cs) return lir__errf(e, cs, "snapshot: checksum: %s", lir_status_str(cs));
         if (sodium_memcmp(sum, b + len - LIR_SNAP_SUM, LIR_SNAP_SUM) != 0)
             return lir__errf(e, LIR_EFORMAT, "snapshot: checksum mismatch (the file is corrupt)");

@@ -867,6 +867,7 @@ lir_err *lir__context_err(lir_context *c) { return &c->err; }
 int32_t lir__context_kv_type(const lir_context *c) { return c->kv_type; }
 const struct lir_cuda_chain *lir__context_gpu(const lir_context *c) { return c ? c->gpu : NULL; }
 int32_t lir__context_n_cpu_layers(const lir_context *c) { return c ? c->n_cpu_layers : 0; }
+struct lir_kv *lir__context_kv(lir_context *c) { return c && !c->gpu ? &c->kv : NULL; }
 /* over every layer of the model (the snapshot format's), also where the CPU's pool holds fewer */
 size_t lir__kv_token_bytes(const lir_context *c) { return 2 * (size_t)c->model->hp.n_layer * c->kv.row_bytes; }
 

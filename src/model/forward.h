@@ -31,6 +31,10 @@ enum lir_status lir__kv_seq_read(lir_context *c, int32_t seq, int32_t p0, int32_
  * (past n_ctx, or too few free blocks), LIR_ENOMEM. Logits are not touched. */
 enum lir_status lir__kv_seq_write(lir_context *c, int32_t seq, int32_t p0, int32_t n, const lir_token *tokens,
                                   const void *buf);
+/* The paged KV cache itself (model/kv.h), for snapshots of whole blocks; NULL with gpu_layers
+ * (the cache is in VRAM: snapshots of it are not supported yet). */
+struct lir_kv;
+struct lir_kv *lir__context_kv(lir_context *c);
 /* Sets the logits row that lir_context_logits(c, -1) returns (n_vocab floats, copied). */
 enum lir_status lir__context_set_logits(lir_context *c, const float *row);
 /* The enum lir_kv_type value of the KV type. */

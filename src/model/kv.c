@@ -159,6 +159,40 @@ void lir__kv_seq_copy(struct lir_kv *kv, int32_t src, int32_t dst) {
     b->len = a->len;
 }
 
+/* ---------------------------------------------------------------- snapshot blocks */
+
+void lir__kv_take(struct lir_kv *kv, int32_t n, int32_t *ids) {
+    for (int32_t i = 0; i < n; i++) {
+        ids[i] = kv->free_ids[--kv->n_free];
+        kv->refs[ids[i]] = 1;
+    }
+}
+
+void lir__kv_give(struct lir_kv *kv, int32_t n, const int32_t *ids) {
+    for (int32_t i = 0; i < n; i++) block_release(kv, ids[i]);
+}
+
+void lir__kv_seq_adopt(struct lir_kv *kv, int32_t seq, const int32_t *ids, int32_t n_tok, const lir_token *toks) {
+    struct lir_kv_seq *s = &kv->seqs[seq];
+    lir__kv_seq_cut(kv, seq, 0);
+    memcpy(s->blocks, ids, sizeof *ids * (size_t)n_blocks_of(n_tok));
+    if (n_tok) memcpy(s->tokens, toks, sizeof *toks * (size_t)n_tok);
+    s->len = n_tok;
+}
+
+void lir__kv_block_zero_tail(const struct lir_kv *kv, char *b, int32_t m) {
+    if (m >= LIR_KV_BS) return;
+    const size_t rb = kv->row_bytes, tail = (size_t)(LIR_KV_BS - m);
+    for (int32_t il = 0; il < kv->n_layer; il++) {
+        char *k = b + (size_t)il * kv->layer_bytes, *v = k + (size_t)LIR_KV_BS * rb;
+        memset(k + (size_t)m * rb, 0, tail * rb);
+        if (kv->type == LIR_TYPE_F16)
+            for (int32_t d = 0; d < kv->kv_dim; d++) memset((lir_f16 *)v + (size_t)d * LIR_KV_BS + m, 0, tail * sizeof(lir_f16));
+        else
+            memset(v + (size_t)m * rb, 0, tail * rb);
+    }
+}
+
 /* ---------------------------------------------------------------- rows */
 
 /* m rows (t) of a transposed V block segment vt ([D][64], column offset applied) to rows vr

@@ -81,6 +81,17 @@ void lir__kv_seq_prepare(struct lir_kv *kv, int32_t seq, int32_t n);
 void lir__kv_seq_own_block(struct lir_kv *kv, int32_t seq, int32_t j);
 void lir__kv_seq_copy(struct lir_kv *kv, int32_t src, int32_t dst);
 
+/* Snapshot blocks (the file keeps the cache's own block layout). take: pops n free blocks
+ * (reference 1, contents left as they are: the caller fills every byte) into ids; the caller
+ * checked n <= n_free. give: returns blocks from take that were not adopted. adopt: seq becomes
+ * the n_tok tokens (ids copied) held by blocks ids[0 .. ceil(n_tok / 64)) from take, its old
+ * blocks released; the caller reserved n_tok token ids (lir__kv_reserve_tokens). zero_tail:
+ * zeroes the rows (columns of a transposed V) m..63 of a block's bytes at b, every layer. */
+void lir__kv_take(struct lir_kv *kv, int32_t n, int32_t *ids);
+void lir__kv_give(struct lir_kv *kv, int32_t n, const int32_t *ids);
+void lir__kv_seq_adopt(struct lir_kv *kv, int32_t seq, const int32_t *ids, int32_t n_tok, const lir_token *toks);
+void lir__kv_block_zero_tail(const struct lir_kv *kv, char *b, int32_t m);
+
 /* Snapshot rows: n tokens of seq from p0 (written: blocks prepared, len not changed), per layer
  * n K rows then n V rows (not transposed) of row_bytes. */
 void lir__kv_rows_read(const struct lir_kv *kv, int32_t seq, int32_t p0, int32_t n, void *buf);

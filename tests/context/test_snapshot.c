@@ -222,6 +222,39 @@ Test(snapshot, empty_sequence, .init = setup, .fini = teardown) {
     lir_model_free(m);
 }
 
+/* A save over an existing snapshot swaps the new file in (not a rename over it: see replace() in
+ * snapshot.c) and removes the old one: path holds the new snapshot, no .tmp is left; a directory
+ * at path is not swapped away but refused, and stays. */
+Test(snapshot, save_over_existing, .init = setup, .fini = teardown) {
+    lir_model *m = load(model_a);
+    lir_context *c = ctx_new(m, 128, LIR_KV_TYPE_F16, 1);
+    lir_token p[50];
+    prompt(p, 50);
+    cr_assert_eq(lir_context_decode(c, p, 50, 0, false), LIR_OK);
+    cr_assert_eq(lir_snapshot_save(c, 0, snap_path, NULL, NULL), LIR_OK, "%s", lir_context_last_error(c));
+    lir_context_seq_clear(c, 0);
+    cr_assert_eq(lir_context_decode(c, p, 20, 0, false), LIR_OK);
+    cr_assert_eq(lir_snapshot_save(c, 0, snap_path, NULL, NULL), LIR_OK, "%s", lir_context_last_error(c));
+    char tmp[300], err[512];
+    snprintf(tmp, sizeof tmp, "%s.tmp", snap_path);
+    cr_assert_neq(access(tmp, F_OK), 0, "the old snapshot was left at .tmp");
+    struct lir_snapshot_info ri;
+    cr_assert_eq(lir_snapshot_read_info(snap_path, true, &ri, err, sizeof err), LIR_OK, "%s", err);
+    cr_assert_eq(ri.n_tokens, 20);
+    char dir[280];
+    snprintf(dir, sizeof dir, "%s.d", snap_path);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    cr_assert_eq(lir_snapshot_save(c, 0, dir, NULL, NULL), LIR_EIO);
+    cr_assert(strstr(lir_context_last_error(c), "renaming"), "%s", lir_context_last_error(c));
+    struct stat st;
+    cr_assert(stat(dir, &st) == 0 && S_ISDIR(st.st_mode), "the directory is gone");
+    snprintf(tmp, sizeof tmp, "%s.tmp", dir);
+    cr_assert_neq(access(tmp, F_OK), 0, "the new file was left at .tmp");
+    rmdir(dir);
+    lir_context_free(c);
+    lir_model_free(m);
+}
+
 /* ---------------------------------------------------------------- refusals */
 
 static uint8_t *slurp(const char *path, size_t *len) {
@@ -247,6 +280,7 @@ struct target {
     lir_context *c;
     lir_token t[30];
     float *next; /* logits of decoding token 9 at position 30, before any refusal */
+    int32_t blocks_used; /* KV blocks in use: a refused restore gives back what it took */
 };
 
 /* A context whose sequence 0 holds 30 tokens, and the logits its next decode gives. */
@@ -261,12 +295,19 @@ static void target_init(struct target *tg, int32_t n_ctx, enum lir_kv_type kvt) 
     tg->next = malloc(sizeof(float) * (size_t)n_vocab);
     memcpy(tg->next, lir_context_logits(tg->c, -1), sizeof(float) * (size_t)n_vocab);
     cr_assert_eq(lir_context_decode(tg->c, tg->t, 30, 0, false), LIR_OK); /* back to the 30 tokens */
+    struct lir_context_status cs;
+    lir_context_get_status(tg->c, &cs);
+    tg->blocks_used = cs.n_blocks_used;
 }
 static void target_unchanged(struct target *tg) {
     int32_t n = 0;
     const lir_token *t = lir_context_seq_tokens(tg->c, 0, &n);
     cr_assert_eq(n, 30, "a refused restore changed the sequence's length (%d)", n);
     cr_assert_arr_eq(t, tg->t, sizeof tg->t, "a refused restore changed the sequence's tokens");
+    struct lir_context_status cs;
+    lir_context_get_status(tg->c, &cs);
+    cr_assert_eq(cs.n_blocks_used, tg->blocks_used, "a refused restore kept KV blocks (%d used, %d before)",
+                 cs.n_blocks_used, tg->blocks_used);
     lir_token x = 9;
     cr_assert_eq(lir_context_decode(tg->c, &x, 1, 30, false), LIR_OK);
     cr_assert_eq(memcmp(lir_context_logits(tg->c, -1), tg->next, sizeof(float) * (size_t)n_vocab), 0,
@@ -299,23 +340,39 @@ static void good_snapshot(void) {
     lir_model_free(m);
 }
 
-Test(snapshot, corrupt_truncated_version_refused, .init = setup, .fini = teardown) {
+/* Refusals of a damaged file, restoring into a context with a free block for the snapshot's
+ * one (read once, into free blocks, hashed as read) and into one without (checksum first, then
+ * into the sequence's own blocks): either way the sequence and the pool are as they were. */
+static void corrupt_refused(int32_t n_ctx) {
     good_snapshot();
     size_t len;
     uint8_t *b = slurp(snap_path, &len);
     struct target tg;
-    target_init(&tg, 128, LIR_KV_TYPE_F16);
+    target_init(&tg, n_ctx, LIR_KV_TYPE_F16);
+    struct lir_context_status cs;
+    lir_context_get_status(tg.c, &cs);
+    cr_assert_eq(cs.n_blocks - cs.n_blocks_used, n_ctx == 128 ? 1 : 0, "free blocks");
     char bad[300];
     snprintf(bad, sizeof bad, "%s.bad", snap_path);
 
     uint8_t *x = malloc(len);
-    /* one flipped bit in the KV data, the tokens, the logits, and the checksum itself */
-    const size_t at[] = { len - 1000, LIR_SNAP_HEADER + 7, LIR_SNAP_HEADER + 50 * 4 + 100, len - 3 };
+    /* one flipped bit in the KV data (first and last block byte), the tokens, the logits, the
+     * padding before the KV data, and the checksum itself */
+    const size_t kv_off = (size_t)lir__get_u64(b + 104), pre = LIR_SNAP_HEADER + 50 * 4 + 4 * (size_t)n_vocab;
+    cr_assert_lt(pre, kv_off, "no padding before the KV data (%zu, %zu)", pre, kv_off);
+    const size_t at[] = { len - 1000, len - LIR_SNAP_SUM - 1, LIR_SNAP_HEADER + 7, LIR_SNAP_HEADER + 50 * 4 + 100,
+                          kv_off - 1, len - 3 };
     for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
         memcpy(x, b, len);
         x[at[i]] ^= 0x10;
         spit(bad, x, len);
         expect_refused(&tg, bad, LIR_EFORMAT, "checksum");
+        if (at[i] == kv_off - 1) { /* behind the checksum, the padding is checked too */
+            struct lir__snap_view v;
+            lir_err pe = { { 0 } };
+            cr_assert_eq(lir__snap_parse(x, len, false, 1, &v, &pe), LIR_EFORMAT);
+            cr_assert(strstr(pe.msg, "padding"), "%s", pe.msg);
+        }
     }
     spit(bad, b, len - 1); /* truncated by one byte, and by half */
     expect_refused(&tg, bad, LIR_EFORMAT, "truncated");
@@ -330,23 +387,33 @@ Test(snapshot, corrupt_truncated_version_refused, .init = setup, .fini = teardow
     fclose(f);
     expect_refused(&tg, bad, LIR_EFORMAT, "trailing");
     memcpy(x, b, len);
-    x[8] = 2; /* version 2 */
+    x[8] = 1; /* version 1: the format before the KV blocks were stored as the cache holds them */
     spit(bad, x, len);
-    expect_refused(&tg, bad, LIR_EUNSUPPORTED, "version 2");
+    expect_refused(&tg, bad, LIR_EUNSUPPORTED, "version 1");
     memcpy(x, b, len);
     x[0] = 'X';
     spit(bad, x, len);
     expect_refused(&tg, bad, LIR_EFORMAT, "magic");
-    memcpy(x, b, len); /* n_tokens claims more than the file holds */
-    x[60] = 51;
+    memcpy(x, b, len); /* n_tokens claims a second block the file does not hold */
+    x[60] = 65;
     spit(bad, x, len);
     expect_refused(&tg, bad, LIR_EFORMAT, "kv_bytes");
+    memcpy(x, b, len); /* the KV data said to start elsewhere */
+    x[105] ^= 0x20;
+    spit(bad, x, len);
+    expect_refused(&tg, bad, LIR_EFORMAT, "kv_offset");
     expect_refused(&tg, "/nonexistent/dir/x.lirsnap", LIR_ENOTFOUND, "cannot open");
+    /* and the good file still restores into the same context */
+    cr_assert_eq(lir_snapshot_restore(tg.c, 0, snap_path, NULL, NULL), LIR_OK, "%s", lir_context_last_error(tg.c));
+    cr_assert_eq(lir_context_seq_length(tg.c, 0), 50);
     unlink(bad);
     free(x);
     free(b);
     target_free(&tg);
 }
+
+Test(snapshot, corrupt_truncated_version_refused_one_pass, .init = setup, .fini = teardown) { corrupt_refused(128); }
+Test(snapshot, corrupt_truncated_version_refused_two_passes, .init = setup, .fini = teardown) { corrupt_refused(64); }
 
 Test(snapshot, other_model_kv_type_context_refused, .init = setup, .fini = teardown) {
     /* a snapshot of model_b (same shape, other weights) */
@@ -449,43 +516,98 @@ Test(fingerprint, same_model_same_fingerprint_other_weights_differ, .init = setu
 }
 
 Test(snapshot, checksum_tree_any_thread_count) {
-    /* 5.5 leaves: the sum equals the format's definition (computed here leaf by leaf) on 1, 2,
-     * 3 and 8 threads, and a changed byte in any leaf changes it */
-    const size_t len = 5 * LIR_SNAP_LEAF + LIR_SNAP_LEAF / 2;
+    /* a first leaf of 5000 bytes, then leaves of 2.5 pieces (each hashed in three pieces) and a
+     * short last one: the sum equals the format's definition (computed here leaf by leaf, in one
+     * call each) on 1, 2, 3 and 8 threads, and a changed byte in any leaf changes it */
+    const size_t first = 5000, leaf = 2 * LIR_SNAP_PIECE + LIR_SNAP_PIECE / 2, len = first + 3 * leaf + 777;
     uint8_t *d = malloc(len);
     for (size_t i = 0; i < len; i++) d[i] = (uint8_t)(i * 2654435761u >> 13);
     cr_assert_geq(sodium_init(), 0);
-    uint8_t leaves[6 * 16], want[32], lb[8];
-    for (int i = 0; i < 6; i++) { /* leaf: XXH3-128 in canonical (big-endian) form */
-        size_t off = (size_t)i * LIR_SNAP_LEAF, n = len - off < LIR_SNAP_LEAF ? len - off : LIR_SNAP_LEAF;
+    uint8_t leaves[5 * 16], want[32], lb[8];
+    for (int i = 0; i < 5; i++) { /* leaf: XXH3-128 in canonical (big-endian) form */
+        const size_t off = i ? first + (size_t)(i - 1) * leaf : 0;
+        const size_t n = i == 0 ? first : len - off < leaf ? len - off : leaf;
         XXH128_hash_t x = XXH3_128bits(d + off, n);
-        for (int b = 0; b < 8; b++) {
-            leaves[16 * i + b] = (uint8_t)(x.high64 >> (56 - 8 * b));
-            leaves[16 * i + 8 + b] = (uint8_t)(x.low64 >> (56 - 8 * b));
+        for (int k = 0; k < 8; k++) {
+            leaves[16 * i + k] = (uint8_t)(x.high64 >> (56 - 8 * k));
+            leaves[16 * i + 8 + k] = (uint8_t)(x.low64 >> (56 - 8 * k));
         }
     }
     for (int i = 0; i < 8; i++) lb[i] = (uint8_t)((uint64_t)len >> (8 * i));
     crypto_generichash_state h;
     crypto_generichash_init(&h, NULL, 0, 32);
-    crypto_generichash_update(&h, (const uint8_t *)"LIRSNAP sum v1 xxh3", 19);
+    crypto_generichash_update(&h, (const uint8_t *)"LIRSNAP sum v2 xxh3", 19);
     crypto_generichash_update(&h, lb, 8);
     crypto_generichash_update(&h, leaves, sizeof leaves);
     crypto_generichash_final(&h, want, 32);
     const int nth[] = { 1, 2, 3, 8 };
     for (size_t t = 0; t < 4; t++) {
         uint8_t got[32];
-        cr_assert_eq(lir__snap_checksum(d, len, nth[t], got), LIR_OK);
+        cr_assert_eq(lir__snap_checksum(d, len, first, leaf, nth[t], got), LIR_OK);
         cr_assert_arr_eq(got, want, 32, "%d threads", nth[t]);
     }
-    const size_t at[] = { 0, LIR_SNAP_LEAF, len - 1 };
-    for (size_t i = 0; i < 3; i++) {
+    const size_t at[] = { 0, first, first + LIR_SNAP_PIECE + 3, first + leaf, len - 1 };
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
         uint8_t got[32];
         d[at[i]] ^= 1;
-        cr_assert_eq(lir__snap_checksum(d, len, 2, got), LIR_OK);
+        cr_assert_eq(lir__snap_checksum(d, len, first, leaf, 2, got), LIR_OK);
         cr_assert_arr_neq(got, want, 32, "a change at %zu was not seen", at[i]);
         d[at[i]] ^= 1;
     }
+    /* first = len: one leaf over everything */
+    uint8_t one[32], got[32], dg[16];
+    XXH128_hash_t x = XXH3_128bits(d, first);
+    for (int k = 0; k < 8; k++) dg[k] = (uint8_t)(x.high64 >> (56 - 8 * k)), dg[8 + k] = (uint8_t)(x.low64 >> (56 - 8 * k));
+    cr_assert_eq(lir__snap_root(dg, 1, first, one), LIR_OK);
+    cr_assert_eq(lir__snap_checksum(d, first, first, 0, 2, got), LIR_OK);
+    cr_assert_arr_eq(got, one, 32);
     free(d);
+}
+
+/* The last, partly filled block is stored with the rows past the sequence zeroed — never the
+ * bytes another sequence left in a reused block — and the others as the cache holds them. */
+Test(snapshot, last_block_tail_is_zero, .init = setup, .fini = teardown) {
+    lir_model *m = load(model_a);
+    const enum lir_kv_type types[] = { LIR_KV_TYPE_F16, LIR_KV_TYPE_Q8_0 };
+    for (int ti = 0; ti < 2; ti++) {
+        lir_context *c = ctx_new(m, 128, types[ti], 1);
+        const size_t tb = lir__kv_token_bytes(c);
+        uint8_t *junk = malloc(tb * 100);
+        for (size_t i = 0; i < tb * 100; i++) junk[i] = (uint8_t)(i * 31 + 7) | 1; /* never zero */
+        lir_token t[100];
+        prompt(t, 100);
+        cr_assert_eq(lir__kv_seq_write(c, 0, 0, 100, t, junk), LIR_OK, "%s", lir_context_last_error(c));
+        lir_context_seq_clear(c, 0); /* its two blocks go back to the pool, junk and all */
+        cr_assert_eq(lir_context_decode(c, t, 10, 0, false), LIR_OK); /* 10 tokens in a reused block */
+        cr_assert_eq(lir_snapshot_save(c, 0, snap_path, NULL, NULL), LIR_OK, "%s", lir_context_last_error(c));
+        size_t len;
+        uint8_t *f = slurp(snap_path, &len);
+        struct lir_model_info mi;
+        lir_model_get_info(m, &mi);
+        const size_t n_layer = (size_t)mi.n_layer, rb = tb / (2 * n_layer); /* tb = 2 x n_layer x row */
+        const size_t kv_off = (size_t)lir__get_u64(f + 104), bb = 64 * tb;
+        cr_assert_eq(len, kv_off + bb + LIR_SNAP_SUM, "one block");
+        for (size_t il = 0; il < n_layer; il++) {
+            const uint8_t *k = f + kv_off + il * 2 * 64 * rb, *v = k + 64 * rb;
+            for (size_t i = 10 * rb; i < 64 * rb; i++) cr_assert_eq(k[i], 0, "K byte %zu of layer %zu", i, il);
+            if (types[ti] == LIR_KV_TYPE_F16) {
+                for (size_t d = 0; d < rb / 2; d++)
+                    for (size_t col = 10; col < 64; col++) {
+                        const uint8_t *h = v + 2 * (d * 64 + col);
+                        cr_assert(h[0] == 0 && h[1] == 0, "V[%zu][%zu] of layer %zu", d, col, il);
+                    }
+            } else {
+                for (size_t i = 10 * rb; i < 64 * rb; i++) cr_assert_eq(v[i], 0, "V byte %zu of layer %zu", i, il);
+            }
+            bool any = false; /* the 10 rows themselves are there */
+            for (size_t i = 0; i < 10 * rb; i++) any |= k[i] != 0;
+            cr_assert(any, "K rows of layer %zu are all zero", il);
+        }
+        free(f);
+        free(junk);
+        lir_context_free(c);
+    }
+    lir_model_free(m);
 }
 
 Test(snapshot, pool_too_small_refused, .init = setup, .fini = teardown) {
@@ -532,11 +654,11 @@ Test(snapshot, pool_too_small_refused, .init = setup, .fini = teardown) {
     lir_model_free(m);
 }
 
-/* A sequence of several KV chunks (1 MiB each): saved from a one-thread context (chunks read,
- * hashed and written in turn) and from a two-thread one (read and hashed one chunk ahead on a
- * second thread), the files are the same bytes but for the creation time and the checksum that
- * covers it; both checksums verify, and the two-thread file restores the exact KV rows. */
-Test(snapshot, multi_chunk_save_same_bytes_with_one_and_two_threads, .init = setup, .fini = teardown) {
+/* A sequence of many KV blocks: saved from a one-thread context (blocks hashed, then written)
+ * and from a two-thread one (hashed on a second thread while written), the files are the same
+ * bytes but for the creation time and the checksum that covers it; both checksums verify, and
+ * the two-thread file restores the exact KV rows. */
+Test(snapshot, multi_block_save_same_bytes_with_one_and_two_threads, .init = setup, .fini = teardown) {
     lir_model *m = load(model_a);
     struct lir_context_params cp = lir_context_params_default();
     cp.n_ctx = 64;
