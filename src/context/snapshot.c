@@ -4,7 +4,7 @@
  * The file keeps the KV cache's own block layout, so neither side copies KV bytes through a
  * buffer. Save builds the bytes before the KV data (header, name, tokens, logits, sampler state,
  * padding) in memory and writes them to "path.tmp", then the sequence's blocks straight from the
- * cache (writev; the last, partly filled block through a copy with the rows past the sequence
+ * cache (4 MiB writes; the last, partly filled block through a copy with the rows past the sequence
  * zeroed) while other threads hash the blocks (one checksum leaf each); appends the checksum and
  * puts the file at path atomically (swapped with the old one, which is then removed: replace()). Restore reads with pread (no mapping): the header against the
  * file's size and the sections before the KV data (lir__snap_parse_header/_prefix: sizes,
@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -124,29 +123,18 @@ static const char *block_at(const struct blocks *b, int32_t j) {
     return j == b->nb - 1 && b->last ? b->last : b->kv->pool + (size_t)b->ids[j] * b->kv->block_bytes;
 }
 
-/* Writes the blocks in order, adjacent ones in the pool as one piece, up to 64 pieces a call. */
+/* Writes the blocks in order, adjacent ones in the pool as one range, in calls of at most
+ * SAVE_WRITE bytes: one 1 GiB write() into fresh page-cache pages measured 2-3x slower here than
+ * the same bytes in 1-4 MiB calls (dd shows the same). */
+#define SAVE_WRITE (4u << 20)
 static bool write_blocks(int fd, const struct blocks *b) {
     const size_t bb = b->kv->block_bytes;
-    struct iovec iov[64];
-    int n = 0;
-    for (int32_t j = 0; j <= b->nb; j++) {
-        const char *p = j < b->nb ? block_at(b, j) : NULL;
-        if (p && n && (const char *)iov[n - 1].iov_base + iov[n - 1].iov_len == p && iov[n - 1].iov_len < (1u << 30)) {
-            iov[n - 1].iov_len += bb;
-            continue;
-        }
-        if (n == 64 || (!p && n)) { /* flush */
-            struct iovec *v = iov;
-            while (n) {
-                ssize_t k = writev(fd, v, n);
-                if (k < 0 && errno == EINTR) continue;
-                if (k == 0) errno = 0;
-                if (k <= 0) return false;
-                while (n && (size_t)k >= v->iov_len) k -= (ssize_t)v->iov_len, v++, n--;
-                if (n) v->iov_base = (char *)v->iov_base + k, v->iov_len -= (size_t)k;
-            }
-        }
-        if (p) iov[n++] = (struct iovec){ (void *)p, bb };
+    for (int32_t j = 0; j < b->nb;) {
+        const char *p = block_at(b, j);
+        size_t n = bb;
+        for (j++; j < b->nb && block_at(b, j) == p + n && n < SAVE_WRITE; j++) n += bb;
+        for (size_t o = 0; o < n; o += SAVE_WRITE)
+            if (!write_all(fd, p + o, n - o < SAVE_WRITE ? n - o : SAVE_WRITE)) return false;
     }
     return true;
 }
