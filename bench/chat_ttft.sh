@@ -12,7 +12,7 @@ M=${2:-models/kjv-11m-q8_0.gguf}
 [ -f "$B/liblir.a" ] || cmake --build "$B" --target lir
 mkdir -p out/bench
 gcc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -DLIR_STATIC bench/chat_ttft.c "$B/liblir.a" \
-    $(pkg-config --libs libpcre2-8 libutf8proc jansson libcurl libsodium libmicrohttpd sqlite3) -lm -pthread \
+    $(pkg-config --libs libpcre2-8 libutf8proc jansson libcurl libsodium libmicrohttpd sqlite3 libxxhash) -lm -pthread \
     -o out/bench/chat_ttft
 if [ -n "$LONG" ]; then
     out/bench/chat_ttft long "$M" "${3:-120000}" 4096

@@ -10,6 +10,6 @@ S=${2:-10}
 [ -f "$B/liblir.a" ] || cmake --build "$B" --target lir
 mkdir -p out/bench
 gcc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -DLIR_STATIC bench/monitor_overhead.c "$B/liblir.a" \
-    $(pkg-config --libs libpcre2-8 libutf8proc jansson libcurl libsodium libmicrohttpd sqlite3) -lm -pthread \
+    $(pkg-config --libs libpcre2-8 libutf8proc jansson libcurl libsodium libmicrohttpd sqlite3 libxxhash) -lm -pthread \
     -o out/bench/monitor_overhead
 out/bench/monitor_overhead models/kjv-11m-q8_0.gguf "$S"
