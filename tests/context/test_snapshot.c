@@ -225,34 +225,42 @@ Test(snapshot, empty_sequence, .init = setup, .fini = teardown) {
 /* A save over an existing snapshot swaps the new file in (not a rename over it: see replace() in
  * snapshot.c) and removes the old one: path holds the new snapshot, no .tmp is left; a directory
  * at path is not swapped away but refused, and stays. */
-Test(snapshot, save_over_existing, .init = setup, .fini = teardown) {
+/* Saves the first n tokens of prompt() on model_a (F16 cache) to path; the message in msg. */
+static enum lir_status save_prompt(int n, const char *path, char *msg, size_t msg_len) {
     lir_model *m = load(model_a);
     lir_context *c = ctx_new(m, 128, LIR_KV_TYPE_F16, 1);
-    lir_token p[50];
-    prompt(p, 50);
-    cr_assert_eq(lir_context_decode(c, p, 50, 0, false), LIR_OK);
-    cr_assert_eq(lir_snapshot_save(c, 0, snap_path, NULL, NULL), LIR_OK, "%s", lir_context_last_error(c));
-    lir_context_seq_clear(c, 0);
-    cr_assert_eq(lir_context_decode(c, p, 20, 0, false), LIR_OK);
-    cr_assert_eq(lir_snapshot_save(c, 0, snap_path, NULL, NULL), LIR_OK, "%s", lir_context_last_error(c));
-    char tmp[300], err[512];
+    lir_token p[128];
+    prompt(p, n);
+    cr_assert_eq(lir_context_decode(c, p, n, 0, false), LIR_OK);
+    const enum lir_status s = lir_snapshot_save(c, 0, path, NULL, NULL);
+    snprintf(msg, msg_len, "%s", lir_context_last_error(c));
+    lir_context_free(c);
+    lir_model_free(m);
+    return s;
+}
+
+/* A save over an existing snapshot swaps the new file in (not a rename over it: see replace() in
+ * snapshot.c) and removes the old one: path holds the new snapshot, no .tmp is left; a directory
+ * at path is not swapped away but refused, and stays. */
+Test(snapshot, save_over_existing, .init = setup, .fini = teardown) {
+    char msg[512], tmp[300];
+    cr_assert_eq(save_prompt(50, snap_path, msg, sizeof msg), LIR_OK, "%s", msg);
+    cr_assert_eq(save_prompt(20, snap_path, msg, sizeof msg), LIR_OK, "%s", msg);
     snprintf(tmp, sizeof tmp, "%s.tmp", snap_path);
     cr_assert_neq(access(tmp, F_OK), 0, "the old snapshot was left at .tmp");
     struct lir_snapshot_info ri;
-    cr_assert_eq(lir_snapshot_read_info(snap_path, true, &ri, err, sizeof err), LIR_OK, "%s", err);
+    cr_assert_eq(lir_snapshot_read_info(snap_path, true, &ri, msg, sizeof msg), LIR_OK, "%s", msg);
     cr_assert_eq(ri.n_tokens, 20);
     char dir[280];
     snprintf(dir, sizeof dir, "%s.d", snap_path);
     cr_assert_eq(mkdir(dir, 0755), 0);
-    cr_assert_eq(lir_snapshot_save(c, 0, dir, NULL, NULL), LIR_EIO);
-    cr_assert(strstr(lir_context_last_error(c), "renaming"), "%s", lir_context_last_error(c));
+    cr_assert_eq(save_prompt(20, dir, msg, sizeof msg), LIR_EIO);
+    cr_assert(strstr(msg, "renaming"), "%s", msg);
     struct stat st;
     cr_assert(stat(dir, &st) == 0 && S_ISDIR(st.st_mode), "the directory is gone");
     snprintf(tmp, sizeof tmp, "%s.tmp", dir);
     cr_assert_neq(access(tmp, F_OK), 0, "the new file was left at .tmp");
     rmdir(dir);
-    lir_context_free(c);
-    lir_model_free(m);
 }
 
 /* ---------------------------------------------------------------- refusals */
@@ -330,14 +338,8 @@ static void expect_refused(struct target *tg, const char *path, enum lir_status 
 
 /* A good 50-token snapshot of model_a (F16) in snap_path. */
 static void good_snapshot(void) {
-    lir_model *m = load(model_a);
-    lir_context *c = ctx_new(m, 128, LIR_KV_TYPE_F16, 1);
-    lir_token p[50];
-    prompt(p, 50);
-    cr_assert_eq(lir_context_decode(c, p, 50, 0, false), LIR_OK);
-    cr_assert_eq(lir_snapshot_save(c, 0, snap_path, NULL, NULL), LIR_OK, "%s", lir_context_last_error(c));
-    lir_context_free(c);
-    lir_model_free(m);
+    char msg[512];
+    cr_assert_eq(save_prompt(50, snap_path, msg, sizeof msg), LIR_OK, "%s", msg);
 }
 
 /* Refusals of a damaged file, restoring into a context with a free block for the snapshot's
