@@ -4,13 +4,14 @@
  * The file keeps the KV cache's own block layout, so neither side copies KV bytes through a
  * buffer. Save builds the bytes before the KV data (header, name, tokens, logits, sampler state,
  * padding) in memory and writes them to "path.tmp", then the sequence's blocks straight from the
- * cache (4 MiB writes; the last, partly filled block through a copy with the rows past the sequence
- * zeroed) while other threads hash the blocks (one checksum leaf each); appends the checksum and
- * puts the file at path atomically (swapped with the old one, which is then removed: replace()). Restore reads with pread (no mapping): the header against the
- * file's size and the sections before the KV data (lir__snap_parse_header/_prefix: sizes,
+ * cache (4 MiB writes; the last, partly filled block through a copy with the rows past the
+ * sequence zeroed) while the context's other worker threads hash the blocks (one checksum leaf
+ * each); appends the checksum and puts the file at path atomically (swapped with the old one,
+ * which is then removed: replace()). Restore reads with pread (no mapping): the header against
+ * the file's size and the sections before the KV data (lir__snap_parse_header/_prefix: sizes,
  * contents), then checks them against the context (fingerprint, vocabulary, KV type, token and
  * block size, room) and the sampler's state against the sampler. With enough free blocks it
- * reads the KV blocks into free blocks on the context's threads, hashing each piece as it lands,
+ * reads the KV blocks into free blocks on the context's worker pool, hashing each piece as it lands,
  * and only when the checksum matches does the sequence take them (one pass; on any failure the
  * free blocks go back and the sequence is as it was). Otherwise it reads the checksum of the
  * whole file first, then clears the sequence and reads the blocks into it.
@@ -26,7 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,8 +125,8 @@ static const char *block_at(const struct blocks *b, int32_t j) {
 }
 
 /* Writes the blocks in order, adjacent ones in the pool as one range, in calls of at most
- * SAVE_WRITE bytes: one 1 GiB write() into fresh page-cache pages measured 2-3x slower here than
- * the same bytes in 1-4 MiB calls (dd shows the same). */
+ * SAVE_WRITE bytes (a sequence's blocks are often one range of a GB or more): dd into fresh
+ * page-cache pages measured 2-2.5x slower here with 64 MiB blocks than with 1-4 MiB ones. */
 #define SAVE_WRITE (4u << 20)
 static bool write_blocks(int fd, const struct blocks *b) {
     const size_t bb = b->kv->block_bytes;
@@ -139,42 +140,28 @@ static bool write_blocks(int fd, const struct blocks *b) {
     return true;
 }
 
-/* Leaf digests 1 + j of blocks j = ith, ith + nth, ... */
-struct hash_job {
+/* Save's KV part on the context's worker pool: thread 0 writes the blocks to fd while the others
+ * hash them into dg (leaf 1 + j for block j), reading the cache's memory at once (the write into
+ * fresh page-cache pages is the largest part of a save); on one thread, hashed then written. */
+struct save_kv {
+    int fd;
     const struct blocks *b;
     uint8_t *dg;
-    int ith, nth;
+    bool ok;  /* thread 0: every write succeeded */
+    int err;  /* errno of the failed write */
 };
 
-static void *hash_blocks(void *arg) {
-    const struct hash_job *h = arg;
-    for (int32_t j = h->ith; j < h->b->nb; j += h->nth)
-        lir__snap_leaf_digest(block_at(h->b, j), h->b->kv->block_bytes, h->dg + LIR_SNAP_LEAF_DIGEST * (1 + (size_t)j));
-    return NULL;
-}
-
-/* Digests of the blocks into dg (leaves 1..nb) while the caller's thread writes them to fd: with
- * two threads or more the writer and the hashers read the cache's memory at once (the write into
- * fresh page-cache pages is the largest part of a save); with one, hashed then written. False
- * (errno) when a write failed; the hashing is always complete. */
-static bool hash_and_write(int fd, const struct blocks *b, uint8_t *dg, int n_threads) {
-    int nh = n_threads - 1 < 7 ? n_threads - 1 : 7;
-    if (nh > b->nb) nh = b->nb;
-    struct hash_job jobs[7];
-    pthread_t tid[7];
-    int started = 0;
-    for (int t = 0; t < nh; t++) jobs[t] = (struct hash_job){ b, dg, t, nh };
-    while (started < nh && pthread_create(&tid[started], NULL, hash_blocks, &jobs[started]) == 0) started++;
-    if (started == 0) {
-        struct hash_job all = { b, dg, 0, 1 };
-        hash_blocks(&all);
+static void save_kv_task(int ith, int nth, void *arg) {
+    struct save_kv *v = arg;
+    const struct blocks *b = v->b;
+    const int nh = nth > 1 ? nth - 1 : 1, h = nth > 1 ? ith - 1 : 0; /* hashers and this one's index */
+    if (ith > 0 || nth == 1)
+        for (int32_t j = h; j < b->nb; j += nh)
+            lir__snap_leaf_digest(block_at(b, j), b->kv->block_bytes, v->dg + LIR_SNAP_LEAF_DIGEST * (1 + (size_t)j));
+    if (ith == 0) {
+        v->ok = write_blocks(v->fd, b);
+        v->err = errno;
     }
-    const bool ok = write_blocks(fd, b);
-    const int err = errno;
-    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
-    for (int t = started; started > 0 && t < nh; t++) hash_blocks(&jobs[t]); /* threads that did not start */
-    errno = err;
-    return ok;
 }
 
 /* Puts the complete file tmp at path atomically: path is the old file or the new one, never
@@ -299,8 +286,11 @@ enum lir_status lir_snapshot_save(lir_context *ctx, int32_t seq, const char *pat
         free(b), free(dg), free(tmp), lir__free_aligned(last);
         return s;
     }
-    if (!write_all(fd, b, kv_off) || !hash_and_write(fd, &blk, dg, lir__context_n_threads(ctx)))
-        s = lir__errf(e, LIR_EIO, "lir_snapshot_save: writing %s: %s", tmp, errno ? strerror(errno) : "nothing written");
+    struct save_kv sv = { fd, &blk, dg, false, 0 };
+    if (write_all(fd, b, kv_off)) lir__context_parallel(ctx, save_kv_task, &sv);
+    else sv.err = errno;
+    if (!sv.ok)
+        s = lir__errf(e, LIR_EIO, "lir_snapshot_save: writing %s: %s", tmp, sv.err ? strerror(sv.err) : "nothing written");
     uint8_t sum[LIR_SNAP_SUM];
     if (!s && (s = lir__snap_root(dg, 1 + (size_t)nb, kv_off + in.kv_bytes, sum)))
         lir__errf(e, s, "lir_snapshot_save: libsodium failed to start");
@@ -439,67 +429,52 @@ enum lir_status lir_snapshot_read_info(const char *path, bool verify, struct lir
 
 /* ---------------------------------------------------------------- restore */
 
-/* The file's KV blocks read straight into the cache's blocks ids[j] (pread in pieces), on
- * several threads, each hashing what it read while it is in its cache when dg is given (leaves
- * 1 + j). */
-struct load_job {
+/* The file's KV blocks read straight into the cache's blocks ids[j] (pread in pieces) on the
+ * context's worker pool, block j on thread j mod nth, each piece hashed while it is in that
+ * core's cache when dg is given (leaves 1 + j). */
+struct load_kv {
     const struct rd *r;
     struct lir_kv *kv;
     const int32_t *ids;
-    uint64_t nb;
-    uint8_t *dg; /* NULL: not hashed */
-    int ith, nth;
-    bool failed, nomem;
-    int err;
+    uint8_t *dg;    /* NULL: not hashed */
+    _Atomic int failed; /* 0, or LIR_EIO / LIR_ENOMEM of the first thread that failed */
+    int err;        /* errno of that read */
 };
 
-static void *load_blocks(void *arg) {
-    struct load_job *J = arg;
-    const size_t bb = J->kv->block_bytes;
-    struct lir__snap_leaf *l = J->dg ? lir__snap_leaf_new() : NULL;
-    if (J->dg && !l) {
-        J->failed = J->nomem = true;
-        return NULL;
+static void load_kv_task(int ith, int nth, void *arg) {
+    struct load_kv *L = arg;
+    const size_t bb = L->kv->block_bytes;
+    struct lir__snap_leaf *l = L->dg ? lir__snap_leaf_new() : NULL;
+    int expect = 0;
+    if (L->dg && !l) {
+        atomic_compare_exchange_strong(&L->failed, &expect, LIR_ENOMEM);
+        return;
     }
-    for (uint64_t j = (uint64_t)J->ith; j < J->nb && !J->failed; j += (uint64_t)J->nth) {
-        char *dst = J->kv->pool + (size_t)J->ids[j] * bb;
-        const uint64_t at = J->r->v.prefix_len + j * bb;
+    for (uint64_t j = (uint64_t)ith; j < L->r->v.n_blocks && !atomic_load(&L->failed); j += (uint64_t)nth) {
+        char *dst = L->kv->pool + (size_t)L->ids[j] * bb;
+        const uint64_t at = L->r->v.prefix_len + j * bb;
         for (size_t o = 0; o < bb; o += LIR_SNAP_PIECE) {
             const size_t n = bb - o < LIR_SNAP_PIECE ? bb - o : LIR_SNAP_PIECE;
-            if (!pread_all(J->r->fd, dst + o, n, at + o)) {
-                J->failed = true;
-                J->err = errno;
+            if (!pread_all(L->r->fd, dst + o, n, at + o)) {
+                const int err = errno;
+                if (atomic_compare_exchange_strong(&L->failed, &expect, LIR_EIO)) L->err = err;
                 break;
             }
             if (l) lir__snap_leaf_update(l, dst + o, n);
         }
-        if (l) lir__snap_leaf_final(l, J->dg + LIR_SNAP_LEAF_DIGEST * (1 + (size_t)j));
+        if (l) lir__snap_leaf_final(l, L->dg + LIR_SNAP_LEAF_DIGEST * (1 + (size_t)j));
     }
     lir__snap_leaf_free(l);
-    return NULL;
 }
 
 /* LIR_OK, LIR_EIO (errno in *err), LIR_ENOMEM. */
-static enum lir_status load_kv(const struct rd *r, struct lir_kv *kv, const int32_t *ids, uint8_t *dg, int n_threads,
+static enum lir_status load_kv(lir_context *ctx, const struct rd *r, struct lir_kv *kv, const int32_t *ids, uint8_t *dg,
                                int *err) {
-    const uint64_t nb = r->v.n_blocks;
-    int nth = n_threads < 1 ? 1 : n_threads > 8 ? 8 : n_threads;
-    if ((uint64_t)nth > nb) nth = nb ? (int)nb : 1;
-    struct load_job jobs[8];
-    pthread_t tid[8];
-    int started = 1;
-    for (int t = 0; t < nth; t++) jobs[t] = (struct load_job){ r, kv, ids, nb, dg, t, nth, false, false, 0 };
-    while (started < nth && pthread_create(&tid[started], NULL, load_blocks, &jobs[started]) == 0) started++;
-    for (int t = started; t < nth; t++) load_blocks(&jobs[t]); /* threads that did not start */
-    load_blocks(&jobs[0]);
-    for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
-    enum lir_status s = LIR_OK;
-    for (int t = 0; t < nth; t++)
-        if (jobs[t].failed && !s) {
-            s = jobs[t].nomem ? LIR_ENOMEM : LIR_EIO;
-            *err = jobs[t].err;
-        }
-    return s;
+    struct load_kv L = { .r = r, .kv = kv, .ids = ids, .dg = dg };
+    atomic_init(&L.failed, 0);
+    lir__context_parallel(ctx, load_kv_task, &L);
+    *err = L.err;
+    return (enum lir_status)atomic_load(&L.failed);
 }
 
 enum lir_status lir_snapshot_restore(lir_context *ctx, int32_t seq, const char *path, lir_sampler *sampler,
@@ -575,10 +550,10 @@ enum lir_status lir_snapshot_restore(lir_context *ctx, int32_t seq, const char *
     }
     if (!one_pass && ((s = rd_verify(&r, n_threads, fn, e)) || (s = rd_contents(&r, fn, e)))) goto out;
     ids = malloc(sizeof *ids * (size_t)(need ? need : 1));
-    dg = malloc(LIR_SNAP_LEAF_DIGEST * (1 + (size_t)need));
+    if (one_pass) dg = malloc(LIR_SNAP_LEAF_DIGEST * (1 + (size_t)need));
     if (in->n_tokens) toks = malloc(sizeof *toks * (size_t)in->n_tokens);
     if (vp->n_logits) row = malloc(sizeof *row * (size_t)in->n_vocab);
-    if (!ids || !dg || (in->n_tokens && !toks) || (vp->n_logits && !row)) {
+    if (!ids || (one_pass && !dg) || (in->n_tokens && !toks) || (vp->n_logits && !row)) {
         s = lir__errf(e, LIR_ENOMEM, "%s: out of memory (%d tokens)", fn, in->n_tokens);
         goto out;
     }
@@ -587,7 +562,7 @@ enum lir_status lir_snapshot_restore(lir_context *ctx, int32_t seq, const char *
     if (one_pass) { /* into free blocks, hashed as read; then the checksum, then the contents */
         lir__kv_take(kv, need, ids);
         taken = true;
-        if ((s = load_kv(&r, kv, ids, dg, n_threads, &err))) goto load_failed;
+        if ((s = load_kv(ctx, &r, kv, ids, dg, &err))) goto load_failed;
         uint8_t sum[LIR_SNAP_SUM], want[LIR_SNAP_SUM];
         lir__snap_leaf_digest(r.prefix, vp->prefix_len, dg);
         if ((s = lir__snap_root(dg, 1 + (size_t)need, in->size_bytes - LIR_SNAP_SUM, sum))) {
@@ -627,7 +602,7 @@ enum lir_status lir_snapshot_restore(lir_context *ctx, int32_t seq, const char *
         lir_context_seq_clear(ctx, seq);
         lir__kv_take(kv, need, ids);
         taken = true;
-        if ((s = load_kv(&r, kv, ids, NULL, n_threads, &err))) goto load_failed;
+        if ((s = load_kv(ctx, &r, kv, ids, NULL, &err))) goto load_failed;
     }
     lir__kv_seq_adopt(kv, seq, ids, in->n_tokens, toks);
     taken = false;

@@ -868,6 +868,20 @@ int32_t lir__context_kv_type(const lir_context *c) { return c->kv_type; }
 const struct lir_cuda_chain *lir__context_gpu(const lir_context *c) { return c ? c->gpu : NULL; }
 int32_t lir__context_n_cpu_layers(const lir_context *c) { return c ? c->n_cpu_layers : 0; }
 struct lir_kv *lir__context_kv(lir_context *c) { return c && !c->gpu ? &c->kv : NULL; }
+
+struct par_args {
+    lir__context_task fn;
+    void *arg;
+};
+static void par_task(struct lir_exec *x, const struct lir_backend_ops *B, void *varg) {
+    (void)B;
+    const struct par_args *a = varg;
+    a->fn(lir_exec_ith(x), lir_exec_nth(x), a->arg);
+}
+void lir__context_parallel(lir_context *c, lir__context_task fn, void *arg) {
+    struct par_args a = { fn, arg };
+    lir_cpu_run(c->cpu, par_task, &a);
+}
 /* over every layer of the model (the snapshot format's), also where the CPU's pool holds fewer */
 size_t lir__kv_token_bytes(const lir_context *c) { return 2 * (size_t)c->model->hp.n_layer * c->kv.row_bytes; }
 

@@ -35,6 +35,10 @@ enum lir_status lir__kv_seq_write(lir_context *c, int32_t seq, int32_t p0, int32
  * (the cache is in VRAM: snapshots of it are not supported yet). */
 struct lir_kv;
 struct lir_kv *lir__context_kv(lir_context *c);
+/* Runs fn(ith, nth, arg) on every thread of the context's worker pool (the caller is thread 0)
+ * and returns when all have returned; between forward steps, as the context's other calls. */
+typedef void (*lir__context_task)(int ith, int nth, void *arg);
+void lir__context_parallel(lir_context *c, lir__context_task fn, void *arg);
 /* Sets the logits row that lir_context_logits(c, -1) returns (n_vocab floats, copied). */
 enum lir_status lir__context_set_logits(lir_context *c, const float *row);
 /* The enum lir_kv_type value of the KV type. */
