@@ -216,6 +216,22 @@ __device__ __forceinline__ int dp4a8(const int *v, int4 x0, int4 x1) {
     return __dp4a(v[7], x1.w, s);
 }
 
+/* Block b of Q8_0-like rows (Q8_0, and Q4_0 once its nibbles are unpacked): for each input c,
+ * acc[r][c] += d[r] x input c's block scale x the integer dot product of row r's 32 int8 weights
+ * (v[r], 8 words) with input c's 32 int8 values */
+template <int R, int NC>
+__device__ __forceinline__ void acc_q8_block(const mva &a, int b, int nb, const int (*v)[8], const float *d,
+                                             float acc[R][NC]) {
+#pragma unroll
+    for (int c = 0; c < NC; c++) {
+        const int4 *xp = (const int4 *)(a.xq + (size_t)c * a.ne0 + (size_t)b * 32);
+        const int4 x0 = xp[0], x1 = xp[1];
+        const float dx = a.xd[(size_t)c * nb + b];
+#pragma unroll
+        for (int r = 0; r < R; r++) acc[r][c] += d[r] * dx * (float)dp4a8(v[r], x0, x1);
+    }
+}
+
 /* Q8_0 x Q8_0: one 34-byte block (32 elements) a lane */
 template <int R, int NC, int NL>
 __device__ __forceinline__ void dot_q80(const uint8_t *const *w, const mva &a, int lane, float acc[R][NC]) {
@@ -229,14 +245,7 @@ __device__ __forceinline__ void dot_q80(const uint8_t *const *w, const mva &a, i
             ld_words<8>(p + 2, q[r]);
             d[r] = lirk_h2f(p);
         }
-#pragma unroll
-        for (int c = 0; c < NC; c++) {
-            const int4 *xp = (const int4 *)(a.xq + (size_t)c * a.ne0 + (size_t)b * 32);
-            const int4 x0 = xp[0], x1 = xp[1];
-            const float dx = a.xd[(size_t)c * nb + b];
-#pragma unroll
-            for (int r = 0; r < R; r++) acc[r][c] += d[r] * dx * (float)dp4a8((const int *)q[r], x0, x1);
-        }
+        acc_q8_block<R, NC>(a, b, nb, (const int (*)[8])q, d, acc);
     }
 }
 
@@ -259,14 +268,7 @@ __device__ __forceinline__ void dot_q40(const uint8_t *const *w, const mva &a, i
                 v[r][4 + i] = (int)__vsub4((q[i] >> 4) & 0x0F0F0F0Fu, 0x08080808u);
             }
         }
-#pragma unroll
-        for (int c = 0; c < NC; c++) {
-            const int4 *xp = (const int4 *)(a.xq + (size_t)c * a.ne0 + (size_t)b * 32);
-            const int4 x0 = xp[0], x1 = xp[1];
-            const float dx = a.xd[(size_t)c * nb + b];
-#pragma unroll
-            for (int r = 0; r < R; r++) acc[r][c] += d[r] * dx * (float)dp4a8(v[r], x0, x1);
-        }
+        acc_q8_block<R, NC>(a, b, nb, v, d, acc);
     }
 }
 
