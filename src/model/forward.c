@@ -32,6 +32,7 @@ struct lir_context {
     const int32_t **tok_table;   /* (n_batch) block table of each token's sequence in a step */
     int32_t *jobs;               /* (2 n_batch) attention jobs of a step: first token, count */
     int32_t *out_rows;           /* (n_batch) rows of a step that get logits */
+    int32_t *iota;               /* (n_batch) 0, 1, 2, ... */
     int32_t *seq_next;           /* (n_seq) scratch: next position per sequence */
     int32_t *out_map;            /* (out_map_cap) token index of the last decode -> logits row, -1 */
     int32_t out_map_n, out_map_cap;
@@ -71,7 +72,9 @@ static void forward_llama(struct lir_exec *x, const struct lir_backend_ops *B, v
     lir_context *c = a->ctx;
     const lir_model *m = c->model;
     const struct lir_hparams *hp = &m->hp;
-    const int32_t n = a->n_tok, E = hp->n_embd, hd = hp->head_dim;
+    int32_t n = a->n_tok;
+    const int32_t E = hp->n_embd, hd = hp->head_dim;
+    const int32_t *out_rows = c->out_rows; /* rows of x that get an output */
     const int32_t KD = hp->n_head_kv * hd, F = hp->n_ff;
     const struct lir_rope_params rp = {
         .mode = m->arch->rope, .n_rot = hp->n_rot, .base = hp->rope_base,
@@ -108,6 +111,14 @@ static void forward_llama(struct lir_exec *x, const struct lir_backend_ops *B, v
         const struct lir_mm o = { &L->wo, NULL, c->xb };
         B->matmul(x, &o, 1, c->att, n);
         B->add(x, c->x, c->xb, (int64_t)n * E);
+        if (il == hp->n_layer - 1 && a->head && a->n_out < n) {
+            /* the last layer's feed-forward only for the rows that get an output (llama.cpp's
+             * inp_out_ids): move them to rows [0, n_out) of x */
+            B->copy_rows(x, c->x, c->out_rows, a->n_out, E, c->xb);
+            B->copy_rows(x, c->xb, c->iota, a->n_out, E, c->x);
+            n = a->n_out;
+            out_rows = c->iota;
+        }
 
         /* feed-forward (SwiGLU) */
         B->rmsnorm(x, c->x, L->ffn_norm.data, c->xb, n, E, hp->rms_eps);
@@ -121,7 +132,7 @@ static void forward_llama(struct lir_exec *x, const struct lir_backend_ops *B, v
     /* output head, only for the rows that need logits */
     const int32_t nr = a->n_out;
     if (!a->head || nr <= 0) return;
-    B->copy_rows(x, c->x, c->out_rows, nr, E, c->xb);
+    B->copy_rows(x, c->x, out_rows, nr, E, c->xb);
     if (a->embd) { /* embeddings: llama.cpp's t_embd is the output norm's result */
         B->rmsnorm(x, c->xb, m->output_norm.data, a->embd, nr, E, hp->rms_eps);
         return;
@@ -302,11 +313,13 @@ enum lir_status lir_context_create(lir_model *m, const struct lir_context_params
     c->tok_table = malloc(B * sizeof *c->tok_table);
     c->jobs = malloc(2 * B * sizeof *c->jobs);
     c->out_rows = malloc(B * sizeof *c->out_rows);
+    c->iota = malloc(B * sizeof *c->iota);
     c->seq_next = malloc((size_t)p.n_seq_max * sizeof *c->seq_next);
+    for (size_t i = 0; c->iota && i < B; i++) c->iota[i] = (int32_t)i;
     c->logits_cap = 1;
     c->logits = lir__alloc_aligned((size_t)hp->n_vocab * sizeof(float));
     if (!c->x || !c->xb || !c->q || !c->k || !c->v || !c->att || !c->hb || !c->hb2 || !c->pos || !c->logits ||
-        !c->tok_table || !c->jobs || !c->out_rows || !c->seq_next) {
+        !c->tok_table || !c->jobs || !c->out_rows || !c->iota || !c->seq_next) {
         s = lir__errf(&e, LIR_ENOMEM, "lir_context_create: out of memory for activation buffers (n_batch %d)",
                       p.n_batch);
         lir_context_free(c);
@@ -356,6 +369,7 @@ void lir_context_free(lir_context *c) {
     free(c->tok_table);
     free(c->jobs);
     free(c->out_rows);
+    free(c->iota);
     free(c->seq_next);
     free(c->out_map);
     free(c);
