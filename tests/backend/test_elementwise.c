@@ -9,7 +9,8 @@
  *   - silu_mul: within 4e-7 relative of the reference plus 1e-30 absolute (flush of tiny
  *     values: silu(-90) underflows to ~-7e-38 in expf, to 0 in the polynomial version).
  * Lengths cover the vector body, the scalar tail and n = 1; inputs span 0, ±1e-3 .. ±100 and
- * huge magnitudes (overflow of exp(-g) must give silu = -0, never NaN). */
+ * huge magnitudes (overflow of exp(-g) must give silu = -0, never NaN). The "ggml" table (llama.cpp's
+ * exp polynomial) is held to the same bounds. rope_pairs must give the same bits in every table. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -24,7 +25,7 @@ static float frand(float lo, float hi) {
     return lo + (hi - lo) * (float)((st >> 40) & 0xffffff) / 16777216.0f;
 }
 
-static const char *const isas[] = {"avx2", "avx512"};
+static const char *const isas[] = {"avx2", "avx512", "ggml"}; /* ggml: llama.cpp's exp polynomial */
 
 static int f16_ulps(lir_f16 a, lir_f16 b) { return abs((int)a - (int)b); } /* both non-negative */
 
@@ -86,4 +87,40 @@ Test(elementwise, silu_mul_matches_reference) {
         }
     }
     free(g), free(u), free(o0), free(o1);
+}
+
+/* rope_pairs: every table computes x0' = fma(x0, c, -(x1 s)), x1' = fma(x0, s, x1 c) (ggml's
+ * rounding), so all give the same bits; both layouts (step 2: interleaved pairs, step 1: halves). */
+Test(elementwise, rope_pairs_same_bits_in_every_table) {
+    static const char *const all[] = {"generic", "avx2", "avx512", "ggml"};
+    enum { N = 64 };
+    float cs[2 * N], x0[2 * N];
+    for (int i = 0; i < N; i++) {
+        const float th = frand(-40.0f, 40.0f);
+        cs[2 * i] = cosf(th);
+        cs[2 * i + 1] = sinf(th);
+    }
+    for (int i = 0; i < 2 * N; i++) x0[i] = frand(-8.0f, 8.0f);
+    for (int step = 1; step <= 2; step++) {
+        float want[2 * N];
+        memcpy(want, x0, sizeof want);
+        for (int i = 0; i < N; i++) { /* the formula, spelled out */
+            float *a = step == 2 ? want + 2 * i : want + i, *b = step == 2 ? want + 2 * i + 1 : want + N + i;
+            const float u = *a, v = *b;
+            *a = fmaf(u, cs[2 * i], -(v * cs[2 * i + 1]));
+            *b = fmaf(u, cs[2 * i + 1], v * cs[2 * i]);
+        }
+        for (size_t t = 0; t < sizeof all / sizeof all[0]; t++) {
+            const struct lir_cpu_kernels *k = lir_cpu_kernels_for(all[t]);
+            if (!k) continue;
+            float x[2 * N];
+            memcpy(x, x0, sizeof x);
+            if (step == 2)
+                k->rope_pairs(N, cs, x, x + 1, 2);
+            else
+                k->rope_pairs(N, cs, x, x + N, 1);
+            for (int i = 0; i < 2 * N; i++)
+                cr_assert(x[i] == want[i], "%s step %d: x[%d] = %.9g, want %.9g", all[t], step, i, x[i], want[i]);
+        }
+    }
 }

@@ -30,7 +30,9 @@
  * q6_K 1.4e-7, f16 1.2e-7). The integer parts are exact; only float sums are reordered. */
 #define DOT_TOL 2e-6
 
-static const char *const isas[] = {"generic", "avx2", "avx512"};
+/* "ggml" is the table that sums in llama.cpp's order (src/backend/cpu/ggml); its gemm slot is the
+ * one-token order and gemm_pick adds the batch and unrepacked ones, each checked here too. */
+static const char *const isas[] = {"generic", "avx2", "avx512", "ggml"};
 static const enum lir_type wtypes[] = {LIR_TYPE_F32,  LIR_TYPE_F16,  LIR_TYPE_BF16, LIR_TYPE_Q4_0, LIR_TYPE_Q4_1,
                                        LIR_TYPE_Q5_0, LIR_TYPE_Q5_1, LIR_TYPE_Q8_0, LIR_TYPE_Q2_K, LIR_TYPE_Q3_K,
                                        LIR_TYPE_Q4_K, LIR_TYPE_Q5_K, LIR_TYPE_Q6_K};
@@ -118,6 +120,8 @@ static void case_free(struct case_data *cd) {
 
 static double worst_dot[LIR_TYPE_COUNT];
 
+static void check_gemm(const struct lir_cpu_kernels *k, enum lir_type wt, struct case_data *cd, lir_gemm_fn gemm);
+
 static void check_case(const struct lir_cpu_kernels *k, enum lir_type wt, struct case_data *cd) {
     const char *tn = lir_type_name(wt);
     cr_assert(k->vec_dot[wt] && k->gemm[wt], "%s: missing slot for %s", k->isa, tn);
@@ -131,11 +135,23 @@ static void check_case(const struct lir_cpu_kernels *k, enum lir_type wt, struct
             cr_assert(e <= DOT_TOL, "%s vec_dot %s n=%d r=%d c=%d: got %.9g want %.9g (rel %.3g)", k->isa, tn, cd->n,
                       r, c, got, cd->want[c * cd->nr + r], e);
         }
-    /* gemm over everything, canaries in the padding of out */
+    /* gemm over everything, canaries in the padding of out; with gemm_pick also the kernels it
+     * picks for this shape as a batch and, for a row count not a multiple of 8, unrepacked */
+    lir_gemm_fn gemms[3] = {k->gemm[wt], NULL, NULL};
+    if (k->gemm_pick) {
+        gemms[1] = k->gemm_pick(wt, 64, cd->nc < 2 ? 2 : cd->nc);
+        gemms[2] = k->gemm_pick(wt, 63, cd->nc);
+    }
+    for (int g = 0; g < 3; g++)
+        if (gemms[g]) check_gemm(k, wt, cd, gemms[g]);
+}
+
+static void check_gemm(const struct lir_cpu_kernels *k, enum lir_type wt, struct case_data *cd, lir_gemm_fn gemm) {
+    const char *tn = lir_type_name(wt);
     const size_t out_n = cd->os * (size_t)cd->nc + 8;
     float *out = malloc(sizeof(float) * out_n);
     for (size_t i = 0; i < out_n; i++) out[i] = -1234.5f;
-    k->gemm[wt](cd->n, cd->w, cd->ws, cd->a, cd->as, out, cd->os, cd->nr, cd->nc);
+    gemm(cd->n, cd->w, cd->ws, cd->a, cd->as, out, cd->os, cd->nr, cd->nc);
     for (int c = 0; c < cd->nc; c++) {
         for (int r = 0; r < cd->nr; r++) {
             const float got = out[(size_t)c * cd->os + (size_t)r];

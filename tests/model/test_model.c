@@ -199,3 +199,37 @@ Test(model, batching_and_threads_do_not_change_logits_qwen2_q4_k, .fini = cleanu
 Test(model, batching_and_threads_do_not_change_logits_qwen3_q8_0, .fini = cleanup) {
     check_batching(LIR_GEN_QWEN3, LIR_TYPE_Q8_0);
 }
+
+/* LIR_CPU_ISA=ggml (sums in llama.cpp's order; tests/parity checks it against llama.cpp itself):
+ * 1 and 2 threads give identical bits (each output is one thread's, in a fixed order), and the
+ * logits are the default kernels' within the rounding-noise bound of check_batching. */
+static void check_ggml_table(enum lir_gen_arch arch, int32_t type) {
+    make_base(arch, type);
+    lir_model *m = load_ok(tiny_path);
+    struct lir_model_info mi;
+    lir_model_get_info(m, &mi);
+    enum { N = 40 };
+    lir_token t[N];
+    for (int i = 0; i < N; i++) t[i] = (lir_token)((i * 7919 + 13) % mi.n_vocab);
+    float *fast = run_steps(m, t, N, N, 64, 1);
+    setenv("LIR_CPU_ISA", "ggml", 1);
+    float *g1 = run_steps(m, t, N, N, 64, 1), *g2 = run_steps(m, t, N, N, 64, 2);
+    float *gs = run_steps(m, t, N, 1, 64, 2);
+    unsetenv("LIR_CPU_ISA");
+    for (int i = 0; i < N; i++) {
+        const size_t o = (size_t)i * mi.n_vocab;
+        cr_assert(memcmp(g2 + o, g1 + o, sizeof(float) * mi.n_vocab) == 0, "pos %d: ggml table, 1 vs 2 threads", i);
+        const double d = rel_diff(g1 + o, fast + o, mi.n_vocab), ds = rel_diff(gs + o, g1 + o, mi.n_vocab);
+        cr_assert(d < 5e-2, "pos %d: ggml table differs from the default kernels by %g", i, d);
+        cr_assert(ds < 5e-2, "pos %d: ggml table token by token differs by %g", i, ds);
+    }
+    free(fast);
+    free(g1);
+    free(g2);
+    free(gs);
+    lir_model_free(m);
+}
+
+Test(model, ggml_table_llama_q4_0, .fini = cleanup) { check_ggml_table(LIR_GEN_LLAMA, LIR_TYPE_Q4_0); }
+Test(model, ggml_table_qwen2_q4_k, .fini = cleanup) { check_ggml_table(LIR_GEN_QWEN2, LIR_TYPE_Q4_K); }
+Test(model, ggml_table_qwen3_bf16, .fini = cleanup) { check_ggml_table(LIR_GEN_QWEN3, LIR_TYPE_BF16); }

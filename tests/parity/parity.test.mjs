@@ -10,6 +10,10 @@
 //  2. free-running greedy (`lir generate --temp 0 --json`, 64 tokens from an 8-token prompt) gives
 //     the same tokens as the oracle, unless the two part at a step where llama.cpp's margin is
 //     < nearTie(type) (reported with t.diagnostic, not a failure; later tokens are not compared).
+//  3. the same two checks with LIR_CPU_ISA=ggml (the kernel table that sums in llama.cpp's order,
+//     src/backend/cpu/ggml/) at the issue's rules as written: every top-10 log-probability within
+//     EXACT_TOL, the top-1 equal wherever llama.cpp's margin is >= 0.05 (NEAR_TIE), greedy
+//     identical unless it parts at a margin < 0.05.
 // Log-probabilities are natural-log softmax; margins are in the same units (logit differences).
 // Each case also measures llama.cpp against itself (the same sequence fed as one batch and one
 // token at a time): its spread is the model's rounding-noise floor, shown next to our difference.
@@ -48,8 +52,9 @@ const NEAR_TIE = 0.05;
 // 2.5e-3 tied, F16 6.6e-3, BF16 4.8e-2, Q8_0 0.14, Q6_K 0.16, Q4_K 0.26 tied). Where that
 // column is 0 (Q4_0, Q4_1, Q5_1: the same ggml kernel on both paths) the difference is ggml's
 // float summation order vs ours inside the quantized dot products, amplified the same way.
-// Not a loosening of a met target: the 1e-3 aim is NOT met for quantized types (see the
-// closing note of issue 2); lower these only with a measurement.
+// Not a loosening of a met target: the default kernels' own summation order does not meet the
+// 1e-3 aim for quantized types (the ggml table of part 3 does, for all); lower these only with a
+// measurement.
 const TOLERANCE = {
   F32: 4e-3,
   F16: 1.2e-2,
@@ -69,6 +74,11 @@ const TOLERANCE = {
 // A top-1/top-2 margin below this is a near-tie for the type: when log-probs may differ by tol,
 // a margin under 2 tol can flip in either implementation (never below the issue's 0.05).
 const nearTie = (type) => Math.max(NEAR_TIE, 2 * TOLERANCE[type]);
+
+// LIR_CPU_ISA=ggml (llama.cpp's summation order) gives llama.cpp's logits bit for bit; what is
+// left is the log-softmax: lir's in double, node-llama-cpp's probabilities in float32 (relative
+// error 6e-8, so |dlogprob| ~ 1e-7).
+const EXACT_TOL = 1e-5;
 
 // Small shapes: GQA 8/2, 4 layers; qwen3 with head_dim (64) != n_embd/n_head (32).
 const SHAPE = ["--n-embd", "256", "--n-layer", "4", "--n-head", "8", "--n-head-kv", "2",
@@ -100,9 +110,10 @@ const SEQ = (() => {
 const PROMPT = SEQ.slice(0, 8);
 const N_GEN = 64;
 
-function run(bin, args, { timeout = 120_000 } = {}) {
+function run(bin, args, { timeout = 120_000, env } = {}) {
   return new Promise((resolve, reject) => {
-    execFile(bin, args, { maxBuffer: 64 << 20, timeout }, (err, stdout, stderr) => {
+    const opts = { maxBuffer: 64 << 20, timeout, env: env ? { ...process.env, ...env } : process.env };
+    execFile(bin, args, opts, (err, stdout, stderr) => {
       if (err) {
         reject(new Error(`${path.basename(bin)} ${args.join(" ")} failed (${err.code ?? err.signal}):\n${stderr}`));
       } else {
@@ -112,13 +123,32 @@ function run(bin, args, { timeout = 120_000 } = {}) {
   });
 }
 
-async function runJson(bin, args) {
-  const out = await run(bin, args);
+async function runJson(bin, args, opts) {
+  const out = await run(bin, args, opts);
   try {
     return JSON.parse(out);
   } catch {
     throw new Error(`${path.basename(bin)} ${args.join(" ")}: stdout is not JSON:\n${out.slice(0, 500)}`);
   }
+}
+
+// Compares lir's greedy tokens a with the oracle's run o ({tokens, margins, stopped_at_eog}):
+// {summary, note (a near-tie parting), problem (a parting at a margin >= tie)}.
+function compareGreedy(a, o, tie) {
+  const b = o.tokens;
+  let j = 0;
+  while (j < a.length && j < b.length && a[j] === b[j]) j++;
+  // lir may leave out the end-of-generation token the oracle keeps.
+  if ((j === a.length && j === b.length) || (o.stopped_at_eog && j === a.length && j === b.length - 1)) {
+    return { summary: `identical (${a.length})` };
+  }
+  if (j < a.length && j < b.length && o.margins[j] < tie) {
+    return { summary: `near-tie @${j}`, note: `greedy parts at step ${j} (lir ${a[j]}, llama.cpp ${b[j]}), ` +
+      `a near-tie (llama.cpp margin ${o.margins[j].toFixed(4)})` };
+  }
+  return { summary: `DIFFER @${j}`, problem: `greedy parts at step ${j}: lir ${a[j] ?? "(end)"}, llama.cpp ` +
+    `${b[j] ?? "(end)"}` + (j < b.length ? ` (llama.cpp margin ${o.margins[j].toFixed(4)})` : "") +
+    `\n  lir:       ${a.join(",")}\n  llama.cpp: ${b.join(",")}` };
 }
 
 // Compares one teacher-forced position. Returns {maxDiff, top1Mismatch, problems[]}.
@@ -164,11 +194,13 @@ describe("parity with llama.cpp", { concurrency: JOBS }, () => {
       `${r.llamaSelfDiff == null ? "-" : r.llamaSelfDiff.toExponential(2)} | ${TOLERANCE[r.type]} | ` +
       `${r.firstOver ?? "-"} / ${r.selfFirstOver ?? "-"} | ` +
       `${r.lowMarginTop1 ?? "-"} | ${flips(r.top1Flips)} | ${flips(r.selfTop1Flips)} | ` +
-      `${r.greedy ?? "-"} | ${r.ok ? "ok" : "FAIL"} |`);
+      `${r.greedy ?? "-"} | ${r.gxMaxDiff == null ? "-" : r.gxMaxDiff.toExponential(2)} | ${r.gxGreedy ?? "-"} | ` +
+      `${r.ok ? "ok" : "FAIL"} |`);
     const table = ["| case | max abs dlogprob lir vs llama.cpp | llama.cpp batch vs 1-by-1 | tol | " +
       "first pos > tol: lir / llama.cpp self (-1 none) | top-1 flips at near-ties | " +
-      "top-1 flips lir vs llama.cpp (margins) | top-1 flips llama.cpp 1-by-1 vs batch (margins) | greedy 64 | |",
-      "|---|---|---|---|---|---|---|---|---|---|", ...rows].join("\n");
+      "top-1 flips lir vs llama.cpp (margins) | top-1 flips llama.cpp 1-by-1 vs batch (margins) | greedy 64 | " +
+      "LIR_CPU_ISA=ggml: max abs dlogprob | ggml: greedy 64 | |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|", ...rows].join("\n");
     if (results.length) {
       fs.writeFileSync(path.join(OUT, "report.md"), table + "\n");
       fs.writeFileSync(path.join(OUT, "results.json"), JSON.stringify(results, null, 1) + "\n");
@@ -243,32 +275,40 @@ describe("parity with llama.cpp", { concurrency: JOBS }, () => {
       if (lowMarginTop1) t.diagnostic(`${c.name}: top-1 differs at ${lowMarginTop1} near-tie position(s)`);
 
       // 2. free-running greedy
-      const lirGen = await runJson(LIR, ["generate", "-m", file, "--tokens", PROMPT.join(","),
-        "-n", String(N_GEN), "--temp", "0", "--json", "--threads", "1"]);
-      const a = lirGen.tokens, b = llGreedy.tokens;
-      let j = 0;
-      while (j < a.length && j < b.length && a[j] === b[j]) j++;
-      // lir may leave out the end-of-generation token the oracle keeps.
-      const sameEnd = (j === a.length && j === b.length) ||
-        (llGreedy.stopped_at_eog && j === a.length && j === b.length - 1);
-      let greedyProblem = null;
-      if (sameEnd) {
-        r.greedy = `identical (${a.length})`;
-      } else if (j < a.length && j < b.length && llGreedy.margins[j] < nearTie(c.type)) {
-        r.greedy = `near-tie @${j}`;
-        t.diagnostic(`${c.name}: greedy parts at step ${j} (lir ${a[j]}, llama.cpp ${b[j]}), ` +
-          `a near-tie (llama.cpp margin ${llGreedy.margins[j].toFixed(4)})`);
-      } else {
-        r.greedy = `DIFFER @${j}`;
-        greedyProblem = `greedy parts at step ${j}: lir ${a[j] ?? "(end)"}, llama.cpp ${b[j] ?? "(end)"}` +
-          (j < b.length ? ` (llama.cpp margin ${llGreedy.margins[j].toFixed(4)})` : "") +
-          `\n  lir:       ${a.join(",")}\n  llama.cpp: ${b.join(",")}`;
+      const genArgs = ["generate", "-m", file, "--tokens", PROMPT.join(","), "-n", String(N_GEN), "--temp", "0",
+        "--json", "--threads", "1"];
+      const lirGen = await runJson(LIR, genArgs);
+      const g = compareGreedy(lirGen.tokens, llGreedy, nearTie(c.type));
+      r.greedy = g.summary;
+      if (g.note) t.diagnostic(`${c.name}: ${g.note}`);
+      if (g.problem) problems.push(g.problem);
+
+      // 3. LIR_CPU_ISA=ggml: the same forward pass with the kernel table that sums in llama.cpp's
+      //    order (src/backend/cpu/ggml/gx.h). Here the issue's rules hold as written: every top-10
+      //    log-probability within EXACT_TOL of llama.cpp's, the top-1 equal wherever llama.cpp's
+      //    margin is >= 0.05, greedy identical unless it parts at a margin < 0.05.
+      const GX = { env: { LIR_CPU_ISA: "ggml" } };
+      const gxEval = await runJson(LIR, ["eval", "-m", file, "--tokens", tokens, "--all", "--top", "10",
+        "--threads", "1"], GX);
+      let gxMax = 0;
+      for (let i = 0; i < SEQ.length; i++) {
+        const lp = gxEval.positions.find((p) => p.pos === i);
+        if (!lp) { problems.push(`ggml mode, pos ${i}: missing from lir eval`); continue; }
+        const cmp = comparePosition(lp, ll.positions[i], EXACT_TOL, NEAR_TIE);
+        if (!(cmp.maxDiff <= gxMax)) gxMax = cmp.maxDiff;
+        for (const p of cmp.problems) problems.push(`ggml mode, pos ${i}: ${p}`);
       }
-      if (greedyProblem) problems.push(greedyProblem);
+      r.gxMaxDiff = gxMax;
+      const gxGen = await runJson(LIR, genArgs, GX);
+      const gg = compareGreedy(gxGen.tokens, llGreedy, NEAR_TIE);
+      r.gxGreedy = gg.summary;
+      if (gg.note) t.diagnostic(`${c.name} (ggml mode): ${gg.note}`);
+      if (gg.problem) problems.push(`ggml mode: ${gg.problem}`);
 
       r.ok = problems.length === 0;
       t.diagnostic(`${c.name}: max |dlogprob| ${maxDiff.toExponential(2)} (tol ${tol}; llama.cpp batch vs ` +
-        `1-by-1 ${selfDiff.toExponential(2)}); greedy ${r.greedy}`);
+        `1-by-1 ${selfDiff.toExponential(2)}); greedy ${r.greedy}; ggml mode ${gxMax.toExponential(2)}, ` +
+        `greedy ${r.gxGreedy}`);
       if (problems.length) {
         const shown = problems.slice(0, 12).join("\n  ");
         assert.fail(`${c.name}: ${problems.length} problem(s):\n  ${shown}` +

@@ -3,7 +3,8 @@
  * A feature counts only if the CPU has it AND the OS saves its register state on context
  * switches (XCR0 bits: SSE/YMM for AVX2, plus opmask/ZMM for AVX-512); otherwise using it
  * would fault or corrupt state. LIR_CPU_ISA=generic|avx2|avx512 picks a lower table (or the
- * same); a value this CPU cannot run, or an unknown one, is ignored. */
+ * same), LIR_CPU_ISA=ggml the bit-exact llama.cpp table (kernels.h); a value this CPU cannot
+ * run, or an unknown one, is ignored. */
 #include <stdlib.h>
 #include <string.h>
 #include "backend/cpu/kernels.h"
@@ -67,6 +68,7 @@ const struct lir_cpu_kernels *lir_cpu_kernels_for(const char *isa) {
     if (strcmp(isa, "generic") == 0) return &lir_cpu_kernels_generic;
     if (strcmp(isa, "avx2") == 0) return can_avx2(&f) ? &lir_cpu_kernels_avx2 : NULL;
     if (strcmp(isa, "avx512") == 0) return can_avx512(&f) ? &lir_cpu_kernels_avx512 : NULL;
+    if (strcmp(isa, "ggml") == 0) return lir_cpu_kernels_ggml_get();
     return NULL;
 }
 

@@ -25,6 +25,10 @@ struct lir_cpu_kernels {
     const char *isa;                                   /* "generic", "avx2", "avx512" */
     lir_vec_dot_fn vec_dot[LIR_TYPE_COUNT];            /* weight type -> dot with vec_dot_type row */
     lir_gemm_fn gemm[LIR_TYPE_COUNT];                  /* weight type -> tiled multi-row/col dot */
+    /* NULL (use gemm), or the gemm for a weight of this type with `rows` rows in an op of n_tok
+     * tokens: the "ggml" table follows llama.cpp, whose sums differ between one token and a
+     * batch, and with whether it repacked the weight (ggml/kernels_ggml.c) */
+    lir_gemm_fn (*gemm_pick)(int type, int64_t rows, int32_t n_tok);
     lir_quantize_row_fn from_float[LIR_TYPE_COUNT];    /* f32 -> act type (q8_0,q8_1,q8_K,f16,bf16,f32) */
     /* Paged f16 gemm (attention's weights x V^T over KV blocks): out[c*os + r] = dot over the
      * n = nb * bs elements of row r of the concatenated blocks (block b's row r at
@@ -34,6 +38,9 @@ struct lir_cpu_kernels {
      * bs a multiple of 8. */
     void (*gemm_f16_paged)(int bs, int nb, const lir_f16 *const *w, size_t ws, const lir_f16 *a, size_t as,
                            float *out, size_t os, int nr, int nc);
+    /* NULL, or gemm_f16_paged's replacement when the step has two or more tokens (as gemm_many) */
+    void (*gemm_f16_paged_many)(int bs, int nb, const lir_f16 *const *w, size_t ws, const lir_f16 *a, size_t as,
+                                float *out, size_t os, int nr, int nc);
     /* y[i] += a * x[i], x in f16 (attention: weights times V rows) */
     void (*mad_f16)(int n, float *y, const lir_f16 *x, float a);
     /* dot of f32 rows (norms, small projections) */
@@ -44,6 +51,10 @@ struct lir_cpu_kernels {
     void (*softmax_f16)(int n, int n_pad, float *s, float scale, lir_f16 *p);
     /* out[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i] (SwiGLU's gate) */
     void (*silu_mul)(int64_t n, const float *g, const float *u, float *out);
+    /* RoPE on n pairs (x0[i*step], x1[i*step]) with cs[2i] = cos, cs[2i+1] = sin, rounded as
+     * ggml's CPU backend (GCC contracts its rotation into FMAs there): x0' = fma(x0, c, -(x1 s)),
+     * x1' = fma(x0, s, x1 c) */
+    void (*rope_pairs)(int n, const float *cs, float *x0, float *x1, int step);
 };
 
 /* The best table for this CPU (or the one LIR_CPU_ISA names, if supported). Never NULL. */
@@ -56,6 +67,8 @@ const struct lir_cpu_kernels *lir_cpu_kernels_for(const char *isa);
 extern const struct lir_cpu_kernels lir_cpu_kernels_generic;
 extern const struct lir_cpu_kernels lir_cpu_kernels_avx2;
 extern const struct lir_cpu_kernels lir_cpu_kernels_avx512;
+/* "ggml": llama.cpp's CPU arithmetic bit for bit, scalar (ggml/gx.h); runs on any CPU. */
+const struct lir_cpu_kernels *lir_cpu_kernels_ggml_get(void);
 
 /* CPU feature bits from cpuid + xgetbv (OS support of the register state). */
 struct lir_cpu_features {

@@ -81,6 +81,14 @@ static void silu_mul(int64_t n, const float *g, const float *u, float *out) {
     for (int64_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+static void rope_pairs(int n, const float *cs, float *x0, float *x1, int step) {
+    for (int i = 0; i < n; i++) {
+        const float c = cs[2 * i], s = cs[2 * i + 1], u = x0[i * step], v = x1[i * step];
+        x0[i * step] = fmaf(u, c, -(v * s));
+        x1[i * step] = fmaf(u, s, v * c);
+    }
+}
+
 #define GENERIC_TYPES(X)                                                                   \
     X(LIR_TYPE_F32, f32) X(LIR_TYPE_F16, f16) X(LIR_TYPE_BF16, bf16) X(LIR_TYPE_Q4_0, q4_0)     \
     X(LIR_TYPE_Q4_1, q4_1) X(LIR_TYPE_Q5_0, q5_0) X(LIR_TYPE_Q5_1, q5_1) X(LIR_TYPE_Q8_0, q8_0) \
@@ -105,4 +113,5 @@ const struct lir_cpu_kernels lir_cpu_kernels_generic = {
     .dot_f32 = dot_f32,
     .softmax_f16 = softmax_f16,
     .silu_mul = silu_mul,
+    .rope_pairs = rope_pairs,
 };

@@ -2,8 +2,8 @@
  * kernel table chosen at run time (kernels.h). Numerics follow ggml's CPU backend so that
  * results match llama.cpp closely: matmul inputs converted to the weight's vec_dot_type
  * (Q8_0/Q8_1/Q8_K/F16/BF16), RMSNorm sums in double, RoPE angles by repeated float
- * multiplication, attention with q rounded to f16 for K·q, softmax summed in double and
- * its weights rounded to f16 before V. */
+ * multiplication and the rotation with ggml's fused multiply-adds (rope_pairs), attention with
+ * q rounded to f16 for K·q, softmax summed in double and its weights rounded to f16 before V. */
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
 
@@ -101,8 +101,8 @@ static void cpu_matmul(struct lir_exec *x, const struct lir_mm *mm, int n_mm, co
         /* 2. each thread takes a contiguous share of every weight's rows */
         for (int i = done; i < end; i++) {
             const struct lir_tensor *w = mm[i].w;
-            lir_gemm_fn gemm = c->k->gemm[w->type];
             const int64_t m = w->ne1;
+            const lir_gemm_fn gemm = c->k->gemm_pick ? c->k->gemm_pick(w->type, m, n_tok) : c->k->gemm[w->type];
             int64_t lo, hi;
             lir_pool_split(m, 16, ith(x), nth(x), &lo, &hi);
             /* one call for this thread's rows and all columns: the kernel does the cache
@@ -124,6 +124,7 @@ static void cpu_matmul(struct lir_exec *x, const struct lir_mm *mm, int n_mm, co
 static void cpu_rope(struct lir_exec *x, float *v, int32_t n_tok, int32_t n_head, int32_t head_dim, const int32_t *pos,
                      const struct lir_rope_params *rp) {
     const int32_t n_rot = rp->n_rot;
+    void (*rope_pairs)(int, const float *, float *, float *, int) = x->cpu->k->rope_pairs;
     const float theta_scale = powf(rp->base, -2.0f / (float)n_rot);
     float cache[2 * 4096]; /* cos, sin per rotated pair; head_dim <= 4096 checked at load */
     int64_t lo, hi;
@@ -139,22 +140,10 @@ static void cpu_rope(struct lir_exec *x, float *v, int32_t n_tok, int32_t n_head
         }
         for (int32_t h = 0; h < n_head; h++) {
             float *a = v + ((size_t)t * n_head + h) * head_dim;
-            if (rp->mode == LIR_ROPE_NEOX) {
-                const int32_t half = n_rot / 2;
-                for (int32_t i = 0; i < half; i++) {
-                    const float c = cache[2 * i], s = cache[2 * i + 1];
-                    const float x0 = a[i], x1 = a[i + half];
-                    a[i] = x0 * c - x1 * s;
-                    a[i + half] = x0 * s + x1 * c;
-                }
-            } else {
-                for (int32_t i = 0; i < n_rot; i += 2) {
-                    const float c = cache[i], s = cache[i + 1];
-                    const float x0 = a[i], x1 = a[i + 1];
-                    a[i] = x0 * c - x1 * s;
-                    a[i + 1] = x0 * s + x1 * c;
-                }
-            }
+            if (rp->mode == LIR_ROPE_NEOX)
+                rope_pairs(n_rot / 2, cache, a, a + n_rot / 2, 1);
+            else
+                rope_pairs(n_rot / 2, cache, a, a + 1, 2);
         }
     }
     barrier(x);
@@ -198,7 +187,11 @@ static void cpu_attention(struct lir_exec *x, const struct lir_attn_args *a) {
     const int32_t hd = a->head_dim, qd = a->n_head * hd;
     const int32_t group = a->n_head / a->n_head_kv, n_ctx = c->n_ctx;
     const bool f16 = kv->type == LIR_TYPE_F16;
-    const lir_gemm_fn gemm_k = c->k->gemm[kv->type];
+    /* the "ggml" table sums a step of two or more tokens in another order than one token */
+    const lir_gemm_fn gemm_k =
+        c->k->gemm_pick ? c->k->gemm_pick(kv->type, LIR_KV_PAD, a->n_tok) : c->k->gemm[kv->type];
+    void (*gemm_v)(int, int, const lir_f16 *const *, size_t, const lir_f16 *, size_t, float *, size_t, int, int) =
+        a->n_tok >= 2 && c->k->gemm_f16_paged_many ? c->k->gemm_f16_paged_many : c->k->gemm_f16_paged;
     const size_t qrb = lir_type_row_size(kv->type, hd);          /* one head of q in K's dot type */
     const size_t khead = lir_type_row_size(kv->type, hd);        /* one head of a K row */
     const struct lir_type_traits *q8 = f16 ? NULL : lir_type_traits_get(LIR_TYPE_Q8_0);
@@ -234,8 +227,8 @@ static void cpu_attention(struct lir_exec *x, const struct lir_attn_args *a) {
              * sums of one gemm over n_kv contiguous rows, bit for bit) */
             for (int32_t b = 0; b < nb; b++)
                 x->vblk[b] = (const lir_f16 *)(kv->v + (size_t)table[b] * kv->block_stride) + (size_t)kvh * hd * LIR_KV_PAD;
-            c->k->gemm_f16_paged(LIR_KV_PAD, nb, x->vblk, LIR_KV_PAD * sizeof(lir_f16), x->p16,
-                                 (size_t)n_ctx * sizeof(lir_f16), x->acc, (size_t)hd, hd, ncol);
+            gemm_v(LIR_KV_PAD, nb, x->vblk, LIR_KV_PAD * sizeof(lir_f16), x->p16,
+                   (size_t)n_ctx * sizeof(lir_f16), x->acc, (size_t)hd, hd, ncol);
         } else {
             /* Q8_0 V rows: O[col] = sum_j p[col][j] * V[j], j < lim of the column, ascending */
             memset(x->acc, 0, sizeof(float) * (size_t)ncol * hd);
