@@ -2,6 +2,7 @@
  * tables and token records per sequence, copy-on-write of shared blocks, and the row moves of
  * a context shift (keys re-rotated) and of snapshot reads and writes. */
 #include "model/kv.h"
+#include "backend/backend.h"
 #include "quant/quant.h"
 
 #include <stdlib.h>
@@ -332,26 +333,15 @@ void lir__kv_rows_write(struct lir_kv *kv, int32_t seq, int32_t p0, int32_t n, c
 
 /* ---------------------------------------------------------------- context shift */
 
-/* Rotates each head of a key row (f32, kv_dim) by the angles in cs (cos, sin per pair). */
+/* Rotates each head of a key row (f32, kv_dim) by the angles in cs (cos, sin per pair), rounded
+ * as llama.cpp's K shift (a RoPE op) rounds it. */
 static void rotate_row(float *a, int32_t kv_dim, const struct lir_kv_rot *r) {
     for (int32_t h0 = 0; h0 < kv_dim; h0 += r->head_dim) {
         float *x = a + h0;
-        if (r->neox) {
-            const int32_t half = r->n_rot / 2;
-            for (int32_t i = 0; i < half; i++) {
-                const float c = r->cs[2 * i], s = r->cs[2 * i + 1];
-                const float x0 = x[i], x1 = x[i + half];
-                x[i] = x0 * c - x1 * s;
-                x[i + half] = x0 * s + x1 * c;
-            }
-        } else {
-            for (int32_t i = 0; i < r->n_rot; i += 2) {
-                const float c = r->cs[i], s = r->cs[i + 1];
-                const float x0 = x[i], x1 = x[i + 1];
-                x[i] = x0 * c - x1 * s;
-                x[i + 1] = x0 * s + x1 * c;
-            }
-        }
+        if (r->neox)
+            lir_rope_pairs_ref(r->n_rot / 2, r->cs, x, x + r->n_rot / 2, 1);
+        else
+            lir_rope_pairs_ref(r->n_rot / 2, r->cs, x, x + 1, 2);
     }
 }
 

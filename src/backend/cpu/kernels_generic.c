@@ -4,6 +4,7 @@
  * against (they share the references as truth). */
 #include <math.h>
 #include <string.h>
+#include "backend/backend.h"
 #include "backend/cpu/kernels.h"
 
 /* gemm as out[c, r] = vec_dot(row r, col c); columns inner so one weight row stays in cache. */
@@ -81,7 +82,7 @@ static void silu_mul(int64_t n, const float *g, const float *u, float *out) {
     for (int64_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
-static void rope_pairs(int n, const float *cs, float *x0, float *x1, int step) {
+void lir_rope_pairs_ref(int n, const float *cs, float *x0, float *x1, int step) {
     for (int i = 0; i < n; i++) {
         const float c = cs[2 * i], s = cs[2 * i + 1], u = x0[i * step], v = x1[i * step];
         x0[i * step] = fmaf(u, c, -(v * s));
@@ -113,5 +114,5 @@ const struct lir_cpu_kernels lir_cpu_kernels_generic = {
     .dot_f32 = dot_f32,
     .softmax_f16 = softmax_f16,
     .silu_mul = silu_mul,
-    .rope_pairs = rope_pairs,
+    .rope_pairs = lir_rope_pairs_ref,
 };
