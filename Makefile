@@ -3,7 +3,7 @@
 #               then lir serve with the dashboard at http://127.0.0.1:7373/ (SERVE=0: no server)
 #   make test   install what is missing, build, run every test (what CI runs: .ci/run)
 #   make bench  build and compare speed and memory with llama.cpp (bench/README.md)
-# Other targets: deps, build, build-asan, build-cuda, unit, unit-asan, fuzz, parity, clean.
+# Other targets: deps, build, build-asan, build-cuda, unit, ggml-check, unit-asan, fuzz, parity, clean.
 
 JOBS        ?= 2
 BUILD_TYPE  ?= Release
@@ -14,7 +14,7 @@ RUN_ARGS    ?= -n 64 --temp 0.8 --seed 1
 SERVE       ?= 1
 SERVE_ADDR  ?= 127.0.0.1:7373
 
-.PHONY: all deps build build-asan build-cuda test unit unit-asan fuzz parity run bench clean
+.PHONY: all deps build build-asan build-cuda test unit ggml-check unit-asan fuzz parity run bench clean
 .NOTPARALLEL: # stages run in order even under make -j (the builds parallelize inside cmake)
 
 all: build
@@ -41,7 +41,7 @@ build-cuda:
 
 # Each runner prints its own summary (Criterion's "Synthesis", node's "# tests/# pass/# fail");
 # each stage's time is printed after it; the first failing stage stops the run.
-TEST_STAGES = deps build build-cuda unit build-asan unit-asan fuzz parity
+TEST_STAGES = deps build build-cuda unit ggml-check build-asan unit-asan fuzz parity
 test:
 	@t0=$$(date +%s); for s in $(TEST_STAGES); do t=$$(date +%s); \
 	  $(MAKE) --no-print-directory $$s || { echo "make test: FAILED in stage '$$s'" >&2; exit 1; }; \
@@ -58,6 +58,19 @@ unit-asan:
 	@echo "== unit tests (ASan + UBSan) =="
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp build-asan/lir_tests --jobs $(JOBS)
+
+# The "ggml" kernel table (LIR_CPU_ISA=ggml) against llama.cpp's own ggml op by op (tests/ggml):
+# ggml's headers come from the llama.cpp source bundle inside node-llama-cpp (same release as its
+# prebuilt libraries), cloned once into out/llama.cpp.
+GGML_BUNDLE = node_modules/node-llama-cpp/llama/gitRelease.bundle
+ggml-check:
+	@test -f $(GGML_BUNDLE) || { echo "make: $(GGML_BUNDLE) is missing (run make deps)" >&2; exit 1; }
+	@test -f out/llama.cpp/ggml/include/ggml.h || { rm -rf out/llama.cpp && mkdir -p out && \
+	  git clone -q $(GGML_BUNDLE) out/llama.cpp 2>/dev/null; }
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DLIR_GGML_SRC=$(CURDIR)/out/llama.cpp
+	cmake --build build -j$(JOBS) --target lir_ggml_tests
+	@echo "== the ggml kernel table against llama.cpp's ggml (tests/ggml) =="
+	build/lir_ggml_tests --jobs $(JOBS)
 
 fuzz:
 	@if [ -x fuzz/run.sh ]; then echo "== fuzz ($(FUZZ_SECS) s) =="; fuzz/run.sh $(FUZZ_SECS); \

@@ -4,7 +4,8 @@
 #   Debian packages: the C toolchain (cmake, gcc, make, pkg-config), Criterion (unit tests),
 #                    PCRE2, utf8proc, jansson, libsodium (licence signatures), libcurl (remote backends),
 #                    libmicrohttpd (lir serve), SQLite (the store), xxHash (snapshot checksums),
-#   clang + compiler-rt (libFuzzer target), Node.js + npm (test oracles),
+#   clang + compiler-rt (libFuzzer target), Node.js + npm (test oracles), git (ggml's headers
+#   out of node-llama-cpp's llama.cpp source bundle, for tests/ggml),
 #   chromium (the dashboard's browser tests, driven by playwright-core).
 #   npm packages:    node-llama-cpp + its prebuilt linux-x64 CPU binaries (llama.cpp, our oracle),
 #                    ajv (JSON Schema validator), the official openai and ollama clients,
@@ -28,7 +29,7 @@ fi
 # nodejs/npm are checked as commands, not packages: a NodeSource nodejs bundles npm, and
 # installing Debian's npm next to it would conflict.
 need=()
-for p in cmake gcc make pkg-config libcriterion-dev clang libclang-rt-14-dev time \
+for p in cmake gcc make pkg-config libcriterion-dev clang libclang-rt-14-dev time git \
          libpcre2-dev libutf8proc-dev libjansson-dev libsodium-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev libxxhash-dev sentencepiece chromium; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
