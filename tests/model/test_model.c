@@ -153,14 +153,22 @@ static float *run_steps(lir_model *m, const lir_token *t, int n, int step, int n
     return out;
 }
 
-static void check_batching(enum lir_gen_arch arch, int32_t type) {
+enum { N_SEQ = 40 };
+
+/* A tiny model of arch/type, its info and a fixed sequence of N_SEQ tokens. */
+static lir_model *tiny_with_tokens(enum lir_gen_arch arch, int32_t type, struct lir_model_info *mi, lir_token *t) {
     make_base(arch, type);
     lir_model *m = load_ok(tiny_path);
+    lir_model_get_info(m, mi);
+    for (int i = 0; i < N_SEQ; i++) t[i] = (lir_token)((i * 7919 + 13) % mi->n_vocab);
+    return m;
+}
+
+static void check_batching(enum lir_gen_arch arch, int32_t type) {
+    enum { N = N_SEQ };
     struct lir_model_info mi;
-    lir_model_get_info(m, &mi);
-    enum { N = 40 };
     lir_token t[N];
-    for (int i = 0; i < N; i++) t[i] = (lir_token)((i * 7919 + 13) % mi.n_vocab);
+    lir_model *m = tiny_with_tokens(arch, type, &mi, t);
     float *all = run_steps(m, t, N, N, 64, 1);     /* one batch */
     float *chunks = run_steps(m, t, N, N, 7, 2);   /* batches of 7 inside one decode */
     float *single = run_steps(m, t, N, 1, 64, 2);  /* token by token */
@@ -204,13 +212,10 @@ Test(model, batching_and_threads_do_not_change_logits_qwen3_q8_0, .fini = cleanu
  * 1 and 2 threads give identical bits (each output is one thread's, in a fixed order), and the
  * logits are the default kernels' within the rounding-noise bound of check_batching. */
 static void check_ggml_table(enum lir_gen_arch arch, int32_t type) {
-    make_base(arch, type);
-    lir_model *m = load_ok(tiny_path);
+    enum { N = N_SEQ };
     struct lir_model_info mi;
-    lir_model_get_info(m, &mi);
-    enum { N = 40 };
     lir_token t[N];
-    for (int i = 0; i < N; i++) t[i] = (lir_token)((i * 7919 + 13) % mi.n_vocab);
+    lir_model *m = tiny_with_tokens(arch, type, &mi, t);
     float *fast = run_steps(m, t, N, N, 64, 1);
     setenv("LIR_CPU_ISA", "ggml", 1);
     float *g1 = run_steps(m, t, N, N, 64, 1), *g2 = run_steps(m, t, N, N, 64, 2);
