@@ -26,7 +26,6 @@
 #include <string.h>
 #include "backend/cpu/ggml/gx.h"
 
-
 /* GGML_F32x16_REDUCE / GGML_F32Cx16_REDUCE over GGML_F32_ARR = 4 accumulators: x0 += x2,
  * x1 += x3, x0 += x1, then _mm512_reduce_add_ps(x0). */
 static float reduce4x16(float acc[4][16]) {
