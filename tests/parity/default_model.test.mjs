@@ -101,7 +101,8 @@ test("default model: greedy continuation is identical to llama.cpp's for 32 toke
 test("default model: sampled text (temp 0.8, seeds 1-8) is made of real words", async (t) => {
   const distinct = [];
   for (let seed = 1; seed <= 8; seed++) {
-    const out = await run(["run", MODEL, "In the beginning", "-n", "64", "--temp", "0.8", "--seed", String(seed)]);
+    const out = await run(["run", MODEL, "In the beginning", "-n", "64", "--temp", "0.8",
+      "--seed", String(seed)]);
     t.diagnostic(`seed ${seed}: ${out.trim().replace(/\n/g, " / ")}`);
     const k = knownFraction(out, words);
     assert.ok(k.n >= 20 && k.distinct >= 15,
