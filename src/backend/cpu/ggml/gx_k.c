@@ -45,12 +45,10 @@
  * which integers become floats, and the float ops on them, are followed. */
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include "backend/cpu/ggml/gx.h"
 
 static inline float h2f(lir_f16 h) { return lir_f16_to_f32(h); }
-
 
 /* One K-quant super-block decoded: q[e] the integer quant of element e (Q3_K signed with its
  * -4, the others unsigned), sc[g] / mn[g] the integer scale / min of element group g = e / 16
@@ -161,6 +159,24 @@ static void dec4(const void *b, kblk *o) { dec_q4_K(b, o); }
 static void dec5(const void *b, kblk *o) { dec_q5_K(b, o); }
 static void dec6(const void *b, kblk *o) { dec_q6_K(b, o); }
 
+/* One weight row's super-blocks, decoded once into cache when the row has at most KCACHE of
+ * them (37 KiB of stack), else decoded again each time a dot visits a block: no allocation. */
+#define KCACHE 64
+struct krow {
+    const char *raw;
+    size_t bsz;
+    dec_fn dec;
+    kblk *cache; /* NULL: decode into tmp */
+    kblk tmp;
+};
+
+/* Super-block b of the row (valid until the next call when not cached). */
+static inline const kblk *kb(struct krow *r, int b) {
+    if (r->cache) return &r->cache[b];
+    r->dec(r->raw + (size_t)b * r->bsz, &r->tmp);
+    return &r->tmp;
+}
+
 /* The 8 int32 lanes of a vec_dot block: lane l sums elements e with (e % 32) / 4 == l. */
 static inline void lanes8(const kblk *w, const block_q8_K *a, int32_t l[8]) {
     for (int i = 0; i < 8; i++) l[i] = 0;
@@ -183,28 +199,30 @@ static inline int32_t imin_range(const kblk *w, const block_q8_K *a, int g0, int
 
 /* ---- ggml_vec_dot_*_q8_K (x86 __AVX2__ branches) ---- */
 
-static float vd_q2_K(int nb, const kblk *w, const block_q8_K *a) {
+static float vd_q2_K(int nb, struct krow *w, const block_q8_K *a) {
     float acc[8] = { 0 };
     int32_t l[8];
     for (int b = 0; b < nb; b++) {
-        const float d = a[b].d * w[b].d;
-        const float dmin = -a[b].d * w[b].dmin;
+        const kblk *wb = kb(w, b);
+        const float d = a[b].d * wb->d;
+        const float dmin = -a[b].d * wb->dmin;
         for (int i = 0; i < 8; i++) {
-            const int32_t m = w[b].mn[2 * i] * a[b].bsums[2 * i] + w[b].mn[2 * i + 1] * a[b].bsums[2 * i + 1];
+            const int32_t m = wb->mn[2 * i] * a[b].bsums[2 * i] + wb->mn[2 * i + 1] * a[b].bsums[2 * i + 1];
             acc[i] = fmaf(dmin, (float)m, acc[i]);
         }
-        lanes8(&w[b], &a[b], l);
+        lanes8(wb, &a[b], l);
         for (int i = 0; i < 8; i++) acc[i] = fmaf(d, (float)l[i], acc[i]);
     }
     return lir__gx_hsum8(acc);
 }
 
-static float vd_q3_K(int nb, const kblk *w, const block_q8_K *a) {
+static float vd_q3_K(int nb, struct krow *w, const block_q8_K *a) {
     float acc[8] = { 0 };
     int32_t l[8];
     for (int b = 0; b < nb; b++) {
-        const float d = a[b].d * w[b].d;
-        lanes8(&w[b], &a[b], l);
+        const kblk *wb = kb(w, b);
+        const float d = a[b].d * wb->d;
+        lanes8(wb, &a[b], l);
         for (int i = 0; i < 8; i++) acc[i] = fmaf(d, (float)l[i], acc[i]);
     }
     return lir__gx_hsum8(acc);
@@ -218,42 +236,45 @@ static inline int32_t min32_pair(const kblk *w, const block_q8_K *a, int j0) {
     return w->mn[2 * j0] * b0 + w->mn[2 * j0 + 2] * b1;
 }
 
-static float vd_q4_K(int nb, const kblk *w, const block_q8_K *a) {
+static float vd_q4_K(int nb, struct krow *w, const block_q8_K *a) {
     float acc[8] = { 0 }, accm[4] = { 0 };
     int32_t l[8];
     for (int b = 0; b < nb; b++) {
-        const float d = a[b].d * w[b].d;
-        const float dmin = -a[b].d * w[b].dmin;
-        for (int i = 0; i < 4; i++) accm[i] = fmaf(dmin, (float)min32_pair(&w[b], &a[b], 2 * i), accm[i]);
-        lanes8(&w[b], &a[b], l);
+        const kblk *wb = kb(w, b);
+        const float d = a[b].d * wb->d;
+        const float dmin = -a[b].d * wb->dmin;
+        for (int i = 0; i < 4; i++) accm[i] = fmaf(dmin, (float)min32_pair(wb, &a[b], 2 * i), accm[i]);
+        lanes8(wb, &a[b], l);
         for (int i = 0; i < 8; i++) acc[i] = fmaf(d, (float)l[i], acc[i]);
     }
     return lir__gx_hsum8(acc) + ((accm[0] + accm[2]) + (accm[1] + accm[3]));
 }
 
-static float vd_q5_K(int nb, const kblk *w, const block_q8_K *a) {
+static float vd_q5_K(int nb, struct krow *w, const block_q8_K *a) {
     float acc[8] = { 0 }, summs = 0.0f;
     int32_t l[8];
     for (int b = 0; b < nb; b++) {
-        const float d = a[b].d * w[b].d;
-        const float dmin = -a[b].d * w[b].dmin;
-        const int32_t m = min32_pair(&w[b], &a[b], 0) + min32_pair(&w[b], &a[b], 2) + min32_pair(&w[b], &a[b], 4) +
-                          min32_pair(&w[b], &a[b], 6);
+        const kblk *wb = kb(w, b);
+        const float d = a[b].d * wb->d;
+        const float dmin = -a[b].d * wb->dmin;
+        const int32_t m = min32_pair(wb, &a[b], 0) + min32_pair(wb, &a[b], 2) + min32_pair(wb, &a[b], 4) +
+                          min32_pair(wb, &a[b], 6);
         summs = fmaf(dmin, (float)m, summs);
-        lanes8(&w[b], &a[b], l);
+        lanes8(wb, &a[b], l);
         for (int i = 0; i < 8; i++) acc[i] = fmaf(d, (float)l[i], acc[i]);
     }
     return lir__gx_hsum8(acc) + summs;
 }
 
-static float vd_q6_K(int nb, const kblk *w, const block_q8_K *a) {
+static float vd_q6_K(int nb, struct krow *w, const block_q8_K *a) {
     float acc[8] = { 0 };
     int32_t l[8];
     for (int b = 0; b < nb; b++) {
-        const float d = a[b].d * w[b].d;
-        lanes8(&w[b], &a[b], l);
+        const kblk *wb = kb(w, b);
+        const float d = a[b].d * wb->d;
+        lanes8(wb, &a[b], l);
         for (int i = 0; i < 8; i++) {
-            const int32_t sub = a[b].bsums[2 * i] * w[b].sc[2 * i] + a[b].bsums[2 * i + 1] * w[b].sc[2 * i + 1];
+            const int32_t sub = a[b].bsums[2 * i] * wb->sc[2 * i] + a[b].bsums[2 * i + 1] * wb->sc[2 * i + 1];
             acc[i] = fmaf(d, (float)(l[i] - sub * 32), acc[i]);
         }
     }
@@ -263,25 +284,27 @@ static float vd_q6_K(int nb, const kblk *w, const block_q8_K *a) {
 /* ---- repacked ggml_gemv / ggml_gemm _q4_K_8x8 / _q2_K_8x8 _q8_K (arch/x86/repack.cpp) ---- */
 
 /* gemv: one int isum and one imin per super-block. Q4_K and Q2_K alike. */
-static float gemv_k(int nb, const kblk *w, const block_q8_K *a) {
+static float gemv_k(int nb, struct krow *w, const block_q8_K *a) {
     float acc = 0.0f, accm = 0.0f;
     for (int b = 0; b < nb; b++) {
-        const int32_t is = isum_range(&w[b], &a[b], 0, 256);
-        const int32_t im = imin_range(&w[b], &a[b], 0, 16);
-        acc = fmaf((float)is, w[b].d * a[b].d, acc);
-        accm = fmaf((float)im, w[b].dmin * a[b].d, accm);
+        const kblk *wb = kb(w, b);
+        const int32_t is = isum_range(wb, &a[b], 0, 256);
+        const int32_t im = imin_range(wb, &a[b], 0, 16);
+        acc = fmaf((float)is, wb->d * a[b].d, acc);
+        accm = fmaf((float)im, wb->dmin * a[b].d, accm);
     }
     return acc - accm;
 }
 
 /* gemm: the same per span of `span` elements (Q4_K 64, Q2_K 128). */
-static float gemm_k(int nb, const kblk *w, const block_q8_K *a, int span) {
+static float gemm_k(int nb, struct krow *w, const block_q8_K *a, int span) {
     float acc = 0.0f, accm = 0.0f;
     for (int b = 0; b < nb; b++) {
-        const float dd = w[b].d * a[b].d, dm = w[b].dmin * a[b].d;
+        const kblk *wb = kb(w, b);
+        const float dd = wb->d * a[b].d, dm = wb->dmin * a[b].d;
         for (int e0 = 0; e0 < 256; e0 += span) {
-            const int32_t is = isum_range(&w[b], &a[b], e0, e0 + span);
-            const int32_t im = imin_range(&w[b], &a[b], e0 / 16, (e0 + span) / 16);
+            const int32_t is = isum_range(wb, &a[b], e0, e0 + span);
+            const int32_t im = imin_range(wb, &a[b], e0 / 16, (e0 + span) / 16);
             acc = fmaf((float)is, dd, acc);
             accm = fmaf((float)im, dm, accm);
         }
@@ -293,7 +316,7 @@ static float gemm_k(int nb, const kblk *w, const block_q8_K *a, int span) {
 
 enum order { VD2, VD3, VD4, VD5, VD6, GEMV, GEMM64, GEMM128 };
 
-static float dot_order(enum order o, int nb, const kblk *w, const block_q8_K *a) {
+static float dot_order(enum order o, int nb, struct krow *w, const block_q8_K *a) {
     switch (o) {
     case VD2: return vd_q2_K(nb, w, a);
     case VD3: return vd_q3_K(nb, w, a);
@@ -307,22 +330,20 @@ static float dot_order(enum order o, int nb, const kblk *w, const block_q8_K *a)
     return 0.0f;
 }
 
-/* Columns c < c_split in order o_lo, the rest in o_hi. Each weight row is decoded once. */
+/* Columns c < c_split in order o_lo, the rest in o_hi. */
 static void run(dec_fn dec, size_t bsz, enum order o_lo, enum order o_hi, int c_split, int n, const void *w, size_t ws,
                 const void *a, size_t as, float *out, size_t os, int nr, int nc) {
     const int nb = n / QK_K;
-    kblk stackb[16];
-    kblk *kb = nb <= 16 ? stackb : malloc(sizeof(kblk) * (size_t)nb);
-    if (!kb) abort();
+    kblk cache[KCACHE];
     for (int r = 0; r < nr; r++) {
-        const char *wr = (const char *)w + (size_t)r * ws;
-        for (int b = 0; b < nb; b++) dec(wr + (size_t)b * bsz, &kb[b]);
+        struct krow row = { .raw = (const char *)w + (size_t)r * ws, .bsz = bsz, .dec = dec,
+                            .cache = nb <= KCACHE ? cache : NULL };
+        for (int b = 0; row.cache && b < nb; b++) dec(row.raw + (size_t)b * bsz, &cache[b]);
         for (int c = 0; c < nc; c++) {
             const block_q8_K *ar = (const block_q8_K *)((const char *)a + (size_t)c * as);
-            out[(size_t)c * os + r] = dot_order(c < c_split ? o_lo : o_hi, nb, kb, ar);
+            out[(size_t)c * os + r] = dot_order(c < c_split ? o_lo : o_hi, nb, &row, ar);
         }
     }
-    if (kb != stackb) free(kb);
 }
 
 /* repacked types: gemm for the first nc - nc % 4 columns when nc > 3, gemv for the rest */

@@ -31,7 +31,6 @@
 
 static inline float h2f(lir_f16 h) { return lir_f16_to_f32(h); }
 
-
 /* Quants of one block as 32 signed values in element order (element j < 16: low nibble of
  * qs[j]; element j + 16: its high nibble; Q5's fifth bit j of qh for element j). */
 static inline void dec_q4_0(const block_q4_0 *b, int8_t q[32]) {
