@@ -9,6 +9,7 @@
 #ifndef LIR_BACKEND_H
 #define LIR_BACKEND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "model/model.h"
 #include "util/threadpool.h"
@@ -114,10 +115,12 @@ struct lir_backend_ops {
 /* ggml's GELU on the CPU: 0 for v <= -10, v for v >= 10, else the f16 rounding of
  * 0.5 h (1 + tanh(sqrt(2/pi) h (1 + 0.044715 h^2))) at h = v rounded to f16 (ggml's table). */
 float lir_gelu_ggml(float v);
-/* RoPE on n pairs (x0[i*step], x1[i*step]), cs[2i] = cos, cs[2i+1] = sin, with ggml's rounding
- * (its CPU build fuses the rotation): x0' = fma(x0, c, -(x1 s)), x1' = fma(x0, s, x1 c). The
- * kernel tables' rope_pairs slot computes exactly this. */
-void lir_rope_pairs_ref(int n, const float *cs, float *x0, float *x1, int step);
+/* RoPE of one head x: its first n_rot values as n_rot/2 pairs, adjacent (x[2i], x[2i+1]) or, with
+ * neox, halves (x[i], x[i + n_rot/2]); pair i turned by cs[2i] = cos, cs[2i+1] = sin with ggml's
+ * rounding (its CPU build fuses the rotation): x0' = fma(x0, c, -(x1 s)), x1' = fma(x0, s, x1 c).
+ * The kernel tables' rope_head slot is this (kernels.h's lir__rope_head, inlined where FMA is an
+ * instruction). */
+void lir_rope_head_ref(int n_rot, const float *cs, float *x, bool neox);
 /* One row of layernorm (see the op above). */
 void lir_layernorm_row_ref(const float *in, const float *w, const float *b, float *out, int32_t dim, float eps);
 

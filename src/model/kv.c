@@ -336,13 +336,7 @@ void lir__kv_rows_write(struct lir_kv *kv, int32_t seq, int32_t p0, int32_t n, c
 /* Rotates each head of a key row (f32, kv_dim) by the angles in cs (cos, sin per pair), rounded
  * as llama.cpp's K shift (a RoPE op) rounds it. */
 static void rotate_row(float *a, int32_t kv_dim, const struct lir_kv_rot *r) {
-    for (int32_t h0 = 0; h0 < kv_dim; h0 += r->head_dim) {
-        float *x = a + h0;
-        if (r->neox)
-            lir_rope_pairs_ref(r->n_rot / 2, r->cs, x, x + r->n_rot / 2, 1);
-        else
-            lir_rope_pairs_ref(r->n_rot / 2, r->cs, x, x + 1, 2);
-    }
+    for (int32_t h0 = 0; h0 < kv_dim; h0 += r->head_dim) lir_rope_head_ref(r->n_rot, r->cs, a + h0, r->neox);
 }
 
 void lir__kv_shift_layer(struct lir_kv *kv, int32_t seq, int32_t il, int32_t n_keep, int32_t n_discard,

@@ -10,7 +10,7 @@
  *     values: silu(-90) underflows to ~-7e-38 in expf, to 0 in the polynomial version).
  * Lengths cover the vector body, the scalar tail and n = 1; inputs span 0, ±1e-3 .. ±100 and
  * huge magnitudes (overflow of exp(-g) must give silu = -0, never NaN). The "ggml" table (llama.cpp's
- * exp polynomial) is held to the same bounds. rope_pairs must give the same bits in every table. */
+ * exp polynomial) is held to the same bounds. rope_head must give the same bits in every table. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -89,9 +89,9 @@ Test(elementwise, silu_mul_matches_reference) {
     free(g), free(u), free(o0), free(o1);
 }
 
-/* rope_pairs: every table computes x0' = fma(x0, c, -(x1 s)), x1' = fma(x0, s, x1 c) (ggml's
+/* rope_head: every table computes x0' = fma(x0, c, -(x1 s)), x1' = fma(x0, s, x1 c) (ggml's
  * rounding), so all give the same bits; both layouts (step 2: interleaved pairs, step 1: halves). */
-Test(elementwise, rope_pairs_same_bits_in_every_table) {
+Test(elementwise, rope_head_same_bits_in_every_table) {
     static const char *const all[] = {"generic", "avx2", "avx512", "ggml"};
     enum { N = 64 };
     float cs[2 * N], x0[2 * N];
@@ -115,10 +115,7 @@ Test(elementwise, rope_pairs_same_bits_in_every_table) {
             if (!k) continue;
             float x[2 * N];
             memcpy(x, x0, sizeof x);
-            if (step == 2)
-                k->rope_pairs(N, cs, x, x + 1, 2);
-            else
-                k->rope_pairs(N, cs, x, x + N, 1);
+            k->rope_head(2 * N, cs, x, step == 1); /* neox: pairs are the halves */
             for (int i = 0; i < 2 * N; i++)
                 cr_assert(x[i] == want[i], "%s step %d: x[%d] = %.9g, want %.9g", all[t], step, i, x[i], want[i]);
         }

@@ -9,6 +9,8 @@
 #ifndef LIR_CPU_KERNELS_H
 #define LIR_CPU_KERNELS_H
 
+#include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "quant/quant.h"
@@ -51,11 +53,22 @@ struct lir_cpu_kernels {
     void (*softmax_f16)(int n, int n_pad, float *s, float scale, lir_f16 *p);
     /* out[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i] (SwiGLU's gate) */
     void (*silu_mul)(int64_t n, const float *g, const float *u, float *out);
-    /* RoPE on n pairs (x0[i*step], x1[i*step]) with cs[2i] = cos, cs[2i+1] = sin, rounded as
-     * ggml's CPU backend (GCC contracts its rotation into FMAs there): x0' = fma(x0, c, -(x1 s)),
-     * x1' = fma(x0, s, x1 c) */
-    void (*rope_pairs)(int n, const float *cs, float *x0, float *x1, int step);
+    /* RoPE of one head, rounded as ggml's CPU backend (GCC contracts its rotation into FMAs
+     * there): lir_rope_head_ref in backend.h */
+    void (*rope_head)(int n_rot, const float *cs, float *x, bool neox);
 };
+
+/* lir_rope_head_ref's body (backend.h): each table instantiates it, so it compiles to the FMA
+ * instruction in the files built with -mfma and to libm's fmaf in the generic one. */
+static inline void lir__rope_head(int n_rot, const float *cs, float *x, bool neox) {
+    const int half = n_rot / 2, step = neox ? 1 : 2;
+    float *x1 = neox ? x + half : x + 1;
+    for (int i = 0; i < half; i++) {
+        const float c = cs[2 * i], s = cs[2 * i + 1], u = x[i * step], v = x1[i * step];
+        x[i * step] = fmaf(u, c, -(v * s));
+        x1[i * step] = fmaf(u, s, v * c);
+    }
+}
 
 /* The best table for this CPU (or the one LIR_CPU_ISA names, if supported). Never NULL. */
 const struct lir_cpu_kernels *lir_cpu_kernels_best(void);

@@ -82,13 +82,7 @@ static void silu_mul(int64_t n, const float *g, const float *u, float *out) {
     for (int64_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
-void lir_rope_pairs_ref(int n, const float *cs, float *x0, float *x1, int step) {
-    for (int i = 0; i < n; i++) {
-        const float c = cs[2 * i], s = cs[2 * i + 1], u = x0[i * step], v = x1[i * step];
-        x0[i * step] = fmaf(u, c, -(v * s));
-        x1[i * step] = fmaf(u, s, v * c);
-    }
-}
+void lir_rope_head_ref(int n_rot, const float *cs, float *x, bool neox) { lir__rope_head(n_rot, cs, x, neox); }
 
 #define GENERIC_TYPES(X)                                                                   \
     X(LIR_TYPE_F32, f32) X(LIR_TYPE_F16, f16) X(LIR_TYPE_BF16, bf16) X(LIR_TYPE_Q4_0, q4_0)     \
@@ -114,5 +108,5 @@ const struct lir_cpu_kernels lir_cpu_kernels_generic = {
     .dot_f32 = dot_f32,
     .softmax_f16 = softmax_f16,
     .silu_mul = silu_mul,
-    .rope_pairs = lir_rope_pairs_ref,
+    .rope_head = lir_rope_head_ref,
 };

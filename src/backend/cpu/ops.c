@@ -2,7 +2,7 @@
  * kernel table chosen at run time (kernels.h). Numerics follow ggml's CPU backend so that
  * results match llama.cpp closely: matmul inputs converted to the weight's vec_dot_type
  * (Q8_0/Q8_1/Q8_K/F16/BF16), RMSNorm sums in double, RoPE angles by repeated float
- * multiplication and the rotation with ggml's fused multiply-adds (rope_pairs), attention with
+ * multiplication and the rotation with ggml's fused multiply-adds (rope_head), attention with
  * q rounded to f16 for K·q, softmax summed in double and its weights rounded to f16 before V. */
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
@@ -124,7 +124,8 @@ static void cpu_matmul(struct lir_exec *x, const struct lir_mm *mm, int n_mm, co
 static void cpu_rope(struct lir_exec *x, float *v, int32_t n_tok, int32_t n_head, int32_t head_dim, const int32_t *pos,
                      const struct lir_rope_params *rp) {
     const int32_t n_rot = rp->n_rot;
-    void (*rope_pairs)(int, const float *, float *, float *, int) = x->cpu->k->rope_pairs;
+    void (*rope_head)(int, const float *, float *, bool) = x->cpu->k->rope_head;
+    const bool neox = rp->mode == LIR_ROPE_NEOX;
     const float theta_scale = powf(rp->base, -2.0f / (float)n_rot);
     float cache[2 * 4096]; /* cos, sin per rotated pair; head_dim <= 4096 checked at load */
     int64_t lo, hi;
@@ -138,13 +139,7 @@ static void cpu_rope(struct lir_exec *x, float *v, int32_t n_tok, int32_t n_head
             cache[i0 + 1] = sinf(th);
             theta *= theta_scale;
         }
-        for (int32_t h = 0; h < n_head; h++) {
-            float *a = v + ((size_t)t * n_head + h) * head_dim;
-            if (rp->mode == LIR_ROPE_NEOX)
-                rope_pairs(n_rot / 2, cache, a, a + n_rot / 2, 1);
-            else
-                rope_pairs(n_rot / 2, cache, a, a + 1, 2);
-        }
+        for (int32_t h = 0; h < n_head; h++) rope_head(n_rot, cache, v + ((size_t)t * n_head + h) * head_dim, neox);
     }
     barrier(x);
 }

@@ -917,14 +917,8 @@ static void silu_mul(int64_t n, const float *g, const float *u, float *out) {
     for (; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
-/* The generic rope_pairs with the FMA instruction (this file is built with -mfma). */
-static void rope_pairs(int n, const float *cs, float *x0, float *x1, int step) {
-    for (int i = 0; i < n; i++) {
-        const float c = cs[2 * i], s = cs[2 * i + 1], u = x0[i * step], v = x1[i * step];
-        x0[i * step] = fmaf(u, c, -(v * s));
-        x1[i * step] = fmaf(u, s, v * c);
-    }
-}
+/* lir_rope_head_ref with the FMA instruction inlined (this file is built with -mfma). */
+static void rope_head(int n_rot, const float *cs, float *x, bool neox) { lir__rope_head(n_rot, cs, x, neox); }
 
 /* ======================================================================================
  * Activation quantizers, byte-identical to quant_ref.c's act/ref quantizers: same float
@@ -1098,5 +1092,5 @@ const struct lir_cpu_kernels KX_TABLE = {
     .dot_f32 = dot_f32,
     .softmax_f16 = softmax_f16,
     .silu_mul = silu_mul,
-    .rope_pairs = rope_pairs,
+    .rope_head = rope_head,
 };
