@@ -11,10 +11,10 @@
  *     it is. F16 / BF16: the first attempt (src1 still f32) declines (Btype must be F16 / BF16),
  *     src1 is converted, then tinyBLAS<16, __m512, __m512, fp16> (each half widened by vcvtph2ps) /
  *     tinyBLAS<32, __m512, __m512bh, bf16> (vdpbf16ps). tinyBLAS declines, and vec_dot runs per
- *     output, when k % KN != 0 (KN 16, 16, 32) or m % 4 != 0 (m: all the weight's rows).
- *     The _many kernels apply that test to nr: exact when nr is the whole weight (or a share of
- *     it with the same m % 4 verdict: lir's row shares are multiples of 16 but for the last, so
- *     only a weight with m % 4 != 0 split over several shares would differ).
+ *     output, when k % KN != 0 (KN 16, 16, 32) or m % 4 != 0 (m: all the weight's rows). The
+ *     _many kernels test k; m is the whole weight's, which only the caller knows: gemm_pick
+ *     (kernels_ggml.c) gives the _one kernel for it, and the paged V product tests its nr, the
+ *     whole V^T.
  *   - tinyBLAS's tiles (RM x RN blocks, BM, threads) only decide which outputs are computed
  *     together: every output has its own accumulator vector, zeroed, one multiply-add per KN
  *     elements in order (lane j gets elements l + j), then hsum = _mm512_reduce_add_ps. So each
@@ -23,6 +23,7 @@
  * Plain C, -ffp-contract=off: fmaf exactly where ggml's machine code has an FMA. */
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 #include "backend/cpu/ggml/gx.h"
 
@@ -35,6 +36,15 @@ static float reduce4x16(float acc[4][16]) {
     return lir__gx_hsum16(acc[0]);
 }
 
+/* out[c*os + r] = dot(n, row r of w, row c of a) for every row and column. */
+typedef float (*dot_fn)(int n, const void *x, const void *y);
+static void rows_dot(dot_fn dot, int n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                     int nr, int nc) {
+    for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++)
+            out[(size_t)c * os + r] = dot(n, (const char *)w + (size_t)r * ws, (const char *)a + (size_t)c * as);
+}
+
 /* ================================================================ F32 */
 
 /* ggml_vec_dot_f32, AVX-512 (GGML_F32_STEP 64, GGML_F32_EPR 16): accumulator j (of 4) takes
@@ -43,7 +53,8 @@ static float reduce4x16(float acc[4][16]) {
  * order, the first (r & ~7) of the r leftovers as separately rounded products added one by one
  * (its vectorised 16- and 8-wide epilogue: vmulps, then vaddss lane by lane), the last r & 7 by
  * vfmadd231ss (contracted). */
-static float vdot_f32(int n, const float *x, const float *y) {
+static float vdot_f32(int n, const void *vx, const void *vy) {
+    const float *x = vx, *y = vy;
     float acc[4][16] = {{0}};
     const int np = n & ~63;
     for (int i = 0; i < np; i += 64)
@@ -62,7 +73,8 @@ static float vdot_f32(int n, const float *x, const float *y) {
 
 /* tinyBLAS<16, __m512, __m512, float, float, float>: 16 lanes, lane j gets elements l + j of each
  * 16-element step by _mm512_fmadd_ps, then hsum. n % 16 == 0. */
-static float tb_f32(int n, const float *x, const float *y) {
+static float tb_f32(int n, const void *vx, const void *vy) {
+    const float *x = vx, *y = vy;
     float acc[16] = {0};
     for (int i = 0; i < n; i += 16)
         for (int l = 0; l < 16; l++) acc[l] = fmaf(x[i + l], y[i + l], acc[l]);
@@ -71,25 +83,12 @@ static float tb_f32(int n, const float *x, const float *y) {
 
 void lir__gx_gemm_f32_one(int n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os, int nr,
                           int nc) {
-    for (int c = 0; c < nc; c++) {
-        const float *y = (const float *)((const char *)a + (size_t)c * as);
-        for (int r = 0; r < nr; r++)
-            out[(size_t)c * os + r] = vdot_f32(n, (const float *)((const char *)w + (size_t)r * ws), y);
-    }
+    rows_dot(vdot_f32, n, w, ws, a, as, out, os, nr, nc);
 }
 
 void lir__gx_gemm_f32_many(int n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os, int nr,
                            int nc) {
-    /* tinyBLAS declines: vec_dot per output */
-    if (n % 16 != 0 || nr % 4 != 0) {
-        lir__gx_gemm_f32_one(n, w, ws, a, as, out, os, nr, nc);
-        return;
-    }
-    for (int c = 0; c < nc; c++) {
-        const float *y = (const float *)((const char *)a + (size_t)c * as);
-        for (int r = 0; r < nr; r++)
-            out[(size_t)c * os + r] = tb_f32(n, (const float *)((const char *)w + (size_t)r * ws), y);
-    }
+    rows_dot(n % 16 ? vdot_f32 : tb_f32, n, w, ws, a, as, out, os, nr, nc); /* k % 16: tinyBLAS declines */
 }
 
 /* ================================================================ F16 */
@@ -133,46 +132,19 @@ static float tb_f16(int n, const struct f16row *w, const lir_f16 *y) {
     return lir__gx_hsum16(acc);
 }
 
-void lir__gx_gemm_f16_one(int n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os, int nr,
-                          int nc) {
-    for (int c = 0; c < nc; c++) {
-        const lir_f16 *y = (const lir_f16 *)((const char *)a + (size_t)c * as);
-        for (int r = 0; r < nr; r++) {
-            const lir_f16 *p = (const lir_f16 *)((const char *)w + (size_t)r * ws);
-            const struct f16row row = {&p, 0, n};
-            out[(size_t)c * os + r] = vdot_f16(n, &row, y);
-        }
-    }
-}
-
-void lir__gx_gemm_f16_many(int n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os, int nr,
-                           int nc) {
-    if (n % 16 != 0 || nr % 4 != 0) {
-        lir__gx_gemm_f16_one(n, w, ws, a, as, out, os, nr, nc);
-        return;
-    }
-    for (int c = 0; c < nc; c++) {
-        const lir_f16 *y = (const lir_f16 *)((const char *)a + (size_t)c * as);
-        for (int r = 0; r < nr; r++) {
-            const lir_f16 *p = (const lir_f16 *)((const char *)w + (size_t)r * ws);
-            const struct f16row row = {&p, 0, n};
-            out[(size_t)c * os + r] = tb_f16(n, &row, y);
-        }
-    }
-}
-
-/* Paged (attention's softmax weights x V^T): row r of the n = nb * bs concatenated elements is
- * block b's row r, (const char *)w[b] + r * ws, in the order of a contiguous row of n. ggml's row
+/* F16 rows of n = nb * bs elements, row r being the concatenation of block b's row r,
+ * (const char *)w[b] + r * ws, summed in the order of a contiguous row of n (which is the case
+ * nb = 1). Paged, for attention's softmax weights x V^T: ggml's row
  * is n_kv (a multiple of 256) long where ours is a multiple of bs = 64; past the sequence both
  * have weight exactly 0, whose products are ±0 and leave every accumulator lane unchanged (a lane
  * starts at +0 and f16 products never underflow, so it is never -0); lanes are i mod 16 (and
  * vec_dot's accumulators (i / 16) mod 4) counted from element 0 in both, and with bs a multiple
  * of 64 neither has vec_dot leftovers, so the extra zeros change no bit. (Both need finite V
  * there: ours reads whole blocks, and 0 * inf or NaN would be NaN.) */
-static void f16_paged(int bs, int nb, const lir_f16 *const *w, size_t ws, const lir_f16 *a, size_t as, float *out,
-                      size_t os, int nr, int nc, int many) {
+static void f16_rows(int bs, int nb, const lir_f16 *const *w, size_t ws, const void *a, size_t as, float *out,
+                     size_t os, int nr, int nc, bool many) {
     const int n = nb * bs;
-    const int tb = many && n % 16 == 0 && nr % 4 == 0; /* else tinyBLAS declines: vec_dot */
+    const bool tb = many && n % 16 == 0; /* else tinyBLAS declines: vec_dot */
     for (int c = 0; c < nc; c++) {
         const lir_f16 *y = (const lir_f16 *)((const char *)a + (size_t)c * as);
         for (int r = 0; r < nr; r++) {
@@ -182,14 +154,26 @@ static void f16_paged(int bs, int nb, const lir_f16 *const *w, size_t ws, const 
     }
 }
 
+void lir__gx_gemm_f16_one(int n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os, int nr,
+                          int nc) {
+    const lir_f16 *blk = w; /* a contiguous row: one block of n */
+    f16_rows(n, 1, &blk, ws, a, as, out, os, nr, nc, false);
+}
+
+void lir__gx_gemm_f16_many(int n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os, int nr,
+                           int nc) {
+    const lir_f16 *blk = w;
+    f16_rows(n, 1, &blk, ws, a, as, out, os, nr, nc, true);
+}
+
 void lir__gx_gemm_f16_paged_one(int bs, int nb, const lir_f16 *const *w, size_t ws, const lir_f16 *a, size_t as,
                                 float *out, size_t os, int nr, int nc) {
-    f16_paged(bs, nb, w, ws, a, as, out, os, nr, nc, 0);
+    f16_rows(bs, nb, w, ws, a, as, out, os, nr, nc, false);
 }
 
 void lir__gx_gemm_f16_paged_many(int bs, int nb, const lir_f16 *const *w, size_t ws, const lir_f16 *a, size_t as,
                                  float *out, size_t os, int nr, int nc) {
-    f16_paged(bs, nb, w, ws, a, as, out, os, nr, nc, 1);
+    f16_rows(bs, nb, w, ws, a, as, out, os, nr, nc, nr % 4 == 0); /* nr: all of V^T's rows */
 }
 
 /* ================================================================ BF16 */
@@ -232,7 +216,8 @@ static inline float dpbf16_lane(float acc, const lir_bf16 *x, const lir_bf16 *y)
  * over i + 32 .. i + 63 of each 64-element step (lane j of a 32-element half: its elements 2j,
  * 2j + 1); sumf = 0.0 (double) + reduce(c1), + reduce(c2); the n % 64 leftovers' float products
  * added in double; rounded to float. */
-static float vdot_bf16(int n, const lir_bf16 *x, const lir_bf16 *y) {
+static float vdot_bf16(int n, const void *vx, const void *vy) {
+    const lir_bf16 *x = vx, *y = vy;
     float c1[16] = {0}, c2[16] = {0};
     int i = 0;
     for (; i + 64 <= n; i += 64)
@@ -249,7 +234,8 @@ static float vdot_bf16(int n, const lir_bf16 *x, const lir_bf16 *y) {
 
 /* tinyBLAS<32, __m512, __m512bh, ggml_bf16_t, ggml_bf16_t, float>: 16 fp32 lanes, one vdpbf16ps
  * per 32 elements (lane j: elements 2j, 2j + 1 of the step), then hsum. n % 32 == 0. */
-static float tb_bf16(int n, const lir_bf16 *x, const lir_bf16 *y) {
+static float tb_bf16(int n, const void *vx, const void *vy) {
+    const lir_bf16 *x = vx, *y = vy;
     float acc[16] = {0};
     for (int i = 0; i < n; i += 32)
         for (int l = 0; l < 16; l++) acc[l] = dpbf16_lane(acc[l], x + i + 2 * l, y + i + 2 * l);
@@ -258,22 +244,10 @@ static float tb_bf16(int n, const lir_bf16 *x, const lir_bf16 *y) {
 
 void lir__gx_gemm_bf16_one(int n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os, int nr,
                            int nc) {
-    for (int c = 0; c < nc; c++) {
-        const lir_bf16 *y = (const lir_bf16 *)((const char *)a + (size_t)c * as);
-        for (int r = 0; r < nr; r++)
-            out[(size_t)c * os + r] = vdot_bf16(n, (const lir_bf16 *)((const char *)w + (size_t)r * ws), y);
-    }
+    rows_dot(vdot_bf16, n, w, ws, a, as, out, os, nr, nc);
 }
 
 void lir__gx_gemm_bf16_many(int n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os, int nr,
                             int nc) {
-    if (n % 32 != 0 || nr % 4 != 0) {
-        lir__gx_gemm_bf16_one(n, w, ws, a, as, out, os, nr, nc);
-        return;
-    }
-    for (int c = 0; c < nc; c++) {
-        const lir_bf16 *y = (const lir_bf16 *)((const char *)a + (size_t)c * as);
-        for (int r = 0; r < nr; r++)
-            out[(size_t)c * os + r] = tb_bf16(n, (const lir_bf16 *)((const char *)w + (size_t)r * ws), y);
-    }
+    rows_dot(n % 32 ? vdot_bf16 : tb_bf16, n, w, ws, a, as, out, os, nr, nc); /* k % 32: tinyBLAS declines */
 }
